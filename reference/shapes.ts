@@ -1,0 +1,59 @@
+// The network's shapes, declared once.
+// B = batch, D = 784 (28×28 pixels), H1 = 128, H2 = 64, K = 10 (digits).
+// Every matrix is a row-major Float32Array; a kernel (IN, OUT) has stride OUT,
+// which is also TF.js's layout for a dense layer's kernel.
+
+export const D = 784;
+export const H1 = 128;
+export const H2 = 64;
+export const K = 10;
+export const IMAGE_SIDE = 28;
+
+/** Any float buffer: Float32Array trains, Float64Array checks gradients. */
+export type FloatArray = Float32Array | Float64Array;
+
+export interface Params<T extends FloatArray = Float32Array> {
+  w1: T; // (D, H1)
+  b1: T; // (H1)
+  w2: T; // (H1, H2)
+  b2: T; // (H2)
+  w3: T; // (H2, K)
+  b3: T; // (K)
+}
+
+export const PARAM_NAMES = ['w1', 'b1', 'w2', 'b2', 'w3', 'b3'] as const;
+export type ParamName = (typeof PARAM_NAMES)[number];
+
+export const PARAM_SHAPES: Record<ParamName, readonly number[]> = {
+  w1: [D, H1],
+  b1: [H1],
+  w2: [H1, H2],
+  b2: [H2],
+  w3: [H2, K],
+  b3: [K],
+};
+
+/** The TF.js weight each parameter corresponds to (layer names are fixed in pipeline/model.ts). */
+export const TFJS_WEIGHT_NAMES: Record<ParamName, string> = {
+  w1: 'dense1/kernel',
+  b1: 'dense1/bias',
+  w2: 'dense2/kernel',
+  b2: 'dense2/bias',
+  w3: 'dense3/kernel',
+  b3: 'dense3/bias',
+};
+
+export function paramSize(name: ParamName): number {
+  return PARAM_SHAPES[name].reduce((a, b) => a * b, 1);
+}
+
+export function cloneParams<T extends FloatArray>(params: Params<T>): Params<T> {
+  return {
+    w1: params.w1.slice() as T,
+    b1: params.b1.slice() as T,
+    w2: params.w2.slice() as T,
+    b2: params.b2.slice() as T,
+    w3: params.w3.slice() as T,
+    b3: params.b3.slice() as T,
+  };
+}
