@@ -119,7 +119,9 @@ export function resolveConfig(overrides: Record<string, unknown>, source = 'conf
 }
 
 /** The sizes can only be checked against the data once it is loaded. */
-export function checkSizes(config: Config, trainFileCount: number, testFileCount: number): void {
+export function checkSizes(
+  config: Pick<Config, 'trainSize' | 'valSize' | 'testSize'>,
+  trainFileCount: number, testFileCount: number): void {
   const errors: string[] = [];
   if (config.trainSize + config.valSize > trainFileCount) {
     errors.push(

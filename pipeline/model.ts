@@ -45,3 +45,39 @@ export function modelWithParams(params: Params): tf.Sequential {
   writeParams(model, params);
   return model;
 }
+
+const PREDICT_BATCH = 2000;
+
+/** Softmax outputs for `count` images, in batches so memory stays flat. Returns (N, K). */
+export function predictProbabilities(model: tf.LayersModel, images: Float32Array, count: number): Float32Array {
+  const probabilities = new Float32Array(count * K); // (N, K)
+  for (let start = 0; start < count; start += PREDICT_BATCH) {
+    const rows = Math.min(PREDICT_BATCH, count - start);
+    const batch = tf.tidy(() => {
+      const x = tf.tensor2d(images.subarray(start * D, (start + rows) * D), [rows, D]);
+      return model.predict(x) as tf.Tensor;
+    });
+    probabilities.set(batch.dataSync(), start * K);
+    batch.dispose();
+  }
+  return probabilities;
+}
+
+/** Mean cross-entropy and accuracy of (N, K) probabilities against (N) labels. */
+export function lossAndAccuracy(probabilities: Float32Array, labels: Uint8Array): { loss: number; accuracy: number } {
+  const count = labels.length;
+  let loss = 0;
+  let correct = 0;
+  for (let n = 0; n < count; n++) {
+    const row = probabilities.subarray(n * K, (n + 1) * K);
+    loss -= Math.log(Math.max(row[labels[n]!]!, 1e-7)); // the same floor as Keras's categorical cross-entropy
+    if (argmax(row) === labels[n]) correct++;
+  }
+  return { loss: loss / count, accuracy: correct / count };
+}
+
+export function argmax(row: ArrayLike<number>): number {
+  let best = 0;
+  for (let k = 1; k < row.length; k++) if (row[k]! > row[best]!) best = k;
+  return best;
+}

@@ -149,3 +149,31 @@ export interface Visuals {
 }
 
 export type { Config, Params };
+
+/** One implementation's block in metrics.json (`tfjs` or `reference`). */
+export interface ImplementationMetrics {
+  backend: string;
+  epochs: number;
+  train_accuracy: number;
+  val_accuracy: number;
+  test_accuracy: number;
+  test_loss: number;
+  train_seconds: number;
+  train_samples_per_second: number;
+  confusion_matrix: number[][]; // (K, K), rows are the true digit
+  per_class: ClassMetrics[];
+  macro_avg: AverageMetrics;
+  weighted_avg: AverageMetrics;
+  most_confused: ConfusedPair[];
+}
+
+/** The contract of reports/metrics.json. */
+export interface MetricsFile {
+  config: Config;
+  backend: string; // the TF.js backend that ran
+  tfjs: ImplementationMetrics;
+  reference?: ImplementationMetrics;
+  gradient_check?: GradientCheck;
+  stage_seconds: Record<string, number>; // wall time of each stage in the run that produced it (cached stages keep their original time)
+  experiments?: unknown; // filled by the experiments stage when it runs
+}

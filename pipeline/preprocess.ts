@@ -1,0 +1,31 @@
+// Stage 2, preprocess: pixels to float32 in [0, 1], labels to one-hot, and the
+// train / validation / test split.
+
+import { D, K } from '../reference/shapes.js';
+import { checkSizes } from './config.js';
+import type { Dataset, Mnist, RawSplit, Split } from './types.js';
+
+function toSplit(raw: RawSplit, start: number, count: number): Split {
+  const images = new Float32Array(count * D); // (N, D)
+  const source = raw.images.subarray(start * D, (start + count) * D);
+  for (let i = 0; i < source.length; i++) images[i] = source[i]! / 255;
+  const labels = raw.labels.slice(start, start + count); // (N)
+  const oneHot = new Float32Array(count * K); // (N, K)
+  for (let n = 0; n < count; n++) oneHot[n * K + labels[n]!] = 1;
+  return { images, labels, oneHot, count };
+}
+
+/**
+ * Stage preprocess. Training is the first `trainSize` images of the training
+ * file, validation the last `valSize`, test the first `testSize` of the test file.
+ */
+export function preprocessDataset(mnist: Mnist, trainSize: number, valSize: number, testSize: number): Dataset {
+  checkSizes({ trainSize, valSize, testSize }, mnist.train.count, mnist.test.count);
+  const validationOffset = mnist.train.count - valSize;
+  return {
+    train: toSplit(mnist.train, 0, trainSize),
+    validation: toSplit(mnist.train, validationOffset, valSize),
+    test: toSplit(mnist.test, 0, testSize),
+    validationOffset,
+  };
+}

@@ -1,0 +1,57 @@
+// Progress for long work: a bar on a terminal, one plain line per epoch elsewhere (CI, pipes).
+
+import cliProgress from 'cli-progress';
+
+export interface EpochProgress {
+  /** Called after each batch with the running loss and accuracy. */
+  batch(done: number, loss: number, accuracy: number): void;
+  /** Ends the epoch's bar and prints its summary line. */
+  end(summary: string): void;
+}
+
+export type Logger = (line: string) => void;
+
+export interface ProgressFactory {
+  epoch(label: string, batches: number): EpochProgress;
+  log: Logger;
+}
+
+/** A bar on a TTY; otherwise only the summary lines. */
+export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressFactory {
+  const log: Logger = (line) => console.log(line);
+  const interactive = Boolean(stream.isTTY) && !process.env.CI;
+  return {
+    log,
+    epoch(label, batches) {
+      if (!interactive) return { batch() {}, end: (summary) => log(summary) };
+      const bar = new cliProgress.SingleBar(
+        {
+          format: `${label} [{bar}] {value}/{total} batches | loss {loss} | acc {acc} | eta {eta_formatted}`,
+          stream,
+          hideCursor: true,
+          clearOnComplete: true,
+        },
+        cliProgress.Presets.shades_classic,
+      );
+      bar.start(batches, 0, { loss: '-', acc: '-' });
+      let last = 0;
+      return {
+        batch(done, loss, accuracy) {
+          const now = Date.now();
+          if (now - last < 100 && done < batches) return; // redraws cost more than batches
+          last = now;
+          bar.update(done, { loss: loss.toFixed(4), acc: accuracy.toFixed(4) });
+        },
+        end(summary) {
+          bar.stop();
+          log(summary);
+        },
+      };
+    },
+  };
+}
+
+/** No output: for tests and nested runs. */
+export function silentProgress(): ProgressFactory {
+  return { log: () => {}, epoch: () => ({ batch() {}, end() {} }) };
+}
