@@ -1,0 +1,211 @@
+// The pipeline as a DAG. Each node wraps one plain stage function; the runner
+// orders, caches and reruns them.
+//
+//   load ─► preprocess ─┬─────────────► train ─────┬─► evaluate ─► visualize ─► report
+//                       │  init ─┬────► train      │      ▲                      ▲
+//                       │        ├────► reference ─┴──────┘                      │
+//                       │        └────► gradcheck ───────────────────────────────┘
+//
+// 1. load        read and check the four IDX files
+// 2. preprocess  scale pixels to [0, 1], one-hot labels, split train / validation / test
+// 3. init        Glorot-uniform weights from the seed, shared by both trainings
+// 4. gradcheck   reference gradients against finite differences and against TF.js
+// 5. train       TF.js, mini-batch SGD over the shared shuffle
+// 6. reference   the pure-TypeScript network, same start, same batches (--no-reference skips it)
+// 7. evaluate    test metrics of both models, by the same code
+// 8. visualize   Vega-Lite charts and canvas image grids
+// 9. report      metrics.json, training_history.csv, models, report.md, index.html into --out
+
+import path from 'node:path';
+import { selectBackend } from './backend.js';
+import { checkSizes, type Config } from './config.js';
+import { evaluateModels } from './evaluate.js';
+import { gradientCheck } from './gradcheck.js';
+import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
+import { modelFiles } from './model-io.js';
+import { preprocessDataset } from './preprocess.js';
+import type { ProgressFactory } from './progress.js';
+import { historyCsv, metricsFile, textFile, writeReportFiles } from './publish.js';
+import { trainReferenceStage } from './reference-stage.js';
+import { buildReport } from './report.js';
+import { defineStage, type Stage } from './runner.js';
+import { initialWeights, trainTfjs } from './train.js';
+import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
+import { renderVisuals } from './visualize.js';
+
+/** Every stage's output, by stage name. */
+export interface Outputs {
+  load: Mnist;
+  preprocess: Dataset;
+  init: InitialWeights;
+  gradcheck: GradientCheck;
+  train: TrainedModel;
+  reference: TrainedModel | null;
+  evaluate: Evaluation;
+  visualize: Visuals;
+  report: string[]; // the files written
+}
+
+export type StageName = keyof Outputs;
+export const STAGE_NAMES: StageName[] = ['load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize', 'report'];
+
+export interface PipelineHooks {
+  progress: ProgressFactory;
+  signal?: AbortSignal;
+}
+
+export function resolveDataDir(config: Config): string {
+  return config.dataDir === '' ? defaultDataDir() : path.resolve(config.dataDir);
+}
+
+/** The TF.js backend is process-wide state; it is chosen once, on first use. */
+function backendSelector(log: (line: string) => void) {
+  const chosen = new Map<string, Promise<string>>();
+  return (requested: Config['backend']): Promise<string> => {
+    let pending = chosen.get(requested);
+    if (!pending) {
+      pending = selectBackend(requested, log).then((name) => {
+        log(`TF.js backend: ${name}${requested === 'auto' ? ' (auto)' : ''}`);
+        return name;
+      });
+      chosen.set(requested, pending);
+    }
+    return pending;
+  };
+}
+
+export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
+  const stage = defineStage<Outputs, Config>();
+  const useBackend = backendSelector(hooks.progress.log);
+  return [
+    stage({
+      name: 'load',
+      description: 'read and check the MNIST IDX files',
+      inputs: [],
+      reads: ['dataDir'],
+      version: 1,
+      fingerprint: (config) => dataFingerprint(resolveDataDir(config)),
+      run: (_inputs, { config }) => loadMnist(resolveDataDir(config)),
+    }),
+    stage({
+      name: 'preprocess',
+      description: 'scale pixels, one-hot labels, split train / validation / test',
+      inputs: ['load'],
+      reads: ['trainSize', 'valSize', 'testSize'],
+      version: 1,
+      run: ({ load }, { config }) => {
+        checkSizes(config, load.train.count, load.test.count);
+        return preprocessDataset(load, config.trainSize, config.valSize, config.testSize);
+      },
+    }),
+    stage({
+      name: 'init',
+      description: 'Glorot-uniform initial weights from the seed',
+      inputs: [],
+      reads: ['seed'],
+      version: 1,
+      run: async (_inputs, { config }) => {
+        await useBackend(config.backend);
+        return initialWeights(config.seed);
+      },
+    }),
+    stage({
+      name: 'gradcheck',
+      description: 'reference gradients against finite differences and TF.js',
+      inputs: ['preprocess', 'init'],
+      reads: ['gradcheckBatch', 'seed', 'backend'],
+      version: 1,
+      run: async ({ preprocess, init }, { config, log }) => {
+        const backend = await useBackend(config.backend);
+        const result = await gradientCheck(preprocess, init, config.gradcheckBatch, config.seed, backend);
+        for (const [oracle, table] of [['finite differences', result.finite_difference], ['TF.js', result.tfjs]] as const) {
+          const worst = Object.entries(table).reduce((a, b) => (b[1].max_rel_error > a[1].max_rel_error ? b : a));
+          log(`gradcheck vs ${oracle}: worst max_rel_error ${worst[1].max_rel_error.toExponential(2)} (${worst[0]})`);
+        }
+        return result;
+      },
+    }),
+    stage({
+      name: 'train',
+      description: 'train the TF.js model',
+      inputs: ['preprocess', 'init'],
+      reads: ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+      version: 1,
+      run: async ({ preprocess, init }, { config }) => {
+        await useBackend(config.backend);
+        return trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
+      },
+    }),
+    stage({
+      name: 'reference',
+      description: 'train the pure-TypeScript reference in lockstep',
+      inputs: ['preprocess', 'init'],
+      reads: ['epochs', 'batchSize', 'lr', 'seed', 'reference'],
+      version: 1,
+      enabled: (config) => config.reference,
+      run: ({ preprocess, init }, { config }) => trainReferenceStage(preprocess, init, config, hooks),
+    }),
+    stage({
+      name: 'evaluate',
+      description: 'test metrics for each trained model',
+      inputs: ['preprocess', 'train', 'reference'],
+      reads: ['backend'],
+      version: 1,
+      run: async ({ preprocess, train, reference }, { config }) => {
+        await useBackend(config.backend);
+        return evaluateModels(preprocess, train, reference);
+      },
+    }),
+    stage({
+      name: 'visualize',
+      description: 'charts and image grids',
+      inputs: ['preprocess', 'train', 'reference', 'evaluate'],
+      reads: [],
+      version: 1,
+      run: ({ preprocess, train, reference, evaluate }) => renderVisuals(preprocess, train, reference, evaluate),
+    }),
+    stage({
+      name: 'report',
+      description: 'write metrics, models, charts and the report',
+      inputs: ['train', 'reference', 'evaluate', 'gradcheck', 'visualize'],
+      reads: ['out'],
+      version: 1,
+      cache: false,
+      run: async ({ train, reference, evaluate, gradcheck, visualize }, { config, stageSeconds }) =>
+        writeReports(config, train, reference, evaluate, gradcheck, visualize, stageSeconds()),
+    }),
+  ];
+}
+
+async function writeReports(
+  config: Config,
+  tfjs: TrainedModel,
+  reference: TrainedModel | null,
+  evaluation: Evaluation,
+  gradcheck: GradientCheck,
+  visuals: Visuals,
+  stageSeconds: Record<string, number>,
+): Promise<string[]> {
+  const metrics = metricsFile({
+    config,
+    tfjs,
+    tfjsEvaluation: evaluation.tfjs,
+    reference,
+    referenceEvaluation: evaluation.reference,
+    gradientCheck: gradcheck,
+    stageSeconds,
+  });
+  const histories = [{ implementation: 'tfjs', history: tfjs.history }];
+  if (reference) histories.push({ implementation: 'reference', history: reference.history });
+  const files = [
+    textFile('metrics.json', `${JSON.stringify(metrics, null, 2)}\n`),
+    textFile('config.json', `${JSON.stringify(config, null, 2)}\n`),
+    textFile('training_history.csv', historyCsv(histories)),
+    ...(await modelFiles(tfjs.params, 'model/tfjs')),
+    ...(reference ? await modelFiles(reference.params, 'model/reference') : []),
+    ...visuals.files,
+    ...buildReport(metrics, histories, visuals),
+  ];
+  writeReportFiles(config.out, files, reference ? [] : ['model/reference']);
+  return files.map((file) => file.path);
+}

@@ -1,0 +1,107 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { DataError, IMAGE_MAGIC, LABEL_MAGIC, loadMnist, parseImages, parseLabels } from '../pipeline/load.js';
+import { preprocessDataset } from '../pipeline/preprocess.js';
+import { imageFileBytes, labelFileBytes, writeFakeMnist } from './helpers/idx.js';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+const fakeMnist = (options?: Parameters<typeof writeFakeMnist>[1]) => {
+  const dir = writeFakeMnist(undefined, options);
+  dirs.push(dir);
+  return dir;
+};
+
+describe('IDX parsing', () => {
+  it('reads images and labels with the header fields', () => {
+    const images = parseImages(imageFileBytes(3), 'x');
+    expect(images.count).toBe(3);
+    expect(images.images.length).toBe(3 * 784);
+    expect(images.images[785]).toBe((1 * 7 + 1) % 256);
+    expect(Array.from(parseLabels(labelFileBytes([3, 1, 4]), 'y'))).toEqual([3, 1, 4]);
+  });
+
+  it('names the file and the expected and found magic number', () => {
+    expect(() => parseImages(imageFileBytes(2, { magic: 1234 }), 'imgs.idx')).toThrow(
+      `imgs.idx: expected image magic number ${IMAGE_MAGIC}, found 1234`,
+    );
+    expect(() => parseLabels(labelFileBytes([1], 2051), 'labs.idx')).toThrow(
+      `labs.idx: expected label magic number ${LABEL_MAGIC}, found 2051 (an image file)`,
+    );
+  });
+
+  it('refuses a truncated file, trailing bytes and a wrong image size', () => {
+    const bytes = imageFileBytes(2);
+    expect(() => parseImages(bytes.subarray(0, bytes.length - 10), 'a')).toThrow(
+      'a: header says 2 images of 28×28, so expected 1584 bytes, found 1574 (truncated)',
+    );
+    expect(() => parseImages(Buffer.concat([bytes, Buffer.alloc(1)]), 'a')).toThrow('(trailing bytes)');
+    expect(() => parseImages(imageFileBytes(1, { rows: 20, cols: 20 }), 'a')).toThrow('a: expected 28×28 images, found 20×20');
+    expect(() => parseImages(bytes.subarray(0, 9), 'a')).toThrow('a: expected a 16-byte IDX header, found only 9 bytes');
+  });
+
+  it('refuses a label outside 0–9', () => {
+    expect(() => parseLabels(labelFileBytes([1, 2, 12]), 'l')).toThrow('l: expected labels 0–9, found 12 at index 2');
+  });
+});
+
+describe('loadMnist', () => {
+  it('loads raw files and gzipped files alike', () => {
+    const raw = loadMnist(fakeMnist());
+    const gz = loadMnist(fakeMnist({ gzip: true }));
+    expect(raw.train.count).toBe(60);
+    expect(raw.test.count).toBe(20);
+    expect(Buffer.from(gz.train.images).equals(Buffer.from(raw.train.images))).toBe(true);
+    expect(Array.from(gz.test.labels)).toEqual(Array.from(raw.test.labels));
+  });
+
+  it('refuses an image/label count mismatch, naming both files', () => {
+    const dir = fakeMnist();
+    writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), labelFileBytes([1, 2, 3]));
+    expect(() => loadMnist(dir)).toThrow(/t10k-labels-idx1-ubyte: expected 20 labels to match .*t10k-images-idx3-ubyte, found 3/);
+  });
+
+  it('refuses a corrupt .gz, naming it', () => {
+    const dir = fakeMnist({ gzip: true });
+    const file = path.join(dir, 'train-images-idx3-ubyte.gz');
+    const bytes = readFileSync(file);
+    writeFileSync(file, bytes.subarray(0, bytes.length / 2));
+    expect(() => loadMnist(dir)).toThrow(DataError);
+    expect(() => loadMnist(dir)).toThrow(/train-images-idx3-ubyte\.gz: corrupt gzip data/);
+  });
+
+  it('lists the missing files of a partial folder, and refuses a missing folder', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'partial-'));
+    dirs.push(dir);
+    writeFileSync(path.join(dir, 'train-images-idx3-ubyte'), gzipSync(Buffer.alloc(0)));
+    expect(() => loadMnist(dir)).toThrow(
+      /expected the four MNIST IDX files, missing train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]/,
+    );
+    expect(() => loadMnist(path.join(dir, 'nope'))).toThrow(/nope: expected a folder holding the four MNIST IDX files, found nothing/);
+  });
+});
+
+describe('preprocessDataset', () => {
+  it('scales to [0, 1], one-hot encodes and splits train / validation / test', () => {
+    const mnist = loadMnist(fakeMnist());
+    const data = preprocessDataset(mnist, 40, 15, 20);
+    expect(data.train.count).toBe(40);
+    expect(data.validation.count).toBe(15);
+    expect(data.validationOffset).toBe(45);
+    expect(Array.from(data.validation.labels)).toEqual(Array.from(mnist.train.labels.slice(45)));
+    expect(Math.max(...data.train.images)).toBe(1);
+    expect(Math.min(...data.train.images)).toBe(0);
+    const row = Array.from(data.test.oneHot.subarray(30, 40)); // test image 3
+    expect(row).toEqual([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+  });
+
+  it('refuses sizes beyond the data, naming the flags', () => {
+    const mnist = loadMnist(fakeMnist());
+    expect(() => preprocessDataset(mnist, 50, 15, 20)).toThrow(
+      '--train-size 50 + --val-size 15 = 65: expected at most the 60 images in the training file',
+    );
+    expect(() => preprocessDataset(mnist, 10, 10, 21)).toThrow('--test-size 21: expected at most the 20 images in the test file');
+  });
+});
