@@ -115,11 +115,11 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
       errors.push(`--${FIELDS[key].flag}: expected one value, found ${value.length} (${value.join(', ')})`);
       continue;
     }
-    const problem = checkField(key, value, '');
+    const problem = checkField(key, value, `--${FIELDS[key].flag}`);
     if (problem && typeof value === 'number' && Number.isNaN(value)) {
       errors.push(`--${FIELDS[key].flag}: expected a number, found ${JSON.stringify(rawValue(argv, FIELDS[key].flag))}`);
     } else if (problem) {
-      errors.push(problem.trim());
+      errors.push(problem);
     } else {
       overrides[key] = value;
     }

@@ -71,10 +71,9 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Checks one value against its field; returns an error message or null. */
-export function checkField(key: keyof Config, value: unknown, source: string): string | null {
+/** Checks one value against its field; returns an error message naming `where`, or null. */
+export function checkField(key: keyof Config, value: unknown, where: string): string | null {
   const spec = FIELDS[key];
-  const where = `${source} ${spec.flag === key ? key : `--${spec.flag}`}`;
   switch (spec.kind) {
     case 'string':
       return typeof value === 'string' ? null : `${where}: expected a string, found ${JSON.stringify(value)}`;
@@ -110,7 +109,7 @@ export function resolveConfig(overrides: Record<string, unknown>, source = 'conf
       errors.push(`${source}: unknown option ${JSON.stringify(key)} (known: ${CONFIG_KEYS.join(', ')})`);
       continue;
     }
-    const error = checkField(key as keyof Config, value, source);
+    const error = checkField(key as keyof Config, value, `${source} ${key}`);
     if (error) errors.push(error);
     else (config as unknown as Record<string, unknown>)[key] = value;
   }

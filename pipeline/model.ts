@@ -48,6 +48,17 @@ export function modelWithParams(params: Params): tf.Sequential {
 
 const PREDICT_BATCH = 2000;
 
+/**
+ * The training loss: mean over the batch of −log p[true digit] (cross-entropy
+ * with one-hot y). Unlike Keras's categorical cross-entropy it does not clip p,
+ * so a diverging run shows a non-finite loss instead of one stuck at −log(1e−7)
+ * with zero gradients, and its gradient is exactly the reference's (p − y)/B.
+ * Taking Σₖ y·p before the log keeps an underflowed wrong-class p out of it.
+ */
+export function crossEntropy(y: tf.Tensor2D, probabilities: tf.Tensor2D): tf.Scalar {
+  return tf.tidy(() => tf.neg(tf.mean(tf.log(tf.sum(tf.mul(y, probabilities), 1)))));
+}
+
 /** Softmax outputs for `count` images, in batches so memory stays flat. Returns (N, K). */
 export function predictProbabilities(model: tf.LayersModel, images: Float32Array, count: number): Float32Array {
   const probabilities = new Float32Array(count * K); // (N, K)

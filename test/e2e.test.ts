@@ -1,0 +1,87 @@
+// The real pipeline on a small subset of the real MNIST, run as a user would.
+
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../pipeline/backend.js';
+import { loadModel } from '../pipeline/model-io.js';
+import type { MetricsFile } from '../pipeline/types.js';
+import { runCli, smallRunArgs } from './helpers/cli.js';
+
+let work: string;
+let first: ReturnType<typeof runCli>;
+beforeAll(() => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'e2e-'));
+  first = runCli('pipeline/cli.ts', smallRunArgs(work));
+}, 300_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const reports = () => path.join(work, 'reports');
+const metrics = () => JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile;
+
+describe('end to end on 2,000 real images', () => {
+  it('exits 0 and names the backend that ran', () => {
+    expect(first.stderr).not.toMatch(/error:/);
+    expect(first.status).toBe(0);
+    expect(first.stdout).toContain('TF.js backend: wasm');
+  });
+
+  it('writes the contract files', () => {
+    for (const file of ['metrics.json', 'config.json', 'training_history.csv', 'model/tfjs/model.json', 'model/tfjs/weights.bin', 'model/reference/model.json', 'report.md', 'index.html']) {
+      expect(existsSync(path.join(reports(), file))).toBe(true);
+    }
+  });
+
+  it('records metrics in valid ranges, well above chance', () => {
+    const m = metrics();
+    expect(m.backend).toBe('wasm');
+    expect(m.config.trainSize).toBe(2000);
+    for (const block of [m.tfjs, m.reference!]) {
+      expect(block.test_accuracy).toBeGreaterThan(0.5); // chance is 0.1
+      expect(block.test_accuracy).toBeLessThanOrEqual(1);
+      expect(block.test_loss).toBeGreaterThan(0);
+      expect(block.train_samples_per_second).toBeGreaterThan(0);
+      const cells = block.confusion_matrix.flat();
+      expect(cells.reduce((a, b) => a + b, 0)).toBe(1000);
+      expect(block.per_class).toHaveLength(10);
+      expect(block.per_class.reduce((a, c) => a + c.support, 0)).toBe(1000);
+      const diagonal = block.confusion_matrix.reduce((sum, row, i) => sum + row[i]!, 0);
+      expect(diagonal / 1000).toBeCloseTo(block.test_accuracy, 10);
+    }
+  });
+
+  it('writes the history with the contract columns', () => {
+    const lines = readFileSync(path.join(reports(), 'training_history.csv'), 'utf8').trim().split('\n');
+    expect(lines[0]).toBe('implementation,epoch,loss,accuracy,val_loss,val_accuracy,seconds');
+    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['tfjs', 'reference']);
+    for (const line of lines.slice(1)) for (const cell of line.split(',').slice(1)) expect(Number.isFinite(Number(cell))).toBe(true);
+  });
+
+  it('saves a model that tf.loadLayersModel reads back with the recorded accuracy', async () => {
+    await selectBackend('wasm');
+    const model = await loadModel(path.join(reports(), 'model', 'tfjs'));
+    expect(model.inputs[0]!.shape).toEqual([null, 784]);
+    expect(model.outputs[0]!.shape).toEqual([null, 10]);
+    model.dispose();
+    expect(tf.getBackend()).toBe('wasm');
+  });
+
+  it('reruns evaluate from the cache without retraining', () => {
+    const before = readFileSync(path.join(reports(), 'model', 'tfjs', 'weights.bin'));
+    const again = runCli('pipeline/cli.ts', smallRunArgs(work, ['--stage', 'evaluate']));
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/✔ train: cached/);
+    expect(again.stdout).not.toMatch(/▶ train/);
+    expect(again.stdout).toMatch(/▶ evaluate/);
+    expect(readFileSync(path.join(reports(), 'model', 'tfjs', 'weights.bin')).equals(before)).toBe(true);
+  }, 120_000);
+
+  it('--list shows every stage cached after the run', () => {
+    const listed = runCli('pipeline/cli.ts', smallRunArgs(work, ['--list']));
+    expect(listed.status).toBe(0);
+    for (const stage of ['load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize']) {
+      expect(listed.stdout).toMatch(new RegExp(`${stage}\\s+cached`));
+    }
+  }, 60_000);
+});

@@ -1,0 +1,36 @@
+// Runs the real CLI in a child process, as a user would.
+
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+
+export const ROOT = path.resolve(import.meta.dirname, '..', '..');
+const TSX = path.join(ROOT, 'node_modules', '.bin', 'tsx');
+
+export interface CliResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+  const result = spawnSync(TSX, [path.join(ROOT, script), ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, CI: 'true', ...env },
+    timeout: 300_000,
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Starts the CLI and returns the child, for tests that signal it mid-run. */
+export function startCli(script: string, args: string[]) {
+  return spawn(TSX, [path.join(ROOT, script), ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
+}
+
+/** A small run: 2,000 training images, one epoch, wasm. */
+export function smallRunArgs(work: string, extra: string[] = []): string[] {
+  return [
+    '--train-size', '2000', '--val-size', '500', '--test-size', '1000', '--epochs', '1', '--backend', 'wasm',
+    '--out', path.join(work, 'reports'), '--cache-dir', path.join(work, 'cache'), ...extra,
+  ];
+}
