@@ -56,7 +56,7 @@ const PREDICT_BATCH = 2000;
  * Taking Σₖ y·p before the log keeps an underflowed wrong-class p out of it.
  */
 export function crossEntropy(y: tf.Tensor2D, probabilities: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => tf.neg(tf.mean(tf.log(tf.sum(tf.mul(y, probabilities), 1)))));
+  return tf.tidy(() => tf.neg(tf.mean(tf.log(tf.sum(tf.mul(y, probabilities), 1)))) as tf.Scalar);
 }
 
 /** Softmax outputs for `count` images, in batches so memory stays flat. Returns (N, K). */
