@@ -100,11 +100,6 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   });
   if (helpShown || parsed.help) return null;
 
-  const positional = (parsed._ ?? []).map(String);
-  if (positional.length > 0) {
-    throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}: options start with --, e.g. ${EXAMPLES[3][0]}`);
-  }
-
   // Defaults, then the --config file, then explicit flags.
   const overrides: Record<string, unknown> = parsed.config ? readConfigFile(parsed.config) : {};
   const errors: string[] = [];
@@ -127,7 +122,7 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
   let config: Config;
   try {
-    config = resolveConfig(overrides, parsed.config ? `--config ${parsed.config}:` : 'option');
+    config = resolveConfig(overrides, parsed.config ? `--config ${parsed.config}` : 'option');
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;

@@ -109,7 +109,7 @@ export function resolveConfig(overrides: Record<string, unknown>, source = 'conf
       errors.push(`${source}: unknown option ${JSON.stringify(key)} (known: ${CONFIG_KEYS.join(', ')})`);
       continue;
     }
-    const error = checkField(key as keyof Config, value, `${source} ${key}`);
+    const error = checkField(key as keyof Config, value, `${source}: ${key}`);
     if (error) errors.push(error);
     else (config as unknown as Record<string, unknown>)[key] = value;
   }

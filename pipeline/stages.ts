@@ -177,6 +177,11 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
   ];
 }
 
+/** Pretty JSON that keeps arrays of numbers (matrix rows) on one line. */
+function compactJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_match, body: string) => `[${body.split(/,\s*/).join(', ')}]`);
+}
+
 async function writeReports(
   config: Config,
   tfjs: TrainedModel,
@@ -198,7 +203,7 @@ async function writeReports(
   const histories = [{ implementation: 'tfjs', history: tfjs.history }];
   if (reference) histories.push({ implementation: 'reference', history: reference.history });
   const files = [
-    textFile('metrics.json', `${JSON.stringify(metrics, null, 2)}\n`),
+    textFile('metrics.json', `${compactJson(metrics)}\n`),
     textFile('config.json', `${JSON.stringify(config, null, 2)}\n`),
     textFile('training_history.csv', historyCsv(histories)),
     ...(await modelFiles(tfjs.params, 'model/tfjs')),

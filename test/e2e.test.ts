@@ -20,7 +20,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const reports = () => path.join(work, 'reports');
 const metrics = () => JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile;
 
-describe('end to end on 2,000 real images', () => {
+describe('end to end on 4,000 real images', () => {
   it('exits 0 and names the backend that ran', () => {
     expect(first.stderr).not.toMatch(/error:/);
     expect(first.status).toBe(0);
@@ -36,7 +36,7 @@ describe('end to end on 2,000 real images', () => {
   it('records metrics in valid ranges, well above chance', () => {
     const m = metrics();
     expect(m.backend).toBe('wasm');
-    expect(m.config.trainSize).toBe(2000);
+    expect(m.config.trainSize).toBe(4000);
     for (const block of [m.tfjs, m.reference!]) {
       expect(block.test_accuracy).toBeGreaterThan(0.5); // chance is 0.1
       expect(block.test_accuracy).toBeLessThanOrEqual(1);
@@ -54,7 +54,7 @@ describe('end to end on 2,000 real images', () => {
   it('writes the history with the contract columns', () => {
     const lines = readFileSync(path.join(reports(), 'training_history.csv'), 'utf8').trim().split('\n');
     expect(lines[0]).toBe('implementation,epoch,loss,accuracy,val_loss,val_accuracy,seconds');
-    expect(lines.slice(1).map((l) => l.split(',')[0])).toEqual(['tfjs', 'reference']);
+    expect(lines.slice(1).map((l) => l.split(',').slice(0, 2).join(','))).toEqual(['tfjs,1', 'tfjs,2', 'reference,1', 'reference,2']);
     for (const line of lines.slice(1)) for (const cell of line.split(',').slice(1)) expect(Number.isFinite(Number(cell))).toBe(true);
   });
 

@@ -1,0 +1,50 @@
+// Stage reference: the pure-TypeScript network trained in lockstep with TF.js,
+// from the same initial weights over the same batches.
+
+import { ReferenceDivergenceError, trainReference } from '../reference/train.js';
+import type { Config } from './config.js';
+import type { EpochProgress, ProgressFactory } from './progress.js';
+import { DivergenceError, InterruptedError } from './train.js';
+import type { Dataset, InitialWeights, TrainedModel } from './types.js';
+
+export const REFERENCE_BACKEND = 'typescript';
+
+export function trainReferenceStage(
+  dataset: Dataset,
+  init: InitialWeights,
+  config: Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed'>,
+  hooks: { progress: ProgressFactory; signal?: AbortSignal },
+): TrainedModel {
+  const { epochs } = config;
+  let bar: EpochProgress | null = null;
+  try {
+    const trained = trainReference(
+      dataset,
+      init.params,
+      {
+        epochs,
+        batchSize: config.batchSize,
+        lr: config.lr,
+        seed: config.seed,
+        signal: hooks.signal,
+        onBatch: ({ epoch, batch, batches, loss, accuracy }) => {
+          if (batch === 1) bar = hooks.progress.epoch(`reference epoch ${epoch}/${epochs}`, batches);
+          bar?.batch(batch, loss, accuracy);
+        },
+      },
+      (record) => {
+        bar?.end(
+          `reference epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
+            `val_loss ${record.val_loss.toFixed(4)} val_acc ${record.val_accuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`,
+        );
+        bar = null;
+      },
+    );
+    return { implementation: 'reference', backend: REFERENCE_BACKEND, ...trained };
+  } catch (error) {
+    // The CLI knows these two by name: a clear message, a non-zero exit, reports untouched.
+    if (error instanceof ReferenceDivergenceError) throw new DivergenceError(error.message);
+    if (hooks.signal?.aborted) throw new InterruptedError((error as Error).message);
+    throw error;
+  }
+}
