@@ -14,10 +14,14 @@ import { runCli, startCli } from './helpers/cli.js';
 let work: string;
 const out = () => path.join(work, 'reports');
 const cacheDir = () => path.join(work, 'cache');
-const args = (extra: string[] = [], base = work) => [
-  '--train-size', '1000', '--val-size', '200', '--test-size', '500', '--epochs', '1', '--backend', 'wasm',
-  '--gradcheck-batch', '4', '--out', path.join(base, 'reports'), '--cache-dir', path.join(base, 'cache'), ...extra,
-];
+/** The small run's flags; `overrides` replace a value (the CLI refuses a flag given twice). */
+const args = (overrides: Record<string, string> = {}, base = work, flags: string[] = []) => {
+  const options: Record<string, string> = {
+    'train-size': '1000', 'val-size': '200', 'test-size': '500', epochs: '1', backend: 'wasm', 'gradcheck-batch': '4',
+    out: path.join(base, 'reports'), 'cache-dir': path.join(base, 'cache'), ...overrides,
+  };
+  return [...Object.entries(options).flatMap(([flag, value]) => [`--${flag}`, value]), ...flags];
+};
 
 /** Every file under `dir` with its SHA-256. */
 function snapshot(dir: string): Record<string, string> {
@@ -86,7 +90,7 @@ describe('bad data files leave reports and cache unchanged', () => {
   it.each(cases)('%s', (_name, damage, message) => {
     const before = state();
     const dir = damagedData(damage);
-    const result = runCli('pipeline/cli.ts', args(['--data-dir', dir]));
+    const result = runCli('pipeline/cli.ts', args({ 'data-dir': dir }));
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).toContain(`Reports in ${out()}/ were left as they were.`);
@@ -98,7 +102,7 @@ describe('bad data files leave reports and cache unchanged', () => {
 describe('divergence', () => {
   it('stops at the first non-finite loss, names epoch and batch, and keeps the previous results', () => {
     const before = state();
-    const result = runCli('pipeline/cli.ts', args(['--lr', '1e4']));
+    const result = runCli('pipeline/cli.ts', args({ lr: '1e4' }));
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/training diverged: the batch loss became (NaN|Infinity|-Infinity) in epoch 1, batch \d+ of 16/);
     expect(state().reports).toEqual(before.reports);
@@ -107,7 +111,7 @@ describe('divergence', () => {
 
 /** Starts a long run and signals it once its first epoch has begun. */
 function interruptDuringTraining(signal: NodeJS.Signals, waitFor: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
-  const child = startCli('pipeline/cli.ts', args(['--epochs', '40', '--seed', '99', '--no-reference']));
+  const child = startCli('pipeline/cli.ts', args({ epochs: '40', seed: '99' }, work, ['--no-reference']));
   let stdout = '';
   let stderr = '';
   let sent = false;
@@ -167,7 +171,7 @@ describe('cache integrity and determinism', () => {
   it('gives identical metrics for the same seed, apart from timings', () => {
     const again = path.join(work, 'again');
     mkdirSync(again);
-    const rerun = runCli('pipeline/cli.ts', args([], again));
+    const rerun = runCli('pipeline/cli.ts', args({}, again));
     expect(rerun.status).toBe(0);
     const strip = (file: string) => {
       const metrics = JSON.parse(readFileSync(file, 'utf8'));
