@@ -1,0 +1,148 @@
+// Stage gradcheck: the reference's hand-written gradients against two independent
+// oracles, on one seeded batch of training images at the shared initial weights.
+//   1. central finite differences in float64 (reference/gradcheck.ts), sampled
+//      parameters per tensor, bound FD_MAX_REL_ERROR on the relative error;
+//   2. TF.js's own gradients (tf.variableGrads) of the training loss on the same
+//      float32 weights and batch, every entry, bound TFJS_MAX_ABS_ERROR.
+// The numbers are returned, not judged: the caller and the report decide.
+// B = batchSize, D = 784, K = 10.
+
+import * as tf from '@tensorflow/tfjs';
+import { FD_SAMPLES, FD_STEP, REL_ERROR_FLOOR, finiteDifferenceCheck, relativeError, toFloat64 } from '../reference/gradcheck.js';
+import { backward, createWorkspace, forward } from '../reference/network.js';
+import { deriveSeed, epochPermutation } from '../reference/random.js';
+import { D, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, cloneParams, paramSize, type ParamName, type Params } from '../reference/shapes.js';
+import { crossEntropy, modelWithParams } from './model.js';
+import type { Dataset, GradientCheck, InitialWeights, TensorError } from './types.js';
+
+/** Finite differences must agree with the float64 analytic gradient to this relative error. */
+export const FD_MAX_REL_ERROR = 1e-6;
+/** TF.js's float32 gradients must agree with the reference's float32 gradients to this absolute error. */
+export const TFJS_MAX_ABS_ERROR = 1e-5;
+/** The relative-error floor of the finite-difference comparison (see reference/gradcheck.ts). */
+export const FD_REL_ERROR_FLOOR = REL_ERROR_FLOOR;
+/**
+ * The relative-error floor for the float32 comparison. Float32 sums of ~1e-2 terms
+ * carry ~1e-9 of rounding, so an entry that cancels to ~1e-9 would show a
+ * meaningless relative error of O(1) under the float64 floor (1e-8).
+ */
+export const TFJS_REL_ERROR_FLOOR = 1e-6;
+
+/** Stream number that keeps the gradcheck batch apart from every training epoch's shuffle. */
+const GRADCHECK_STREAM = 0x67726164; // 'grad'
+
+/** The gradcheck batch: the first `batchSize` of a seeded permutation of the training split. */
+function gradcheckBatch(dataset: Dataset, batchSize: number, seed: number): { x: Float32Array; y: Float32Array } {
+  const { train } = dataset;
+  if (!Number.isInteger(batchSize) || batchSize < 1 || batchSize > train.count) {
+    throw new Error(`gradientCheck: --gradcheck-batch must be between 1 and the ${train.count} training images, found ${batchSize}`);
+  }
+  const order = epochPermutation(train.count, deriveSeed(seed, GRADCHECK_STREAM), 0);
+  const x = new Float32Array(batchSize * D); // (B, D)
+  const y = new Float32Array(batchSize * K); // (B, K)
+  for (let r = 0; r < batchSize; r++) {
+    const image = order[r]!;
+    x.set(train.images.subarray(image * D, (image + 1) * D), r * D);
+    y.set(train.oneHot.subarray(image * K, (image + 1) * K), r * K);
+  }
+  return { x, y };
+}
+
+/** TF.js's gradient of the training loss (pipeline/model.ts crossEntropy) for every weight, in reference order. */
+export function tfjsGradients(params: Params, x: Float32Array, y: Float32Array, batch: number): Params {
+  const model = modelWithParams(params);
+  const xs = tf.tensor2d(x, [batch, D]);
+  const ys = tf.tensor2d(y, [batch, K]);
+  try {
+    const weights = model.trainableWeights;
+    PARAM_NAMES.forEach((name, i) => {
+      if (weights[i]?.originalName !== TFJS_WEIGHT_NAMES[name]) {
+        throw new Error(`gradientCheck: TF.js weight ${i} is ${weights[i]?.originalName}, expected ${TFJS_WEIGHT_NAMES[name]}`);
+      }
+    });
+    const variables = weights.map((w) => w.read() as tf.Variable);
+    const { value, grads } = tf.variableGrads(() => crossEntropy(ys, model.apply(xs, { training: true }) as tf.Tensor2D), variables);
+    try {
+      const read = (i: number): Float32Array => {
+        const gradient = grads[variables[i]!.name];
+        if (gradient === undefined) throw new Error(`gradientCheck: TF.js returned no gradient for ${weights[i]!.originalName}`);
+        return Float32Array.from(gradient.dataSync());
+      };
+      return { w1: read(0), b1: read(1), w2: read(2), b2: read(3), w3: read(4), b3: read(5) };
+    } finally {
+      tf.dispose([value, ...Object.values(grads)]);
+    }
+  } finally {
+    tf.dispose([xs, ys]);
+    model.dispose();
+  }
+}
+
+/** Largest absolute and relative difference, over every entry, of two gradients of one tensor; NaN if either holds a non-finite entry. */
+export function compareTensors(reference: Float32Array | Float64Array, other: Float32Array | Float64Array, floor: number): TensorError {
+  if (reference.length !== other.length) throw new Error(`compareTensors: lengths differ, ${reference.length} vs ${other.length}`);
+  let maxAbs = 0;
+  let maxRel = 0;
+  for (let i = 0; i < reference.length; i++) {
+    const a = reference[i]!;
+    const b = other[i]!;
+    // A non-finite entry is reported as NaN, which fails every bound (and is not lost to later Math.max calls).
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return { max_abs_error: NaN, max_rel_error: NaN };
+    maxAbs = Math.max(maxAbs, Math.abs(a - b));
+    maxRel = Math.max(maxRel, relativeError(a, b, floor));
+  }
+  return { max_abs_error: maxAbs, max_rel_error: maxRel };
+}
+
+/** The reference's float32 gradient of the mean cross-entropy on the batch. */
+export function referenceGradients32(params: Params, x: Float32Array, y: Float32Array, batch: number): Params {
+  const ws = createWorkspace(params, batch);
+  forward(params, x, batch, ws, y);
+  return cloneParams(backward(params, y, batch, ws));
+}
+
+/**
+ * Stage gradcheck. `backend` is the TF.js backend the runner activated (selectBackend's
+ * answer); TF.js must be running it.
+ */
+export function gradientCheck(dataset: Dataset, init: InitialWeights, batchSize: number, seed: number, backend: string): GradientCheck {
+  if (tf.getBackend() !== backend) {
+    throw new Error(`gradientCheck: expected the TF.js backend "${backend}" to be active, found "${tf.getBackend()}" (call selectBackend first)`);
+  }
+  const { x, y } = gradcheckBatch(dataset, batchSize, seed);
+
+  const fd = finiteDifferenceCheck(toFloat64(init.params), Float64Array.from(x), Float64Array.from(y), batchSize, {
+    samples: FD_SAMPLES,
+    step: FD_STEP,
+    seed,
+  });
+  const finiteDifference: Record<string, TensorError> = {};
+  for (const name of PARAM_NAMES) {
+    const { max_abs_error, max_rel_error } = fd.tensors[name];
+    finiteDifference[TFJS_WEIGHT_NAMES[name]] = { max_abs_error, max_rel_error };
+  }
+
+  const ours = referenceGradients32(init.params, x, y, batchSize);
+  const theirs = tfjsGradients(init.params, x, y, batchSize);
+  const tfjs: Record<string, TensorError> = {};
+  for (const name of PARAM_NAMES) {
+    checkShape(name, theirs[name].length);
+    tfjs[TFJS_WEIGHT_NAMES[name]] = compareTensors(ours[name], theirs[name], TFJS_REL_ERROR_FLOOR);
+  }
+
+  return {
+    finite_difference: finiteDifference,
+    tfjs,
+    batch_size: batchSize,
+    seed,
+    finite_difference_samples: FD_SAMPLES,
+    finite_difference_skipped: fd.skipped,
+    step: FD_STEP,
+    backend,
+  };
+}
+
+function checkShape(name: ParamName, length: number): void {
+  const expected = paramSize(name);
+  if (length !== expected) throw new Error(`gradientCheck: TF.js gradient of ${TFJS_WEIGHT_NAMES[name]} has ${length} entries, expected ${expected}`);
+}

@@ -1,0 +1,211 @@
+// The two gradient oracles: central finite differences in float64, and TF.js's own
+// gradients on the wasm backend. Each must pass on honest gradients and must fail
+// on planted bugs. B = batch, D = 784, H1 = 128, K = 10.
+
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../pipeline/backend.js';
+import {
+  FD_MAX_REL_ERROR,
+  TFJS_MAX_ABS_ERROR,
+  TFJS_REL_ERROR_FLOOR,
+  compareTensors,
+  gradientCheck,
+  referenceGradients32,
+  tfjsGradients,
+} from '../pipeline/gradcheck.js';
+import { buildModel, readParams } from '../pipeline/model.js';
+import type { Dataset, Split } from '../pipeline/types.js';
+import {
+  FD_STEP,
+  finiteDifferenceCheck,
+  lossDifference,
+  lossDifferenceByForward,
+  referenceGradient,
+  relativeError,
+  toFloat64,
+  type AnalyticGradient,
+} from '../reference/gradcheck.js';
+import { createWorkspace, forward } from '../reference/network.js';
+import { mulberry32 } from '../reference/random.js';
+import { D, H1, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, type ParamName, type Params } from '../reference/shapes.js';
+
+/** MNIST-like images (N, D): about 80% exact zeros, the rest in (0, 1]. */
+function syntheticImages(count: number, seed: number): Float32Array {
+  const random = mulberry32(seed);
+  return Float32Array.from({ length: count * D }, () => (random() < 0.2 ? 1 - random() : 0));
+}
+
+function syntheticSplit(count: number, seed: number): Split {
+  const random = mulberry32(seed + 1);
+  const labels = Uint8Array.from({ length: count }, () => Math.floor(random() * K));
+  const oneHot = new Float32Array(count * K);
+  labels.forEach((label, n) => (oneHot[n * K + label] = 1));
+  return { images: syntheticImages(count, seed), labels, oneHot, count };
+}
+
+function syntheticDataset(seed: number): Dataset {
+  return { train: syntheticSplit(200, seed), validation: syntheticSplit(20, seed + 10), test: syntheticSplit(20, seed + 20), validationOffset: 200 };
+}
+
+/** TF.js's own Glorot start, with small random biases so that the bias gradients are not trivially tested at 0. */
+function initialParams(seed: number): Params {
+  const model = buildModel(seed);
+  const params = readParams(model);
+  model.dispose();
+  const random = mulberry32(seed);
+  for (const name of ['b1', 'b2', 'b3'] as const) params[name] = params[name].map(() => (random() - 0.5) * 0.2);
+  return params;
+}
+
+function batchOf(split: Split, batch: number): { x: Float64Array; y: Float64Array } {
+  return { x: Float64Array.from(split.images.subarray(0, batch * D)), y: Float64Array.from(split.oneHot.subarray(0, batch * K)) };
+}
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+});
+
+describe('finite differences (float64)', () => {
+  const dataset = syntheticDataset(1);
+  const batch = 8;
+  const { x, y } = batchOf(dataset.train, batch);
+  let params: Params<Float64Array>;
+  beforeAll(() => {
+    params = toFloat64(initialParams(1)); // after the outer beforeAll has selected wasm
+  });
+
+  it(`agree with the analytic gradient of every tensor to a relative error below ${FD_MAX_REL_ERROR}`, () => {
+    const check = finiteDifferenceCheck(params, x, y, batch, { samples: 60, seed: 3 });
+    for (const name of PARAM_NAMES) {
+      const tensor = check.tensors[name];
+      expect({ name, checked: tensor.checked > 0 }).toEqual({ name, checked: true });
+      if (!(tensor.max_rel_error < FD_MAX_REL_ERROR)) {
+        throw new Error(`${name}: max_rel_error ${tensor.max_rel_error} ≥ ${FD_MAX_REL_ERROR}; worst ${JSON.stringify(tensor.worst)}`);
+      }
+    }
+    expect(check.step).toBe(FD_STEP);
+  });
+
+  it('evaluate L(θ+h) − L(θ−h) like two plain forward passes do, within their rounding', () => {
+    const ws = createWorkspace(params, batch);
+    const random = mulberry32(9);
+    let compared = 0;
+    for (const name of PARAM_NAMES) {
+      for (let i = 0; i < 10; i++) {
+        const index = Math.floor(random() * params[name].length);
+        forward(params, x, batch, ws, y); // lossDifference reads the activations at θ
+        const accurate = lossDifference(params, name, index, FD_STEP, y, x, batch, ws);
+        const plain = lossDifferenceByForward(params, name, index, FD_STEP, y, x, batch, ws);
+        if (accurate === null) continue; // a kink: the plain difference is not a slope either
+        compared++;
+        // Two losses of ~2.3 carry ~1e-15 of rounding each: that bounds the plain difference's error.
+        if (!(Math.abs(accurate - plain) < 2e-14)) {
+          throw new Error(`${name}[${index}]: accurate ${accurate} vs plain ${plain}, |Δ| ${Math.abs(accurate - plain)}`);
+        }
+      }
+    }
+    expect(compared).toBeGreaterThan(50);
+  });
+
+  it('skip and count a sample whose ±h step crosses a ReLU kink', () => {
+    const kinked = toFloat64(initialParams(2));
+    const ws = createWorkspace(kinked, batch);
+    const unit = 5;
+    forward(kinked, x, batch, ws, y);
+    // Shift b1[unit] so that image 0's pre-activation of that unit sits 1e-7 above 0 — well within h = 1e-5.
+    kinked.b1[unit] = kinked.b1[unit]! - ws.z1[0 * H1 + unit]! + 1e-7;
+    forward(kinked, x, batch, ws, y);
+    expect(Math.abs(ws.z1[unit]!)).toBeLessThan(2e-7);
+    expect(lossDifference(kinked, 'b1', unit, FD_STEP, y, x, batch, ws)).toBeNull();
+    // Unskipped, that quotient would be wrong: it straddles two slopes.
+    const straddling = lossDifferenceByForward(kinked, 'b1', unit, FD_STEP, y, x, batch, ws) / (2 * FD_STEP);
+    const analytic = referenceGradient(kinked, x, y, batch, createWorkspace(kinked, batch)).b1[unit]!;
+    expect(relativeError(analytic, straddling)).toBeGreaterThan(FD_MAX_REL_ERROR);
+    // Sampling all 128 biases of layer 1 meets that one unit, and the check reports the skip.
+    const check = finiteDifferenceCheck(kinked, x, y, batch, { samples: H1 });
+    expect(check.tensors.b1.skipped).toBeGreaterThanOrEqual(1);
+    expect(check.tensors.b1.checked + check.tensors.b1.skipped).toBe(H1);
+    expect(check.skipped).toBeGreaterThanOrEqual(check.tensors.b1.skipped);
+    expect(check.tensors.b1.max_rel_error).toBeLessThan(FD_MAX_REL_ERROR);
+  });
+
+  // Planted bugs: the analytic gradient under test is swapped for a broken one.
+  const broken = (name: ParamName, damage: (gradient: Float64Array) => void): AnalyticGradient => (p, bx, by, b, ws) => {
+    const grads = referenceGradient(p, bx, by, b, ws);
+    damage(grads[name]);
+    return grads;
+  };
+
+  it.each<[string, ParamName, (g: Float64Array) => void]>([
+    ['forgot the 1/B of the mean (dW2 ×B)', 'w2', (g) => g.forEach((v, i) => (g[i] = v * batch))],
+    ['a relative error of 1e-5 in every db2 entry', 'b2', (g) => g.forEach((v, i) => (g[i] = v * (1 + 1e-5)))],
+    ['the wrong sign on db3', 'b3', (g) => g.forEach((v, i) => (g[i] = -v))],
+    ['one entry of dW3 off by 1e-3', 'w3', (g) => (g[17] = g[17]! + 1e-3)],
+    ['a NaN in one entry of dW3', 'w3', (g) => (g[17] = NaN)],
+  ])('fail when the gradient has a bug: %s', (_bug, name, damage) => {
+    const check = finiteDifferenceCheck(params, x, y, batch, { samples: 640, analyticGradient: broken(name, damage) });
+    expect(check.tensors[name].max_rel_error < FD_MAX_REL_ERROR).toBe(false); // NaN must fail too
+    if (name === 'w3') expect(check.tensors.w3.worst?.index).toBe(17); // the report points at the planted entry
+    for (const other of PARAM_NAMES) if (other !== name) expect(check.tensors[other].max_rel_error).toBeLessThan(FD_MAX_REL_ERROR);
+  });
+
+  it('relativeError is symmetric, 0 for equal values, and uses the floor near 0', () => {
+    expect(relativeError(1, 1)).toBe(0);
+    expect(relativeError(0, 0)).toBe(0);
+    expect(relativeError(2, 1)).toBeCloseTo(1 / 3, 15);
+    expect(relativeError(1, 2)).toBe(relativeError(2, 1));
+    expect(relativeError(1e-12, 0)).toBeCloseTo(1e-4, 15); // 1e-12 / floor 1e-8
+  });
+});
+
+describe('TF.js gradients (wasm)', () => {
+  const dataset = syntheticDataset(4);
+  let params: Params;
+  beforeAll(() => {
+    params = initialParams(4);
+  });
+
+  it('gradientCheck passes both oracles, keyed by TF.js weight names, leaking no tensor', () => {
+    const before = tf.memory().numTensors;
+    const result = gradientCheck(dataset, { params, seed: 4 }, 8, 4, 'wasm');
+    expect(tf.memory().numTensors).toBe(before);
+    const names = PARAM_NAMES.map((name) => TFJS_WEIGHT_NAMES[name]);
+    expect(Object.keys(result.tfjs)).toEqual(names);
+    expect(Object.keys(result.finite_difference)).toEqual(names);
+    for (const weight of names) {
+      expect({ weight, fd: result.finite_difference[weight]!.max_rel_error < FD_MAX_REL_ERROR }).toEqual({ weight, fd: true });
+      expect({ weight, tfjs: result.tfjs[weight]!.max_abs_error < TFJS_MAX_ABS_ERROR }).toEqual({ weight, tfjs: true });
+    }
+    expect(result).toMatchObject({ batch_size: 8, seed: 4, backend: 'wasm', step: FD_STEP });
+    expect(result.finite_difference_samples).toBeGreaterThan(0);
+  });
+
+  it('compares every entry, and reports a planted error or a NaN above the bound', () => {
+    const x = dataset.train.images.subarray(0, 8 * D);
+    const y = dataset.train.oneHot.subarray(0, 8 * K);
+    const ours = referenceGradients32(params, x, y, 8);
+    const theirs = tfjsGradients(params, x, y, 8);
+    expect(compareTensors(ours.w2, theirs.w2, TFJS_REL_ERROR_FLOOR).max_abs_error).toBeLessThan(TFJS_MAX_ABS_ERROR);
+    const planted = theirs.w2.slice();
+    planted[1234] = planted[1234]! + 3e-5;
+    expect(compareTensors(ours.w2, planted, TFJS_REL_ERROR_FLOOR).max_abs_error).toBeGreaterThan(TFJS_MAX_ABS_ERROR);
+    planted[1234] = NaN;
+    const withNaN = compareTensors(ours.w2, planted, TFJS_REL_ERROR_FLOOR).max_abs_error;
+    expect(withNaN < TFJS_MAX_ABS_ERROR).toBe(false);
+  });
+
+  it('tells apart the gradient of a different loss (labels shifted by one digit)', () => {
+    const x = dataset.train.images.subarray(0, 8 * D);
+    const y = dataset.train.oneHot.subarray(0, 8 * K);
+    const shifted = y.map((_, i) => y[i - (i % K) + (((i % K) + K - 1) % K)]!);
+    const wrong = referenceGradients32(params, x, shifted, 8);
+    const theirs = tfjsGradients(params, x, y, 8);
+    expect(compareTensors(wrong.b3, theirs.b3, TFJS_REL_ERROR_FLOOR).max_abs_error).toBeGreaterThan(TFJS_MAX_ABS_ERROR);
+  });
+
+  it('refuses to run on a backend other than the active one', () => {
+    expect(() => gradientCheck(dataset, { params, seed: 4 }, 8, 4, 'cpu')).toThrow(
+      'gradientCheck: expected the TF.js backend "cpu" to be active, found "wasm" (call selectBackend first)',
+    );
+  });
+});
