@@ -77,6 +77,15 @@ describe('end to end on 4,000 real images', () => {
     expect(readFileSync(path.join(reports(), 'model', 'tfjs', 'weights.bin')).equals(before)).toBe(true);
   }, 120_000);
 
+  it('redraws the charts with --stage visualize, training nothing', () => {
+    const again = runCli('pipeline/cli.ts', smallRunArgs(work, ['--stage', 'visualize']));
+    expect(again.status).toBe(0);
+    expect(again.stdout).toMatch(/▶ visualize/);
+    expect(again.stdout).not.toMatch(/▶ (train|reference|evaluate)\b/);
+    expect(again.stdout).toMatch(/▶ report/);
+    expect(existsSync(path.join(reports(), 'training_curves.png'))).toBe(true);
+  }, 120_000);
+
   it('--list shows every stage cached after the run', () => {
     const listed = runCli('pipeline/cli.ts', smallRunArgs(work, ['--list']));
     expect(listed.status).toBe(0);
