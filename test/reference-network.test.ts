@@ -357,7 +357,8 @@ describe('zero skipping in the first layer', () => {
   it('a batch gathered from the indexed split runs exactly like the dense batch', () => {
     const split = syntheticImages(40, 21);
     const index = sparseRowsFrom(split, 40, D);
-    expect(index.column.length).toBe(split.filter((v) => v !== 0).length); // exactly the nonzeros, no slack
+    expect(index.start[40]).toBe(split.filter((v) => v !== 0).length); // exactly the nonzeros
+    expect(index.column.length).toBe(index.start[40]! + 1); // and the one spare slot the branch-free fill writes
     const order = Uint32Array.from({ length: 40 }, (_, i) => (i * 7) % 40);
     const dense = new Float32Array(batch * D);
     for (let r = 0; r < batch; r++) dense.set(split.subarray(order[3 + r]! * D, (order[3 + r]! + 1) * D), r * D);
