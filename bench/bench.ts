@@ -1,0 +1,474 @@
+// `npm run bench [-- --quick] [--skip-full] [--backends wasm,cpu] [--out reports]`
+//
+// Throughput of every trainer and of evaluation, measured in one run so the
+// numbers compare, then the full default pipeline from a cold cache:
+//
+//   1. TF.js training, images/s at batch 64, for each backend that loads:
+//      model.fit, the plain loop (bench/plain-loop.ts) on the original and on
+//      the fast kernels, and trainTfjs (the optimised loop, pipeline/train.ts)
+//   2. the pure-TypeScript reference's training (reference/train.ts)
+//   3. evaluateModels on the 10k test images, for each backend
+//   4. `npm run pipeline` with a fresh cache and report folder: wall time and peak RSS
+//
+// Each measurement is repeated after a warm-up, interleaved across variants so
+// that load from other processes hits them alike; reported as median (min–max).
+// Writes <out>/bench.json and <out>/bench.md, and prints the markdown.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { selectBackend } from '../pipeline/backend.js';
+import type { BackendName } from '../pipeline/config.js';
+import { evaluateModels } from '../pipeline/evaluate.js';
+import { installFastKernels, uninstallFastKernels } from '../pipeline/fast-kernels.js';
+import { defaultDataDir, loadMnist } from '../pipeline/load.js';
+import { buildModel, writeParams } from '../pipeline/model.js';
+import { preprocessDataset } from '../pipeline/preprocess.js';
+import type { ProgressFactory } from '../pipeline/progress.js';
+import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
+import type { Dataset, InitialWeights, TrainedModel } from '../pipeline/types.js';
+import { trainReference } from '../reference/train.js';
+import { D, K } from '../reference/shapes.js';
+import { trainTfjsPlain } from './plain-loop.js';
+import { subsetDataset } from './subset.js';
+
+const BATCH = 64;
+const SEED = 42;
+const LR = 0.01;
+const TRAIN_SUBSET = 50 * BATCH; // images per epoch of a measured run; small, so the untimed accuracy pass after it stays short
+const WARMUP_STEPS = 20;
+
+/** Backends in the order tried, by the name selectBackend takes. */
+const ALL_BACKENDS: Exclude<BackendName, 'auto'>[] = ['node', 'wasm', 'cpu'];
+
+interface Settings {
+  quick: boolean;
+  skipFull: boolean;
+  backends: Exclude<BackendName, 'auto'>[];
+  out: string;
+  reps: number; // measured repetitions of each variant
+  steps: Record<string, number>; // SGD steps per repetition, by TF.js backend name ('reference' for the reference)
+  evaluateReps: Record<string, number>; // by TF.js backend name
+}
+
+interface Summary {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+interface TrainingRow extends Summary {
+  backend: string; // TF.js backend name, or 'typescript' for the reference
+  trainer: string;
+  kernels: 'original' | 'fast' | '-';
+  steps: number; // SGD steps per repetition
+  perCpuSecond: Summary; // images per second of process CPU time: less sensitive to other processes than wall time
+}
+
+/** Wall and process CPU time over a run's training steps only. */
+interface Span {
+  wallSeconds: number;
+  cpuSeconds: number;
+}
+
+function startSpan(): () => Span {
+  const wall = performance.now();
+  const cpu = process.cpuUsage();
+  return () => {
+    const used = process.cpuUsage(cpu);
+    return { wallSeconds: (performance.now() - wall) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
+  };
+}
+
+function addSpans(a: Span, b: Span): Span {
+  return { wallSeconds: a.wallSeconds + b.wallSeconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds };
+}
+
+interface EvaluateRow extends Summary {
+  backend: string;
+  testImages: number;
+  validationImages: number; // evaluateModels also scores the validation split
+  perCpuSecond: Summary; // test images per second of process CPU time
+}
+
+interface FullPipeline {
+  command: string;
+  exitCode: number | null;
+  wallSeconds: number;
+  peakRssMiB: number | null;
+  measuredWith: string;
+  outputTail?: string; // the last lines of output when the run failed
+}
+
+interface BenchReport {
+  date: string;
+  machine: { cpu: string; cores: number; node: string; tfjs: string; platform: string; loadAverageStart: number[]; loadAverageEnd: number[] };
+  settings: Omit<Settings, 'out'> & { batchSize: number; seed: number; lr: number; trainSubset: number; warmupSteps: number };
+  backends: { loaded: string[]; unavailable: Record<string, string> };
+  training: TrainingRow[];
+  evaluate: EvaluateRow[];
+  fullPipeline: FullPipeline | { skipped: string };
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+function summarise(runs: number[]): Summary {
+  const sorted = [...runs].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+  return { median, min: sorted[0]!, max: sorted.at(-1)!, runs };
+}
+
+function parseSettings(argv: string[]): Settings {
+  const parsed = yargs(argv)
+    .scriptName('npm run bench --')
+    .option('quick', { type: 'boolean', default: false, describe: 'Fewer repetitions and steps (about a minute without the full run)' })
+    .option('skip-full', { type: 'boolean', default: false, describe: 'Skip the full pipeline run, which takes minutes' })
+    .option('backends', { type: 'string', default: ALL_BACKENDS.join(','), describe: `TF.js backends to try, comma-separated (${ALL_BACKENDS.join(', ')})` })
+    .option('out', { type: 'string', default: 'reports', describe: 'Folder for bench.json and bench.md' })
+    .check((args) => {
+      const unknown = String(args.backends).split(',').filter((name) => !(ALL_BACKENDS as string[]).includes(name));
+      if (unknown.length > 0) throw new Error(`--backends: unknown ${unknown.join(', ')}; expected e.g. --backends wasm,cpu`);
+      return true;
+    })
+    .strict()
+    .help()
+    .parseSync();
+  const quick = parsed.quick;
+  return {
+    quick,
+    skipFull: parsed['skip-full'],
+    backends: String(parsed.backends).split(',') as Exclude<BackendName, 'auto'>[],
+    out: parsed.out,
+    reps: quick ? 3 : 5,
+    // the cpu backend is ~10× slower than wasm: fewer steps keep its runs in seconds
+    steps: quick ? { tensorflow: 100, wasm: 100, cpu: 20, reference: 100 } : { tensorflow: 300, wasm: 300, cpu: 50, reference: 300 },
+    evaluateReps: quick ? { tensorflow: 1, wasm: 1, cpu: 1 } : { tensorflow: 3, wasm: 3, cpu: 2 },
+  };
+}
+
+/** About `steps` batches: whole epochs over TRAIN_SUBSET images, or one shorter epoch. */
+function stepsPlan(steps: number): { images: number; epochs: number } {
+  const perEpoch = TRAIN_SUBSET / BATCH;
+  return steps <= perEpoch ? { images: steps * BATCH, epochs: 1 } : { images: TRAIN_SUBSET, epochs: Math.round(steps / perEpoch) };
+}
+
+/** One way of training; returns the time its training steps took. */
+interface Trainer {
+  trainer: string;
+  kernels: TrainingRow['kernels'];
+  run: (dataset: Dataset, init: InitialWeights, options: TrainOptions) => Promise<Span>;
+}
+
+/** A ProgressFactory that times each epoch from its bar's creation to its last batch, so validation is left out. */
+function timingProgress(): { progress: ProgressFactory; total: () => Span } {
+  let total: Span = { wallSeconds: 0, cpuSeconds: 0 };
+  const progress: ProgressFactory = {
+    log: () => {},
+    epoch: (_label, batches) => {
+      const stop = startSpan();
+      return {
+        batch: (done) => {
+          if (done === batches) total = addSpans(total, stop());
+        },
+        end: () => {},
+      };
+    },
+  };
+  return { progress, total: () => total };
+}
+
+/** Keras-style model.fit on tensors of the whole subset (it gathers each shuffled batch itself). */
+async function fitSpan(dataset: Dataset, init: InitialWeights, options: TrainOptions): Promise<Span> {
+  const { train } = dataset;
+  const model = buildModel(options.seed);
+  writeParams(model, init.params);
+  const optimizer = tf.train.sgd(options.lr);
+  model.compile({ optimizer, loss: 'categoricalCrossentropy', metrics: ['accuracy'] });
+  const x = tf.tensor2d(train.images, [train.count, D]);
+  const y = tf.tensor2d(train.oneHot, [train.count, K]);
+  try {
+    const stop = startSpan();
+    await model.fit(x, y, { batchSize: options.batchSize, epochs: options.epochs, shuffle: true, verbose: 0 });
+    return stop();
+  } finally {
+    tf.dispose([x, y]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+function tfjsTrainers(backend: string): Trainer[] {
+  const plain = (dataset: Dataset, init: InitialWeights, options: TrainOptions) => {
+    const trained = trainTfjsPlain(dataset, init, options);
+    return Promise.resolve({ wallSeconds: trained.trainSeconds, cpuSeconds: trained.trainCpuSeconds });
+  };
+  const withKernels = (fast: boolean, run: Trainer['run']): Trainer['run'] => (dataset, init, options) => {
+    if (fast) installFastKernels(backend);
+    else uninstallFastKernels(backend);
+    return run(dataset, init, options);
+  };
+  const hasFastKernels = installFastKernels(backend);
+  uninstallFastKernels(backend);
+  const trainers: Trainer[] = [
+    { trainer: 'model.fit', kernels: 'original', run: withKernels(false, fitSpan) },
+    { trainer: 'plain loop', kernels: 'original', run: withKernels(false, plain) },
+  ];
+  if (hasFastKernels) {
+    trainers.push({ trainer: 'model.fit', kernels: 'fast', run: withKernels(true, fitSpan) });
+    trainers.push({ trainer: 'plain loop', kernels: 'fast', run: withKernels(true, plain) });
+  }
+  trainers.push({
+    trainer: 'trainTfjs (optimised loop)',
+    kernels: hasFastKernels ? 'fast' : 'original', // trainTfjs installs them itself
+    run: async (dataset, init, options) => {
+      const timing = timingProgress();
+      await trainTfjs(dataset, init, options, { progress: timing.progress });
+      return timing.total();
+    },
+  });
+  return trainers;
+}
+
+function referenceTrainer(): Trainer {
+  return {
+    trainer: 'reference (pure TypeScript)',
+    kernels: '-',
+    run: (dataset, init, options) => {
+      // from the call to its last batch: includes its one-off indexing of the split, which it counts as training too
+      const stop = startSpan();
+      let span: Span | undefined;
+      trainReference(dataset, init.params, {
+        ...options,
+        onBatch: ({ epoch, batch, batches }) => {
+          if (epoch === options.epochs && batch === batches) span = stop();
+        },
+      });
+      if (span === undefined) throw new Error('trainReference: never reported its last batch');
+      return Promise.resolve(span);
+    },
+  };
+}
+
+/** Warms every trainer up, then measures them in interleaved rounds. */
+async function measureTrainers(backend: string, trainers: Trainer[], full: Dataset, steps: number, reps: number): Promise<TrainingRow[]> {
+  const init = initialWeights(SEED);
+  const plan = stepsPlan(steps);
+  const dataset = subsetDataset(full, plan.images, BATCH);
+  const options: TrainOptions = { epochs: plan.epochs, batchSize: BATCH, lr: LR, seed: SEED };
+  const warmup = subsetDataset(full, WARMUP_STEPS * BATCH, BATCH);
+  for (const t of trainers) await t.run(warmup, init, { ...options, epochs: 1 });
+  const images = dataset.train.count * options.epochs;
+  const wallRates = trainers.map(() => [] as number[]);
+  const cpuRates = trainers.map(() => [] as number[]);
+  for (let rep = 0; rep < reps; rep++) {
+    for (const [i, t] of trainers.entries()) {
+      const span = await t.run(dataset, init, options);
+      wallRates[i]!.push(images / span.wallSeconds);
+      cpuRates[i]!.push(images / span.cpuSeconds);
+      log(
+        `  ${backend} ${t.trainer}, ${t.kernels} kernels, ${rep + 1}/${reps}: ` +
+          `${Math.round(images / span.wallSeconds)} images/s, ${Math.round(images / span.cpuSeconds)} per CPU-second`,
+      );
+    }
+  }
+  return trainers.map((t, i) => ({
+    backend,
+    trainer: t.trainer,
+    kernels: t.kernels,
+    steps: options.epochs * Math.ceil(dataset.train.count / BATCH),
+    ...summarise(wallRates[i]!),
+    perCpuSecond: summarise(cpuRates[i]!),
+  }));
+}
+
+/** evaluateModels on the full test and validation splits; returns test images per second. */
+function measureEvaluate(backend: string, full: Dataset, reps: number): EvaluateRow {
+  const init = initialWeights(SEED);
+  const trained: TrainedModel = {
+    implementation: 'tfjs', backend, params: init.params, history: [], trainSeconds: 0, samplesPerSecond: 0, trainAccuracy: 0,
+  };
+  const wallRates: number[] = [];
+  const cpuRates: number[] = [];
+  const warmup = { ...full, test: subsetDataset(full, BATCH, BATCH).validation, validation: subsetDataset(full, BATCH, BATCH).validation };
+  evaluateModels(warmup, trained, null);
+  for (let rep = 0; rep < reps; rep++) {
+    const stop = startSpan();
+    evaluateModels(full, trained, null);
+    const span = stop();
+    wallRates.push(full.test.count / span.wallSeconds);
+    cpuRates.push(full.test.count / span.cpuSeconds);
+    log(`  ${backend} evaluateModels ${rep + 1}/${reps}: ${Math.round(wallRates.at(-1)!)} test images/s, ${Math.round(cpuRates.at(-1)!)} per CPU-second`);
+  }
+  return { backend, testImages: full.test.count, validationImages: full.validation.count, ...summarise(wallRates), perCpuSecond: summarise(cpuRates) };
+}
+
+/**
+ * The default pipeline in a child process with a fresh cache and report folder.
+ * Peak RSS comes from GNU time when present, else each node process in the
+ * tree records its own at exit and the largest is kept (bench/resource-usage.mjs).
+ */
+function measureFullPipeline(useTime = existsSync('/usr/bin/time')): FullPipeline {
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-'));
+  // exactly what `npm run pipeline` runs, with a fresh cache and report folder
+  const pipelineArgs = ['run', '--silent', 'pipeline', '--', '--cache-dir', path.join(scratch, 'cache'), '--out', path.join(scratch, 'reports')];
+  const command = `npm ${pipelineArgs.join(' ')}`;
+  const usageFile = path.join(scratch, 'resource-usage.json');
+  const probe = `--import ${pathToFileURL(path.resolve('bench/resource-usage.mjs')).href}`;
+  const env = useTime ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${probe}`, BENCH_RESOURCE_FILE: usageFile };
+  log(`  full pipeline: ${command} (takes minutes)`);
+  try {
+    const start = performance.now();
+    const child = useTime
+      ? spawnSync('/usr/bin/time', ['-v', 'npm', ...pipelineArgs], { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
+      : spawnSync('npm', pipelineArgs, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+    const wallSeconds = (performance.now() - start) / 1000;
+    let stderr = child.stderr ?? '';
+    let peakRssMiB: number | null = null;
+    if (useTime) {
+      const stats = stderr.lastIndexOf('\tCommand being timed:');
+      const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr.slice(Math.max(stats, 0)));
+      if (match) peakRssMiB = Number(match[1]) / 1024;
+      if (stats >= 0) stderr = stderr.slice(0, stats);
+    } else if (existsSync(usageFile)) {
+      peakRssMiB = (JSON.parse(readFileSync(usageFile, 'utf8')) as { maxRSS: number }).maxRSS / 1024;
+    }
+    const result: FullPipeline = {
+      command,
+      exitCode: child.status,
+      wallSeconds,
+      peakRssMiB,
+      measuredWith: useTime ? '/usr/bin/time -v (peak RSS of the largest process in the tree)' : 'process.resourceUsage() of each node process in the tree, largest kept',
+    };
+    if (child.status !== 0) result.outputTail = `${child.stdout ?? ''}${stderr}`.trimEnd().split('\n').slice(-15).join('\n');
+    return result;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function machine(): BenchReport['machine'] {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  const require = createRequire(import.meta.url);
+  const tfjs = (require('@tensorflow/tfjs/package.json') as { version: string }).version;
+  return { cpu, cores: os.cpus().length, node: process.version, tfjs, platform: `${os.platform()} ${os.arch()}`, loadAverageStart: os.loadavg(), loadAverageEnd: [] };
+}
+
+const number = (value: number) => Math.round(value).toLocaleString('en-US');
+const range = (s: Summary) => `${number(s.min)}–${number(s.max)}`;
+
+function markdown(report: BenchReport): string {
+  const { machine: m, settings: s } = report;
+  const load = (values: number[]) => values.map((v) => v.toFixed(2)).join(' / ');
+  const lines = [
+    '# Benchmarks',
+    '',
+    `${report.date} · ${m.cpu}, ${m.cores} cores · Node ${m.node} · TF.js ${m.tfjs} · ${m.platform}`,
+    `Backends loaded: ${report.backends.loaded.join(', ')}` +
+      (Object.keys(report.backends.unavailable).length > 0
+        ? `; unavailable: ${Object.entries(report.backends.unavailable).map(([name, why]) => `${name} (${why})`).join(', ')}`
+        : ''),
+    `Load average (1/5/15 min) at start ${load(m.loadAverageStart)}, at end ${load(m.loadAverageEnd)}; other processes on these cores slow every row alike.`,
+    '',
+    `Batch ${s.batchSize}, lr ${s.lr}, seed ${s.seed}. Each row: a warm-up of ${s.warmupSteps} steps, then ${s.reps} repetitions interleaved with the other rows; median (min–max).${s.quick ? ' (--quick)' : ''}`,
+    '',
+    '## Training throughput (images/s)',
+    '',
+    '| backend | trainer | kernels | steps | median images/s | min–max | median per CPU-second | min–max |',
+    '|---|---|---|---:|---:|---:|---:|---:|',
+    ...report.training.map(
+      (r) =>
+        `| ${r.backend} | ${r.trainer} | ${r.kernels} | ${r.steps} | **${number(r.median)}** | ${range(r)} | ` +
+        `${number(r.perCpuSecond.median)} | ${range(r.perCpuSecond)} |`,
+    ),
+    '',
+    'Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process\'s CPU time instead, which other processes on the cores disturb less (it also counts V8\'s helper threads).',
+    'Kernels: *original* are the backend\'s own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/fast-kernels.ts).',
+    'The plain loop gathers each batch from the training tensor on the backend (bench/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
+    '',
+    '## Evaluation throughput (evaluateModels)',
+    '',
+    '| backend | test images | median test images/s | min–max | median per CPU-second | min–max |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...report.evaluate.map(
+      (r) => `| ${r.backend} | ${r.testImages} | **${number(r.median)}** | ${range(r)} | ${number(r.perCpuSecond.median)} | ${range(r.perCpuSecond)} |`,
+    ),
+    '',
+    `Each call also scores the ${report.evaluate[0]?.validationImages ?? 0} validation images, which the rate does not count.`,
+    '',
+    '## Full pipeline, cold cache',
+    '',
+  ];
+  const full = report.fullPipeline;
+  if ('skipped' in full) {
+    lines.push(`Skipped (${full.skipped}).`);
+  } else {
+    lines.push(
+      '| command | exit | wall | peak RSS |',
+      '|---|---:|---:|---:|',
+      `| \`${full.command}\` | ${full.exitCode} | ${full.wallSeconds.toFixed(1)} s | ${full.peakRssMiB === null ? 'unknown' : `${full.peakRssMiB.toFixed(0)} MiB`} |`,
+      '',
+      `Measured with ${full.measuredWith}.`,
+    );
+    if (full.outputTail) lines.push('', 'The run failed; its last lines:', '', '```', full.outputTail, '```');
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const settings = parseSettings(hideBin(process.argv));
+  const report: BenchReport = {
+    date: new Date().toISOString(),
+    machine: machine(),
+    settings: {
+      quick: settings.quick, skipFull: settings.skipFull, backends: settings.backends, reps: settings.reps, steps: settings.steps,
+      evaluateReps: settings.evaluateReps, batchSize: BATCH, seed: SEED, lr: LR, trainSubset: TRAIN_SUBSET, warmupSteps: WARMUP_STEPS,
+    },
+    backends: { loaded: [], unavailable: {} },
+    training: [],
+    evaluate: [],
+    fullPipeline: { skipped: '--skip-full' },
+  };
+  const full = preprocessDataset(loadMnist(defaultDataDir()), 50_000, 10_000, 10_000);
+
+  for (const requested of settings.backends) {
+    let backend: string;
+    try {
+      backend = await selectBackend(requested);
+    } catch (error) {
+      report.backends.unavailable[requested] = (error as Error).message.replace(/^--backend \w+: /, '');
+      log(`${requested}: unavailable, skipped`);
+      continue;
+    }
+    report.backends.loaded.push(backend);
+    const steps = settings.steps[backend] ?? settings.steps.wasm!;
+    log(`${backend}: training, ${steps} steps × ${settings.reps} repetitions per trainer`);
+    report.training.push(...(await measureTrainers(backend, tfjsTrainers(backend), full, steps, settings.reps)));
+    log(`${backend}: evaluate`);
+    report.evaluate.push(measureEvaluate(backend, full, settings.evaluateReps[backend] ?? 1));
+  }
+
+  log('reference: training');
+  report.training.push(...(await measureTrainers('typescript', [referenceTrainer()], full, settings.steps.reference!, settings.reps)));
+
+  if (!settings.skipFull) report.fullPipeline = measureFullPipeline();
+  report.machine.loadAverageEnd = os.loadavg();
+
+  mkdirSync(settings.out, { recursive: true });
+  writeFileSync(path.join(settings.out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
+  const text = markdown(report);
+  writeFileSync(path.join(settings.out, 'bench.md'), text);
+  process.stdout.write(text);
+}
+
+await main();
