@@ -80,7 +80,9 @@ function checkSplit(split: TrainingSplit, name: string): void {
 /**
  * Trains a copy of `init` (which is left untouched) and returns the final weights,
  * the per-epoch history and the timing. Throws ReferenceDivergenceError at the
- * first batch whose loss is not finite.
+ * first batch whose loss is not finite. Synchronous: nothing else runs until it
+ * returns, so opts.signal is only seen if it was aborted before the call — use
+ * trainReferenceAsync where a signal handler must be able to stop it.
  */
 export function trainReference(
   dataset: TrainingData,
@@ -88,6 +90,45 @@ export function trainReference(
   opts: ReferenceTrainOptions,
   onEpoch?: (record: EpochRecord) => void,
 ): ReferenceTraining {
+  const run = trainingRun(dataset, init, opts, onEpoch);
+  for (;;) {
+    const next = run.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** How long trainReferenceAsync computes before letting the event loop run (signal handlers, output). */
+const YIELD_EVERY_MS = 50;
+
+/**
+ * trainReference that hands the event loop a turn every ~50 ms between batches, so
+ * that a SIGINT handler can abort opts.signal and training stops at the next batch.
+ */
+export async function trainReferenceAsync(
+  dataset: TrainingData,
+  init: Params,
+  opts: ReferenceTrainOptions,
+  onEpoch?: (record: EpochRecord) => void,
+): Promise<ReferenceTraining> {
+  const run = trainingRun(dataset, init, opts, onEpoch);
+  let lastYield = performance.now();
+  for (;;) {
+    const next = run.next();
+    if (next.done) return next.value;
+    if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      lastYield = performance.now();
+    }
+  }
+}
+
+/** The training loop, pausing (yield) after every batch; the two functions above drive it. */
+function* trainingRun(
+  dataset: TrainingData,
+  init: Params,
+  opts: ReferenceTrainOptions,
+  onEpoch?: (record: EpochRecord) => void,
+): Generator<void, ReferenceTraining, void> {
   const { train, validation } = dataset;
   const { epochs, batchSize, lr, seed } = opts;
   checkSplit(train, 'train');
@@ -131,6 +172,7 @@ export function trainReference(
       correct += step.correct;
       seen += rows;
       opts.onBatch?.({ epoch: epoch + 1, batch: b + 1, batches, loss: lossSum / seen, accuracy: correct / seen });
+      yield;
     }
     trainSeconds += (performance.now() - epochStart) / 1000;
     const val = evaluate(params, validation.images, validation.oneHot, validation.count, evalWorkspace);

@@ -12,7 +12,7 @@ import type { Dataset, EpochRecord, Split } from '../pipeline/types.js';
 import { createWorkspace, trainStep } from '../reference/network.js';
 import { batchCount, epochPermutation, mulberry32 } from '../reference/random.js';
 import { D, K, PARAM_NAMES, cloneParams, type Params } from '../reference/shapes.js';
-import { ReferenceDivergenceError, trainReference, type BatchProgress } from '../reference/train.js';
+import { ReferenceDivergenceError, trainReference, trainReferenceAsync, type BatchProgress } from '../reference/train.js';
 
 const COUNT = 330;
 const OPTIONS = { epochs: 2, batchSize: 32, lr: 0.1, seed: 11 };
@@ -193,6 +193,22 @@ describe('reference training failures', () => {
     expect(() => trainReference(dataset, initialParams(5), { ...OPTIONS, signal: controller.signal })).toThrow(
       'reference training interrupted in epoch 1, batch 1',
     );
+  });
+
+  it('trainReferenceAsync gives the same result, and lets a signal aborted by a timer stop it mid-run', async () => {
+    const init = initialParams(5);
+    const sync = trainReference(dataset, init, OPTIONS);
+    const async = await trainReferenceAsync(dataset, init, OPTIONS);
+    for (const name of PARAM_NAMES) expect(Array.from(async.params[name])).toEqual(Array.from(sync.params[name]));
+    expect(async.history.map((r) => r.loss)).toEqual(sync.history.map((r) => r.loss));
+
+    // The abort can only land if training hands the event loop a turn between batches.
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 150);
+    const epochs = 1000; // minutes of work: only the signal can end it in time
+    const attempt = trainReferenceAsync(dataset, init, { ...OPTIONS, epochs, signal: controller.signal });
+    await expect(attempt).rejects.toThrow(/^reference training interrupted in epoch \d+, batch \d+$/);
+    clearTimeout(timer);
   });
 
   it('refuses a split whose arrays do not match its count', () => {
