@@ -1,7 +1,7 @@
 // Stage reference: the pure-TypeScript network trained in lockstep with TF.js,
 // from the same initial weights over the same batches.
 
-import { ReferenceDivergenceError, trainReference } from '../reference/train.js';
+import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
 import type { EpochProgress, ProgressFactory } from './progress.js';
 import { DivergenceError, InterruptedError } from './train.js';
@@ -9,16 +9,16 @@ import type { Dataset, InitialWeights, TrainedModel } from './types.js';
 
 export const REFERENCE_BACKEND = 'typescript';
 
-export function trainReferenceStage(
+export async function trainReferenceStage(
   dataset: Dataset,
   init: InitialWeights,
   config: Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed'>,
   hooks: { progress: ProgressFactory; signal?: AbortSignal },
-): TrainedModel {
+): Promise<TrainedModel> {
   const { epochs } = config;
   let bar: EpochProgress | null = null;
   try {
-    const trained = trainReference(
+    const trained = await trainReferenceAsync(
       dataset,
       init.params,
       {

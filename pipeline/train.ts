@@ -40,6 +40,8 @@ export function initialWeights(seed: number): InitialWeights {
   return { params, seed };
 }
 
+const YIELD_EVERY_MS = 50;
+
 /** Stage train: trains the TF.js model from `init` and returns its weights and history. */
 export async function trainTfjs(dataset: Dataset, init: InitialWeights, options: TrainOptions, hooks: TrainHooks): Promise<TrainedModel> {
   const { train, validation } = dataset;
@@ -52,6 +54,7 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
   const batches = batchCount(train.count, batchSize);
   const history: EpochRecord[] = [];
   let trainSeconds = 0;
+  let lastYield = performance.now();
 
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
@@ -62,6 +65,11 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
       let correct = 0;
       let seen = 0;
       for (let b = 0; b < batches; b++) {
+        // The loop is synchronous; give the event loop a turn now and then, or a SIGINT would wait for the end.
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
         if (hooks.signal?.aborted) throw new InterruptedError(`training interrupted in epoch ${epoch + 1}, batch ${b + 1}`);
         const rows = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
         fillBatch(batch, train, rows);
