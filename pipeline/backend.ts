@@ -3,6 +3,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import type { BackendName } from './config.js';
+import { installFastKernels } from './fast-kernels.js';
 
 const TF_NAMES: Record<Exclude<BackendName, 'auto'>, string> = { node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
 
@@ -24,6 +25,7 @@ export async function selectBackend(requested: BackendName, log: (line: string) 
       await register(name);
       if (await tf.setBackend(TF_NAMES[name])) {
         await tf.ready();
+        installFastKernels(tf.getBackend()); // transposed matmuls are slow on wasm; a no-op elsewhere
         return tf.getBackend();
       }
       failures.push(`${name}: setBackend returned false`);

@@ -66,7 +66,7 @@ export function predictProbabilities(model: tf.LayersModel, images: Float32Array
     const rows = Math.min(PREDICT_BATCH, count - start);
     const batch = tf.tidy(() => {
       const x = tf.tensor2d(images.subarray(start * D, (start + rows) * D), [rows, D]);
-      return model.predict(x) as tf.Tensor;
+      return model.predict(x, { batchSize: rows }) as tf.Tensor; // the default of 32 copies the whole input per slice on wasm
     });
     probabilities.set(batch.dataSync(), start * K);
     batch.dispose();
