@@ -1,0 +1,126 @@
+// `npm run predict -- FILE…`: read the flags, load the trained model, classify
+// each image, and turn failures into messages and an exit code.
+
+import { existsSync, statSync } from 'node:fs';
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { selectBackend } from './backend.js';
+import { BACKENDS, DEFAULTS, type BackendName } from './config.js';
+import { formatResult, loadTrainedModel, predictFiles } from './predict.js';
+import type { Implementation } from './types.js';
+
+const EXIT_FAILED = 1; // a file could not be read, or there is no model
+const EXIT_USAGE = 2;
+const IMPLEMENTATIONS: Implementation[] = ['tfjs', 'reference'];
+
+const EXAMPLES = [
+  ['npm run predict -- my-digit.png', 'the top 3 digits for one drawing'],
+  ['npm run predict -- a.png b.jpg --json', 'machine-readable results'],
+  ['npm run predict -- a.png --show-input seen/', 'also save the 28×28 image the network saw'],
+  ['npm run predict -- a.png --model reference', 'use the pure-TypeScript reference model'],
+] as const;
+
+interface PredictInvocation {
+  files: string[];
+  model: Implementation;
+  out: string;
+  json: boolean;
+  showInput: string | undefined;
+  backend: BackendName;
+}
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocation | null> {
+  let helpShown = false;
+  const parsed = await yargs([...argv])
+    .scriptName('npm run predict --')
+    .command('$0 [files..]', 'Reads PNG or JPEG digits, prepares each the way MNIST was made, and prints the top 3 digits.', (command) =>
+      command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
+    )
+    .options({
+      model: { type: 'string', choices: IMPLEMENTATIONS, default: 'tfjs', describe: 'Which trained model: <out>/model/tfjs or <out>/model/reference' },
+      out: { type: 'string', default: DEFAULTS.out, describe: 'Report folder of the pipeline run that trained the model' },
+      json: { type: 'boolean', default: false, describe: 'Print one JSON document instead of lines of text' },
+      'show-input': { type: 'string', describe: 'Write the 28×28 image the network saw for each file into this folder', defaultDescription: 'none' },
+      backend: { type: 'string', choices: [...BACKENDS], default: DEFAULTS.backend, describe: 'TF.js backend (auto tries node, then wasm, then cpu)' },
+    })
+    .example(EXAMPLES.map(([command, meaning]) => [command, meaning]))
+    .strict()
+    .strictOptions()
+    .version(false)
+    .help()
+    .alias('help', 'h')
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .fail((message, error) => {
+      throw new UsageError(error ? error.message : message);
+    })
+    .parse([...argv], {}, (_error, _argv, output) => {
+      if (output) {
+        helpShown = true;
+        console.log(output);
+      }
+    });
+  if (helpShown || parsed.help) return null;
+
+  const positional = (parsed as { files?: unknown }).files; // yargs does not type a default command's positionals
+  const files = Array.isArray(positional) ? positional.map(String) : [];
+  if (files.length === 0) throw new UsageError(`expected at least one image file, e.g. ${EXAMPLES[0][0]}`);
+  const showInput = parsed['show-input'];
+  if (showInput !== undefined) {
+    if (showInput.trim() === '') throw new UsageError(`--show-input needs a folder, e.g. ${EXAMPLES[2][0]}`);
+    if (existsSync(showInput) && !statSync(showInput).isDirectory()) {
+      throw new UsageError(`--show-input ${showInput}: expected a folder, found a file`);
+    }
+  }
+  if (parsed.out.trim() === '') throw new UsageError('--out needs the report folder, e.g. --out reports');
+  return {
+    files,
+    model: parsed.model as Implementation,
+    out: parsed.out,
+    json: parsed.json,
+    showInput,
+    backend: parsed.backend as BackendName,
+  };
+}
+
+async function main(): Promise<number> {
+  let invocation: PredictInvocation | null;
+  try {
+    invocation = await parsePredictArgs(hideBin(process.argv));
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`error: ${error.message}\nRun "npm run predict -- --help" for every flag.`);
+    return EXIT_USAGE;
+  }
+  if (invocation === null) return 0; // --help
+
+  let model;
+  try {
+    await selectBackend(invocation.backend);
+    model = await loadTrainedModel(invocation.out, invocation.model);
+  } catch (error) {
+    // ModelError: no model, or an unreadable one; otherwise the backend did not start.
+    console.error(`error: ${(error as Error).message}`);
+    return EXIT_FAILED;
+  }
+  try {
+    const results = await predictFiles(invocation.files, model, { showInput: invocation.showInput });
+    if (invocation.json) {
+      console.log(JSON.stringify({ model: invocation.model, out: invocation.out, results }, null, 2));
+    } else {
+      for (const result of results) (result.ok ? console.log : console.error)(formatResult(result));
+    }
+    const failed = results.filter((result) => !result.ok).length;
+    if (failed > 0 && !invocation.json) console.error(`${failed} of ${results.length} files failed`);
+    return failed > 0 ? EXIT_FAILED : 0;
+  } finally {
+    model.dispose();
+  }
+}
+
+process.exitCode = await main();

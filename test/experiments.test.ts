@@ -1,0 +1,238 @@
+// The experiments stage: variants really differ, augmentation is seeded and
+// keeps the ink, the best combination is chosen by validation accuracy, and a
+// tiny run produces the table, chart and metrics block.
+
+import * as tf from '@tensorflow/tfjs';
+import { D, H1, H2, IMAGE_SIDE, K } from '../reference/shapes.js';
+import { selectBackend } from '../pipeline/backend.js';
+import { DEFAULTS } from '../pipeline/config.js';
+import {
+  EXPERIMENT_VARIANTS,
+  TARGET_TEST_ACCURACY,
+  VARIANT_NAMES,
+  assembleExperiments,
+  augmentImages,
+  augmentRandom,
+  buildVariantModel,
+  createOptimizer,
+  experimentsFiles,
+  experimentsMetrics,
+  experimentsReport,
+  findVariant,
+  learningRateAt,
+  runExperiments,
+  runVariant,
+  type VariantResult,
+} from '../pipeline/experiments.js';
+import { defaultDataDir, loadMnist } from '../pipeline/load.js';
+import { preprocessDataset } from '../pipeline/preprocess.js';
+import { silentProgress } from '../pipeline/progress.js';
+import { initialWeights } from '../pipeline/train.js';
+import type { Dataset, InitialWeights } from '../pipeline/types.js';
+
+let dataset: Dataset;
+let init: InitialWeights;
+const tiny = { ...DEFAULTS, epochs: 1 };
+const hooks = { progress: silentProgress() };
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  dataset = preprocessDataset(loadMnist(defaultDataDir()), 640, 300, 300);
+  init = initialWeights(DEFAULTS.seed);
+});
+
+function mass(images: Float32Array, n: number): number {
+  let sum = 0;
+  for (let p = n * D; p < (n + 1) * D; p++) sum += images[p]!;
+  return sum;
+}
+
+describe('the variants', () => {
+  it('have unique names and really different options', () => {
+    expect(new Set(VARIANT_NAMES).size).toBe(EXPERIMENT_VARIANTS.length);
+    expect(new Set(EXPERIMENT_VARIANTS.map((variant) => JSON.stringify(variant.options))).size).toBe(EXPERIMENT_VARIANTS.length);
+    expect(VARIANT_NAMES.slice(0, 7)).toEqual(['baseline', 'momentum', 'adam', 'step-decay', 'dropout', 'batchnorm', 'augment']);
+    expect(EXPERIMENT_VARIANTS.filter((variant) => variant.kind === 'combination').length).toBeGreaterThanOrEqual(2);
+    expect(() => findVariant('nesterov')).toThrow('unknown experiment variant "nesterov": expected one of baseline, momentum');
+  });
+
+  it('build the optimizer each names', () => {
+    const config = (name: string) => createOptimizer(findVariant(name).options.optimizer, DEFAULTS.lr);
+    const sgd = config('baseline');
+    const momentum = config('momentum');
+    const adam = config('adam');
+    expect(sgd.getClassName()).toBe('SGD');
+    expect(sgd.getConfig()).toEqual({ learningRate: 0.01 });
+    expect(momentum.getClassName()).toBe('Momentum');
+    expect(momentum.getConfig()).toMatchObject({ learningRate: 0.01, momentum: 0.9 });
+    expect(adam.getClassName()).toBe('Adam');
+    expect(adam.getConfig()).toMatchObject({ learningRate: 0.001 });
+    adam.setLearningRate(1e-4); // the step decay lowers Adam's rate mid-run
+    expect(adam.getConfig()).toMatchObject({ learningRate: 1e-4 });
+    [sgd, momentum, adam].forEach((optimizer) => optimizer.dispose());
+  });
+
+  it('decay the learning rate ×0.1 after epoch 10, and only in the decay variants', () => {
+    const decay = findVariant('step-decay').options;
+    expect([9, 10, 14].map((epoch) => learningRateAt(decay, 0.01, epoch))).toEqual([0.01, 0.01 * 0.1, 0.01 * 0.1]);
+    const adamDecay = findVariant('adam+decay+augment').options;
+    expect([9, 10].map((epoch) => learningRateAt(adamDecay, 0.01, epoch))).toEqual([1e-3, 1e-3 * 0.1]);
+    expect(learningRateAt(findVariant('adam').options, 0.01, 14)).toBe(1e-3);
+    expect(learningRateAt(findVariant('baseline').options, 0.01, 14)).toBe(0.01);
+  });
+
+  it('keep the three dense layers 784-128-64-10 from the shared initial weights, adding batch norm or dropout between', () => {
+    for (const name of ['baseline', 'dropout', 'batchnorm']) {
+      const model = buildVariantModel(init.params, findVariant(name).options, 1);
+      const dense = model.layers.filter((layer) => layer.getClassName() === 'Dense');
+      expect(dense.map((layer) => (layer.getConfig() as { units: number }).units)).toEqual([H1, H2, K]);
+      expect(Array.from(dense[0]!.getWeights()[0]!.dataSync().subarray(0, 5))).toEqual(Array.from(init.params.w1.subarray(0, 5)));
+      expect(Array.from(dense[2]!.getWeights()[1]!.dataSync())).toEqual(Array.from(init.params.b3));
+      const kinds = model.layers.map((layer) => layer.getClassName());
+      if (name === 'baseline') expect(kinds).toEqual(['Dense', 'Dense', 'Dense']);
+      if (name === 'dropout') expect(kinds).toEqual(['Dense', 'SeededDropout', 'Dense', 'SeededDropout', 'Dense']);
+      if (name === 'batchnorm') {
+        expect(kinds).toEqual(['Dense', 'BatchNormalization', 'Activation', 'Dense', 'BatchNormalization', 'Activation', 'Dense']);
+      }
+      model.dispose();
+    }
+  });
+});
+
+describe('augmentation', () => {
+  const images = () => dataset.train.images.subarray(0, 50 * D);
+  const spec = findVariant('augment').options.augment!;
+
+  it('is seeded: the same seed and epoch give the same images, another epoch others', () => {
+    const first = augmentImages(images(), 50, spec, augmentRandom(42, 3));
+    const again = augmentImages(images(), 50, spec, augmentRandom(42, 3));
+    const otherEpoch = augmentImages(images(), 50, spec, augmentRandom(42, 4));
+    expect(Array.from(again)).toEqual(Array.from(first));
+    expect(Array.from(otherEpoch)).not.toEqual(Array.from(first));
+    expect(Array.from(first)).not.toEqual(Array.from(images()));
+  });
+
+  it('keeps the pixel mass: shifts of ±2 px and rotations of ±10° move ink but neither add nor lose much', () => {
+    const augmented = augmentImages(images(), 50, spec, augmentRandom(1, 0));
+    let totalChange = 0;
+    for (let n = 0; n < 50; n++) {
+      const before = mass(images(), n);
+      const change = Math.abs(mass(augmented, n) - before) / before;
+      if (change > 0.1) throw new Error(`image ${n}: mass ${before} became ${mass(augmented, n)} (${(change * 100).toFixed(1)}%)`);
+      totalChange += change;
+    }
+    expect(totalChange / 50).toBeLessThan(0.03);
+  });
+
+  it('is the identity with no shift and no rotation, and a whole-pixel move with shift only', () => {
+    const still = augmentImages(images(), 50, { maxShift: 0, maxRotationDegrees: 0 }, augmentRandom(1, 0));
+    expect(Array.from(still)).toEqual(Array.from(images()));
+    const shifted = augmentImages(images(), 1, { maxShift: 2, maxRotationDegrees: 0 }, augmentRandom(5, 0));
+    const source = images();
+    const S = IMAGE_SIDE;
+    const matches: [number, number][] = [];
+    for (let dy = -2; dy <= 2; dy++) {
+      for (let dx = -2; dx <= 2; dx++) {
+        let same = true;
+        for (let y = 0; y < S && same; y++) {
+          for (let x = 0; x < S && same; x++) {
+            const sx = x - dx;
+            const sy = y - dy;
+            const expected = sx >= 0 && sy >= 0 && sx < S && sy < S ? source[sy * S + sx]! : 0;
+            same = Math.abs(shifted[y * S + x]! - expected) < 1e-6;
+          }
+        }
+        if (same) matches.push([dx, dy]);
+      }
+    }
+    expect(matches).toHaveLength(1);
+  });
+});
+
+describe('a tiny run', () => {
+  it('trains two variants for one epoch and reports them', async () => {
+    const before = tf.memory().numTensors;
+    const result = await runExperiments(dataset, init, tiny, hooks, ['baseline', 'adam+decay+augment']);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(result.variants.map((variant) => variant.name)).toEqual(['baseline', 'adam+decay+augment']);
+    for (const variant of result.variants) {
+      expect(variant.history).toHaveLength(1);
+      expect(variant.backend).toBe('wasm');
+      for (const value of [variant.val_accuracy, variant.test_accuracy]) {
+        expect(value).toBeGreaterThanOrEqual(0);
+        expect(value).toBeLessThanOrEqual(1);
+      }
+      expect(variant.train_seconds).toBeGreaterThan(0);
+    }
+    expect(result.variants[1]!.val_accuracy).toBeGreaterThan(result.variants[0]!.val_accuracy); // Adam learns faster in one epoch
+    expect(result.best_combination).toMatchObject({ name: 'adam+decay+augment', chosen_by: 'validation accuracy' });
+    expect(result).toMatchObject({ epochs: 1, batch_size: 64, seed: 42, train_size: 640, val_size: 300, test_size: 300 });
+
+    const { markdown, chartSpec } = experimentsReport(result);
+    expect(markdown).toContain('| Variant | Change from the spec | Validation accuracy | Test accuracy | Training time | Notes |');
+    const baselineRow = markdown.split('\n').find((line) => line.startsWith('| baseline |'))!;
+    expect(baselineRow).toContain(`${(result.variants[0]!.test_accuracy * 100).toFixed(2)}%`);
+    expect(markdown).toContain('**Best combination: adam+decay+augment**');
+    expect(markdown).toContain('chosen among the combinations by validation accuracy');
+    expect(markdown).toContain('![Validation accuracy per epoch and final accuracies](experiments.png)');
+    expect(chartSpec).toHaveProperty('hconcat');
+
+    const metrics = experimentsMetrics(result);
+    expect(Object.keys(metrics.variants)).toEqual(['baseline', 'adam+decay+augment']);
+    expect(metrics.variants.baseline).toMatchObject({ test_accuracy: result.variants[0]!.test_accuracy, kind: 'single' });
+
+    const files = await experimentsFiles(result);
+    expect(files.map((file) => file.path)).toEqual(['experiments.md', 'experiments.png', 'specs/experiments.vl.json']);
+    expect(Array.from(files[1]!.data.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+  });
+
+  it('is reproducible, seeded dropout included', async () => {
+    const first = await runVariant('dropout', dataset, init, tiny, hooks);
+    const second = await runVariant('dropout', dataset, init, tiny, hooks);
+    expect(second.history[0]!.loss).toBe(first.history[0]!.loss);
+    expect(second.test_accuracy).toBe(first.test_accuracy);
+  });
+});
+
+describe('choosing the best combination', () => {
+  const result = (name: string, val: number, test: number): VariantResult => {
+    const variant = findVariant(name);
+    return {
+      name,
+      description: variant.description,
+      kind: variant.kind,
+      options: variant.options,
+      backend: 'wasm',
+      history: [],
+      train_seconds: 1,
+      val_accuracy: val,
+      val_loss: 0.1,
+      test_accuracy: test,
+      test_loss: 0.1,
+    };
+  };
+
+  it('uses validation accuracy only, never test accuracy, and ignores single changes', () => {
+    const chosen = assembleExperiments(
+      [
+        result('adam', 0.999, 0.999), // a single change: not a candidate
+        result('adam+decay+augment', 0.984, 0.979), // best on validation
+        result('momentum+decay+augment', 0.982, 0.985), // best on test
+      ],
+      tiny,
+      dataset,
+    );
+    expect(chosen.best_combination).toEqual({
+      name: 'adam+decay+augment',
+      recipe: findVariant('adam+decay+augment').description,
+      chosen_by: 'validation accuracy',
+      val_accuracy: 0.984,
+      test_accuracy: 0.979,
+      reaches_target: false,
+    });
+    expect(chosen.reached_target).toEqual(['adam', 'momentum+decay+augment']);
+    expect(chosen.target_test_accuracy).toBe(TARGET_TEST_ACCURACY);
+    expect(experimentsReport(chosen).markdown).toContain('it falls short of the 98.0% test target');
+    expect(assembleExperiments([result('baseline', 0.9, 0.9)], tiny, dataset).best_combination).toBeNull();
+  });
+});

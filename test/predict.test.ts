@@ -1,0 +1,336 @@
+// predict: MNIST-style preparation of any image, per-file errors, and the CLI.
+// The model is trained here, quickly; the digit images are written here from the test set.
+
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createCanvas, loadImage, type Canvas } from 'canvas';
+import type * as tf from '@tensorflow/tfjs';
+import { mulberry32 } from '../reference/random.js';
+import { D, K } from '../reference/shapes.js';
+import { selectBackend } from '../pipeline/backend.js';
+import { defaultDataDir, loadMnist } from '../pipeline/load.js';
+import { argmax, predictProbabilities } from '../pipeline/model.js';
+import { modelFiles } from '../pipeline/model-io.js';
+import {
+  BOX_SIDE,
+  FIELD_SIDE,
+  ModelError,
+  PredictError,
+  decodeImage,
+  loadTrainedModel,
+  predictFiles,
+  prepareDigit,
+  strokeWidth,
+  topGuesses,
+  type FileResult,
+  type GrayImage,
+} from '../pipeline/predict.js';
+import { preprocessDataset } from '../pipeline/preprocess.js';
+import { silentProgress } from '../pipeline/progress.js';
+import { writeReportFiles } from '../pipeline/publish.js';
+import { initialWeights, trainTfjs } from '../pipeline/train.js';
+import type { Dataset } from '../pipeline/types.js';
+
+const run = promisify(execFile);
+const DIGITS = 200; // the first 200 test-set digits, written as PNGs four ways
+const GROUP = DIGITS / 4;
+
+let work: string; // temporary folder: reports/, images/, seen/
+let out: string; // the report folder holding model/tfjs
+let dataset: Dataset;
+let model: tf.LayersModel;
+
+/** A canvas holding (D) ink values in [0, 1], white on black or black on white, scaled by `scale` at (left, top). */
+function digitCanvas(
+  ink: Float32Array,
+  options: { scale?: number; invert?: boolean; width?: number; height?: number; left?: number; top?: number } = {},
+): Canvas {
+  const scale = options.scale ?? 1;
+  const small = createCanvas(FIELD_SIDE, FIELD_SIDE);
+  const smallContext = small.getContext('2d');
+  const pixels = smallContext.createImageData(FIELD_SIDE, FIELD_SIDE);
+  for (let p = 0; p < D; p++) {
+    const level = Math.round((options.invert ? 1 - ink[p]! : ink[p]!) * 255);
+    pixels.data.set([level, level, level, 255], p * 4);
+  }
+  smallContext.putImageData(pixels, 0, 0);
+  const canvas = createCanvas(options.width ?? FIELD_SIDE * scale, options.height ?? FIELD_SIDE * scale);
+  const context = canvas.getContext('2d');
+  context.fillStyle = options.invert ? 'white' : 'black';
+  context.fillRect(0, 0, canvas.width, canvas.height);
+  context.drawImage(small, options.left ?? 0, options.top ?? 0, FIELD_SIDE * scale, FIELD_SIDE * scale);
+  return canvas;
+}
+
+function testDigit(index: number): Float32Array {
+  return dataset.test.images.slice(index * D, (index + 1) * D);
+}
+
+function gray(canvas: Canvas): GrayImage {
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const pixels = new Float32Array(canvas.width * canvas.height);
+  for (let p = 0; p < pixels.length; p++) pixels[p] = data[p * 4]! / 255;
+  return { pixels, width: canvas.width, height: canvas.height };
+}
+
+function maxDifference(a: Float32Array, b: Float32Array): { index: number; a: number; b: number; difference: number } {
+  let worst = { index: -1, a: 0, b: 0, difference: 0 };
+  for (let i = 0; i < a.length; i++) {
+    const difference = Math.abs(a[i]! - b[i]!);
+    if (difference > worst.difference) worst = { index: i, a: a[i]!, b: b[i]!, difference };
+  }
+  return worst;
+}
+
+beforeAll(async () => {
+  await selectBackend('wasm');
+  work = mkdtempSync(path.join(os.tmpdir(), 'predict-'));
+  out = path.join(work, 'reports');
+  dataset = preprocessDataset(loadMnist(defaultDataDir()), 15_000, 1_000, DIGITS);
+  // A quick model: larger steps than the spec so that two epochs reach about 94%.
+  const trained = await trainTfjs(dataset, initialWeights(42), { epochs: 2, batchSize: 64, lr: 0.1, seed: 42 }, { progress: silentProgress() });
+  writeReportFiles(out, await modelFiles(trained.params, 'model/tfjs'));
+  model = await loadTrainedModel(out, 'tfjs');
+});
+
+afterAll(() => {
+  model?.dispose();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('prepareDigit', () => {
+  it('fits the ink in 20×20 and puts its centre of mass on pixel (14, 14), as in MNIST', () => {
+    const prepared = prepareDigit(gray(digitCanvas(testDigit(0), { scale: 5 })));
+    let mass = 0;
+    let sumX = 0;
+    let sumY = 0;
+    let [x0, y0, x1, y1] = [FIELD_SIDE, FIELD_SIDE, -1, -1];
+    for (let y = 0; y < FIELD_SIDE; y++) {
+      for (let x = 0; x < FIELD_SIDE; x++) {
+        const value = prepared.input[y * FIELD_SIDE + x]!;
+        if (value === 0) continue;
+        mass += value;
+        sumX += value * x;
+        sumY += value * y;
+        [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
+      }
+    }
+    expect(Math.max(x1 - x0 + 1, y1 - y0 + 1)).toBe(BOX_SIDE);
+    expect(Math.abs(sumX / mass - FIELD_SIDE / 2)).toBeLessThanOrEqual(0.5);
+    expect(Math.abs(sumY / mass - FIELD_SIDE / 2)).toBeLessThanOrEqual(0.5);
+    expect(Math.max(...prepared.input)).toBeCloseTo(1, 5);
+  });
+
+  it('inverts dark-on-light images: black on white gives the same input as white on black', () => {
+    for (const index of [0, 1, 2]) {
+      const light = prepareDigit(gray(digitCanvas(testDigit(index), { invert: true })));
+      const dark = prepareDigit(gray(digitCanvas(testDigit(index))));
+      expect(light.inverted).toBe(true);
+      expect(dark.inverted).toBe(false);
+      const worst = maxDifference(light.input, dark.input);
+      if (worst.difference > 1e-5) throw new Error(`digit ${index}: pixel ${worst.index} differs: ${worst.a} vs ${worst.b}`);
+    }
+  });
+
+  it('crops: a digit anywhere on a larger canvas gives the same input as the digit alone', () => {
+    const alone = prepareDigit(gray(digitCanvas(testDigit(3))));
+    const placed = prepareDigit(gray(digitCanvas(testDigit(3), { width: 150, height: 90, left: 101, top: 7 })));
+    expect(placed.box).toMatchObject({ width: alone.box.width, height: alone.box.height });
+    expect(maxDifference(alone.input, placed.input).difference).toBeLessThan(1e-6);
+  });
+
+  it('keeps the aspect ratio: a 200×50 bar becomes 20×5', () => {
+    const canvas = createCanvas(300, 200);
+    const context = canvas.getContext('2d');
+    context.fillStyle = 'white';
+    context.fillRect(0, 0, 300, 200);
+    context.fillStyle = 'black';
+    context.fillRect(40, 60, 200, 50);
+    const input = prepareDigit(gray(canvas)).input;
+    const rows = new Set<number>();
+    const cols = new Set<number>();
+    input.forEach((value, p) => {
+      if (value > 0.5) {
+        rows.add(Math.floor(p / FIELD_SIDE));
+        cols.add(p % FIELD_SIDE);
+      }
+    });
+    expect([cols.size, rows.size]).toEqual([20, 5]);
+  });
+
+  it('thickens a thin pen line to an MNIST-like stroke and leaves MNIST strokes alone', () => {
+    const canvas = createCanvas(400, 300);
+    const context = canvas.getContext('2d');
+    context.fillStyle = 'white';
+    context.fillRect(0, 0, 400, 300);
+    context.strokeStyle = 'black';
+    context.lineWidth = 2;
+    context.beginPath();
+    context.moveTo(60, 40);
+    context.lineTo(200, 40);
+    context.lineTo(110, 260);
+    context.stroke();
+    const thin = prepareDigit(gray(canvas));
+    expect(thin.thickenedBy).toBeGreaterThan(0);
+    const width = strokeWidth(thin.input, FIELD_SIDE, FIELD_SIDE);
+    expect(width).toBeGreaterThan(1.5); // MNIST's median stroke is about 2.7 px at 20 px
+    expect(width).toBeLessThan(4);
+    let thickened = 0;
+    for (let index = 0; index < 100; index++) if (prepareDigit(gray(digitCanvas(testDigit(index)))).thickenedBy > 0) thickened++;
+    expect(thickened).toBeLessThanOrEqual(1);
+  });
+
+  it('refuses an image without ink', () => {
+    for (const fill of ['white', 'black', '#808080']) {
+      const canvas = createCanvas(64, 48);
+      const context = canvas.getContext('2d');
+      context.fillStyle = fill;
+      context.fillRect(0, 0, 64, 48);
+      expect(() => prepareDigit(gray(canvas))).toThrow(PredictError);
+      expect(() => prepareDigit(gray(canvas))).toThrow('no ink');
+    }
+  });
+});
+
+describe('topGuesses', () => {
+  it('returns the three most probable digits, most probable first', () => {
+    expect(topGuesses([0.05, 0.6, 0, 0.1, 0, 0, 0.25, 0, 0, 0])).toEqual([
+      { digit: 1, probability: 0.6 },
+      { digit: 6, probability: 0.25 },
+      { digit: 3, probability: 0.1 },
+    ]);
+  });
+});
+
+describe('predict on 200 test digits written as PNGs', () => {
+  it('scores within 2 percentage points of the model on the raw 28×28 digits', async () => {
+    const folder = path.join(work, 'images');
+    mkdirSync(folder, { recursive: true });
+    const random = mulberry32(7);
+    const files: string[] = [];
+    for (let index = 0; index < DIGITS; index++) {
+      const ink = testDigit(index);
+      const group = Math.floor(index / GROUP);
+      const canvas =
+        group === 0
+          ? digitCanvas(ink) // as it is
+          : group === 1
+            ? digitCanvas(ink, { scale: 8 }) // 224×224
+            : group === 2
+              ? digitCanvas(ink, { invert: true }) // black on white
+              : digitCanvas(ink, { width: 160, height: 120, left: Math.floor(random() * 130), top: Math.floor(random() * 90) });
+      const file = path.join(folder, `${index}-group${group}.png`);
+      writeFileSync(file, canvas.toBuffer('image/png'));
+      files.push(file);
+    }
+
+    const results = await predictFiles(files, model);
+    const predicted = results.map((result) => (result.ok ? result.guesses[0]!.digit : -1));
+    const rawProbabilities = predictProbabilities(model, dataset.test.images, DIGITS); // (N, K)
+    let predictCorrect = 0;
+    let rawCorrect = 0;
+    const groupCorrect = [0, 0, 0, 0];
+    for (let index = 0; index < DIGITS; index++) {
+      const label = dataset.test.labels[index]!;
+      if (predicted[index] === label) {
+        predictCorrect++;
+        groupCorrect[Math.floor(index / GROUP)]!++;
+      }
+      if (argmax(rawProbabilities.subarray(index * K, (index + 1) * K)) === label) rawCorrect++;
+    }
+    const predictAccuracy = predictCorrect / DIGITS;
+    const rawAccuracy = rawCorrect / DIGITS;
+    const failed = results.filter((result) => !result.ok);
+    if (failed.length > 0) throw new Error(`files failed: ${JSON.stringify(failed.slice(0, 3))}`);
+    if (Math.abs(predictAccuracy - rawAccuracy) > 0.02) {
+      throw new Error(
+        `predict scored ${predictAccuracy} (per group of ${GROUP}: ${groupCorrect.join(', ')} right), ` +
+          `the model on raw digits ${rawAccuracy}: more than 2 points apart`,
+      );
+    }
+    expect(rawAccuracy).toBeGreaterThan(0.85); // the quick model is good enough for the comparison to mean something
+  });
+});
+
+describe('per-file errors', () => {
+  it('reports a missing file, a non-image, an empty file and an image without ink, and still reads the others', async () => {
+    const folder = path.join(work, 'errors');
+    mkdirSync(folder, { recursive: true });
+    const good = path.join(folder, 'good.png');
+    writeFileSync(good, digitCanvas(testDigit(0), { scale: 3, invert: true }).toBuffer('image/png'));
+    const text = path.join(folder, 'notes.png');
+    writeFileSync(text, 'not an image at all');
+    const empty = path.join(folder, 'empty.png');
+    writeFileSync(empty, '');
+    const blank = path.join(folder, 'blank.jpg');
+    const canvas = createCanvas(120, 80);
+    canvas.getContext('2d').fillStyle = 'white';
+    canvas.getContext('2d').fillRect(0, 0, 120, 80);
+    writeFileSync(blank, canvas.toBuffer('image/jpeg'));
+    const missing = path.join(folder, 'missing.png');
+
+    const results = await predictFiles([missing, text, good, empty, blank], model);
+    expect(results.map((result) => result.ok)).toEqual([false, false, true, false, false]);
+    const errors = results.map((result) => (result.ok ? '' : result.error));
+    expect(errors[0]).toBe('no such file');
+    expect(errors[1]).toBe('not a PNG or JPEG image (it starts with bytes 6e 6f 74 20)');
+    expect(errors[3]).toBe('empty file (0 bytes), expected a PNG or JPEG image');
+    expect(errors[4]).toMatch(/^no ink: the image is a single tone \(120×80/);
+    expect((results[2] as Extract<FileResult, { ok: true }>).guesses[0]!.digit).toBe(dataset.test.labels[0]);
+    await expect(decodeImage(text)).rejects.toThrow(PredictError);
+  });
+
+  it('says to run the pipeline first when there is no trained model', async () => {
+    const empty = path.join(work, 'no-reports');
+    await expect(loadTrainedModel(empty, 'tfjs')).rejects.toThrow(ModelError);
+    await expect(loadTrainedModel(empty, 'tfjs')).rejects.toThrow(
+      `no trained tfjs model: ${path.join(empty, 'model', 'tfjs', 'model.json')} does not exist. ` +
+        `Run the pipeline first (npm run pipeline -- --out ${empty}).`,
+    );
+  });
+});
+
+describe('the CLI', () => {
+  const cli = async (args: string[]) => {
+    try {
+      const { stdout, stderr } = await run('npx', ['tsx', 'pipeline/predict-cli.ts', ...args], { cwd: process.cwd() });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failure = error as { code: number; stdout: string; stderr: string };
+      return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+    }
+  };
+
+  it('prints JSON matching predictFiles, writes --show-input, and exits non-zero when a file failed', async () => {
+    const good = path.join(work, 'images', '5-group0.png');
+    const scaled = path.join(work, 'images', '60-group1.png');
+    const seen = path.join(work, 'seen');
+    const { code, stdout } = await cli(['--out', out, '--json', '--show-input', seen, good, path.join(work, 'nope.png'), scaled]);
+    expect(code).toBe(1);
+    const document = JSON.parse(stdout) as { model: string; results: FileResult[] };
+    expect(document.model).toBe('tfjs');
+    expect(document.results.map((result) => result.ok)).toEqual([true, false, true]);
+    const direct = await predictFiles([good, scaled], model);
+    for (const [fromCli, fromCall] of [[document.results[0]!, direct[0]!], [document.results[2]!, direct[1]!]] as const) {
+      if (!fromCli.ok || !fromCall.ok) throw new Error('expected both to succeed');
+      expect(fromCli.guesses.map((guess) => guess.digit)).toEqual(fromCall.guesses.map((guess) => guess.digit));
+      fromCli.guesses.forEach((guess, i) => expect(guess.probability).toBeCloseTo(fromCall.guesses[i]!.probability, 4));
+    }
+    const seenFile = path.join(seen, '5-group0.png');
+    expect(existsSync(seenFile)).toBe(true);
+    const image = await loadImage(seenFile);
+    expect([image.width, image.height]).toEqual([FIELD_SIDE, FIELD_SIDE]);
+  });
+
+  it('tells the user to run the pipeline first, and refuses unknown flags', async () => {
+    const missing = await cli(['--out', path.join(work, 'no-reports'), path.join(work, 'images', '0-group0.png')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('Run the pipeline first');
+    const usage = await cli(['--modle', 'tfjs', 'x.png']);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('Unknown argument: modle');
+  });
+});
