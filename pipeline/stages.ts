@@ -171,8 +171,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['out'],
       version: 1,
       cache: false,
-      run: async ({ train, reference, evaluate, gradcheck, visualize }, { config, stageSeconds }) =>
-        writeReports(config, train, reference, evaluate, gradcheck, visualize, stageSeconds()),
+      run: async ({ train, reference, evaluate, gradcheck, visualize }, { config, stageSeconds }) => {
+        await useBackend(config.backend); // saving the models builds TF.js layers
+        return writeReports(config, train, reference, evaluate, gradcheck, visualize, stageSeconds());
+      },
     }),
   ];
 }
