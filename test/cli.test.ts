@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../pipeline/args.js';
@@ -51,6 +51,13 @@ describe('CLI flags', () => {
     refused(['--stage', 'train', '--from', 'evaluate'], /--stage and --from contradict each other[\s\S]*e\.g\. "npm run pipeline -- --from evaluate"/));
   it('refuses --list with --force', () => refused(['--list', '--force'], '--list only reports the cache; it cannot be combined with --force'));
   it('refuses --no-reference with --stage reference', () => refused(['--no-reference', '--stage', 'reference'], '--no-reference contradicts selecting the reference stage'));
+});
+
+describe('README', () => {
+  it('documents every flag with its default', () => {
+    const readme = readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    for (const key of CONFIG_KEYS) expect(readme).toContain(`| \`--${FIELDS[key].flag}\` | \`${JSON.stringify(DEFAULTS[key])}\` |`);
+  });
 });
 
 describe('--config FILE', () => {
