@@ -298,6 +298,8 @@ function bilinear(image: Float32Array, x: number, y: number): number {
 // ---------------------------------------------------------------------------
 // Training one variant.
 
+const YIELD_EVERY_MS = 50;
+
 /** Cross-entropy and accuracy of `model` on a split. */
 function score(model: tf.LayersModel, split: Split): { loss: number; accuracy: number } {
   return lossAndAccuracy(predictProbabilities(model, split.images, split.count), split.labels);
@@ -327,6 +329,7 @@ export async function runVariant(
   const batches = batchCount(train.count, batchSize);
   const history: EpochRecord[] = [];
   let trainSeconds = 0;
+  let lastYield = performance.now();
 
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
@@ -339,6 +342,11 @@ export async function runVariant(
       let correct = 0;
       let seen = 0;
       for (let b = 0; b < batches; b++) {
+        // The loop is synchronous; without a turn of the event loop now and then a SIGINT would wait for the end.
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+          await new Promise<void>((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
         if (hooks.signal?.aborted) throw new InterruptedError(`experiment ${name} interrupted in epoch ${epoch + 1}, batch ${b + 1}`);
         const rows = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
         const count = rows.length;

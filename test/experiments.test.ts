@@ -186,6 +186,17 @@ describe('a tiny run', () => {
     expect(Array.from(files[1]!.data.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
   });
 
+  it('stops at the next batch when its signal is aborted, leaving no tensors behind', async () => {
+    const controller = new AbortController();
+    const before = tf.memory().numTensors;
+    setTimeout(() => controller.abort(), 100);
+    const big = { ...tiny, epochs: 50 }; // far longer than the 100 ms before the abort
+    await expect(runVariant('baseline', dataset, init, big, { progress: silentProgress(), signal: controller.signal })).rejects.toThrow(
+      /^experiment baseline interrupted in epoch \d+, batch \d+$/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
   it('is reproducible, seeded dropout included', async () => {
     const first = await runVariant('dropout', dataset, init, tiny, hooks);
     const second = await runVariant('dropout', dataset, init, tiny, hooks);
