@@ -2,9 +2,10 @@
 // orders, caches and reruns them.
 //
 //   load ─► preprocess ─┬─────────────► train ─────┬─► evaluate ─► visualize ─► report
-//                       │  init ─┬────► train      │      ▲                      ▲
-//                       │        ├────► reference ─┴──────┘                      │
-//                       │        └────► gradcheck ───────────────────────────────┘
+//                       │  init ─┬────► train      │      ▲                      ▲ ▲
+//                       │        ├────► reference ─┴──────┘                      │ │
+//                       │        └────► gradcheck ───────────────────────────────┘ │
+//                       └─ + init ────► experiment-<variant> (one each) ─► experiments
 //
 // 1. load        read and check the four IDX files
 // 2. preprocess  scale pixels to [0, 1], one-hot labels, split train / validation / test
@@ -14,12 +15,25 @@
 // 6. reference   the pure-TypeScript network, same start, same batches (--no-reference skips it)
 // 7. evaluate    test metrics of both models, by the same code
 // 8. visualize   Vega-Lite charts and canvas image grids
-// 9. report      metrics.json, training_history.csv, models, report.md, index.html into --out
+// 9. experiment-<variant>  (--experiments) one training recipe of pipeline/experiments.ts each, cached on its own
+// 10. experiments          (--experiments) the comparison; best combination by validation accuracy
+// 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png) into --out
 
 import path from 'node:path';
 import { selectBackend } from './backend.js';
 import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
+import {
+  EXPERIMENT_VARIANTS,
+  VARIANT_NAMES,
+  assembleExperiments,
+  experimentsFiles,
+  experimentsMetrics,
+  runVariant,
+  type ExperimentsResult,
+  type VariantName,
+  type VariantResult,
+} from './experiments.js';
 import { gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { modelFiles } from './model-io.js';
@@ -33,8 +47,12 @@ import { initialWeights, trainTfjs } from './train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
 import { renderVisuals } from './visualize.js';
 
+/** One node per experiment variant, so adding a variant leaves the others cached. */
+export type ExperimentStageName = `experiment-${VariantName}`;
+export const EXPERIMENT_STAGE_NAMES: ExperimentStageName[] = VARIANT_NAMES.map((name) => `experiment-${name}` as const);
+
 /** Every stage's output, by stage name. */
-export interface Outputs {
+export type Outputs = {
   load: Mnist;
   preprocess: Dataset;
   init: InitialWeights;
@@ -43,11 +61,15 @@ export interface Outputs {
   reference: TrainedModel | null;
   evaluate: Evaluation;
   visualize: Visuals;
+  experiments: ExperimentsResult | null; // null unless --experiments
   report: string[]; // the files written
-}
+} & { [N in ExperimentStageName]: VariantResult | null }; // null unless --experiments
 
 export type StageName = keyof Outputs;
-export const STAGE_NAMES: StageName[] = ['load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize', 'report'];
+export const STAGE_NAMES: StageName[] = [
+  'load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize',
+  ...EXPERIMENT_STAGE_NAMES, 'experiments', 'report',
+];
 
 export interface PipelineHooks {
   progress: ProgressFactory;
@@ -164,16 +186,43 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 1,
       run: ({ preprocess, train, reference, evaluate }) => renderVisuals(preprocess, train, reference, evaluate),
     }),
+    ...EXPERIMENT_VARIANTS.map((variant) =>
+      stage({
+        name: `experiment-${variant.name}` as ExperimentStageName,
+        description: `experiment: ${variant.description}`,
+        inputs: ['preprocess', 'init'],
+        // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
+        reads: variant.options.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+        version: 1,
+        fingerprint: () => JSON.stringify(variant.options),
+        enabled: (config) => config.experiments,
+        run: async ({ preprocess, init }, { config, log }) => {
+          await useBackend(config.backend);
+          const result = await runVariant(variant.name, preprocess, init, config, hooks);
+          log(`experiment ${variant.name}: val ${(result.val_accuracy * 100).toFixed(2)}%, test ${(result.test_accuracy * 100).toFixed(2)}%`);
+          return result;
+        },
+      }),
+    ),
+    stage({
+      name: 'experiments',
+      description: 'compare the experiment variants; best combination by validation accuracy',
+      inputs: ['preprocess', ...EXPERIMENT_STAGE_NAMES],
+      reads: ['epochs', 'batchSize', 'seed'],
+      version: 1,
+      enabled: (config) => config.experiments,
+      run: (inputs, { config }) => assembleExperiments(EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!), config, inputs.preprocess),
+    }),
     stage({
       name: 'report',
       description: 'write metrics, models, charts and the report',
-      inputs: ['train', 'reference', 'evaluate', 'gradcheck', 'visualize'],
+      inputs: ['train', 'reference', 'evaluate', 'gradcheck', 'visualize', 'experiments'],
       reads: ['out'],
       version: 1,
       cache: false,
-      run: async ({ train, reference, evaluate, gradcheck, visualize }, { config, stageSeconds }) => {
+      run: async ({ train, reference, evaluate, gradcheck, visualize, experiments }, { config, stageSeconds }) => {
         await useBackend(config.backend); // saving the models builds TF.js layers
-        return writeReports(config, train, reference, evaluate, gradcheck, visualize, stageSeconds());
+        return writeReports(config, train, reference, evaluate, gradcheck, visualize, experiments, stageSeconds());
       },
     }),
   ];
@@ -191,6 +240,7 @@ async function writeReports(
   evaluation: Evaluation,
   gradcheck: GradientCheck,
   visuals: Visuals,
+  experiments: ExperimentsResult | null,
   stageSeconds: Record<string, number>,
 ): Promise<string[]> {
   const metrics = metricsFile({
@@ -201,6 +251,7 @@ async function writeReports(
     referenceEvaluation: evaluation.reference,
     gradientCheck: gradcheck,
     stageSeconds,
+    experiments: experiments ? experimentsMetrics(experiments) : undefined,
   });
   const histories = [{ implementation: 'tfjs', history: tfjs.history }];
   if (reference) histories.push({ implementation: 'reference', history: reference.history });
@@ -212,7 +263,10 @@ async function writeReports(
     ...(reference ? await modelFiles(reference.params, 'model/reference') : []),
     ...visuals.files,
     ...buildReport(metrics, histories, visuals),
+    ...(experiments ? await experimentsFiles(experiments) : []),
   ];
-  writeReportFiles(config.out, files, reference ? [] : ['model/reference']);
+  // A run without --reference or --experiments leaves no stale files of theirs beside the new metrics.json.
+  const obsolete = [...(reference ? [] : ['model/reference']), ...(experiments ? [] : ['experiments.md', 'experiments.png', 'specs/experiments.vl.json'])];
+  writeReportFiles(config.out, files, obsolete);
   return files.map((file) => file.path);
 }
