@@ -5,7 +5,13 @@
 //                                                             └─► renderHtml     ─► index.html (offline, PNGs inlined)
 
 import { FIELDS } from './config.js';
+import type { ExperimentsResult } from './experiments.js';
+import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from './gradcheck.js';
 import type { ClassMetrics, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from './types.js';
+
+/** What the report reads of metrics.json's `experiments` block. */
+type ExperimentsBlock = Pick<ExperimentsResult, 'epochs' | 'best_combination'>;
+
 
 // ---------------------------------------------------------------- document model
 
@@ -393,7 +399,9 @@ function reportDocument(
         `The reference's analytic gradients against central finite differences in float64 (FD) and against TF.js's own gradients, ` +
           `on one batch of ${check.batch_size} images (seed ${check.seed}, ${check.backend} backend). ` +
           `FD sampled ${check.finite_difference_samples} parameters per tensor with step h = ${scientific(check.step)}; ` +
-          `${check.finite_difference_skipped} samples were skipped because a ReLU input sat within h of 0.`,
+          `${check.finite_difference_skipped} samples were skipped because a ReLU input sat within h of 0. ` +
+          `Bounds: FD max rel < ${scientific(FD_MAX_REL_ERROR)}, TF.js max abs < ${scientific(TFJS_MAX_ABS_ERROR)}; ` +
+          `${gradientBoundViolations(check).length === 0 ? 'both hold' : 'VIOLATED, see the table'}.`,
       ],
     });
     const tensors = [...new Set([...Object.keys(check.finite_difference), ...Object.keys(check.tfjs)])];
@@ -409,6 +417,21 @@ function reportDocument(
         cell(check.tfjs[tensor]?.max_abs_error),
         cell(check.tfjs[tensor]?.max_rel_error),
       ]),
+    });
+  }
+
+  const experiments = metrics.experiments as ExperimentsBlock | undefined;
+  if (experiments?.best_combination) {
+    const best = experiments.best_combination;
+    blocks.push({ kind: 'heading', level: 2, text: 'Experiments' });
+    blocks.push({
+      kind: 'paragraph',
+      content: [
+        `The same 784-128-64-10 network under other training recipes, ${experiments.epochs} epochs each: see `,
+        { code: 'experiments.md' },
+        `. The best combination by validation accuracy, ${best.name} (${best.recipe}), reached ` +
+          `${percent(best.val_accuracy)} validation and ${percent(best.test_accuracy)} test accuracy.`,
+      ],
     });
   }
 

@@ -34,7 +34,7 @@ import {
   type VariantName,
   type VariantResult,
 } from './experiments.js';
-import { gradientCheck } from './gradcheck.js';
+import { gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { modelFiles } from './model-io.js';
 import { preprocessDataset } from './preprocess.js';
@@ -144,6 +144,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
           const worst = Object.entries(table).reduce((a, b) => (b[1].max_rel_error > a[1].max_rel_error ? b : a));
           log(`gradcheck vs ${oracle}: worst max_rel_error ${worst[1].max_rel_error.toExponential(2)} (${worst[0]})`);
         }
+        const violations = gradientBoundViolations(result);
+        if (violations.length > 0) throw new Error(`gradient check failed, the reference and TF.js disagree:\n  ${violations.join('\n  ')}`);
         return result;
       },
     }),

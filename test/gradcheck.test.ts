@@ -9,6 +9,7 @@ import {
   TFJS_MAX_ABS_ERROR,
   TFJS_REL_ERROR_FLOOR,
   compareTensors,
+  gradientBoundViolations,
   gradientCheck,
   referenceGradients32,
   tfjsGradients,
@@ -207,5 +208,19 @@ describe('TF.js gradients (wasm)', () => {
     expect(() => gradientCheck(dataset, { params, seed: 4 }, 8, 4, 'cpu')).toThrow(
       'gradientCheck: expected the TF.js backend "cpu" to be active, found "wasm" (call selectBackend first)',
     );
+  });
+});
+
+describe('gradientBoundViolations', () => {
+  const ok = { max_abs_error: 1e-9, max_rel_error: 1e-9 };
+  const base = { finite_difference: { 'dense1/kernel': ok }, tfjs: { 'dense1/kernel': ok }, batch_size: 8, seed: 1, finite_difference_samples: 50, finite_difference_skipped: 0, step: 1e-5, backend: 'wasm' };
+
+  it('is empty within the bounds and names each tensor outside them', () => {
+    expect(gradientBoundViolations(base)).toEqual([]);
+    const broken = { ...base, finite_difference: { 'dense1/kernel': { max_abs_error: 1, max_rel_error: 2e-6 } }, tfjs: { 'dense2/bias': { max_abs_error: NaN, max_rel_error: NaN } } };
+    expect(gradientBoundViolations(broken)).toEqual([
+      `finite differences dense1/kernel: max_rel_error 0.000002 ≥ ${FD_MAX_REL_ERROR}`,
+      `TF.js dense2/bias: max_abs_error NaN ≥ ${TFJS_MAX_ABS_ERROR}`,
+    ]);
   });
 });
