@@ -21,7 +21,7 @@ import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../reference/shapes.js';
 import { FONT_FAMILY, renderSpecToPng } from './charts.js';
 import type { Config } from './config.js';
 import { LAYER_NAMES, lossAndAccuracy, predictProbabilities } from './model.js';
-import type { ProgressFactory } from './progress.js';
+import { epochSummary, type ProgressFactory } from './progress.js';
 import { DivergenceError, InterruptedError } from './train.js';
 import type { Dataset, EpochRecord, InitialWeights, ReportFile, Split } from './types.js';
 
@@ -375,10 +375,7 @@ export async function runVariant(
         seconds: (performance.now() - epochStart) / 1000,
       };
       history.push(record);
-      bar.end(
-        `${name} epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
-          `val_acc ${record.val_accuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`,
-      );
+      bar.end(epochSummary(name, record, epochs));
     }
     const testScore = score(model, test);
     const last = history.at(-1);

@@ -1,6 +1,7 @@
 // Progress for long work: a bar on a terminal, one plain line per epoch elsewhere (CI, pipes).
 
 import cliProgress from 'cli-progress';
+import type { EpochRecord } from './types.js';
 
 export interface EpochProgress {
   /** Called after each batch with the running loss and accuracy. */
@@ -54,4 +55,12 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
 /** No output: for tests and nested runs. */
 export function silentProgress(): ProgressFactory {
   return { log: () => {}, epoch: () => ({ batch() {}, end() {} }) };
+}
+
+/** The one line each trainer prints at the end of an epoch. */
+export function epochSummary(label: string, record: EpochRecord, epochs: number): string {
+  return (
+    `${label} epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
+    `val_loss ${record.val_loss.toFixed(4)} val_acc ${record.val_accuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`
+  );
 }

@@ -3,7 +3,7 @@
 
 import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
-import type { EpochProgress, ProgressFactory } from './progress.js';
+import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';
 import { DivergenceError, InterruptedError } from './train.js';
 import type { Dataset, InitialWeights, TrainedModel } from './types.js';
 
@@ -33,10 +33,7 @@ export async function trainReferenceStage(
         },
       },
       (record) => {
-        bar?.end(
-          `reference epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
-            `val_loss ${record.val_loss.toFixed(4)} val_acc ${record.val_accuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`,
-        );
+        bar?.end(epochSummary('reference', record, epochs));
         bar = null;
       },
     );

@@ -6,7 +6,7 @@ import { batchCount, epochPermutation } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
 import { installFastKernels } from './fast-kernels.js';
 import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams, writeParams } from './model.js';
-import type { ProgressFactory } from './progress.js';
+import { epochSummary, type ProgressFactory } from './progress.js';
 import type { Dataset, EpochRecord, InitialWeights, Split, TrainedModel } from './types.js';
 
 export interface TrainOptions {
@@ -96,10 +96,7 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
         seconds: (performance.now() - epochStart) / 1000,
       };
       history.push(record);
-      bar.end(
-        `tfjs epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
-          `val_loss ${record.val_loss.toFixed(4)} val_acc ${record.val_accuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`,
-      );
+      bar.end(epochSummary('tfjs', record, epochs));
       hooks.onEpochEnd?.(record, tf.memory().numTensors);
     }
     const trainAccuracy = lossAndAccuracy(predictProbabilities(model, train.images, train.count), train.labels).accuracy;
