@@ -3,6 +3,7 @@
 
 import { existsSync, readFileSync } from 'node:fs';
 import yargs, { type Options } from 'yargs';
+import { UsageError, parseOrHelp, withCliConventions } from './cli-conventions.js';
 import { BACKENDS, CONFIG_KEYS, ConfigError, DEFAULTS, FIELDS, checkField, resolveConfig, type Config } from './config.js';
 import { STAGE_NAMES, type StageName } from './stages.js';
 
@@ -16,9 +17,7 @@ export interface Invocation {
   force: boolean;
 }
 
-export class UsageError extends Error {
-  override name = 'UsageError';
-}
+export { UsageError };
 
 const EXAMPLES = [
   ['npm run pipeline', 'train, evaluate and report with the spec defaults'],
@@ -66,39 +65,23 @@ function readConfigFile(file: string): Record<string, unknown> {
 
 /** Parses and validates argv (without the node and script words). Throws UsageError on bad input. */
 export async function parseArgs(argv: readonly string[], out: (text: string) => void = console.log): Promise<Invocation | null> {
-  const parser = yargs([...argv])
-    .scriptName('npm run pipeline --')
-    .usage('$0 [options]\n\nTrains the 784-128-64-10 network on MNIST with TF.js, checks it against a pure-TypeScript reference, and writes reports/.')
-    .options(Object.fromEntries(CONFIG_KEYS.map((key) => [FIELDS[key].flag, configOption(key)])))
-    .options({
-      stage: { type: 'string', array: true, choices: STAGE_NAMES, describe: 'Run this stage (repeatable), plus whatever upstream of it is missing or stale', group: 'Stage selection:' },
-      from: { type: 'string', choices: STAGE_NAMES, describe: 'Run this stage and everything downstream of it', group: 'Stage selection:' },
-      force: { type: 'boolean', default: false, describe: 'Ignore the cache: rerun every selected stage', group: 'Stage selection:' },
-      list: { type: 'boolean', default: false, describe: 'Print the DAG with each stage\'s state (cached, stale, missing) and exit', group: 'Stage selection:' },
-      'dry-run': { type: 'boolean', default: false, describe: 'Print what would run, and why, without running it', group: 'Stage selection:' },
-      config: { type: 'string', describe: 'JSON file of options (the keys of reports/config.json); flags override it', defaultDescription: 'none', group: 'Pipeline options:' },
-    })
-    .example(EXAMPLES.map(([command, meaning]) => [command, meaning]))
-    .strict()
-    .strictOptions()
-    .version(false)
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .exitProcess(false)
-    .fail((message, error) => {
-      throw new UsageError(error ? error.message : message);
-    });
-
-  let helpShown = false;
-  parser.showHelpOnFail(false);
-  const parsed = await parser.parse([...argv], {}, (_error, _argv, output) => {
-    if (output) {
-      helpShown = true;
-      out(output);
-    }
-  });
-  if (helpShown || parsed.help) return null;
+  const parser = withCliConventions(
+    yargs([...argv])
+      .scriptName('npm run pipeline --')
+      .usage('$0 [options]\n\nTrains the 784-128-64-10 network on MNIST with TF.js, checks it against a pure-TypeScript reference, and writes reports/.')
+      .options(Object.fromEntries(CONFIG_KEYS.map((key) => [FIELDS[key].flag, configOption(key)])))
+      .options({
+        stage: { type: 'string', array: true, choices: STAGE_NAMES, describe: 'Run this stage (repeatable), plus whatever upstream of it is missing or stale', group: 'Stage selection:' },
+        from: { type: 'string', choices: STAGE_NAMES, describe: 'Run this stage and everything downstream of it', group: 'Stage selection:' },
+        force: { type: 'boolean', default: false, describe: 'Ignore the cache: rerun every selected stage', group: 'Stage selection:' },
+        list: { type: 'boolean', default: false, describe: 'Print the DAG with each stage\'s state (cached, stale, missing) and exit', group: 'Stage selection:' },
+        'dry-run': { type: 'boolean', default: false, describe: 'Print what would run, and why, without running it', group: 'Stage selection:' },
+        config: { type: 'string', describe: 'JSON file of options (the keys of reports/config.json); flags override it', defaultDescription: 'none', group: 'Pipeline options:' },
+      }),
+    EXAMPLES,
+  );
+  const parsed = await parseOrHelp(parser, argv, out);
+  if (parsed === null) return null;
 
   // Defaults, then the --config file, then explicit flags.
   const overrides: Record<string, unknown> = parsed.config ? readConfigFile(parsed.config) : {};

@@ -5,6 +5,7 @@ import { existsSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { selectBackend } from './backend.js';
+import { UsageError, parseOrHelp, withCliConventions } from './cli-conventions.js';
 import { BACKENDS, DEFAULTS, type BackendName } from './config.js';
 import { formatResult, loadTrainedModel, predictFiles } from './predict.js';
 import type { Implementation } from './types.js';
@@ -29,43 +30,24 @@ interface PredictInvocation {
   backend: BackendName;
 }
 
-class UsageError extends Error {
-  override name = 'UsageError';
-}
-
 async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocation | null> {
-  let helpShown = false;
-  const parsed = await yargs([...argv])
-    .scriptName('npm run predict --')
-    .command('$0 [files..]', 'Reads PNG or JPEG digits, prepares each the way MNIST was made, and prints the top 3 digits.', (command) =>
-      command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
-    )
-    .options({
-      model: { type: 'string', choices: IMPLEMENTATIONS, default: 'tfjs', describe: 'Which trained model: <out>/model/tfjs or <out>/model/reference' },
-      out: { type: 'string', default: DEFAULTS.out, describe: 'Report folder of the pipeline run that trained the model' },
-      json: { type: 'boolean', default: false, describe: 'Print one JSON document instead of lines of text' },
-      'show-input': { type: 'string', describe: 'Write the 28×28 image the network saw for each file into this folder', defaultDescription: 'none' },
-      backend: { type: 'string', choices: [...BACKENDS], default: DEFAULTS.backend, describe: 'TF.js backend (auto tries node, then wasm, then cpu)' },
-    })
-    .example(EXAMPLES.map(([command, meaning]) => [command, meaning]))
-    .strict()
-    .strictOptions()
-    .version(false)
-    .help()
-    .alias('help', 'h')
-    .wrap(Math.min(110, process.stdout.columns || 110))
-    .exitProcess(false)
-    .showHelpOnFail(false)
-    .fail((message, error) => {
-      throw new UsageError(error ? error.message : message);
-    })
-    .parse([...argv], {}, (_error, _argv, output) => {
-      if (output) {
-        helpShown = true;
-        console.log(output);
-      }
-    });
-  if (helpShown || parsed.help) return null;
+  const parser = withCliConventions(
+    yargs([...argv])
+      .scriptName('npm run predict --')
+      .command('$0 [files..]', 'Reads PNG or JPEG digits, prepares each the way MNIST was made, and prints the top 3 digits.', (command) =>
+        command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
+      )
+      .options({
+        model: { type: 'string', choices: IMPLEMENTATIONS, default: 'tfjs', describe: 'Which trained model: <out>/model/tfjs or <out>/model/reference' },
+        out: { type: 'string', default: DEFAULTS.out, describe: 'Report folder of the pipeline run that trained the model' },
+        json: { type: 'boolean', default: false, describe: 'Print one JSON document instead of lines of text' },
+        'show-input': { type: 'string', describe: 'Write the 28×28 image the network saw for each file into this folder', defaultDescription: 'none' },
+        backend: { type: 'string', choices: [...BACKENDS], default: DEFAULTS.backend, describe: 'TF.js backend (auto tries node, then wasm, then cpu)' },
+      }),
+    EXAMPLES,
+  );
+  const parsed = await parseOrHelp(parser, argv, console.log);
+  if (parsed === null) return null;
 
   const positional = (parsed as { files?: unknown }).files; // yargs does not type a default command's positionals
   const files = Array.isArray(positional) ? positional.map(String) : [];

@@ -34,6 +34,7 @@ import {
   transposeSparse,
   type MatmulLayout,
 } from '../reference/network.js';
+import { toFloat64 } from '../reference/gradcheck.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, type FloatArray, type Params } from '../reference/shapes.js';
 
@@ -66,17 +67,6 @@ function syntheticOneHot(count: number, seed: number): Float32Array {
 function randomMatrix(length: number, seed: number, zeroFraction = 0): Float64Array {
   const random = mulberry32(seed);
   return Float64Array.from({ length }, () => (random() < zeroFraction ? 0 : random() * 2 - 1));
-}
-
-function toFloat64(params: Params<FloatArray>): Params<Float64Array> {
-  return {
-    w1: Float64Array.from(params.w1),
-    b1: Float64Array.from(params.b1),
-    w2: Float64Array.from(params.w2),
-    b2: Float64Array.from(params.b2),
-    w3: Float64Array.from(params.w3),
-    b3: Float64Array.from(params.b3),
-  };
 }
 
 /** Fails with the index, both values and the difference of the worst entry when any |a − b| > tolerance (or is NaN). */
