@@ -18,10 +18,22 @@
 
 import { D, H1, H2, K, type FloatArray, type Params } from './shapes.js';
 
-type FloatArrayConstructor<T extends FloatArray> = new (length: number) => T;
+interface TypedArrayConstructor<T> {
+  new (length: number): T;
+  new (buffer: SharedArrayBuffer): T;
+  readonly BYTES_PER_ELEMENT: number;
+}
 
-function arrayLike<T extends FloatArray>(like: T, length: number): T {
-  return new (like.constructor as FloatArrayConstructor<T>)(length);
+/**
+ * A new zeroed array of `length` entries of the same type as `like`; with shared, in
+ * memory that worker threads can see too (a SharedArrayBuffer), else ordinary memory.
+ */
+function arrayLike<T extends FloatArray>(like: T, length: number, shared = false): T {
+  return allocate(like.constructor as TypedArrayConstructor<T>, length, shared);
+}
+
+function allocate<T>(type: TypedArrayConstructor<T>, length: number, shared: boolean): T {
+  return shared ? new type(new SharedArrayBuffer(length * type.BYTES_PER_ELEMENT)) : new type(length);
 }
 
 // ---------------------------------------------------------------------------
@@ -57,13 +69,13 @@ export function matmulNaive(
   }
 }
 
-/** Sets every row of out (rows, n) to bias, or to 0 when bias is null. */
-function fillRows(out: FloatArray, bias: FloatArray | null, rows: number, n: number): void {
+/** Sets rows first..end−1 of out (·, n) to bias, or to 0 when bias is null. */
+function fillRows(out: FloatArray, bias: FloatArray | null, end: number, n: number, first = 0): void {
   if (bias === null) {
-    out.fill(0, 0, rows * n);
+    out.fill(0, first * n, end * n);
     return;
   }
-  for (let r = 0; r < rows; r++) {
+  for (let r = first; r < end; r++) {
     const row = r * n;
     for (let j = 0; j < n; j++) out[row + j] = bias[j]!;
   }
@@ -200,14 +212,14 @@ export interface SparseRows<T extends FloatArray> {
   cursor: Int32Array; // (maxRows) scratch for transposeSparse
 }
 
-/** Room for the nonzeros of any matrix up to (maxRows, capacity / maxRows). */
-export function createSparseRows<T extends FloatArray>(like: T, maxRows: number, capacity: number): SparseRows<T> {
+/** Room for the nonzeros of any matrix up to (maxRows, capacity / maxRows); shared as in arrayLike. */
+export function createSparseRows<T extends FloatArray>(like: T, maxRows: number, capacity: number, shared = false): SparseRows<T> {
   return {
     rows: 0,
-    start: new Int32Array(maxRows + 1),
-    column: new Int32Array(capacity),
-    value: arrayLike(like, capacity),
-    cursor: new Int32Array(maxRows),
+    start: allocate(Int32Array, maxRows + 1, shared),
+    column: allocate(Int32Array, capacity, shared),
+    value: arrayLike(like, capacity, shared),
+    cursor: allocate(Int32Array, maxRows, shared),
   };
 }
 
@@ -312,6 +324,9 @@ export function transposeSparse<T extends FloatArray>(out: SparseRows<T>, s: Spa
  * (measured ~25% faster than four on a 157-nonzero MNIST row; twelve gains nothing),
  * then four, then the last one to three, which short rows — a pixel lit in a dozen
  * images of the batch — leave often. The rows of b they pick are wherever the nonzeros fall.
+ * With first/end only rows first..end−1 of out are computed, each exactly as in the
+ * whole product: that is how threads share a layer (reference/threads.ts) without
+ * changing a bit.
  */
 export function sparseMatmul(
   out: FloatArray,
@@ -319,12 +334,13 @@ export function sparseMatmul(
   b: FloatArray,
   n: number,
   bias: FloatArray | null = null,
+  first = 0,
+  end = s.rows,
 ): void {
-  const rows = s.rows;
-  fillRows(out, bias, rows, n);
+  fillRows(out, bias, end, n, first);
   const { start, column, value } = s;
   const bStride = n; // b is (P, N)
-  for (let r = 0; r < rows; r++) {
+  for (let r = first; r < end; r++) {
     const o = r * n;
     const end = start[r + 1]!;
     let e = start[r]!;
@@ -501,8 +517,10 @@ export function sparseDenseForward(
   w: FloatArray,
   b: FloatArray,
   outDim: number,
+  first = 0, // with end: only images first..end−1, as in sparseMatmul
+  end = xRows.rows,
 ): void {
-  sparseMatmul(out, xRows, w, outDim, b);
+  sparseMatmul(out, xRows, w, outDim, b, first, end);
 }
 
 /**
@@ -588,6 +606,11 @@ export function sgdUpdate(param: FloatArray, grad: FloatArray, lr: number, n: nu
   for (let i = 0; i < n; i++) param[i] = param[i]! - lr * grad[i]!;
 }
 
+/** sgdUpdate of entries first..end−1 only. */
+export function sgdUpdateRange(param: FloatArray, grad: FloatArray, lr: number, first: number, end: number): void {
+  for (let i = first; i < end; i++) param[i] = param[i]! - lr * grad[i]!;
+}
+
 /** The index of the largest entry of each row (the first one on ties), like tf.argMax. */
 export function argmaxRows(out: Uint8Array, m: FloatArray, rows: number, cols: number, offset = 0): void {
   for (let r = 0; r < rows; r++) {
@@ -637,11 +660,14 @@ export interface Workspace<T extends FloatArray> {
   dZ2Rows: SparseRows<T>; // nonzeros of dZ2 (B, H2)
 }
 
-/** Allocates a workspace whose buffers have the params' float type. */
-export function createWorkspace<T extends FloatArray>(params: Params<T>, maxBatch: number): Workspace<T> {
+/**
+ * Allocates a workspace whose buffers have the params' float type; with shared, in
+ * memory worker threads can see (reference/threads.ts).
+ */
+export function createWorkspace<T extends FloatArray>(params: Params<T>, maxBatch: number, shared = false): Workspace<T> {
   if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`createWorkspace: maxBatch must be a positive integer, found ${maxBatch}`);
   const like = params.w1;
-  const make = (n: number): T => arrayLike(like, n);
+  const make = (n: number): T => arrayLike(like, n, shared);
   const batch = maxBatch;
   return {
     maxBatch,
@@ -662,11 +688,11 @@ export function createWorkspace<T extends FloatArray>(params: Params<T>, maxBatc
       w3: make(H2 * K),
       b3: make(K),
     },
-    xRows: createSparseRows(like, batch, batch * D),
-    xCols: createSparseRows(like, D, batch * D),
-    a1Rows: createSparseRows(like, batch, batch * H1),
-    a1Cols: createSparseRows(like, H1, batch * H1),
-    dZ2Rows: createSparseRows(like, batch, batch * H2),
+    xRows: createSparseRows(like, batch, batch * D, shared),
+    xCols: createSparseRows(like, D, batch * D, shared),
+    a1Rows: createSparseRows(like, batch, batch * H1, shared),
+    a1Cols: createSparseRows(like, H1, batch * H1, shared),
+    dZ2Rows: createSparseRows(like, batch, batch * H2, shared),
   };
 }
 
@@ -708,7 +734,25 @@ export function forwardRows<T extends FloatArray>(
 ): ForwardResult<T> {
   checkBatch(batch, ws, 'forward');
   if (ws.xRows.rows !== batch) throw new Error(`forwardRows: ws.xRows holds ${ws.xRows.rows} images, expected the batch of ${batch}`);
-  sparseDenseForward(ws.z1, ws.xRows, params.w1, params.b1, H1);
+  layer1Forward(params, ws);
+  return forwardAfterLayer1(params, batch, ws, oneHot);
+}
+
+/**
+ * z1 = x·w1 + b1, x being ws.xRows, for images first..end−1 (all by default).
+ * Threads that share layer 1 each take a run of images (reference/threads.ts).
+ */
+export function layer1Forward<T extends FloatArray>(params: Params<T>, ws: Workspace<T>, first = 0, end = ws.xRows.rows): void {
+  sparseDenseForward(ws.z1, ws.xRows, params.w1, params.b1, H1, first, end);
+}
+
+/** The rest of forwardRows once ws.z1 holds layer 1's output: ReLU 1 up to the loss. */
+export function forwardAfterLayer1<T extends FloatArray>(
+  params: Params<T>,
+  batch: number,
+  ws: Workspace<T>,
+  oneHot?: FloatArray,
+): ForwardResult<T> {
   reluForward(ws.a1, ws.z1, batch * H1);
   sparseRowsOf(ws.a1Rows, ws.a1, batch, H1);
   sparseDenseForward(ws.z2, ws.a1Rows, params.w2, params.b2, H2);
@@ -743,6 +787,19 @@ export function backward<T extends FloatArray>(
   ws: Workspace<T>,
 ): Params<T> {
   checkBatch(batch, ws, 'backward');
+  backwardToLayer1(params, oneHot, batch, ws);
+  transposeSparse(ws.xCols, ws.xRows, D);
+  layer1Backward(ws, batch);
+  return ws.grads;
+}
+
+/** backward from the loss down to ws.dZ1 = ∂L/∂z1: every gradient but layer 1's. */
+export function backwardToLayer1<T extends FloatArray>(
+  params: Params<T>,
+  oneHot: FloatArray,
+  batch: number,
+  ws: Workspace<T>,
+): void {
   const grads = ws.grads;
   softmaxCrossEntropyBackward(ws.dLogits, ws.probs, oneHot, batch, K);
   denseBackward(ws.dZ2, grads.w3, grads.b3, ws.dLogits, ws.a2, params.w3, batch, H2, K);
@@ -752,10 +809,27 @@ export function backward<T extends FloatArray>(
   sparseDenseBackward(grads.w2, grads.b2, ws.dZ2, ws.a1Cols, batch, H2);
   sparseRowsOf(ws.dZ2Rows, ws.dZ2, batch, H2);
   reluDenseBackwardInput(ws.dZ1, ws.dZ2Rows, params.w2, ws.a1Rows, H1, H2);
-  // Layer 1: dW1 = xᵀ·dZ1 over the lit pixels only, db1 = Σ dZ1; x needs no gradient.
-  transposeSparse(ws.xCols, ws.xRows, D);
-  sparseDenseBackward(grads.w1, grads.b1, ws.dZ1, ws.xCols, batch, H1);
-  return grads;
+}
+
+/**
+ * Layer 1's gradients: dW1 = xᵀ·dZ1 over the lit pixels only, db1 = Σ dZ1; x needs
+ * no gradient. Reads ws.xCols, which must hold xᵀ.
+ */
+export function layer1Backward<T extends FloatArray>(ws: Workspace<T>, batch: number): void {
+  sparseDenseBackward(ws.grads.w1, ws.grads.b1, ws.dZ1, ws.xCols, batch, H1);
+}
+
+/**
+ * Rows first..end−1 of dW1 = xᵀ·dZ1 (the weights of pixels first..end−1), each exactly as
+ * layer1Backward computes it. Threads that share layer 1 each take a run of pixels.
+ */
+export function layer1WeightGradient<T extends FloatArray>(ws: Workspace<T>, first: number, end: number): void {
+  sparseMatmul(ws.grads.w1, ws.xCols, ws.dZ1, H1, null, first, end);
+}
+
+/** db1 = Σ over the batch's rows of dZ1, as layer1Backward computes it. */
+export function layer1BiasGradient<T extends FloatArray>(ws: Workspace<T>, batch: number): void {
+  sumRows(ws.grads.b1, ws.dZ1, batch, H1);
 }
 
 /** The result of one SGD step. */
@@ -789,13 +863,23 @@ export function trainStepRows<T extends FloatArray>(
   const { loss } = forwardRows(params, batch, ws, oneHot);
   const correct = countCorrect(ws.logits, oneHot, batch, K);
   const grads = backward(params, oneHot, batch, ws);
-  sgdUpdate(params.w1, grads.w1, lr, D * H1);
+  sgdUpdateW1(params, grads, lr);
+  sgdUpdateAllButW1(params, grads, lr);
+  return { loss, correct };
+}
+
+/** w1 −= lr·dW1 for the weights of pixels first..end−1 (rows of w1), all by default. */
+export function sgdUpdateW1<T extends FloatArray>(params: Params<T>, grads: Params<T>, lr: number, first = 0, end = D): void {
+  sgdUpdateRange(params.w1, grads.w1, lr, first * H1, end * H1);
+}
+
+/** θ −= lr·∂L/∂θ for every parameter but w1. */
+export function sgdUpdateAllButW1<T extends FloatArray>(params: Params<T>, grads: Params<T>, lr: number): void {
   sgdUpdate(params.b1, grads.b1, lr, H1);
   sgdUpdate(params.w2, grads.w2, lr, H1 * H2);
   sgdUpdate(params.b2, grads.b2, lr, H2);
   sgdUpdate(params.w3, grads.w3, lr, H2 * K);
   sgdUpdate(params.b3, grads.b3, lr, K);
-  return { loss, correct };
 }
 
 // ---------------------------------------------------------------------------

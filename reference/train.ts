@@ -7,9 +7,10 @@
 // @tensorflow; the pipeline types below are imported as types only.
 
 import type { EpochRecord } from '../pipeline/types.js';
-import { createWorkspace, evaluate, gatherSparseRows, sparseRowsFrom, trainStepRows } from './network.js';
+import { createWorkspace, evaluate, gatherSparseRows, sparseRowsFrom, trainStepRows, type StepResult, type Workspace } from './network.js';
 import { batchCount, epochPermutation } from './random.js';
 import { D, K, cloneParams, type Params } from './shapes.js';
+import { Layer1Team, checkThreads, shareParams } from './threads.js';
 
 /** What training reads of a split (pipeline/types.ts's Split fits). */
 export interface TrainingSplit {
@@ -29,8 +30,10 @@ export interface ReferenceTrainOptions {
   batchSize: number;
   lr: number;
   seed: number; // the shuffle seed, the same the TF.js trainer is given
+  threads?: number; // threads sharing layer 1 (trainReferenceAsync only; default 1); the result is the same for any count
   signal?: AbortSignal; // when aborted, training stops before the next batch
   onBatch?: (progress: BatchProgress) => void; // after every batch, e.g. for a progress bar
+  onStart?: () => void; // once the worker threads run, right before training begins (the bench starts its clock here)
 }
 
 export interface BatchProgress {
@@ -48,6 +51,7 @@ export interface ReferenceTraining {
   trainSeconds: number; // training time, validation passes excluded
   samplesPerSecond: number; // training images per second over trainSeconds
   trainAccuracy: number; // accuracy on the whole training split after the last epoch
+  threads: number; // threads that trained it
 }
 
 /** A batch loss stopped being finite; names where, 1-based. */
@@ -77,12 +81,38 @@ function checkSplit(split: TrainingSplit, name: string): void {
   }
 }
 
+function checkOptions(dataset: TrainingData, opts: ReferenceTrainOptions): void {
+  const { epochs, batchSize, lr } = opts;
+  checkSplit(dataset.train, 'train');
+  checkSplit(dataset.validation, 'validation');
+  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`trainReference: epochs must be a positive integer, found ${epochs}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`trainReference: batchSize must be a positive integer, found ${batchSize}`);
+  if (!(lr > 0)) throw new Error(`trainReference: lr must be positive, found ${lr}`);
+  checkThreads(opts.threads ?? 1);
+}
+
+/** The weights being trained, their workspace, and how one SGD step on the batch in ws.xRows is taken. */
+interface Trainer {
+  params: Params;
+  ws: Workspace<Float32Array>;
+  threads: number;
+  step: (oneHot: Float32Array, rows: number) => StepResult;
+}
+
+/** A copy of init trained by this thread alone. */
+function singleThreadTrainer(init: Params, opts: ReferenceTrainOptions): Trainer {
+  const params = cloneParams(init);
+  const ws = createWorkspace(params, opts.batchSize);
+  return { params, ws, threads: 1, step: (oneHot, rows) => trainStepRows(params, oneHot, rows, opts.lr, ws) };
+}
+
 /**
  * Trains a copy of `init` (which is left untouched) and returns the final weights,
  * the per-epoch history and the timing. Throws ReferenceDivergenceError at the
- * first batch whose loss is not finite. Synchronous: nothing else runs until it
- * returns, so opts.signal is only seen if it was aborted before the call — use
- * trainReferenceAsync where a signal handler must be able to stop it.
+ * first batch whose loss is not finite. Synchronous and single-threaded: nothing
+ * else runs until it returns, so opts.signal is only seen if it was aborted before
+ * the call — use trainReferenceAsync where a signal handler must be able to stop it,
+ * or to train with several threads.
  */
 export function trainReference(
   dataset: TrainingData,
@@ -90,7 +120,9 @@ export function trainReference(
   opts: ReferenceTrainOptions,
   onEpoch?: (record: EpochRecord) => void,
 ): ReferenceTraining {
-  const run = trainingRun(dataset, init, opts, onEpoch);
+  checkOptions(dataset, opts);
+  if ((opts.threads ?? 1) !== 1) throw new Error(`trainReference: trains on one thread only, found threads ${opts.threads}; use trainReferenceAsync`);
+  const run = trainingRun(dataset, singleThreadTrainer(init, opts), opts, onEpoch);
   for (;;) {
     const next = run.next();
     if (next.done) return next.value;
@@ -102,7 +134,9 @@ const YIELD_EVERY_MS = 50;
 
 /**
  * trainReference that hands the event loop a turn every ~50 ms between batches, so
- * that a SIGINT handler can abort opts.signal and training stops at the next batch.
+ * that a SIGINT handler can abort opts.signal and training stops at the next batch;
+ * with opts.threads > 1, layer 1 is shared with worker threads (reference/threads.ts),
+ * which changes no bit of the result.
  */
 export async function trainReferenceAsync(
   dataset: TrainingData,
@@ -110,7 +144,23 @@ export async function trainReferenceAsync(
   opts: ReferenceTrainOptions,
   onEpoch?: (record: EpochRecord) => void,
 ): Promise<ReferenceTraining> {
-  const run = trainingRun(dataset, init, opts, onEpoch);
+  checkOptions(dataset, opts);
+  const threads = opts.threads ?? 1;
+  if (threads === 1) return drive(trainingRun(dataset, singleThreadTrainer(init, opts), opts, onEpoch));
+  const params = shareParams(init);
+  const ws = createWorkspace(params, opts.batchSize, true);
+  const team = await Layer1Team.start(params, ws, opts.lr, threads);
+  try {
+    const trainer: Trainer = { params, ws, threads, step: (oneHot, rows) => team.step(oneHot, rows) };
+    const trained = await drive(trainingRun(dataset, trainer, opts, onEpoch));
+    return { ...trained, params: cloneParams(trained.params) }; // back in ordinary memory
+  } finally {
+    await team.stop();
+  }
+}
+
+/** Runs a training generator to the end, letting the event loop run every ~50 ms. */
+async function drive(run: Generator<void, ReferenceTraining, void>): Promise<ReferenceTraining> {
   let lastYield = performance.now();
   for (;;) {
     const next = run.next();
@@ -125,20 +175,13 @@ export async function trainReferenceAsync(
 /** The training loop, pausing (yield) after every batch; the two functions above drive it. */
 function* trainingRun(
   dataset: TrainingData,
-  init: Params,
+  trainer: Trainer,
   opts: ReferenceTrainOptions,
   onEpoch?: (record: EpochRecord) => void,
 ): Generator<void, ReferenceTraining, void> {
   const { train, validation } = dataset;
   const { epochs, batchSize, lr, seed } = opts;
-  checkSplit(train, 'train');
-  checkSplit(validation, 'validation');
-  if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`trainReference: epochs must be a positive integer, found ${epochs}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`trainReference: batchSize must be a positive integer, found ${batchSize}`);
-  if (!(lr > 0)) throw new Error(`trainReference: lr must be positive, found ${lr}`);
-
-  const params = cloneParams(init);
-  const ws = createWorkspace(params, batchSize);
+  const { params, ws } = trainer;
   const evalWorkspace = createWorkspace(params, 256);
   const y = new Float32Array(batchSize * K); // (B, K) the batch's one-hot labels
   const { oneHot } = train; // a local: the copy loop below reads it every label
@@ -147,6 +190,7 @@ function* trainingRun(
   const history: EpochRecord[] = [];
   // The split's nonzero pixels, indexed once: a batch is then gathered as nonzeros,
   // without copying or rescanning ~80% zeros. The indexing counts as training time.
+  opts.onStart?.();
   const indexStart = performance.now();
   const trainRows = sparseRowsFrom(train.images, train.count, D); // (N, D) as nonzeros
   let trainSeconds = (performance.now() - indexStart) / 1000;
@@ -166,7 +210,7 @@ function* trainingRun(
         const from = order[first + r]! * classes;
         for (let k = 0; k < classes; k++) y[r * classes + k] = oneHot[from + k]!;
       }
-      const step = trainStepRows(params, y, rows, lr, ws);
+      const step = trainer.step(y, rows);
       if (!Number.isFinite(step.loss)) throw new ReferenceDivergenceError(epoch + 1, b + 1, batches, step.loss, lr);
       lossSum += step.loss * rows;
       correct += step.correct;
@@ -188,5 +232,5 @@ function* trainingRun(
     onEpoch?.(record);
   }
   const trainAccuracy = evaluate(params, train.images, train.oneHot, train.count, evalWorkspace).accuracy;
-  return { params, history, trainSeconds, samplesPerSecond: (train.count * epochs) / trainSeconds, trainAccuracy };
+  return { params, history, trainSeconds, samplesPerSecond: (train.count * epochs) / trainSeconds, trainAccuracy, threads: trainer.threads };
 }

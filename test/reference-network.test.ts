@@ -23,6 +23,8 @@ import {
   reluBackward,
   reluDenseBackwardInput,
   reluForward,
+  sgdUpdate,
+  sgdUpdateRange,
   softmaxCrossEntropyBackward,
   softmaxCrossEntropyForward,
   sparseDenseBackward,
@@ -300,6 +302,31 @@ describe('fast kernels against matmulNaive', () => {
     const outT = new Float64Array(p * n).fill(NaN);
     sparseMatmul(outT, sT, c, n);
     expectAllClose(outT, expectedT, 1e-13, 'sparse transpose · dense');
+  });
+
+  // How threads share layer 1 (reference/threads.ts): each computes a run of rows, which must equal those rows of the whole product bit for bit.
+  it('sparseMatmul over runs of rows gives exactly the rows of the whole product, and touches no others', () => {
+    const [m, p, n] = [13, 50, 9];
+    const a = randomMatrix(m * p, 20, 0.6);
+    const b = new Float32Array(randomMatrix(p * n, 21));
+    const bias = new Float32Array(randomMatrix(n, 22));
+    const s = createSparseRows(b, m, m * p);
+    sparseRowsOf(s, new Float32Array(a), m, p);
+    const whole = new Float32Array(m * n);
+    sparseMatmul(whole, s, b, n, bias);
+    const pieced = new Float32Array(m * n).fill(NaN);
+    for (const [first, end] of [[0, 4], [4, 5], [5, 5], [5, 13]] as const) {
+      sparseMatmul(pieced, s, b, n, bias, first, end);
+      expect(pieced.subarray(end * n).every(Number.isNaN)).toBe(true); // rows past the run are untouched
+    }
+    expect(pieced).toEqual(whole);
+    const pixels = new Float32Array(randomMatrix(20, 23));
+    const grads = new Float32Array(randomMatrix(20, 24));
+    const once = pixels.slice();
+    sgdUpdate(once, grads, 0.1, 20);
+    sgdUpdateRange(pixels, grads, 0.1, 0, 7);
+    sgdUpdateRange(pixels, grads, 0.1, 7, 20);
+    expect(pixels).toEqual(once);
   });
 
   it('reluDenseBackwardInput is dOut·wᵀ masked by z > 0', () => {

@@ -1,0 +1,287 @@
+// Layer 1 shared between threads. Its two products, z1 = x·w1 + b1 forward and
+// dW1 = xᵀ·dZ1 backward, and w1's update are about two thirds of a training step
+// (bench/profile-reference.ts); the rest stays on the main thread. The threads split
+// the rows of each product: the batch's images for z1, the pixels for dW1 and w1,
+// in runs holding about equal numbers of nonzeros. Each row is computed by exactly
+// the operations of the single-threaded step (sparseMatmul's first/end), so the
+// result is bit for bit the same with any number of threads; and each thread writes
+// its own contiguous rows, so no two threads write the same cache line except at a
+// run's edge. test/reference-threads.test.ts checks both.
+//
+// One SGD step, with the main thread as thread 0 and the phases counted in ctrl[PHASE]:
+//
+//   main thread                                   | worker threads 1 … T−1
+//   gather the batch into ws.xRows, split images  |
+//   phase A: z1 for its images                    | z1 for their images
+//     wait for the workers                        | worker 1 then writes xCols = xᵀ and
+//                                                 |   splits the pixels, for phase B
+//   ReLU 1 … loss, backward down to dZ1, db1,     |
+//   SGD update of all but w1                      |
+//   phase B: dW1 and w1's update, its pixels      | the same for their pixels
+//     wait for the workers                        |
+//
+// Memory the workers touch lives in SharedArrayBuffers (createWorkspace(…, true),
+// shareParams). The threads hand over with Atomics: every write made before an
+// Atomics.store is seen by a thread once its Atomics.load sees that store. A waiter
+// spins briefly (phases take ~0.2–1 ms, and waking a sleeping thread costs tens of
+// µs), then sleeps in Atomics.wait.
+
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import {
+  backwardToLayer1,
+  countCorrect,
+  forwardAfterLayer1,
+  layer1BiasGradient,
+  layer1Forward,
+  layer1WeightGradient,
+  sgdUpdateAllButW1,
+  sgdUpdateW1,
+  transposeSparse,
+  type StepResult,
+  type Workspace,
+} from './network.js';
+import { D, K, PARAM_NAMES, type Params } from './shapes.js';
+
+/** The most threads a team may have. */
+export const MAX_THREADS = 8;
+
+/** The default thread count: one per core, at most 2 (the most measured; see README, Performance). */
+export function defaultThreads(): number {
+  return Math.min(2, availableParallelism());
+}
+
+export function checkThreads(threads: number): void {
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new Error(`reference threads: expected a whole number from 1 to ${MAX_THREADS}, found ${threads}`);
+  }
+}
+
+// Slots of the shared control array (Int32Array).
+const PHASE = 0; // phases begun: odd = phase A of a step, even = its phase B
+const STOP = 1; // 1 = the workers should return
+const ROWS = 2; // images in the current batch
+const FAILED = 3; // 1 = a worker threw; its message is in the message buffer
+const READY = 4; // workers that have started
+const TRANSPOSED = 5; // the phase A whose xᵀ and pixel split worker 1 has written
+const DONE = 8; // DONE + t: the last phase worker t finished
+const IMAGES = DONE + MAX_THREADS; // IMAGES + t: first image of thread t in phase A (t = 0 … T)
+const PIXELS = IMAGES + MAX_THREADS + 1; // PIXELS + t: first pixel of thread t in phase B
+const CONTROL_SLOTS = PIXELS + MAX_THREADS + 1;
+
+const SPIN = 20_000; // Atomics.load polls before sleeping: some tens of µs
+const STALL_SECONDS = 120; // a phase that takes this long means a worker is gone
+
+/**
+ * Writes to ctrl[at + t], t = 0 … parts, where part t of the rows of a sparse matrix
+ * starts: runs of whole rows with about equal numbers of nonzeros (row r holds
+ * start[r] … start[r+1]−1), so that threads get about equal work.
+ */
+export function splitRows(start: Int32Array, rows: number, parts: number, ctrl: Int32Array, at: number): void {
+  const total = start[rows]!;
+  let r = 0;
+  ctrl[at] = 0;
+  for (let t = 1; t < parts; t++) {
+    const target = (t * total) / parts;
+    while (r < rows && start[r]! < target) r++;
+    ctrl[at + t] = r;
+  }
+  ctrl[at + parts] = rows;
+}
+
+/** A copy of params in shared memory. */
+export function shareParams(params: Params): Params {
+  const shared = {} as Params;
+  for (const name of PARAM_NAMES) {
+    shared[name] = new Float32Array(new SharedArrayBuffer(params[name].byteLength));
+    shared[name].set(params[name]);
+  }
+  return shared;
+}
+
+/** Everything a worker thread is started with (structured-cloned; the typed arrays stay shared). */
+export interface WorkerSetup {
+  index: number; // thread number t, 1 … T−1
+  threads: number; // T
+  lr: number;
+  ctrl: Int32Array;
+  message: Uint8Array; // UTF-8 error text of a failed worker
+  params: Params;
+  ws: Workspace<Float32Array>;
+}
+
+/** Layer 1 of one network, trained by T threads: the main thread and T − 1 workers. */
+export class Layer1Team {
+  private readonly ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
+  private readonly message = new Uint8Array(new SharedArrayBuffer(4096));
+  private readonly workers: Worker[] = [];
+
+  /** Use start(): a team is only usable once its workers run. */
+  private constructor(
+    readonly params: Params,
+    readonly ws: Workspace<Float32Array>,
+    private readonly lr: number,
+    readonly threads: number,
+  ) {}
+
+  /**
+   * Starts T − 1 workers on params and ws, which must be in shared memory (shareParams,
+   * createWorkspace(…, true)), and resolves once all of them run. lr is fixed for the team.
+   */
+  static async start(params: Params, ws: Workspace<Float32Array>, lr: number, threads: number): Promise<Layer1Team> {
+    checkThreads(threads);
+    for (const [name, array] of Object.entries({ ...params, z1: ws.z1, dZ1: ws.dZ1, dW1: ws.grads.w1, xRows: ws.xRows.value, xCols: ws.xCols.value })) {
+      if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`Layer1Team.start: ${name} is not in shared memory`);
+    }
+    const team = new Layer1Team(params, ws, lr, threads);
+    try {
+      await team.spawn();
+    } catch (error) {
+      await team.stop();
+      throw error;
+    }
+    return team;
+  }
+
+  private spawn(): Promise<void> {
+    const boot = new URL('./worker-boot.mjs', import.meta.url);
+    const module = new URL('./layer1-worker.ts', import.meta.url).href;
+    return new Promise((resolve, reject) => {
+      for (let t = 1; t < this.threads; t++) {
+        const setup: WorkerSetup = { index: t, threads: this.threads, lr: this.lr, ctrl: this.ctrl, message: this.message, params: this.params, ws: this.ws };
+        // execArgv [] keeps the parent's flags (jest's, tsx's --import) out: the worker loads TypeScript itself.
+        const worker = new Worker(boot, { workerData: { module, setup }, execArgv: [] });
+        worker.unref(); // never keeps the process alive
+        worker.on('error', (error) => reject(new Error(`reference worker thread ${t} failed to start: ${error.message}`)));
+        worker.on('exit', (code) => reject(new Error(`reference worker thread ${t} exited with code ${code} before it started`)));
+        this.workers.push(worker);
+      }
+      const poll = (): void => {
+        if (Atomics.load(this.ctrl, READY) === this.threads - 1) resolve();
+        else setTimeout(poll, 2);
+      };
+      poll();
+    });
+  }
+
+  /** One SGD step on the batch in ws.xRows (rows images) with labels oneHot (rows, K); as trainStepRows. */
+  step(oneHot: Float32Array, rows: number): StepResult {
+    const { params, ws, lr, ctrl } = this;
+    Atomics.store(ctrl, ROWS, rows);
+    splitRows(ws.xRows.start, rows, this.threads, ctrl, IMAGES);
+    const phaseA = this.begin();
+    layer1Forward(params, ws, 0, ctrl[IMAGES + 1]!);
+    this.awaitWorkers(phaseA);
+    const { loss } = forwardAfterLayer1(params, rows, ws, oneHot);
+    const correct = countCorrect(ws.logits, oneHot, rows, K);
+    backwardToLayer1(params, oneHot, rows, ws);
+    layer1BiasGradient(ws, rows);
+    sgdUpdateAllButW1(params, ws.grads, lr);
+    const phaseB = this.begin();
+    this.awaitSlot(TRANSPOSED, phaseA, 'transpose the batch');
+    ws.xCols.rows = D; // xᵀ has a row per pixel; worker 1's transposeSparse set only its own copy's count
+    const end = Atomics.load(ctrl, PIXELS + 1);
+    layer1WeightGradient(ws, 0, end);
+    sgdUpdateW1(params, ws.grads, lr, 0, end);
+    this.awaitWorkers(phaseB);
+    return { loss, correct };
+  }
+
+  /** Stops and ends the workers. Safe to call more than once. */
+  async stop(): Promise<void> {
+    Atomics.store(this.ctrl, STOP, 1);
+    Atomics.add(this.ctrl, PHASE, 1);
+    Atomics.notify(this.ctrl, PHASE);
+    const workers = this.workers.splice(0);
+    for (const worker of workers) worker.removeAllListeners('exit').removeAllListeners('error').on('error', () => {});
+    await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+
+  /** Begins the next phase; returns its number. */
+  private begin(): number {
+    const phase = Atomics.add(this.ctrl, PHASE, 1) + 1;
+    Atomics.notify(this.ctrl, PHASE);
+    return phase;
+  }
+
+  private awaitWorkers(phase: number): void {
+    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase, `finish phase ${phase % 2 === 1 ? 'A' : 'B'}`);
+  }
+
+  /** Waits until ctrl[slot] is phase; throws if a worker failed or stalled. */
+  private awaitSlot(slot: number, phase: number, what: string): void {
+    const { ctrl } = this;
+    for (let i = 0; i < SPIN; i++) if (Atomics.load(ctrl, slot) === phase) return;
+    const started = performance.now();
+    for (;;) {
+      const now = Atomics.load(ctrl, slot);
+      if (now === phase) return;
+      if (Atomics.load(ctrl, FAILED) !== 0) {
+        const text = new TextDecoder().decode(this.message.slice()).replace(/\0+$/, '');
+        throw new Error(`a reference worker thread failed: ${text}`);
+      }
+      if (performance.now() - started > STALL_SECONDS * 1000) {
+        throw new Error(`a reference worker thread did not ${what} within ${STALL_SECONDS} s; it may have been killed`);
+      }
+      Atomics.wait(ctrl, slot, now, 1000);
+    }
+  }
+}
+
+/** The body of a worker thread (reference/layer1-worker.ts runs it): serves phases until told to stop. */
+export function serveLayer1(setup: WorkerSetup): void {
+  const { ctrl, params, ws, lr, index: t } = setup;
+  try {
+    Atomics.add(ctrl, READY, 1);
+    let phase = 0;
+    for (;;) {
+      phase = waitWhile(ctrl, PHASE, phase);
+      if (Atomics.load(ctrl, STOP) !== 0) return;
+      if (phase % 2 === 1) {
+        ws.xRows.rows = Atomics.load(ctrl, ROWS);
+        layer1Forward(params, ws, ctrl[IMAGES + t]!, ctrl[IMAGES + t + 1]!);
+        finish(ctrl, DONE + t, phase);
+        if (t === 1) {
+          transposeSparse(ws.xCols, ws.xRows, D);
+          splitRows(ws.xCols.start, D, setup.threads, ctrl, PIXELS);
+          finish(ctrl, TRANSPOSED, phase);
+        }
+      } else {
+        // phase B needs xᵀ and the pixel split of phase A's batch, from worker 1
+        for (let seen = Atomics.load(ctrl, TRANSPOSED); seen !== phase - 1; seen = Atomics.load(ctrl, TRANSPOSED)) {
+          if (Atomics.load(ctrl, STOP) !== 0 || Atomics.load(ctrl, FAILED) !== 0) return;
+          Atomics.wait(ctrl, TRANSPOSED, seen, 1000);
+        }
+        ws.xCols.rows = D;
+        const first = Atomics.load(ctrl, PIXELS + t);
+        const end = Atomics.load(ctrl, PIXELS + t + 1);
+        layer1WeightGradient(ws, first, end);
+        sgdUpdateW1(params, ws.grads, lr, first, end);
+        finish(ctrl, DONE + t, phase);
+      }
+    }
+  } catch (error) {
+    const text = `worker ${t}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    setup.message.set(new TextEncoder().encode(text).subarray(0, setup.message.length));
+    Atomics.store(ctrl, FAILED, 1);
+    for (let slot = 0; slot < CONTROL_SLOTS; slot++) Atomics.notify(ctrl, slot);
+  }
+}
+
+/** Waits until ctrl[slot] differs from value; returns the new value. For workers, which may sleep for good. */
+function waitWhile(ctrl: Int32Array, slot: number, value: number): number {
+  for (let i = 0; i < SPIN; i++) {
+    const now = Atomics.load(ctrl, slot);
+    if (now !== value) return now;
+  }
+  for (;;) {
+    Atomics.wait(ctrl, slot, value);
+    const now = Atomics.load(ctrl, slot);
+    if (now !== value) return now;
+  }
+}
+
+function finish(ctrl: Int32Array, slot: number, phase: number): void {
+  Atomics.store(ctrl, slot, phase);
+  Atomics.notify(ctrl, slot);
+}
