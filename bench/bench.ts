@@ -33,8 +33,9 @@ import { preprocessDataset } from '../pipeline/preprocess.js';
 import type { ProgressFactory } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
 import type { Dataset, InitialWeights, TrainedModel } from '../pipeline/types.js';
-import { trainReference } from '../reference/train.js';
 import { D, K } from '../reference/shapes.js';
+import { defaultThreads } from '../reference/threads.js';
+import { trainReferenceAsync } from '../reference/train.js';
 import { trainTfjsPlain } from './plain-loop.js';
 import { subsetDataset } from './subset.js';
 
@@ -115,6 +116,7 @@ interface BenchReport {
   training: TrainingRow[];
   evaluate: EvaluateRow[];
   fullPipeline: FullPipeline | { skipped: string };
+  referenceThreadStartMs: Summary | null; // starting the reference's worker threads, once per training, untimed in its rows
 }
 
 function log(line: string): void {
@@ -239,24 +241,39 @@ function tfjsTrainers(backend: string): Trainer[] {
   return trainers;
 }
 
-function referenceTrainer(): Trainer {
+/** Milliseconds each multi-threaded reference training took to start its workers. */
+const threadStartMs: number[] = [];
+
+function referenceTrainer(threads: number): Trainer {
   return {
-    trainer: 'reference (pure TypeScript)',
+    trainer: `reference (pure TypeScript), ${threads} thread${threads === 1 ? '' : 's'}`,
     kernels: '-',
-    run: (dataset, init, options) => {
-      // from the call to its last batch: includes its one-off indexing of the split, which it counts as training too
-      const stop = startSpan();
+    run: async (dataset, init, options) => {
+      // From the moment its workers run to its last batch: includes its one-off indexing of the split,
+      // which it counts as training too, not the start of the worker threads (measured apart).
+      const called = performance.now();
+      let stop: (() => Span) | undefined;
       let span: Span | undefined;
-      trainReference(dataset, init.params, {
+      await trainReferenceAsync(dataset, init.params, {
         ...options,
+        threads,
+        onStart: () => {
+          if (threads > 1) threadStartMs.push(performance.now() - called);
+          stop = startSpan();
+        },
         onBatch: ({ epoch, batch, batches }) => {
-          if (epoch === options.epochs && batch === batches) span = stop();
+          if (epoch === options.epochs && batch === batches) span = stop?.();
         },
       });
-      if (span === undefined) throw new Error('trainReference: never reported its last batch');
-      return Promise.resolve(span);
+      if (span === undefined) throw new Error('trainReferenceAsync: never reported its last batch');
+      return span;
     },
   };
+}
+
+/** The reference on one thread and on the default count, when that is more. */
+function referenceTrainers(): Trainer[] {
+  return [...new Set([1, defaultThreads()])].map(referenceTrainer);
 }
 
 /** Warms every trainer up, then measures them in interleaved rounds. */
@@ -401,6 +418,12 @@ function markdown(report: BenchReport): string {
     'Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process\'s CPU time instead, which other processes on the cores disturb less (it also counts V8\'s helper threads).',
     'Kernels: *original* are the backend\'s own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/fast-kernels.ts).',
     'The plain loop gathers each batch from the training tensor on the backend (bench/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
+    'The reference with more than one thread shares layer 1 with worker threads (reference/threads.ts); its weights are bit for bit those of one thread. ' +
+      'Its per CPU-second figure counts the CPU time of all its threads, spinning included.' +
+      (report.referenceThreadStartMs
+        ? ` Starting the worker threads, once per training, took a median ${report.referenceThreadStartMs.median.toFixed(0)} ms ` +
+          `(${report.referenceThreadStartMs.min.toFixed(0)}–${report.referenceThreadStartMs.max.toFixed(0)}); the rows leave it out, as the TF.js rows leave out building the model.`
+        : ''),
     '',
     '## Evaluation throughput (evaluateModels)',
     '',
@@ -444,6 +467,7 @@ async function main(): Promise<void> {
     training: [],
     evaluate: [],
     fullPipeline: { skipped: '--skip-full' },
+    referenceThreadStartMs: null,
   };
   const full = preprocessDataset(loadMnist(defaultDataDir()), 50_000, 10_000, 10_000);
 
@@ -465,7 +489,7 @@ async function main(): Promise<void> {
   }
 
   log('reference: training');
-  report.training.push(...(await measureTrainers('typescript', [referenceTrainer()], full, settings.steps.reference!, settings.reps)));
+  report.training.push(...(await measureTrainers('typescript', referenceTrainers(), full, settings.steps.reference!, settings.reps)));
 
   // The pipeline's own shape: one epoch over all 50,000 training images, so per-call setup is amortised as in a real run.
   const wholeEpoch = { images: full.train.count, epochs: 1 };
@@ -477,7 +501,8 @@ async function main(): Promise<void> {
     report.training.push(...(await measureTrainers('wasm', optimised, full, 0, settings.reps, wholeEpoch)));
   }
   log('reference: whole epochs');
-  report.training.push(...(await measureTrainers('typescript', [label(referenceTrainer())], full, 0, settings.reps, wholeEpoch)));
+  report.training.push(...(await measureTrainers('typescript', referenceTrainers().map(label), full, 0, settings.reps, wholeEpoch)));
+  report.referenceThreadStartMs = threadStartMs.length > 0 ? summarise(threadStartMs) : null;
 
   if (!settings.skipFull) report.fullPipeline = measureFullPipeline();
   report.machine.loadAverageEnd = os.loadavg();

@@ -15,6 +15,7 @@ export interface Config {
   seed: number; // seeds initial weights, the shuffle order and the sample choices
   backend: BackendName; // TF.js backend: auto takes node, then wasm, then cpu
   reference: boolean; // also train the pure-TypeScript reference in lockstep
+  referenceThreads: number; // threads training the reference (0 = one per core, at most 2); any count gives the same weights
   gradcheckBatch: number; // images in the batch used for the gradient checks
   experiments: boolean; // run the opt-in experiments stage (improvement variants)
   cacheDir: string; // where stage outputs are cached, keyed by the config they read
@@ -32,6 +33,7 @@ export const DEFAULTS: Readonly<Config> = {
   seed: 42,
   backend: 'auto',
   reference: true,
+  referenceThreads: 0,
   gradcheckBatch: 8,
   experiments: false,
   cacheDir: '.cache',
@@ -45,6 +47,7 @@ interface FieldSpec {
   flag: string; // the CLI flag, kebab-case
   description: string;
   min?: number; // inclusive lower bound
+  max?: number; // inclusive upper bound
   exclusiveMin?: number; // strict lower bound
 }
 
@@ -59,6 +62,13 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
   seed: { kind: 'integer', flag: 'seed', description: 'Seed for initial weights, shuffling and sample choice', min: 0 },
   backend: { kind: 'backend', flag: 'backend', description: `TF.js backend: ${BACKENDS.join(', ')} (auto tries node, then wasm, then cpu)` },
   reference: { kind: 'boolean', flag: 'reference', description: 'Train the pure-TypeScript reference in lockstep (--no-reference skips it)' },
+  referenceThreads: {
+    kind: 'integer',
+    flag: 'reference-threads',
+    description: 'Threads training the reference: 0 = one per core, at most 2; up to 8 (the weights are the same for any count)',
+    min: 0,
+    max: 8,
+  },
   gradcheckBatch: { kind: 'integer', flag: 'gradcheck-batch', description: 'Batch size for the gradient checks', min: 1 },
   experiments: { kind: 'boolean', flag: 'experiments', description: 'Run the opt-in experiments stage (momentum, Adam, dropout, …)' },
   cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs' },
@@ -92,6 +102,7 @@ export function checkField(key: keyof Config, value: unknown, where: string): st
         return `${where}: expected a whole number, found ${value}`;
       }
       if (spec.min !== undefined && value < spec.min) return `${where}: expected at least ${spec.min}, found ${value}`;
+      if (spec.max !== undefined && value > spec.max) return `${where}: expected at most ${spec.max}, found ${value}`;
       if (spec.exclusiveMin !== undefined && value <= spec.exclusiveMin) {
         return `${where}: expected more than ${spec.exclusiveMin}, found ${value}`;
       }

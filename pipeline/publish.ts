@@ -22,6 +22,7 @@ export function implementationMetrics(trained: TrainedModel, evaluation: ModelEv
   const last = trained.history.at(-1);
   return {
     backend: trained.backend,
+    ...(trained.threads === undefined ? {} : { threads: trained.threads }),
     epochs: trained.history.length,
     train_accuracy: trained.trainAccuracy,
     val_accuracy: last ? last.val_accuracy : evaluation.val_accuracy,

@@ -1,6 +1,7 @@
 // Stage reference: the pure-TypeScript network trained in lockstep with TF.js,
 // from the same initial weights over the same batches.
 
+import { defaultThreads } from '../reference/threads.js';
 import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
 import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';
@@ -12,10 +13,12 @@ export const REFERENCE_BACKEND = 'typescript';
 export async function trainReferenceStage(
   dataset: Dataset,
   init: InitialWeights,
-  config: Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed'>,
+  config: Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed' | 'referenceThreads'>,
   hooks: { progress: ProgressFactory; signal?: AbortSignal },
 ): Promise<TrainedModel> {
   const { epochs } = config;
+  const threads = config.referenceThreads === 0 ? defaultThreads() : config.referenceThreads;
+  hooks.progress.log(`reference: training on ${threads} thread${threads === 1 ? '' : 's'}`);
   let bar: EpochProgress | null = null;
   try {
     const trained = await trainReferenceAsync(
@@ -26,6 +29,7 @@ export async function trainReferenceStage(
         batchSize: config.batchSize,
         lr: config.lr,
         seed: config.seed,
+        threads,
         signal: hooks.signal,
         onBatch: ({ epoch, batch, batches, loss, accuracy }) => {
           if (batch === 1) bar = hooks.progress.epoch(`reference epoch ${epoch}/${epochs}`, batches);

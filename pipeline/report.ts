@@ -273,7 +273,7 @@ function reportDocument(
     kind: 'table',
     header: ['Implementation', 'Backend', 'Training seconds', 'Samples/s'],
     numeric: [false, false, true, true],
-    rows: implementations.map(({ name, metrics: m }) => [name, m.backend, seconds(m.train_seconds), thousands(m.train_samples_per_second)]),
+    rows: implementations.map(({ name, metrics: m }) => [name, backendLabel(m), seconds(m.train_seconds), thousands(m.train_samples_per_second)]),
   });
 
   // Metrics
@@ -302,7 +302,7 @@ function reportDocument(
     numeric: [false, false, true, true, true, true, true, true],
     rows: implementations.map(({ name, metrics: m }) => [
       name,
-      m.backend,
+      backendLabel(m),
       `${m.epochs}`,
       percent(m.train_accuracy),
       percent(m.val_accuracy),
@@ -614,4 +614,9 @@ export function buildReport(
     { path: 'report.md', data: encoder.encode(renderMarkdown(blocks)) },
     { path: 'index.html', data: encoder.encode(renderHtml(blocks, 'MNIST training report')) },
   ];
+}
+
+/** The backend, and for the reference how many threads trained it: "typescript, 2 threads". */
+function backendLabel(m: ImplementationMetrics): string {
+  return m.threads === undefined ? m.backend : `${m.backend}, ${m.threads} thread${m.threads === 1 ? '' : 's'}`;
 }

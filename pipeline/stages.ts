@@ -164,8 +164,9 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       name: 'reference',
       description: 'train the pure-TypeScript reference in lockstep',
       inputs: ['preprocess', 'init'],
+      // not referenceThreads: any thread count gives the same weights, bit for bit (test/reference-threads.test.ts)
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'reference'],
-      version: 1,
+      version: 2, // 2: trained on worker threads, which it records
       enabled: (config) => config.reference,
       run: ({ preprocess, init }, { config }) => trainReferenceStage(preprocess, init, config, hooks),
     }),

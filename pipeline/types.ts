@@ -66,6 +66,7 @@ export interface TrainedModel {
   trainSeconds: number; // training time, validation passes excluded
   samplesPerSecond: number; // training images per second over trainSeconds
   trainAccuracy: number; // accuracy on the whole training split after the last epoch
+  threads?: number; // the reference's threads (reference/threads.ts); TF.js leaves threading to its backend
 }
 
 export interface ClassMetrics {
@@ -153,6 +154,7 @@ export type { Config, Params };
 /** One implementation's block in metrics.json (`tfjs` or `reference`). */
 export interface ImplementationMetrics {
   backend: string;
+  threads?: number; // the reference's threads
   epochs: number;
   train_accuracy: number;
   val_accuracy: number;

@@ -800,13 +800,26 @@ export function backwardToLayer1<T extends FloatArray>(
   batch: number,
   ws: Workspace<T>,
 ): void {
-  const grads = ws.grads;
+  backwardToZ2(params, oneHot, batch, ws);
+  layer2WeightGradient(ws, batch);
+  layer2InputGradient(params, batch, ws);
+}
+
+/** backward from the loss down to ws.dZ2 = ∂L/∂z2, with layer 3's gradients. */
+export function backwardToZ2<T extends FloatArray>(params: Params<T>, oneHot: FloatArray, batch: number, ws: Workspace<T>): void {
   softmaxCrossEntropyBackward(ws.dLogits, ws.probs, oneHot, batch, K);
-  denseBackward(ws.dZ2, grads.w3, grads.b3, ws.dLogits, ws.a2, params.w3, batch, H2, K);
+  denseBackward(ws.dZ2, ws.grads.w3, ws.grads.b3, ws.dLogits, ws.a2, params.w3, batch, H2, K);
   reluBackward(ws.dZ2, ws.dZ2, ws.z2, batch * H2);
-  // Layer 2: dW2 = a1ᵀ·dZ2, db2 = Σ dZ2, and dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0] through ReLU 1.
+}
+
+/** Layer 2's dW2 = a1ᵀ·dZ2 and db2 = Σ dZ2, from ws.a1Rows and ws.dZ2. */
+export function layer2WeightGradient<T extends FloatArray>(ws: Workspace<T>, batch: number): void {
   transposeSparse(ws.a1Cols, ws.a1Rows, H1);
-  sparseDenseBackward(grads.w2, grads.b2, ws.dZ2, ws.a1Cols, batch, H2);
+  sparseDenseBackward(ws.grads.w2, ws.grads.b2, ws.dZ2, ws.a1Cols, batch, H2);
+}
+
+/** dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0]: back through layer 2 and ReLU 1, from ws.dZ2 and ws.a1Rows. */
+export function layer2InputGradient<T extends FloatArray>(params: Params<T>, batch: number, ws: Workspace<T>): void {
   sparseRowsOf(ws.dZ2Rows, ws.dZ2, batch, H2);
   reluDenseBackwardInput(ws.dZ1, ws.dZ2Rows, params.w2, ws.a1Rows, H1, H2);
 }

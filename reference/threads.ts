@@ -1,40 +1,46 @@
 // Layer 1 shared between threads. Its two products, z1 = x·w1 + b1 forward and
 // dW1 = xᵀ·dZ1 backward, and w1's update are about two thirds of a training step
-// (bench/profile-reference.ts); the rest stays on the main thread. The threads split
-// the rows of each product: the batch's images for z1, the pixels for dW1 and w1,
-// in runs holding about equal numbers of nonzeros. Each row is computed by exactly
-// the operations of the single-threaded step (sparseMatmul's first/end), so the
-// result is bit for bit the same with any number of threads; and each thread writes
-// its own contiguous rows, so no two threads write the same cache line except at a
-// run's edge. test/reference-threads.test.ts checks both.
+// (bench/profile-reference.ts). The threads split the rows of each product: the
+// batch's images for z1, the pixels for dW1 and w1, in runs holding about equal
+// numbers of nonzeros. Of the rest, worker 1 takes layer 2's weight gradient while
+// the main thread computes dZ1; the main thread does everything else. Each row is
+// computed by exactly the operations of the single-threaded step (sparseMatmul's
+// first/end), so the result is bit for bit the same with any number of threads; and
+// each thread writes its own contiguous rows, so no two threads write the same cache
+// line except at a run's edge. test/reference-threads.test.ts checks both.
 //
-// One SGD step, with the main thread as thread 0 and the phases counted in ctrl[PHASE]:
+// One SGD step, with the main thread as thread 0 and the phases counted in ctrl[PHASE]
+// (three per step: A, M, B):
 //
 //   main thread                                   | worker threads 1 … T−1
 //   gather the batch into ws.xRows, split images  |
 //   phase A: z1 for its images                    | z1 for their images
 //     wait for the workers                        | worker 1 then writes xCols = xᵀ and
 //                                                 |   splits the pixels, for phase B
-//   ReLU 1 … loss, backward down to dZ1, db1,     |
-//   SGD update of all but w1                      |
+//   ReLU 1 … loss, backward down to dZ2           |
+//   phase M: dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0], db1      | worker 1: dW2 = a1ᵀ·dZ2, db2
+//     wait for worker 1; SGD update of all but w1 |
 //   phase B: dW1 and w1's update, its pixels      | the same for their pixels
 //     wait for the workers                        |
 //
 // Memory the workers touch lives in SharedArrayBuffers (createWorkspace(…, true),
 // shareParams). The threads hand over with Atomics: every write made before an
 // Atomics.store is seen by a thread once its Atomics.load sees that store. A waiter
-// spins briefly (phases take ~0.2–1 ms, and waking a sleeping thread costs tens of
-// µs), then sleeps in Atomics.wait.
+// polls for up to 2 ms (a phase takes 0.2–1 ms, and waking a sleeping thread costs
+// tens of µs), then sleeps in Atomics.wait; Atomics.notify, itself tens of µs, is
+// only called when a thread sleeps (ctrl[SLEEPERS]).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import {
-  backwardToLayer1,
+  backwardToZ2,
   countCorrect,
   forwardAfterLayer1,
   layer1BiasGradient,
   layer1Forward,
   layer1WeightGradient,
+  layer2InputGradient,
+  layer2WeightGradient,
   sgdUpdateAllButW1,
   sgdUpdateW1,
   transposeSparse,
@@ -58,18 +64,19 @@ export function checkThreads(threads: number): void {
 }
 
 // Slots of the shared control array (Int32Array).
-const PHASE = 0; // phases begun: odd = phase A of a step, even = its phase B
+const PHASE = 0; // phases begun: p % 3 = 1, 2, 0 for a step's phase A, M, B
 const STOP = 1; // 1 = the workers should return
 const ROWS = 2; // images in the current batch
 const FAILED = 3; // 1 = a worker threw; its message is in the message buffer
 const READY = 4; // workers that have started
 const TRANSPOSED = 5; // the phase A whose xᵀ and pixel split worker 1 has written
+const SLEEPERS = 6; // threads asleep in Atomics.wait, or about to be
 const DONE = 8; // DONE + t: the last phase worker t finished
 const IMAGES = DONE + MAX_THREADS; // IMAGES + t: first image of thread t in phase A (t = 0 … T)
 const PIXELS = IMAGES + MAX_THREADS + 1; // PIXELS + t: first pixel of thread t in phase B
 const CONTROL_SLOTS = PIXELS + MAX_THREADS + 1;
 
-const SPIN = 20_000; // Atomics.load polls before sleeping: some tens of µs
+const SPIN_MS = 2; // how long a waiter polls before it sleeps
 const STALL_SECONDS = 120; // a phase that takes this long means a worker is gone
 
 /**
@@ -174,8 +181,11 @@ export class Layer1Team {
     this.awaitWorkers(phaseA);
     const { loss } = forwardAfterLayer1(params, rows, ws, oneHot);
     const correct = countCorrect(ws.logits, oneHot, rows, K);
-    backwardToLayer1(params, oneHot, rows, ws);
+    backwardToZ2(params, oneHot, rows, ws);
+    const phaseM = this.begin();
+    layer2InputGradient(params, rows, ws); // reads w2, so before its update
     layer1BiasGradient(ws, rows);
+    this.awaitSlot(DONE + 1, phaseM, 'finish phase M');
     sgdUpdateAllButW1(params, ws.grads, lr);
     const phaseB = this.begin();
     this.awaitSlot(TRANSPOSED, phaseA, 'transpose the batch');
@@ -200,22 +210,20 @@ export class Layer1Team {
   /** Begins the next phase; returns its number. */
   private begin(): number {
     const phase = Atomics.add(this.ctrl, PHASE, 1) + 1;
-    Atomics.notify(this.ctrl, PHASE);
+    if (Atomics.load(this.ctrl, SLEEPERS) > 0) Atomics.notify(this.ctrl, PHASE);
     return phase;
   }
 
   private awaitWorkers(phase: number): void {
-    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase, `finish phase ${phase % 2 === 1 ? 'A' : 'B'}`);
+    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase, `finish phase ${phase % 3 === 1 ? 'A' : 'B'}`);
   }
 
   /** Waits until ctrl[slot] is phase; throws if a worker failed or stalled. */
   private awaitSlot(slot: number, phase: number, what: string): void {
     const { ctrl } = this;
-    for (let i = 0; i < SPIN; i++) if (Atomics.load(ctrl, slot) === phase) return;
     const started = performance.now();
-    for (;;) {
-      const now = Atomics.load(ctrl, slot);
-      if (now === phase) return;
+    for (let now = Atomics.load(ctrl, slot); now !== phase; now = Atomics.load(ctrl, slot)) {
+      if (poll(ctrl, slot, now) !== now) continue;
       if (Atomics.load(ctrl, FAILED) !== 0) {
         const text = new TextDecoder().decode(this.message.slice()).replace(/\0+$/, '');
         throw new Error(`a reference worker thread failed: ${text}`);
@@ -223,7 +231,7 @@ export class Layer1Team {
       if (performance.now() - started > STALL_SECONDS * 1000) {
         throw new Error(`a reference worker thread did not ${what} within ${STALL_SECONDS} s; it may have been killed`);
       }
-      Atomics.wait(ctrl, slot, now, 1000);
+      sleep(ctrl, slot, now, 1000);
     }
   }
 }
@@ -235,9 +243,10 @@ export function serveLayer1(setup: WorkerSetup): void {
     Atomics.add(ctrl, READY, 1);
     let phase = 0;
     for (;;) {
+      // Workers other than 1 may miss a phase M, which is not theirs: the count they read says which phase is on.
       phase = waitWhile(ctrl, PHASE, phase);
       if (Atomics.load(ctrl, STOP) !== 0) return;
-      if (phase % 2 === 1) {
+      if (phase % 3 === 1) {
         ws.xRows.rows = Atomics.load(ctrl, ROWS);
         layer1Forward(params, ws, ctrl[IMAGES + t]!, ctrl[IMAGES + t + 1]!);
         finish(ctrl, DONE + t, phase);
@@ -246,11 +255,17 @@ export function serveLayer1(setup: WorkerSetup): void {
           splitRows(ws.xCols.start, D, setup.threads, ctrl, PIXELS);
           finish(ctrl, TRANSPOSED, phase);
         }
+      } else if (phase % 3 === 2) {
+        if (t === 1) {
+          ws.a1Rows.rows = Atomics.load(ctrl, ROWS);
+          layer2WeightGradient(ws, ws.a1Rows.rows);
+          finish(ctrl, DONE + t, phase);
+        }
       } else {
         // phase B needs xᵀ and the pixel split of phase A's batch, from worker 1
-        for (let seen = Atomics.load(ctrl, TRANSPOSED); seen !== phase - 1; seen = Atomics.load(ctrl, TRANSPOSED)) {
+        for (let seen = Atomics.load(ctrl, TRANSPOSED); seen !== phase - 2; seen = Atomics.load(ctrl, TRANSPOSED)) {
           if (Atomics.load(ctrl, STOP) !== 0 || Atomics.load(ctrl, FAILED) !== 0) return;
-          Atomics.wait(ctrl, TRANSPOSED, seen, 1000);
+          if (poll(ctrl, TRANSPOSED, seen) === seen) sleep(ctrl, TRANSPOSED, seen, 1000);
         }
         ws.xCols.rows = D;
         const first = Atomics.load(ctrl, PIXELS + t);
@@ -270,18 +285,37 @@ export function serveLayer1(setup: WorkerSetup): void {
 
 /** Waits until ctrl[slot] differs from value; returns the new value. For workers, which may sleep for good. */
 function waitWhile(ctrl: Int32Array, slot: number, value: number): number {
-  for (let i = 0; i < SPIN; i++) {
-    const now = Atomics.load(ctrl, slot);
-    if (now !== value) return now;
-  }
   for (;;) {
-    Atomics.wait(ctrl, slot, value);
-    const now = Atomics.load(ctrl, slot);
+    const now = poll(ctrl, slot, value);
     if (now !== value) return now;
+    sleep(ctrl, slot, value);
   }
+}
+
+/** Reads ctrl[slot] until it differs from value or SPIN_MS pass; returns what it read last. */
+function poll(ctrl: Int32Array, slot: number, value: number): number {
+  const until = performance.now() + SPIN_MS;
+  for (;;) {
+    for (let i = 0; i < 256; i++) {
+      const now = Atomics.load(ctrl, slot);
+      if (now !== value) return now;
+    }
+    if (performance.now() > until) return value;
+  }
+}
+
+/**
+ * Sleeps while ctrl[slot] is value (at most timeoutMs), counted in ctrl[SLEEPERS] so that
+ * finish and begin know to wake it. Either a waker's load sees the count, or this wait
+ * sees the waker's store: both are sequentially consistent.
+ */
+function sleep(ctrl: Int32Array, slot: number, value: number, timeoutMs = Infinity): void {
+  Atomics.add(ctrl, SLEEPERS, 1);
+  Atomics.wait(ctrl, slot, value, timeoutMs);
+  Atomics.sub(ctrl, SLEEPERS, 1);
 }
 
 function finish(ctrl: Int32Array, slot: number, phase: number): void {
   Atomics.store(ctrl, slot, phase);
-  Atomics.notify(ctrl, slot);
+  if (Atomics.load(ctrl, SLEEPERS) > 0) Atomics.notify(ctrl, slot);
 }
