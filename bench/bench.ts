@@ -32,7 +32,7 @@ import { buildModel, writeParams } from '../pipeline/model.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import type { ProgressFactory } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
-import type { Dataset, InitialWeights, TrainedModel } from '../pipeline/types.js';
+import type { Dataset, InitialWeights, MetricsFile, TrainedModel } from '../pipeline/types.js';
 import { D, K } from '../reference/shapes.js';
 import { defaultThreads } from '../reference/threads.js';
 import { trainReferenceAsync } from '../reference/train.js';
@@ -106,6 +106,26 @@ interface FullPipeline {
   peakRssMiB: number | null;
   measuredWith: string;
   outputTail?: string; // the last lines of output when the run failed
+  trained?: TrainedRates; // from the run's metrics.json
+}
+
+/** Training throughput the pipeline itself recorded, over all its epochs (validation excluded). */
+interface TrainedRates {
+  epochs: number;
+  tfjs: { backend: string; imagesPerSecond: number };
+  reference?: { threads: number; imagesPerSecond: number };
+}
+
+/** The training rates in a metrics.json written by the pipeline, or undefined if it cannot be read. */
+function trainedRates(metricsFile: string): TrainedRates | undefined {
+  if (!existsSync(metricsFile)) return undefined;
+  const metrics = JSON.parse(readFileSync(metricsFile, 'utf8')) as MetricsFile;
+  const rates: TrainedRates = {
+    epochs: metrics.config.epochs,
+    tfjs: { backend: metrics.tfjs.backend, imagesPerSecond: metrics.tfjs.train_samples_per_second },
+  };
+  if (metrics.reference) rates.reference = { threads: metrics.reference.threads ?? 1, imagesPerSecond: metrics.reference.train_samples_per_second };
+  return rates;
 }
 
 interface BenchReport {
@@ -373,6 +393,7 @@ function measureFullPipeline(useTime = existsSync('/usr/bin/time')): FullPipelin
       measuredWith: useTime ? '/usr/bin/time -v (peak RSS of the largest process in the tree)' : 'process.resourceUsage() of each node process in the tree, largest kept',
     };
     if (child.status !== 0) result.outputTail = `${child.stdout ?? ''}${stderr}`.trimEnd().split('\n').slice(-15).join('\n');
+    else result.trained = trainedRates(path.join(scratch, 'reports', 'metrics.json'));
     return result;
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -449,6 +470,15 @@ function markdown(report: BenchReport): string {
       '',
       `Measured with ${full.measuredWith}.`,
     );
+    if (full.trained) {
+      const { epochs, tfjs, reference } = full.trained;
+      lines.push(
+        '',
+        `Training throughput this run recorded in metrics.json, over its ${epochs} epochs of 50,000 images (validation excluded): ` +
+          `TF.js **${number(tfjs.imagesPerSecond)}** images/s on ${tfjs.backend}` +
+          (reference ? `, the reference **${number(reference.imagesPerSecond)}** images/s on ${reference.threads} thread${reference.threads === 1 ? '' : 's'}.` : '.'),
+      );
+    }
     if (full.outputTail) lines.push('', 'The run failed; its last lines:', '', '```', full.outputTail, '```');
   }
   return `${lines.join('\n')}\n`;

@@ -5,15 +5,27 @@
 
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
-import { initialWeights } from '../pipeline/train.js';
 import { createSparseRows, createWorkspace, sparseRowsOf } from '../reference/network.js';
-import { D, PARAM_NAMES, type Params } from '../reference/shapes.js';
+import { mulberry32 } from '../reference/random.js';
+import { D, PARAM_NAMES, PARAM_SHAPES, paramSize, type Params } from '../reference/shapes.js';
 import { Layer1Team, shareParams, splitRows } from '../reference/threads.js';
 import { trainReference, trainReferenceAsync, type ReferenceTraining } from '../reference/train.js';
 
 const dataset = preprocessDataset(loadMnist(defaultDataDir()), 700, 200, 10);
-const init = initialWeights(3).params;
+const init = glorotParams(3);
 const OPTIONS = { epochs: 2, batchSize: 64, lr: 0.05, seed: 5 };
+
+/** Glorot-uniform weights and zero biases, as the pipeline's init stage draws them (without TF.js here). */
+function glorotParams(seed: number): Params {
+  const random = mulberry32(seed);
+  const params = {} as Params;
+  for (const name of PARAM_NAMES) {
+    const shape = PARAM_SHAPES[name];
+    const limit = shape.length === 2 ? Math.sqrt(6 / (shape[0]! + shape[1]!)) : 0;
+    params[name] = Float32Array.from({ length: paramSize(name) }, () => (random() * 2 - 1) * limit);
+  }
+  return params;
+}
 
 /** Names the first entry where two sets of weights differ at all, or returns null. */
 function firstDifference(a: Params, b: Params): string | null {
