@@ -1,7 +1,7 @@
 // Stage reference: the pure-TypeScript network trained in lockstep with TF.js,
 // from the same initial weights over the same batches.
 
-import { defaultThreads } from '../reference/threads.js';
+import { WorkerStartError, defaultThreads } from '../reference/threads.js';
 import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
 import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';
@@ -17,11 +17,10 @@ export async function trainReferenceStage(
   hooks: { progress: ProgressFactory; signal?: AbortSignal },
 ): Promise<TrainedModel> {
   const { epochs } = config;
-  const threads = config.referenceThreads === 0 ? defaultThreads() : config.referenceThreads;
-  hooks.progress.log(`reference: training on ${threads} thread${threads === 1 ? '' : 's'}`);
   let bar: EpochProgress | null = null;
-  try {
-    const trained = await trainReferenceAsync(
+  const train = (threads: number) => {
+    hooks.progress.log(`reference: training on ${threads} thread${threads === 1 ? '' : 's'}`);
+    return trainReferenceAsync(
       dataset,
       init.params,
       {
@@ -41,6 +40,15 @@ export async function trainReferenceStage(
         bar = null;
       },
     );
+  };
+  try {
+    const threads = config.referenceThreads === 0 ? defaultThreads() : config.referenceThreads;
+    const trained = await train(threads).catch((error: unknown) => {
+      // One thread computes the same weights, so a machine that cannot start workers only loses speed.
+      if (!(error instanceof WorkerStartError)) throw error;
+      hooks.progress.log(`reference: ${error.message}; training on 1 thread instead (same weights, slower)`);
+      return train(1);
+    });
     return { implementation: 'reference', backend: REFERENCE_BACKEND, ...trained };
   } catch (error) {
     // The CLI knows these two by name: a clear message, a non-zero exit, reports untouched.

@@ -78,6 +78,12 @@ const CONTROL_SLOTS = PIXELS + MAX_THREADS + 1;
 
 const SPIN_MS = 2; // how long a waiter polls before it sleeps
 const STALL_SECONDS = 120; // a phase that takes this long means a worker is gone
+const START_SECONDS = 60; // a worker not running by then will not start
+
+/** Worker threads could not be started; training on one thread gives the same weights. */
+export class WorkerStartError extends Error {
+  override name = 'WorkerStartError';
+}
 
 /**
  * Writes to ctrl[at + t], t = 0 … parts, where part t of the rows of a sparse matrix
@@ -135,14 +141,20 @@ export class Layer1Team {
    * Starts T − 1 workers on params and ws, which must be in shared memory (shareParams,
    * createWorkspace(…, true)), and resolves once all of them run. lr is fixed for the team.
    */
-  static async start(params: Params, ws: Workspace<Float32Array>, lr: number, threads: number): Promise<Layer1Team> {
+  static async start(
+    params: Params,
+    ws: Workspace<Float32Array>,
+    lr: number,
+    threads: number,
+    workerModule = new URL('./layer1-worker.ts', import.meta.url), // tests point it elsewhere
+  ): Promise<Layer1Team> {
     checkThreads(threads);
     for (const [name, array] of Object.entries({ ...params, z1: ws.z1, dZ1: ws.dZ1, dW1: ws.grads.w1, xRows: ws.xRows.value, xCols: ws.xCols.value })) {
       if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`Layer1Team.start: ${name} is not in shared memory`);
     }
     const team = new Layer1Team(params, ws, lr, threads);
     try {
-      await team.spawn();
+      await team.spawn(workerModule);
     } catch (error) {
       await team.stop();
       throw error;
@@ -150,24 +162,28 @@ export class Layer1Team {
     return team;
   }
 
-  private spawn(): Promise<void> {
+  private spawn(workerModule: URL): Promise<void> {
     const boot = new URL('./worker-boot.mjs', import.meta.url);
-    const module = new URL('./layer1-worker.ts', import.meta.url).href;
+    const module = workerModule.href;
+    const fail = (reject: (error: Error) => void, t: number, why: string): void =>
+      reject(new WorkerStartError(`reference worker thread ${t} (${module}) ${why}`));
     return new Promise((resolve, reject) => {
       for (let t = 1; t < this.threads; t++) {
         const setup: WorkerSetup = { index: t, threads: this.threads, lr: this.lr, ctrl: this.ctrl, message: this.message, params: this.params, ws: this.ws };
         // execArgv [] keeps the parent's flags (jest's, tsx's --import) out: the worker loads TypeScript itself.
         const worker = new Worker(boot, { workerData: { module, setup }, execArgv: [] });
         worker.unref(); // never keeps the process alive
-        worker.on('error', (error) => reject(new Error(`reference worker thread ${t} failed to start: ${error.message}`)));
-        worker.on('exit', (code) => reject(new Error(`reference worker thread ${t} exited with code ${code} before it started`)));
+        worker.on('error', (error) => fail(reject, t, `failed to start: ${error.message}`));
+        worker.on('exit', (code) => fail(reject, t, `exited with code ${code} before it started`));
         this.workers.push(worker);
       }
-      const poll = (): void => {
+      const deadline = performance.now() + START_SECONDS * 1000;
+      const check = (): void => {
         if (Atomics.load(this.ctrl, READY) === this.threads - 1) resolve();
-        else setTimeout(poll, 2);
+        else if (performance.now() > deadline) fail(reject, 1, `did not start within ${START_SECONDS} s`);
+        else setTimeout(check, 2);
       };
-      poll();
+      check();
     });
   }
 

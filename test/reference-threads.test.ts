@@ -8,7 +8,7 @@ import { preprocessDataset } from '../pipeline/preprocess.js';
 import { createSparseRows, createWorkspace, sparseRowsOf } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, PARAM_NAMES, PARAM_SHAPES, paramSize, type Params } from '../reference/shapes.js';
-import { Layer1Team, shareParams, splitRows } from '../reference/threads.js';
+import { Layer1Team, WorkerStartError, shareParams, splitRows } from '../reference/threads.js';
 import { trainReference, trainReferenceAsync, type ReferenceTraining } from '../reference/train.js';
 
 const dataset = preprocessDataset(loadMnist(defaultDataDir()), 700, 200, 10);
@@ -88,6 +88,15 @@ describe('Layer1Team', () => {
     const params = shareParams(init);
     const ws = createWorkspace(params, 64, true);
     await expect(Layer1Team.start({ ...params, w1: init.w1.slice() }, ws, 0.1, 2)).rejects.toThrow('Layer1Team.start: w1 is not in shared memory');
+  });
+
+  it('reports workers that cannot start as a WorkerStartError naming the module (the pipeline then trains on one thread)', async () => {
+    const params = shareParams(init);
+    const ws = createWorkspace(params, 64, true);
+    const missing = new URL('./no-such-worker.ts', import.meta.url);
+    const start = Layer1Team.start(params, ws, 0.1, 2, missing);
+    await expect(start).rejects.toBeInstanceOf(WorkerStartError);
+    await expect(start).rejects.toThrow(/reference worker thread 1 \(file:.*no-such-worker\.ts\) (failed to start|exited)/);
   });
 
   it('reports a worker that throws as an error naming the worker and its message', async () => {
