@@ -753,9 +753,29 @@ export function forwardAfterLayer1<T extends FloatArray>(
   ws: Workspace<T>,
   oneHot?: FloatArray,
 ): ForwardResult<T> {
+  layer1Activation(batch, ws);
+  layer2Forward(params, ws);
+  return forwardAfterLayer2(params, batch, ws, oneHot);
+}
+
+/** a1 = ReLU(z1), also kept as its nonzeros in ws.a1Rows for layer 2. */
+export function layer1Activation<T extends FloatArray>(batch: number, ws: Workspace<T>): void {
   reluForward(ws.a1, ws.z1, batch * H1);
   sparseRowsOf(ws.a1Rows, ws.a1, batch, H1);
-  sparseDenseForward(ws.z2, ws.a1Rows, params.w2, params.b2, H2);
+}
+
+/** z2 = a1·w2 + b2, a1 being ws.a1Rows, for images first..end−1 (all by default); threads split it so. */
+export function layer2Forward<T extends FloatArray>(params: Params<T>, ws: Workspace<T>, first = 0, end = ws.a1Rows.rows): void {
+  sparseDenseForward(ws.z2, ws.a1Rows, params.w2, params.b2, H2, first, end);
+}
+
+/** The rest of forward once ws.z2 holds layer 2's output: ReLU 2, layer 3, softmax and the loss. */
+export function forwardAfterLayer2<T extends FloatArray>(
+  params: Params<T>,
+  batch: number,
+  ws: Workspace<T>,
+  oneHot?: FloatArray,
+): ForwardResult<T> {
   reluForward(ws.a2, ws.z2, batch * H2);
   denseForward(ws.logits, ws.a2, params.w3, params.b3, batch, H2, K);
   let loss = NaN;

@@ -2,25 +2,27 @@
 // dW1 = xᵀ·dZ1 backward, and w1's update are about two thirds of a training step
 // (bench/profile-reference.ts). The threads split the rows of each product: the
 // batch's images for z1, the pixels for dW1 and w1, in runs holding about equal
-// numbers of nonzeros. Of the rest, worker 1 takes layer 2's weight gradient while
-// the main thread computes dZ1; the main thread does everything else. Each row is
+// numbers of nonzeros; and the images again for layer 2's z2. Worker 1 also takes
+// layer 2's weight gradient while the main thread computes dZ1; the main thread does
+// everything else. Each row is
 // computed by exactly the operations of the single-threaded step (sparseMatmul's
 // first/end), so the result is bit for bit the same with any number of threads; and
 // each thread writes its own contiguous rows, so no two threads write the same cache
 // line except at a run's edge. test/reference-threads.test.ts checks both.
 //
-// One SGD step, with the main thread as thread 0 and the phases counted in ctrl[PHASE]
-// (three per step: A, M, B):
+// One SGD step, with the main thread as thread 0 and the phases counted in ctrl[PHASE],
+// four per step:
 //
 //   main thread                                   | worker threads 1 … T−1
 //   gather the batch into ws.xRows, split images  |
-//   phase A: z1 for its images                    | z1 for their images
+//   FORWARD1: z1 for its images                   | z1 for their images
+//     wait for the workers; a1 = ReLU(z1), split  |
+//   FORWARD2: z2 for its images                   | z2 for their images
 //     wait for the workers                        | worker 1 then writes xCols = xᵀ and
-//                                                 |   splits the pixels, for phase B
-//   ReLU 1 … loss, backward down to dZ2           |
-//   phase M: dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0], db1      | worker 1: dW2 = a1ᵀ·dZ2, db2
+//   ReLU 2 … loss, backward down to dZ2           |   splits the pixels, for BACKWARD1
+//   BACKWARD2: dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0], db1    | worker 1: dW2 = a1ᵀ·dZ2, db2
 //     wait for worker 1; SGD update of all but w1 |
-//   phase B: dW1 and w1's update, its pixels      | the same for their pixels
+//   BACKWARD1: dW1 and w1's update, its pixels    | the same for their pixels
 //     wait for the workers                        |
 //
 // Memory the workers touch lives in SharedArrayBuffers (createWorkspace(…, true),
@@ -35,9 +37,11 @@ import { Worker } from 'node:worker_threads';
 import {
   backwardToZ2,
   countCorrect,
-  forwardAfterLayer1,
+  forwardAfterLayer2,
+  layer1Activation,
   layer1BiasGradient,
   layer1Forward,
+  layer2Forward,
   layer1WeightGradient,
   layer2InputGradient,
   layer2WeightGradient,
@@ -64,7 +68,7 @@ export function checkThreads(threads: number): void {
 }
 
 // Slots of the shared control array (Int32Array).
-const PHASE = 0; // phases begun: p % 3 = 1, 2, 0 for a step's phase A, M, B
+const PHASE = 0; // phases begun; phase p is of kind p % 4, below
 const STOP = 1; // 1 = the workers should return
 const ROWS = 2; // images in the current batch
 const FAILED = 3; // 1 = a worker threw; its message is in the message buffer
@@ -72,9 +76,17 @@ const READY = 4; // workers that have started
 const TRANSPOSED = 5; // the phase A whose xᵀ and pixel split worker 1 has written
 const SLEEPERS = 6; // threads asleep in Atomics.wait, or about to be
 const DONE = 8; // DONE + t: the last phase worker t finished
-const IMAGES = DONE + MAX_THREADS; // IMAGES + t: first image of thread t in phase A (t = 0 … T)
-const PIXELS = IMAGES + MAX_THREADS + 1; // PIXELS + t: first pixel of thread t in phase B
+const IMAGES = DONE + MAX_THREADS; // IMAGES + t: first image of thread t in FORWARD1 (t = 0 … T)
+const HIDDEN = IMAGES + MAX_THREADS + 1; // HIDDEN + t: first image of thread t in FORWARD2
+const PIXELS = HIDDEN + MAX_THREADS + 1; // PIXELS + t: first pixel of thread t in BACKWARD1
 const CONTROL_SLOTS = PIXELS + MAX_THREADS + 1;
+
+// The kinds of phase, in the order a step runs them: phase p is of kind p % 4.
+const FORWARD1 = 1; // z1 = x·w1 + b1, split by images
+const FORWARD2 = 2; // z2 = a1·w2 + b2, split by images
+const BACKWARD2 = 3; // worker 1: dW2, db2 (the main thread: dZ1)
+const BACKWARD1 = 0; // dW1 and w1's update, split by pixels
+const PHASES_PER_STEP = 4;
 
 const SPIN_MS = 2; // how long a waiter polls before it sleeps
 const STALL_SECONDS = 120; // a phase that takes this long means a worker is gone
@@ -192,24 +204,29 @@ export class Layer1Team {
     const { params, ws, lr, ctrl } = this;
     Atomics.store(ctrl, ROWS, rows);
     splitRows(ws.xRows.start, rows, this.threads, ctrl, IMAGES);
-    const phaseA = this.begin();
+    const forward1 = this.begin();
     layer1Forward(params, ws, 0, ctrl[IMAGES + 1]!);
-    this.awaitWorkers(phaseA);
-    const { loss } = forwardAfterLayer1(params, rows, ws, oneHot);
+    this.awaitWorkers(forward1);
+    layer1Activation(rows, ws);
+    splitRows(ws.a1Rows.start, rows, this.threads, ctrl, HIDDEN);
+    const forward2 = this.begin();
+    layer2Forward(params, ws, 0, ctrl[HIDDEN + 1]!);
+    this.awaitWorkers(forward2);
+    const { loss } = forwardAfterLayer2(params, rows, ws, oneHot);
     const correct = countCorrect(ws.logits, oneHot, rows, K);
     backwardToZ2(params, oneHot, rows, ws);
-    const phaseM = this.begin();
+    const backward2 = this.begin();
     layer2InputGradient(params, rows, ws); // reads w2, so before its update
     layer1BiasGradient(ws, rows);
-    this.awaitSlot(DONE + 1, phaseM, 'finish phase M');
+    this.awaitSlot(DONE + 1, backward2, 'finish BACKWARD2');
     sgdUpdateAllButW1(params, ws.grads, lr);
-    const phaseB = this.begin();
-    this.awaitSlot(TRANSPOSED, phaseA, 'transpose the batch');
+    const backward1 = this.begin();
+    this.awaitSlot(TRANSPOSED, forward1, 'transpose the batch');
     ws.xCols.rows = D; // xᵀ has a row per pixel; worker 1's transposeSparse set only its own copy's count
     const end = Atomics.load(ctrl, PIXELS + 1);
     layer1WeightGradient(ws, 0, end);
     sgdUpdateW1(params, ws.grads, lr, 0, end);
-    this.awaitWorkers(phaseB);
+    this.awaitWorkers(backward1);
     return { loss, correct };
   }
 
@@ -231,7 +248,8 @@ export class Layer1Team {
   }
 
   private awaitWorkers(phase: number): void {
-    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase, `finish phase ${phase % 3 === 1 ? 'A' : 'B'}`);
+    const kind = ['BACKWARD1', 'FORWARD1', 'FORWARD2', 'BACKWARD2'][phase % PHASES_PER_STEP];
+    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase, `finish ${kind}`);
   }
 
   /** Waits until ctrl[slot] is phase; throws if a worker failed or stalled. */
@@ -259,36 +277,47 @@ export function serveLayer1(setup: WorkerSetup): void {
     Atomics.add(ctrl, READY, 1);
     let phase = 0;
     for (;;) {
-      // Workers other than 1 may miss a phase M, which is not theirs: the count they read says which phase is on.
+      // Workers other than 1 may miss a BACKWARD2, which is not theirs: the count they read says which phase is on.
       phase = waitWhile(ctrl, PHASE, phase);
       if (Atomics.load(ctrl, STOP) !== 0) return;
-      if (phase % 3 === 1) {
-        ws.xRows.rows = Atomics.load(ctrl, ROWS);
-        layer1Forward(params, ws, ctrl[IMAGES + t]!, ctrl[IMAGES + t + 1]!);
-        finish(ctrl, DONE + t, phase);
-        if (t === 1) {
-          transposeSparse(ws.xCols, ws.xRows, D);
-          splitRows(ws.xCols.start, D, setup.threads, ctrl, PIXELS);
-          finish(ctrl, TRANSPOSED, phase);
-        }
-      } else if (phase % 3 === 2) {
-        if (t === 1) {
-          ws.a1Rows.rows = Atomics.load(ctrl, ROWS);
-          layer2WeightGradient(ws, ws.a1Rows.rows);
+      const rows = Atomics.load(ctrl, ROWS);
+      switch (phase % PHASES_PER_STEP) {
+        case FORWARD1:
+          ws.xRows.rows = rows;
+          layer1Forward(params, ws, ctrl[IMAGES + t]!, ctrl[IMAGES + t + 1]!);
           finish(ctrl, DONE + t, phase);
+          break;
+        case FORWARD2:
+          ws.a1Rows.rows = rows;
+          layer2Forward(params, ws, ctrl[HIDDEN + t]!, ctrl[HIDDEN + t + 1]!);
+          finish(ctrl, DONE + t, phase);
+          if (t === 1) {
+            transposeSparse(ws.xCols, ws.xRows, D);
+            splitRows(ws.xCols.start, D, setup.threads, ctrl, PIXELS);
+            finish(ctrl, TRANSPOSED, phase - 1); // the step's FORWARD1
+          }
+          break;
+        case BACKWARD2:
+          if (t === 1) {
+            layer2WeightGradient(ws, rows);
+            finish(ctrl, DONE + t, phase);
+          }
+          break;
+        case BACKWARD1: {
+          // needs xᵀ and the pixel split of this step's batch, from worker 1
+          const forward1 = phase - 3;
+          for (let seen = Atomics.load(ctrl, TRANSPOSED); seen !== forward1; seen = Atomics.load(ctrl, TRANSPOSED)) {
+            if (Atomics.load(ctrl, STOP) !== 0 || Atomics.load(ctrl, FAILED) !== 0) return;
+            if (poll(ctrl, TRANSPOSED, seen) === seen) sleep(ctrl, TRANSPOSED, seen, 1000);
+          }
+          ws.xCols.rows = D;
+          const first = Atomics.load(ctrl, PIXELS + t);
+          const end = Atomics.load(ctrl, PIXELS + t + 1);
+          layer1WeightGradient(ws, first, end);
+          sgdUpdateW1(params, ws.grads, lr, first, end);
+          finish(ctrl, DONE + t, phase);
+          break;
         }
-      } else {
-        // phase B needs xᵀ and the pixel split of phase A's batch, from worker 1
-        for (let seen = Atomics.load(ctrl, TRANSPOSED); seen !== phase - 2; seen = Atomics.load(ctrl, TRANSPOSED)) {
-          if (Atomics.load(ctrl, STOP) !== 0 || Atomics.load(ctrl, FAILED) !== 0) return;
-          if (poll(ctrl, TRANSPOSED, seen) === seen) sleep(ctrl, TRANSPOSED, seen, 1000);
-        }
-        ws.xCols.rows = D;
-        const first = Atomics.load(ctrl, PIXELS + t);
-        const end = Atomics.load(ctrl, PIXELS + t + 1);
-        layer1WeightGradient(ws, first, end);
-        sgdUpdateW1(params, ws.grads, lr, first, end);
-        finish(ctrl, DONE + t, phase);
       }
     }
   } catch (error) {
