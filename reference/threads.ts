@@ -177,22 +177,29 @@ export class Layer1Team {
   private spawn(workerModule: URL): Promise<void> {
     const boot = new URL('./worker-boot.mjs', import.meta.url);
     const module = workerModule.href;
-    const fail = (reject: (error: Error) => void, t: number, why: string): void =>
-      reject(new WorkerStartError(`reference worker thread ${t} (${module}) ${why}`));
     return new Promise((resolve, reject) => {
+      let settled = false;
+      const fail = (t: number, why: string): void => {
+        if (settled) return;
+        settled = true;
+        reject(new WorkerStartError(`reference worker thread ${t} (${module}) ${why}`));
+      };
       for (let t = 1; t < this.threads; t++) {
         const setup: WorkerSetup = { index: t, threads: this.threads, lr: this.lr, ctrl: this.ctrl, message: this.message, params: this.params, ws: this.ws };
         // execArgv [] keeps the parent's flags (jest's, tsx's --import) out: the worker loads TypeScript itself.
         const worker = new Worker(boot, { workerData: { module, setup }, execArgv: [] });
         worker.unref(); // never keeps the process alive
-        worker.on('error', (error) => fail(reject, t, `failed to start: ${error.message}`));
-        worker.on('exit', (code) => fail(reject, t, `exited with code ${code} before it started`));
+        worker.on('error', (error) => fail(t, `failed to start: ${error.message}`));
+        worker.on('exit', (code) => fail(t, `exited with code ${code} before it started`));
         this.workers.push(worker);
       }
       const deadline = performance.now() + START_SECONDS * 1000;
       const check = (): void => {
-        if (Atomics.load(this.ctrl, READY) === this.threads - 1) resolve();
-        else if (performance.now() > deadline) fail(reject, 1, `did not start within ${START_SECONDS} s`);
+        if (settled) return;
+        if (Atomics.load(this.ctrl, READY) === this.threads - 1) {
+          settled = true;
+          resolve();
+        } else if (performance.now() > deadline) fail(1, `did not start within ${START_SECONDS} s`);
         else setTimeout(check, 2);
       };
       check();
