@@ -735,7 +735,9 @@ export function forwardRows<T extends FloatArray>(
   checkBatch(batch, ws, 'forward');
   if (ws.xRows.rows !== batch) throw new Error(`forwardRows: ws.xRows holds ${ws.xRows.rows} images, expected the batch of ${batch}`);
   layer1Forward(params, ws);
-  return forwardAfterLayer1(params, batch, ws, oneHot);
+  layer1Activation(batch, ws);
+  layer2Forward(params, ws);
+  return forwardAfterLayer2(params, batch, ws, oneHot);
 }
 
 /**
@@ -744,18 +746,6 @@ export function forwardRows<T extends FloatArray>(
  */
 export function layer1Forward<T extends FloatArray>(params: Params<T>, ws: Workspace<T>, first = 0, end = ws.xRows.rows): void {
   sparseDenseForward(ws.z1, ws.xRows, params.w1, params.b1, H1, first, end);
-}
-
-/** The rest of forwardRows once ws.z1 holds layer 1's output: ReLU 1 up to the loss. */
-export function forwardAfterLayer1<T extends FloatArray>(
-  params: Params<T>,
-  batch: number,
-  ws: Workspace<T>,
-  oneHot?: FloatArray,
-): ForwardResult<T> {
-  layer1Activation(batch, ws);
-  layer2Forward(params, ws);
-  return forwardAfterLayer2(params, batch, ws, oneHot);
 }
 
 /** a1 = ReLU(z1), also kept as its nonzeros in ws.a1Rows for layer 2. */
