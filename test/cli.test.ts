@@ -31,8 +31,8 @@ describe('CLI flags', () => {
   });
 
   it('reads flags into the config', async () => {
-    const { config, stages } = (await parse('--epochs', '3', '--lr=0.1', '--backend', 'cpu', '--no-reference', '--stage', 'train', '--stage', 'evaluate'))!;
-    expect(config).toMatchObject({ epochs: 3, lr: 0.1, backend: 'cpu', reference: false });
+    const { config, stages } = (await parse('--epochs', '3', '--lr=0.1', '--backend', 'cpu', '--no-reference', '--reference-threads', '1', '--stage', 'train', '--stage', 'evaluate'))!;
+    expect(config).toMatchObject({ epochs: 3, lr: 0.1, backend: 'cpu', reference: false, referenceThreads: 1 });
     expect(stages).toEqual(['train', 'evaluate']);
   });
 
@@ -42,6 +42,7 @@ describe('CLI flags', () => {
   it('refuses fractional epochs', () => refused(['--epochs', '1.5'], '--epochs: expected a whole number, found 1.5'));
   it('refuses batch size < 1', () => refused(['--batch-size', '0'], '--batch-size: expected at least 1, found 0'));
   it('refuses lr ≤ 0', () => refused(['--lr', '0'], '--lr: expected more than 0, found 0'));
+  it('refuses more than 8 reference threads', () => refused(['--reference-threads', '9'], '--reference-threads: expected at most 8, found 9'));
   it('refuses an unknown stage', () => refused(['--stage', 'trian'], /Invalid values:[\s\S]*trian/));
   it('refuses an unknown backend', () => refused(['--backend', 'gpu'], /Invalid values:[\s\S]*gpu/));
   it('refuses a positional argument', () => refused(['train'], 'Unknown argument: train'));
