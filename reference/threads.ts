@@ -87,6 +87,7 @@ const FORWARD2 = 2; // z2 = a1·w2 + b2, split by images
 const BACKWARD2 = 3; // worker 1: dW2, db2 (the main thread: dZ1)
 const BACKWARD1 = 0; // dW1 and w1's update, split by pixels
 const PHASES_PER_STEP = 4;
+const PHASE_NAMES = ['BACKWARD1', 'FORWARD1', 'FORWARD2', 'BACKWARD2']; // by kind, for messages
 
 const SPIN_MS = 2; // how long a waiter polls before it sleeps
 const STALL_SECONDS = 120; // a phase that takes this long means a worker is gone
@@ -225,10 +226,10 @@ export class Layer1Team {
     const backward2 = this.begin();
     layer2InputGradient(params, rows, ws); // reads w2, so before its update
     layer1BiasGradient(ws, rows);
-    this.awaitSlot(DONE + 1, backward2, 'finish BACKWARD2');
+    this.awaitSlot(DONE + 1, backward2);
     sgdUpdateAllButW1(params, ws.grads, lr);
     const backward1 = this.begin();
-    this.awaitSlot(TRANSPOSED, forward1, 'transpose the batch');
+    this.awaitSlot(TRANSPOSED, forward1);
     ws.xCols.rows = D; // xᵀ has a row per pixel; worker 1's transposeSparse set only its own copy's count
     const end = Atomics.load(ctrl, PIXELS + 1);
     layer1WeightGradient(ws, 0, end);
@@ -255,12 +256,11 @@ export class Layer1Team {
   }
 
   private awaitWorkers(phase: number): void {
-    const kind = ['BACKWARD1', 'FORWARD1', 'FORWARD2', 'BACKWARD2'][phase % PHASES_PER_STEP];
-    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase, `finish ${kind}`);
+    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase);
   }
 
   /** Waits until ctrl[slot] is phase; throws if a worker failed or stalled. */
-  private awaitSlot(slot: number, phase: number, what: string): void {
+  private awaitSlot(slot: number, phase: number): void {
     const { ctrl } = this;
     const started = performance.now();
     for (let now = Atomics.load(ctrl, slot); now !== phase; now = Atomics.load(ctrl, slot)) {
@@ -270,7 +270,8 @@ export class Layer1Team {
         throw new Error(`a reference worker thread failed: ${text}`);
       }
       if (performance.now() - started > STALL_SECONDS * 1000) {
-        throw new Error(`a reference worker thread did not ${what} within ${STALL_SECONDS} s; it may have been killed`);
+        const what = slot === TRANSPOSED ? 'transpose the batch' : `finish ${PHASE_NAMES[phase % PHASES_PER_STEP]}`;
+        throw new Error(`reference worker thread ${slot === TRANSPOSED ? 1 : slot - DONE} did not ${what} within ${STALL_SECONDS} s; it may have been killed`);
       }
       sleep(ctrl, slot, now, 1000);
     }
