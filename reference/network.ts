@@ -342,9 +342,9 @@ export function sparseMatmul(
   const bStride = n; // b is (P, N)
   for (let r = first; r < end; r++) {
     const o = r * n;
-    const end = start[r + 1]!;
+    const rowEnd = start[r + 1]!;
     let e = start[r]!;
-    for (; e + 7 < end; e += 8) {
+    for (; e + 7 < rowEnd; e += 8) {
       const v0 = value[e]!;
       const v1 = value[e + 1]!;
       const v2 = value[e + 2]!;
@@ -368,7 +368,7 @@ export function sparseMatmul(
           v4 * b[b4 + j]! + v5 * b[b5 + j]! + v6 * b[b6 + j]! + v7 * b[b7 + j]!;
       }
     }
-    if (e + 3 < end) {
+    if (e + 3 < rowEnd) {
       const v0 = value[e]!;
       const v1 = value[e + 1]!;
       const v2 = value[e + 2]!;
@@ -380,7 +380,7 @@ export function sparseMatmul(
       for (let j = 0; j < n; j++) out[o + j] = out[o + j]! + v0 * b[b0 + j]! + v1 * b[b1 + j]! + v2 * b[b2 + j]! + v3 * b[b3 + j]!;
       e += 4;
     }
-    const left = end - e;
+    const left = rowEnd - e;
     if (left === 3) {
       const v0 = value[e]!;
       const v1 = value[e + 1]!;
@@ -603,7 +603,7 @@ export function softmaxCrossEntropyBackward(
 
 /** param −= lr · grad over n entries: plain SGD, as tf.train.sgd applies it. */
 export function sgdUpdate(param: FloatArray, grad: FloatArray, lr: number, n: number): void {
-  for (let i = 0; i < n; i++) param[i] = param[i]! - lr * grad[i]!;
+  sgdUpdateRange(param, grad, lr, 0, n);
 }
 
 /** sgdUpdate of entries first..end−1 only. */
