@@ -481,7 +481,29 @@ function markdown(report: BenchReport): string {
     }
     if (full.outputTail) lines.push('', 'The run failed; its last lines:', '', '```', full.outputTail, '```');
   }
+  lines.push('', '## Targets', '', '| target | measured (median) | |', '|---|---:|---|', ...targetRows(report));
   return `${lines.join('\n')}\n`;
+}
+
+/** The performance targets, each against the row of this run that measures it: met, or the gap. */
+function targetRows(report: BenchReport): string[] {
+  const verdict = (value: number, bound: number, atMost: boolean): string => {
+    const met = atMost ? value <= bound : value >= bound;
+    const gap = Math.abs(value - bound);
+    return met ? 'met' : `**not met**: ${atMost ? 'over' : 'short'} by ${gap.toLocaleString('en-US', { maximumFractionDigits: 1 })} (${((100 * gap) / bound).toFixed(0)}%)`;
+  };
+  const rows: string[] = [];
+  const wholeEpochs = report.training.filter((r) => r.trainer.endsWith('whole epochs'));
+  const tfjs = wholeEpochs.filter((r) => r.backend !== 'typescript' && r.backend !== 'tensorflow').sort((a, b) => b.median - a.median)[0];
+  if (tfjs) rows.push(`| TF.js without tfjs-node ≥ 12,000 images/s | ${number(tfjs.median)} (${tfjs.backend}, ${tfjs.trainer}) | ${verdict(tfjs.median, 12_000, false)} |`);
+  const reference = wholeEpochs.filter((r) => r.backend === 'typescript').at(-1); // the default thread count, measured last
+  if (reference) rows.push(`| reference ≥ 20,000 images/s | ${number(reference.median)} (${reference.trainer}) | ${verdict(reference.median, 20_000, false)} |`);
+  const full = report.fullPipeline;
+  if (!('skipped' in full) && full.exitCode === 0) {
+    rows.push(`| full pipeline ≤ 150 s wall | ${full.wallSeconds.toFixed(1)} s | ${verdict(full.wallSeconds, 150, true)} |`);
+    if (full.peakRssMiB !== null) rows.push(`| full pipeline peak RSS < 1.5 GB | ${full.peakRssMiB.toFixed(0)} MiB | ${verdict(full.peakRssMiB, 1536, true)} |`);
+  }
+  return rows;
 }
 
 async function main(): Promise<void> {

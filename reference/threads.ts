@@ -1,36 +1,38 @@
 // Layer 1 shared between threads. Its two products, z1 = x·w1 + b1 forward and
 // dW1 = xᵀ·dZ1 backward, and w1's update are about two thirds of a training step
-// (bench/profile-reference.ts). The threads split the rows of each product: the
-// batch's images for z1, the pixels for dW1 and w1, in runs holding about equal
-// numbers of nonzeros; and the images again for layer 2's z2. Worker 1 also takes
-// layer 2's weight gradient while the main thread computes dZ1; the main thread does
-// everything else. Each row is
-// computed by exactly the operations of the single-threaded step (sparseMatmul's
-// first/end), so the result is bit for bit the same with any number of threads; and
-// each thread writes its own contiguous rows, so no two threads write the same cache
-// line except at a run's edge. test/reference-threads.test.ts checks both.
+// (bench/profile-reference.ts); layer 2's products are most of the rest. The main
+// thread runs the step; worker threads help where the work splits into rows: the
+// batch's images for z1 and z2, the pixels for dW1 and w1's update. Rows go out in
+// chunks that every thread claims from one shared counter, so a thread that gets
+// less of the CPU (a busy core) simply claims fewer, and the main thread never waits
+// for a worker that has not started. Two single pieces, the batch's transpose xᵀ and
+// layer 2's weight gradient, go to whichever thread claims them first, so a worker
+// takes them while the main thread is busy elsewhere.
 //
-// One SGD step, with the main thread as thread 0 and the phases counted in ctrl[PHASE],
-// four per step:
+// Each row is computed by exactly the operations of the single-threaded step
+// (sparseMatmul's first/end), whichever thread computes it, so the weights are bit
+// for bit the same on any number of threads; test/reference-threads.test.ts checks it.
 //
-//   main thread                                   | worker threads 1 … T−1
-//   gather the batch into ws.xRows, split images  |
-//   FORWARD1: z1 for its images                   | z1 for their images
-//     wait for the workers; a1 = ReLU(z1), split  |
-//   FORWARD2: z2 for its images                   | z2 for their images
-//     wait for the workers                        | worker 1 then writes xCols = xᵀ and
-//   ReLU 2 … loss, backward down to dZ2           |   splits the pixels, for BACKWARD1
-//   BACKWARD2: dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0], db1    | worker 1: dW2 = a1ᵀ·dZ2, db2
-//     wait for worker 1; SGD update of all but w1 |
-//   BACKWARD1: dW1 and w1's update, its pixels    | the same for their pixels
-//     wait for the workers                        |
+// One SGD step; the phases are counted in ctrl[PHASE], four per step:
+//
+//   main thread                                    | worker threads
+//   gather the batch into ws.xRows; xᵀ claimable   |
+//   FORWARD1: claim chunks of images for z1        | the same
+//   a1 = ReLU(z1) as nonzeros                      |
+//   FORWARD2: claim chunks of images for z2        | the same; then claim xᵀ
+//   ReLU 2 … loss, backward down to dZ2            |
+//   BACKWARD2: dW2 claimable; dZ1, db1, then dW2   | claim dW2
+//     if still unclaimed; SGD update of all but w1 |
+//   xᵀ if still unclaimed                          |
+//   BACKWARD1: claim chunks of pixels for dW1 and  | the same
+//     w1's update                                  |
 //
 // Memory the workers touch lives in SharedArrayBuffers (createWorkspace(…, true),
 // shareParams). The threads hand over with Atomics: every write made before an
-// Atomics.store is seen by a thread once its Atomics.load sees that store. A waiter
-// polls for up to 2 ms (a phase takes 0.2–1 ms, and waking a sleeping thread costs
-// tens of µs), then sleeps in Atomics.wait; Atomics.notify, itself tens of µs, is
-// only called when a thread sleeps (ctrl[SLEEPERS]).
+// Atomics store or add is seen by a thread once its Atomics load sees that value.
+// A waiter polls for 50 µs, then sleeps in Atomics.wait, leaving the core to threads
+// with work; Atomics.notify, itself tens of µs, is only called when a thread sleeps
+// (ctrl[SLEEPERS]).
 
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -68,51 +70,42 @@ export function checkThreads(threads: number): void {
 }
 
 // Slots of the shared control array (Int32Array).
-const PHASE = 0; // phases begun; phase p is of kind p % 4, below
+const PHASE = 0; // phases begun; phase p is of kind p % PHASES_PER_STEP, below
 const STOP = 1; // 1 = the workers should return
 const ROWS = 2; // images in the current batch
 const FAILED = 3; // 1 = a worker threw; its message is in the message buffer
 const READY = 4; // workers that have started
-const TRANSPOSED = 5; // the phase A whose xᵀ and pixel split worker 1 has written
-const SLEEPERS = 6; // threads asleep in Atomics.wait, or about to be
-const DONE = 8; // DONE + t: the last phase worker t finished
-const IMAGES = DONE + MAX_THREADS; // IMAGES + t: first image of thread t in FORWARD1 (t = 0 … T)
-const HIDDEN = IMAGES + MAX_THREADS + 1; // HIDDEN + t: first image of thread t in FORWARD2
-const PIXELS = HIDDEN + MAX_THREADS + 1; // PIXELS + t: first pixel of thread t in BACKWARD1
-const CONTROL_SLOTS = PIXELS + MAX_THREADS + 1;
+const SLEEPERS = 5; // threads asleep in Atomics.wait, or about to be
+const NEXT = 6; // (phase << CHUNK_BITS) + the next chunk of that phase to claim
+const COMPLETED = 7; // chunks of the current phase finished
+const TRANSPOSE = 8; // the batch's xᵀ: OPEN, CLAIMED or DONE
+const LAYER2_GRADIENT = 9; // dW2 and db2: OPEN, CLAIMED or DONE
+const CONTROL_SLOTS = 10;
 
-// The kinds of phase, in the order a step runs them: phase p is of kind p % 4.
-const FORWARD1 = 1; // z1 = x·w1 + b1, split by images
-const FORWARD2 = 2; // z2 = a1·w2 + b2, split by images
-const BACKWARD2 = 3; // worker 1: dW2, db2 (the main thread: dZ1)
-const BACKWARD1 = 0; // dW1 and w1's update, split by pixels
+// The kinds of phase, in the order a step runs them: phase p is of kind p % PHASES_PER_STEP.
+const FORWARD1 = 1; // z1 = x·w1 + b1, chunks of images
+const FORWARD2 = 2; // z2 = a1·w2 + b2, chunks of images
+const BACKWARD2 = 3; // dW2 claimable (the main thread computes dZ1 meanwhile)
+const BACKWARD1 = 0; // dW1 and w1's update, chunks of pixels
 const PHASES_PER_STEP = 4;
-const PHASE_NAMES = ['BACKWARD1', 'FORWARD1', 'FORWARD2', 'BACKWARD2']; // by kind, for messages
 
-const SPIN_MS = 2; // how long a waiter polls before it sleeps
-const STALL_SECONDS = 120; // a phase that takes this long means a worker is gone
+const IMAGE_CHUNK = 4; // images per claim: 16 claims for a batch of 64
+const PIXEL_CHUNK = 28; // pixels per claim, one image row: 28 claims
+const CHUNK_BITS = 10; // a phase has fewer than 2^10 chunks
+const PHASE_MASK = (1 << (31 - CHUNK_BITS)) - 1; // phase numbers wrap around in the 21 bits left
+
+// States of a claimable task.
+const OPEN = 0;
+const CLAIMED = 1;
+const DONE = 2;
+
+const SPIN_MS = 0.05; // how long a waiter polls before it sleeps: with another busy process on 2 cores, 2 ms halved the speed
+const STALL_SECONDS = 120; // waiting this long for a claimed piece means its thread is gone
 const START_SECONDS = 60; // a worker not running by then will not start
 
 /** Worker threads could not be started; training on one thread gives the same weights. */
 export class WorkerStartError extends Error {
   override name = 'WorkerStartError';
-}
-
-/**
- * Writes to ctrl[at + t], t = 0 … parts, where part t of the rows of a sparse matrix
- * starts: runs of whole rows with about equal numbers of nonzeros (row r holds
- * start[r] … start[r+1]−1), so that threads get about equal work.
- */
-export function splitRows(start: Int32Array, rows: number, parts: number, ctrl: Int32Array, at: number): void {
-  const total = start[rows]!;
-  let r = 0;
-  ctrl[at] = 0;
-  for (let t = 1; t < parts; t++) {
-    const target = (t * total) / parts;
-    while (r < rows && start[r]! < target) r++;
-    ctrl[at + t] = r;
-  }
-  ctrl[at + parts] = rows;
 }
 
 /** A copy of params in shared memory. */
@@ -127,8 +120,7 @@ export function shareParams(params: Params): Params {
 
 /** Everything a worker thread is started with (structured-cloned; the typed arrays stay shared). */
 export interface WorkerSetup {
-  index: number; // thread number t, 1 … T−1
-  threads: number; // T
+  index: number; // thread number, 1 … T−1
   lr: number;
   ctrl: Int32Array;
   message: Uint8Array; // UTF-8 error text of a failed worker
@@ -136,11 +128,53 @@ export interface WorkerSetup {
   ws: Workspace<Float32Array>;
 }
 
+/** How many chunks a phase of this kind has, for a batch of `rows` images. */
+function chunkCount(kind: number, rows: number): number {
+  return kind === BACKWARD1 ? Math.ceil(D / PIXEL_CHUNK) : kind === BACKWARD2 ? 0 : Math.ceil(rows / IMAGE_CHUNK);
+}
+
+/** Computes chunk `chunk` of a phase of this kind: rows of z1, of z2, or of dW1 and w1. */
+function runChunk(kind: number, chunk: number, rows: number, params: Params, ws: Workspace<Float32Array>, lr: number): void {
+  if (kind === BACKWARD1) {
+    const first = chunk * PIXEL_CHUNK;
+    const end = Math.min(first + PIXEL_CHUNK, D);
+    layer1WeightGradient(ws, first, end);
+    sgdUpdateW1(params, ws.grads, lr, first, end);
+    return;
+  }
+  const first = chunk * IMAGE_CHUNK;
+  const end = Math.min(first + IMAGE_CHUNK, rows);
+  if (kind === FORWARD1) layer1Forward(params, ws, first, end);
+  else layer2Forward(params, ws, first, end);
+}
+
+/** Claims and computes chunks of phase `phase` until none is left (or the phase is over). */
+function workOnChunks(ctrl: Int32Array, phase: number, rows: number, params: Params, ws: Workspace<Float32Array>, lr: number): void {
+  const kind = phase % PHASES_PER_STEP;
+  const total = chunkCount(kind, rows);
+  for (;;) {
+    // Compare-and-swap, not add: a late thread's claim must not use up a chunk of a later phase.
+    const next = Atomics.load(ctrl, NEXT);
+    const chunk = next & ((1 << CHUNK_BITS) - 1);
+    if (next >>> CHUNK_BITS !== (phase & PHASE_MASK) || chunk >= total) return;
+    if (Atomics.compareExchange(ctrl, NEXT, next, next + 1) !== next) continue; // another thread took it
+    runChunk(kind, chunk, rows, params, ws, lr);
+    Atomics.add(ctrl, COMPLETED, 1);
+    if (Atomics.load(ctrl, SLEEPERS) > 0) Atomics.notify(ctrl, COMPLETED);
+  }
+}
+
+/** Claims task `slot` if it is open; returns whether this thread now owns it. */
+function claim(ctrl: Int32Array, slot: number): boolean {
+  return Atomics.compareExchange(ctrl, slot, OPEN, CLAIMED) === OPEN;
+}
+
 /** Layer 1 of one network, trained by T threads: the main thread and T − 1 workers. */
 export class Layer1Team {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
   private readonly message = new Uint8Array(new SharedArrayBuffer(4096));
   private readonly workers: Worker[] = [];
+  private phase = 0;
 
   /** Use start(): a team is only usable once its workers run. */
   private constructor(
@@ -148,7 +182,10 @@ export class Layer1Team {
     readonly ws: Workspace<Float32Array>,
     private readonly lr: number,
     readonly threads: number,
-  ) {}
+  ) {
+    Atomics.store(this.ctrl, TRANSPOSE, DONE); // no batch yet: nothing to claim
+    Atomics.store(this.ctrl, LAYER2_GRADIENT, DONE);
+  }
 
   /**
    * Starts T − 1 workers on params and ws, which must be in shared memory (shareParams,
@@ -186,7 +223,7 @@ export class Layer1Team {
         reject(new WorkerStartError(`reference worker thread ${t} (${module}) ${why}`));
       };
       for (let t = 1; t < this.threads; t++) {
-        const setup: WorkerSetup = { index: t, threads: this.threads, lr: this.lr, ctrl: this.ctrl, message: this.message, params: this.params, ws: this.ws };
+        const setup: WorkerSetup = { index: t, lr: this.lr, ctrl: this.ctrl, message: this.message, params: this.params, ws: this.ws };
         // execArgv [] keeps the parent's flags (jest's, tsx's --import) out: the worker loads TypeScript itself.
         const worker = new Worker(boot, { workerData: { module, setup }, execArgv: [] });
         worker.unref(); // never keeps the process alive
@@ -211,30 +248,32 @@ export class Layer1Team {
   step(oneHot: Float32Array, rows: number): StepResult {
     const { params, ws, lr, ctrl } = this;
     Atomics.store(ctrl, ROWS, rows);
-    splitRows(ws.xRows.start, rows, this.threads, ctrl, IMAGES);
-    const forward1 = this.begin();
-    layer1Forward(params, ws, 0, ctrl[IMAGES + 1]!);
-    this.awaitWorkers(forward1);
+    Atomics.store(ctrl, TRANSPOSE, OPEN); // ws.xRows holds this step's batch
+    this.runPhase(rows); // FORWARD1: z1
     layer1Activation(rows, ws);
-    splitRows(ws.a1Rows.start, rows, this.threads, ctrl, HIDDEN);
-    const forward2 = this.begin();
-    layer2Forward(params, ws, 0, ctrl[HIDDEN + 1]!);
-    this.awaitWorkers(forward2);
+    this.runPhase(rows); // FORWARD2: z2
     const { loss } = forwardAfterLayer2(params, rows, ws, oneHot);
     const correct = countCorrect(ws.logits, oneHot, rows, K);
     backwardToZ2(params, oneHot, rows, ws);
-    const backward2 = this.begin();
-    layer2InputGradient(params, rows, ws); // reads w2, so before its update
+    Atomics.store(ctrl, LAYER2_GRADIENT, OPEN); // ws.dZ2 holds this step's gradient
+    this.begin(); // BACKWARD2: a worker may take dW2
+    layer2InputGradient(params, rows, ws); // dZ1 reads w2, so before its update
     layer1BiasGradient(ws, rows);
-    this.awaitSlot(DONE + 1, backward2);
+    if (claim(ctrl, LAYER2_GRADIENT)) {
+      layer2WeightGradient(ws, rows);
+      Atomics.store(ctrl, LAYER2_GRADIENT, DONE);
+    } else {
+      this.awaitValue(LAYER2_GRADIENT, DONE);
+    }
     sgdUpdateAllButW1(params, ws.grads, lr);
-    const backward1 = this.begin();
-    this.awaitSlot(TRANSPOSED, forward1);
-    ws.xCols.rows = D; // xᵀ has a row per pixel; worker 1's transposeSparse set only its own copy's count
-    const end = Atomics.load(ctrl, PIXELS + 1);
-    layer1WeightGradient(ws, 0, end);
-    sgdUpdateW1(params, ws.grads, lr, 0, end);
-    this.awaitWorkers(backward1);
+    if (claim(ctrl, TRANSPOSE)) {
+      transposeSparse(ws.xCols, ws.xRows, D);
+      Atomics.store(ctrl, TRANSPOSE, DONE);
+    } else {
+      this.awaitValue(TRANSPOSE, DONE);
+      ws.xCols.rows = D; // the worker's transposeSparse set only its own copy's count
+    }
+    this.runPhase(rows); // BACKWARD1: dW1 and w1's update
     return { loss, correct };
   }
 
@@ -248,88 +287,70 @@ export class Layer1Team {
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
 
-  /** Begins the next phase; returns its number. */
+  /** Begins the next phase: opens its chunks to claims and wakes sleeping workers. Returns its number. */
   private begin(): number {
-    const phase = Atomics.add(this.ctrl, PHASE, 1) + 1;
-    if (Atomics.load(this.ctrl, SLEEPERS) > 0) Atomics.notify(this.ctrl, PHASE);
+    const { ctrl } = this;
+    const phase = ++this.phase;
+    Atomics.store(ctrl, COMPLETED, 0);
+    Atomics.store(ctrl, NEXT, (phase & PHASE_MASK) << CHUNK_BITS);
+    Atomics.store(ctrl, PHASE, phase);
+    if (Atomics.load(ctrl, SLEEPERS) > 0) Atomics.notify(ctrl, PHASE);
     return phase;
   }
 
-  private awaitWorkers(phase: number): void {
-    for (let t = 1; t < this.threads; t++) this.awaitSlot(DONE + t, phase);
+  /** Begins the next phase, works on its chunks too, and returns once all of them are done. */
+  private runPhase(rows: number): void {
+    const phase = this.begin();
+    workOnChunks(this.ctrl, phase, rows, this.params, this.ws, this.lr);
+    this.awaitValue(COMPLETED, chunkCount(phase % PHASES_PER_STEP, rows));
   }
 
-  /** Waits until ctrl[slot] is phase; throws if a worker failed or stalled. */
-  private awaitSlot(slot: number, phase: number): void {
+  /** Waits until ctrl[slot] is value; throws if a worker failed or stalled. */
+  private awaitValue(slot: number, value: number): void {
     const { ctrl } = this;
     const started = performance.now();
-    for (let now = Atomics.load(ctrl, slot); now !== phase; now = Atomics.load(ctrl, slot)) {
+    for (let now = Atomics.load(ctrl, slot); now !== value; now = Atomics.load(ctrl, slot)) {
       if (poll(ctrl, slot, now) !== now) continue;
       if (Atomics.load(ctrl, FAILED) !== 0) {
         const text = new TextDecoder().decode(this.message.slice()).replace(/\0+$/, '');
         throw new Error(`a reference worker thread failed: ${text}`);
       }
       if (performance.now() - started > STALL_SECONDS * 1000) {
-        const what = slot === TRANSPOSED ? 'transpose the batch' : `finish ${PHASE_NAMES[phase % PHASES_PER_STEP]}`;
-        throw new Error(`reference worker thread ${slot === TRANSPOSED ? 1 : slot - DONE} did not ${what} within ${STALL_SECONDS} s; it may have been killed`);
+        throw new Error(`a reference worker thread claimed work and did not finish it within ${STALL_SECONDS} s; it may have been killed`);
       }
       sleep(ctrl, slot, now, 1000);
     }
   }
 }
 
-/** The body of a worker thread (reference/layer1-worker.ts runs it): serves phases until told to stop. */
+/** The body of a worker thread (reference/layer1-worker.ts runs it): helps with each phase until told to stop. */
 export function serveLayer1(setup: WorkerSetup): void {
-  const { ctrl, params, ws, lr, index: t } = setup;
+  const { ctrl, params, ws, lr, index } = setup;
   try {
     Atomics.add(ctrl, READY, 1);
     let phase = 0;
     for (;;) {
-      // Workers other than 1 may miss a BACKWARD2, which is not theirs: the count they read says which phase is on.
+      // A worker that wakes late may find a later phase on, or no work left: the claims tell.
       phase = waitWhile(ctrl, PHASE, phase);
       if (Atomics.load(ctrl, STOP) !== 0) return;
-      const rows = Atomics.load(ctrl, ROWS);
-      switch (phase % PHASES_PER_STEP) {
-        case FORWARD1:
-          ws.xRows.rows = rows;
-          layer1Forward(params, ws, ctrl[IMAGES + t]!, ctrl[IMAGES + t + 1]!);
-          finish(ctrl, DONE + t, phase);
-          break;
-        case FORWARD2:
-          ws.a1Rows.rows = rows;
-          layer2Forward(params, ws, ctrl[HIDDEN + t]!, ctrl[HIDDEN + t + 1]!);
-          finish(ctrl, DONE + t, phase);
-          if (t === 1) {
-            transposeSparse(ws.xCols, ws.xRows, D);
-            splitRows(ws.xCols.start, D, setup.threads, ctrl, PIXELS);
-            finish(ctrl, TRANSPOSED, phase - 1); // the step's FORWARD1
-          }
-          break;
-        case BACKWARD2:
-          if (t === 1) {
-            layer2WeightGradient(ws, rows);
-            finish(ctrl, DONE + t, phase);
-          }
-          break;
-        case BACKWARD1: {
-          // needs xᵀ and the pixel split of this step's batch, from worker 1
-          const forward1 = phase - 3;
-          for (let seen = Atomics.load(ctrl, TRANSPOSED); seen !== forward1; seen = Atomics.load(ctrl, TRANSPOSED)) {
-            if (Atomics.load(ctrl, STOP) !== 0 || Atomics.load(ctrl, FAILED) !== 0) return;
-            if (poll(ctrl, TRANSPOSED, seen) === seen) sleep(ctrl, TRANSPOSED, seen, 1000);
-          }
-          ws.xCols.rows = D;
-          const first = Atomics.load(ctrl, PIXELS + t);
-          const end = Atomics.load(ctrl, PIXELS + t + 1);
-          layer1WeightGradient(ws, first, end);
-          sgdUpdateW1(params, ws.grads, lr, first, end);
-          finish(ctrl, DONE + t, phase);
-          break;
-        }
+      const kind = phase % PHASES_PER_STEP;
+      // Chunks are claimed for this very phase, so the batch size read now is theirs.
+      if (kind !== BACKWARD2) workOnChunks(ctrl, phase, Atomics.load(ctrl, ROWS), params, ws, lr);
+      // A task is open only while its inputs are this step's, so read the batch size after claiming it;
+      // this copy of ws keeps its own row counts.
+      if (kind === FORWARD2 && claim(ctrl, TRANSPOSE)) {
+        ws.xRows.rows = Atomics.load(ctrl, ROWS);
+        transposeSparse(ws.xCols, ws.xRows, D);
+        finish(ctrl, TRANSPOSE);
+      }
+      if (kind === BACKWARD2 && claim(ctrl, LAYER2_GRADIENT)) {
+        ws.a1Rows.rows = Atomics.load(ctrl, ROWS);
+        layer2WeightGradient(ws, ws.a1Rows.rows);
+        finish(ctrl, LAYER2_GRADIENT);
       }
     }
   } catch (error) {
-    const text = `worker ${t}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    const text = `worker ${index}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
     setup.message.set(new TextEncoder().encode(text).subarray(0, setup.message.length));
     Atomics.store(ctrl, FAILED, 1);
     for (let slot = 0; slot < CONTROL_SLOTS; slot++) Atomics.notify(ctrl, slot);
@@ -359,8 +380,8 @@ function poll(ctrl: Int32Array, slot: number, value: number): number {
 
 /**
  * Sleeps while ctrl[slot] is value (at most timeoutMs), counted in ctrl[SLEEPERS] so that
- * finish and begin know to wake it. Either a waker's load sees the count, or this wait
- * sees the waker's store: both are sequentially consistent.
+ * wakers know to notify. Either a waker's load sees the count, or this wait sees the
+ * waker's store: both are sequentially consistent.
  */
 function sleep(ctrl: Int32Array, slot: number, value: number, timeoutMs = Infinity): void {
   Atomics.add(ctrl, SLEEPERS, 1);
@@ -368,7 +389,8 @@ function sleep(ctrl: Int32Array, slot: number, value: number, timeoutMs = Infini
   Atomics.sub(ctrl, SLEEPERS, 1);
 }
 
-function finish(ctrl: Int32Array, slot: number, phase: number): void {
-  Atomics.store(ctrl, slot, phase);
+/** Marks task `slot` done, waking the main thread if it sleeps. */
+function finish(ctrl: Int32Array, slot: number): void {
+  Atomics.store(ctrl, slot, DONE);
   if (Atomics.load(ctrl, SLEEPERS) > 0) Atomics.notify(ctrl, slot);
 }
