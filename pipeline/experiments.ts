@@ -18,6 +18,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { TopLevelSpec } from 'vega-lite';
 import { batchCount, deriveSeed, epochPermutation, mulberry32 } from '../reference/random.js';
 import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../reference/shapes.js';
+import { epochRecord } from '../reference/train.js';
 import { FONT_FAMILY, renderSpecToPng } from './charts.js';
 import type { Config } from './config.js';
 import { LAYER_NAMES, lossAndAccuracy, predictProbabilities } from './model.js';
@@ -366,14 +367,7 @@ export async function runVariant(
       }
       trainSeconds += (performance.now() - epochStart) / 1000;
       const val = score(model, validation);
-      const record: EpochRecord = {
-        epoch: epoch + 1,
-        loss: lossSum / seen,
-        accuracy: correct / seen,
-        val_loss: val.loss,
-        val_accuracy: val.accuracy,
-        seconds: (performance.now() - epochStart) / 1000,
-      };
+      const record = epochRecord(epoch + 1, lossSum, correct, seen, val, epochStart);
       history.push(record);
       bar.end(epochSummary(name, record, epochs));
     }

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchCount, epochPermutation } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
+import { epochRecord } from '../reference/train.js';
 import { installFastKernels } from './fast-kernels.js';
 import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams, writeParams } from './model.js';
 import { epochSummary, type ProgressFactory } from './progress.js';
@@ -87,14 +88,7 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
       }
       trainSeconds += (performance.now() - epochStart) / 1000;
       const val = lossAndAccuracy(predictProbabilities(model, validation.images, validation.count), validation.labels);
-      const record: EpochRecord = {
-        epoch: epoch + 1,
-        loss: lossSum / seen,
-        accuracy: correct / seen,
-        val_loss: val.loss,
-        val_accuracy: val.accuracy,
-        seconds: (performance.now() - epochStart) / 1000,
-      };
+      const record = epochRecord(epoch + 1, lossSum, correct, seen, val, epochStart);
       history.push(record);
       bar.end(epochSummary('tfjs', record, epochs));
       hooks.onEpochEnd?.(record, tf.memory().numTensors);

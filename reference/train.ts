@@ -54,6 +54,29 @@ export interface ReferenceTraining {
   threads: number; // threads that trained it
 }
 
+/**
+ * One epoch's line of the history, as every trainer writes it: the training loss and
+ * accuracy averaged over the `seen` images of the epoch, the validation scores, and the
+ * wall time since epochStart (a performance.now() reading), validation included.
+ */
+export function epochRecord(
+  epoch: number, // 1-based
+  lossSum: number, // Σ over batches of batch loss × batch size
+  correct: number,
+  seen: number,
+  val: { loss: number; accuracy: number },
+  epochStart: number,
+): EpochRecord {
+  return {
+    epoch,
+    loss: lossSum / seen,
+    accuracy: correct / seen,
+    val_loss: val.loss,
+    val_accuracy: val.accuracy,
+    seconds: (performance.now() - epochStart) / 1000,
+  };
+}
+
 /** A batch loss stopped being finite; names where, 1-based. */
 export class ReferenceDivergenceError extends Error {
   override name = 'ReferenceDivergenceError';
@@ -220,14 +243,7 @@ function* trainingRun(
     }
     trainSeconds += (performance.now() - epochStart) / 1000;
     const val = evaluate(params, validation.images, validation.oneHot, validation.count, evalWorkspace);
-    const record: EpochRecord = {
-      epoch: epoch + 1,
-      loss: lossSum / seen,
-      accuracy: correct / seen,
-      val_loss: val.loss,
-      val_accuracy: val.accuracy,
-      seconds: (performance.now() - epochStart) / 1000,
-    };
+    const record = epochRecord(epoch + 1, lossSum, correct, seen, val, epochStart);
     history.push(record);
     onEpoch?.(record);
   }
