@@ -72,7 +72,7 @@ export function registerFonts(candidates: readonly FontFile[] = DEJAVU_FILES): v
 }
 
 /** Shared look: one font everywhere, white background, readable sizes at 1×. */
-const CHART_CONFIG: VegaLiteConfig = {
+export const CHART_CONFIG: VegaLiteConfig = {
   font: FONT_FAMILY,
   background: 'white',
   padding: 12,

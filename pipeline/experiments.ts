@@ -19,7 +19,7 @@ import type { TopLevelSpec } from 'vega-lite';
 import { batchCount, deriveSeed, epochPermutation, mulberry32 } from '../reference/random.js';
 import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../reference/shapes.js';
 import { epochRecord } from '../reference/train.js';
-import { FONT_FAMILY, renderSpecToPng } from './charts.js';
+import { CHART_CONFIG, renderSpecToPng } from './charts.js';
 import type { Config } from './config.js';
 import { LAYER_NAMES, lossAndAccuracy, predictProbabilities } from './model.js';
 import { epochSummary, type ProgressFactory } from './progress.js';
@@ -655,15 +655,7 @@ function experimentsChartSpec(result: ExperimentsResult): TopLevelSpec {
       },
     ],
     resolve: { scale: { color: 'independent' } },
-    config: {
-      font: FONT_FAMILY,
-      background: 'white',
-      padding: 12,
-      title: { fontSize: 16, subtitleFontSize: 12, anchor: 'start', offset: 10 },
-      axis: { labelFontSize: 12, titleFontSize: 13 },
-      legend: { labelFontSize: 12, titleFontSize: 13 },
-      view: { stroke: '#bbbbbb' },
-    },
+    config: CHART_CONFIG,
   };
 }
 

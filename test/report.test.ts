@@ -5,16 +5,8 @@ import { createCanvas } from 'canvas';
 import { DEFAULTS } from '../pipeline/config.js';
 import { buildReport } from '../pipeline/report.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../pipeline/types.js';
+import { PNG_PATHS } from './helpers/outputs.js';
 
-const PNG_PATHS = [
-  'training_curves.png',
-  'confusion_matrix.png',
-  'per_class_metrics.png',
-  'weight_visualization.png',
-  'sample_predictions.png',
-  'misclassified.png',
-  'activation_patterns.png',
-];
 
 /** A small PNG of its own colour, so each file's base64 is distinct. */
 function tinyPng(seed: number): Uint8Array {

@@ -21,6 +21,7 @@ import type {
 import { renderVisuals } from '../pipeline/visualize.js';
 import { D, H1, H2, K } from '../reference/shapes.js';
 import { mulberry32 } from '../reference/random.js';
+import { PNG_PATHS } from './helpers/outputs.js';
 
 const TEST_COUNT = 60;
 
@@ -183,15 +184,6 @@ function titleInkPixels({ width, pixels }: Decoded, bandHeight: number): number 
   return dark;
 }
 
-const PNG_PATHS = [
-  'training_curves.png',
-  'confusion_matrix.png',
-  'per_class_metrics.png',
-  'weight_visualization.png',
-  'sample_predictions.png',
-  'misclassified.png',
-  'activation_patterns.png',
-];
 
 /** Smallest size each figure can have at 2×, from what it must contain. */
 const MIN_SIZE: Record<string, [width: number, height: number]> = {
