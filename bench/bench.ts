@@ -23,12 +23,12 @@ import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { selectBackend } from '../pipeline/backend.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
 import type { BackendName } from '../pipeline/config.js';
 import { evaluateModels } from '../pipeline/evaluate.js';
-import { installFastKernels, uninstallFastKernels } from '../pipeline/fast-kernels.js';
+import { installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { buildModel, writeParams } from '../pipeline/model.js';
+import { buildModel, writeParams } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import type { ProgressFactory } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
@@ -437,7 +437,7 @@ function markdown(report: BenchReport): string {
     ),
     '',
     'Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process\'s CPU time instead, which other processes on the cores disturb less (it also counts V8\'s helper threads).',
-    'Kernels: *original* are the backend\'s own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/fast-kernels.ts).',
+    'Kernels: *original* are the backend\'s own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/tfjs/fast-kernels.ts).',
     'The plain loop gathers each batch from the training tensor on the backend (bench/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
     'The reference with more than one thread shares layer 1 with worker threads (reference/threads.ts); its weights are bit for bit those of one thread. ' +
       'Its per CPU-second figure counts the CPU time of all its threads, spinning included.' +

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchCount, epochPermutation } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
-import { buildModel, crossEntropy, readParams, writeParams } from '../pipeline/model.js';
+import { buildModel, crossEntropy, readParams, writeParams } from '../pipeline/tfjs/model.js';
 import type { TrainOptions } from '../pipeline/train.js';
 import type { Dataset, InitialWeights, Params } from '../pipeline/types.js';
 

@@ -3,10 +3,10 @@
 // npx tsx bench/profile.ts [--backend wasm|cpu] [--steps 50]
 
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../pipeline/backend.js';
-import { installFastKernels, uninstallFastKernels } from '../pipeline/fast-kernels.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
+import { installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { buildModel, predictProbabilities } from '../pipeline/model.js';
+import { buildModel, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs } from '../pipeline/train.js';

@@ -12,7 +12,7 @@ import { FD_SAMPLES, FD_STEP, REL_ERROR_FLOOR, finiteDifferenceCheck, relativeEr
 import { backward, createWorkspace, forward } from '../reference/network.js';
 import { deriveSeed, epochPermutation } from '../reference/random.js';
 import { D, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, cloneParams, paramSize, type ParamName, type Params } from '../reference/shapes.js';
-import { crossEntropy, modelWithParams } from './model.js';
+import { crossEntropy, modelWithParams } from './tfjs/model.js';
 import type { Dataset, GradientCheck, InitialWeights, TensorError } from './types.js';
 
 /** Finite differences must agree with the float64 analytic gradient to this relative error. */
@@ -48,7 +48,7 @@ function gradcheckBatch(dataset: Dataset, batchSize: number, seed: number): { x:
   return { x, y };
 }
 
-/** TF.js's gradient of the training loss (pipeline/model.ts crossEntropy) for every weight, in reference order. */
+/** TF.js's gradient of the training loss (pipeline/tfjs/model.ts crossEntropy) for every weight, in reference order. */
 export function tfjsGradients(params: Params, x: Float32Array, y: Float32Array, batch: number): Params {
   const model = modelWithParams(params);
   const xs = tf.tensor2d(x, [batch, D]);

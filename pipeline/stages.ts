@@ -20,7 +20,7 @@
 // 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png) into --out
 
 import path from 'node:path';
-import { selectBackend } from './backend.js';
+import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
 import {
@@ -36,13 +36,13 @@ import {
 } from './experiments.js';
 import { gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
-import { modelFiles } from './model-io.js';
+import { modelFiles } from './tfjs/model-io.js';
 import { preprocessDataset } from './preprocess.js';
 import type { ProgressFactory } from './progress.js';
-import { historyCsv, metricsFile, textFile, writeReportFiles } from './publish.js';
-import { trainReferenceStage } from './reference-stage.js';
-import { buildReport } from './report.js';
-import { defineStage, type Stage } from './runner.js';
+import { historyCsv, metricsFile, textFile, writeReportFiles } from './render/publish.js';
+import { trainReferenceStage } from './train-reference.js';
+import { buildReport } from './render/report.js';
+import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
 import { renderVisuals } from './visualize.js';

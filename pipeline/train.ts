@@ -5,8 +5,8 @@ import * as tf from '@tensorflow/tfjs';
 import { batchCount, epochPermutation } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
 import { epochRecord } from '../reference/train.js';
-import { installFastKernels } from './fast-kernels.js';
-import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams, writeParams } from './model.js';
+import { installFastKernels } from './tfjs/fast-kernels.js';
+import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams, writeParams } from './tfjs/model.js';
 import { epochSummary, type ProgressFactory } from './progress.js';
 import type { Dataset, EpochRecord, InitialWeights, Split, TrainedModel } from './types.js';
 

@@ -1,8 +1,8 @@
 // The visualize stage: every figure of the report, as files for reports/.
 //
-//   1. Vega-Lite charts (pipeline/charts.ts): training curves, confusion matrix,
+//   1. Vega-Lite charts (pipeline/render/charts.ts): training curves, confusion matrix,
 //      per-class metrics; each saved as PNG and as its spec (data inlined).
-//   2. Canvas grids (pipeline/grids.ts): first-layer weights, sample
+//   2. Canvas grids (pipeline/render/grids.ts): first-layer weights, sample
 //      predictions, misclassified pairs, hidden activations.
 //
 // Digit figures show the TF.js model; samples are chosen by fixed rules, never at random.
@@ -13,8 +13,8 @@ import {
   perClassMetricsSpec,
   renderSpecToPng,
   trainingCurvesSpec,
-} from './charts.js';
-import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, weightGridPng } from './grids.js';
+} from './render/charts.js';
+import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, weightGridPng } from './render/grids.js';
 import type { Dataset, Evaluation, Example, ModelEvaluation, ReportFile, Split, TrainedModel, Visuals } from './types.js';
 
 const SAMPLE_RIGHT = 10;

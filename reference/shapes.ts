@@ -33,7 +33,7 @@ export const PARAM_SHAPES: Record<ParamName, readonly number[]> = {
   b3: [K],
 };
 
-/** The TF.js weight each parameter corresponds to (layer names are fixed in pipeline/model.ts). */
+/** The TF.js weight each parameter corresponds to (layer names are fixed in pipeline/tfjs/model.ts). */
 export const TFJS_WEIGHT_NAMES: Record<ParamName, string> = {
   w1: 'dense1/kernel',
   b1: 'dense1/bias',

@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { parseArgs, UsageError } from '../pipeline/args.js';
+import { parseArgs, UsageError } from '../pipeline/cli/args.js';
 import { CONFIG_KEYS, DEFAULTS, FIELDS } from '../pipeline/config.js';
 
 const parse = (...argv: string[]) => parseArgs(argv, () => {});

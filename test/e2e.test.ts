@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../pipeline/backend.js';
-import { loadModel } from '../pipeline/model-io.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
+import { loadModel } from '../pipeline/tfjs/model-io.js';
 import type { MetricsFile } from '../pipeline/types.js';
 import { runCli, smallRunArgs } from './helpers/cli.js';
 
@@ -13,7 +13,7 @@ let work: string;
 let first: ReturnType<typeof runCli>;
 beforeAll(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'e2e-'));
-  first = runCli('pipeline/cli.ts', smallRunArgs(work));
+  first = runCli('pipeline/cli/pipeline.ts', smallRunArgs(work));
 }, 300_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
@@ -69,7 +69,7 @@ describe('end to end on 4,000 real images', () => {
 
   it('reruns evaluate from the cache without retraining', () => {
     const before = readFileSync(path.join(reports(), 'model', 'tfjs', 'weights.bin'));
-    const again = runCli('pipeline/cli.ts', smallRunArgs(work, ['--stage', 'evaluate']));
+    const again = runCli('pipeline/cli/pipeline.ts', smallRunArgs(work, ['--stage', 'evaluate']));
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/✔ train: cached/);
     expect(again.stdout).not.toMatch(/▶ train/);
@@ -78,7 +78,7 @@ describe('end to end on 4,000 real images', () => {
   }, 120_000);
 
   it('redraws the charts with --stage visualize, training nothing', () => {
-    const again = runCli('pipeline/cli.ts', smallRunArgs(work, ['--stage', 'visualize']));
+    const again = runCli('pipeline/cli/pipeline.ts', smallRunArgs(work, ['--stage', 'visualize']));
     expect(again.status).toBe(0);
     expect(again.stdout).toMatch(/▶ visualize/);
     expect(again.stdout).not.toMatch(/▶ (train|reference|evaluate)\b/);
@@ -87,7 +87,7 @@ describe('end to end on 4,000 real images', () => {
   }, 120_000);
 
   it('--list shows every stage cached after the run', () => {
-    const listed = runCli('pipeline/cli.ts', smallRunArgs(work, ['--list']));
+    const listed = runCli('pipeline/cli/pipeline.ts', smallRunArgs(work, ['--list']));
     expect(listed.status).toBe(0);
     for (const stage of ['load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize']) {
       expect(listed.stdout).toMatch(new RegExp(`${stage}\\s+cached`));

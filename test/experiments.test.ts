@@ -4,7 +4,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { D, H1, H2, IMAGE_SIDE, K } from '../reference/shapes.js';
-import { selectBackend } from '../pipeline/backend.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { DEFAULTS } from '../pipeline/config.js';
 import {
   EXPERIMENT_VARIANTS,

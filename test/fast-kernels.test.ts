@@ -5,10 +5,10 @@
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { trainTfjsPlain } from '../bench/plain-loop.js';
-import { selectBackend } from '../pipeline/backend.js';
-import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from '../pipeline/fast-kernels.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
+import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
 import { loadMnist } from '../pipeline/load.js';
-import { buildModel, crossEntropy } from '../pipeline/model.js';
+import { buildModel, crossEntropy } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs } from '../pipeline/train.js';

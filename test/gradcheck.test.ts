@@ -3,7 +3,7 @@
 // on planted bugs. B = batch, D = 784, H1 = 128, K = 10.
 
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../pipeline/backend.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
 import {
   FD_MAX_REL_ERROR,
   TFJS_MAX_ABS_ERROR,
@@ -14,7 +14,7 @@ import {
   referenceGradients32,
   tfjsGradients,
 } from '../pipeline/gradcheck.js';
-import { buildModel, readParams } from '../pipeline/model.js';
+import { buildModel, readParams } from '../pipeline/tfjs/model.js';
 import type { Dataset, Split } from '../pipeline/types.js';
 import {
   FD_STEP,

@@ -10,10 +10,10 @@ import { createCanvas, loadImage, type Canvas } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
-import { selectBackend } from '../pipeline/backend.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { argmax, predictProbabilities } from '../pipeline/model.js';
-import { modelFiles } from '../pipeline/model-io.js';
+import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
+import { modelFiles } from '../pipeline/tfjs/model-io.js';
 import {
   BOX_SIDE,
   FIELD_SIDE,
@@ -27,10 +27,10 @@ import {
   topGuesses,
   type FileResult,
   type GrayImage,
-} from '../pipeline/predict.js';
+} from '../pipeline/predict/predict.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { writeReportFiles } from '../pipeline/publish.js';
+import { writeReportFiles } from '../pipeline/render/publish.js';
 import { initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset } from '../pipeline/types.js';
 
@@ -296,7 +296,7 @@ describe('per-file errors', () => {
 describe('the CLI', () => {
   const cli = async (args: string[]) => {
     try {
-      const { stdout, stderr } = await run('npx', ['tsx', 'pipeline/predict-cli.ts', ...args], { cwd: process.cwd() });
+      const { stdout, stderr } = await run('npx', ['tsx', 'pipeline/cli/predict.ts', ...args], { cwd: process.cwd() });
       return { code: 0, stdout, stderr };
     } catch (error) {
       const failure = error as { code: number; stdout: string; stderr: string };

@@ -100,13 +100,13 @@ describe('reference/ is pure TypeScript', () => {
 
   it('follows relative value imports out of reference/, but not type-only ones', () => {
     const files: Record<string, string> = {
-      [join(REFERENCE_DIR, 'a.ts')]: "import { helper } from '../pipeline/backend.js';\nimport type { Dataset } from '../pipeline/types.js';",
+      [join(REFERENCE_DIR, 'a.ts')]: "import { helper } from '../pipeline/tfjs/backend.js';\nimport type { Dataset } from '../pipeline/types.js';",
     };
     const read = (path: string): string => files[path] ?? readFileSync(path, 'utf8');
-    // pipeline/backend.ts imports TF.js, so a value import of it makes reference/ impure;
+    // pipeline/tfjs/backend.ts imports TF.js, so a value import of it makes reference/ impure;
     // pipeline/types.ts is reached only by a type import, which the compiler erases.
     const offences = tensorflowImports([join(REFERENCE_DIR, 'a.ts')], read);
-    expect(offences).toContain('pipeline/backend.ts → @tensorflow/tfjs');
+    expect(offences).toContain('pipeline/tfjs/backend.ts → @tensorflow/tfjs');
     expect(offences.every((line) => line.startsWith('pipeline/'))).toBe(true);
     expect(offences.some((line) => line.startsWith('pipeline/types.ts'))).toBe(false);
   });

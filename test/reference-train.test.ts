@@ -4,8 +4,8 @@
 // epoch ends on a short batch of 10. D = 784, K = 10.
 
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../pipeline/backend.js';
-import { buildModel, crossEntropy, readParams, writeParams } from '../pipeline/model.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
+import { buildModel, crossEntropy, readParams, writeParams } from '../pipeline/tfjs/model.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { trainTfjs } from '../pipeline/train.js';
 import type { Dataset, EpochRecord, Split } from '../pipeline/types.js';

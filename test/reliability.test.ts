@@ -48,7 +48,7 @@ function damagedData(damage: (dir: string) => void): string {
 
 beforeAll(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'reliability-'));
-  const first = runCli('pipeline/cli.ts', args());
+  const first = runCli('pipeline/cli/pipeline.ts', args());
   if (first.status !== 0) throw new Error(`the baseline run failed:\n${first.stdout}\n${first.stderr}`);
 }, 300_000);
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -90,7 +90,7 @@ describe('bad data files leave reports and cache unchanged', () => {
   it.each(cases)('%s', (_name, damage, message) => {
     const before = state();
     const dir = damagedData(damage);
-    const result = runCli('pipeline/cli.ts', args({ 'data-dir': dir }));
+    const result = runCli('pipeline/cli/pipeline.ts', args({ 'data-dir': dir }));
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(message);
     expect(result.stderr).toContain(`Reports in ${out()}/ were left as they were.`);
@@ -102,7 +102,7 @@ describe('bad data files leave reports and cache unchanged', () => {
 describe('divergence', () => {
   it('stops at the first non-finite loss, names epoch and batch, and keeps the previous results', () => {
     const before = state();
-    const result = runCli('pipeline/cli.ts', args({ lr: '1e4' }));
+    const result = runCli('pipeline/cli/pipeline.ts', args({ lr: '1e4' }));
     expect(result.status).toBe(1);
     expect(result.stderr).toMatch(/training diverged: the batch loss became (NaN|Infinity|-Infinity) in epoch 1, batch \d+ of 16/);
     expect(state().reports).toEqual(before.reports);
@@ -111,7 +111,7 @@ describe('divergence', () => {
 
 /** Starts a long run and signals it once its first epoch has begun. */
 function interruptDuringTraining(signal: NodeJS.Signals, waitFor: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
-  const child = startCli('pipeline/cli.ts', args({ epochs: '40', seed: '99' }, work, ['--no-reference']));
+  const child = startCli('pipeline/cli/pipeline.ts', args({ epochs: '40', seed: '99' }, work, ['--no-reference']));
   let stdout = '';
   let stderr = '';
   let sent = false;
@@ -144,7 +144,7 @@ describe('interruption', () => {
     const result = await interruptDuringTraining('SIGKILL', /tfjs epoch 1\/40: loss/);
     expect(result.signal).toBe('SIGKILL');
     expect(state().reports).toEqual(before.reports);
-    const next = runCli('pipeline/cli.ts', args());
+    const next = runCli('pipeline/cli/pipeline.ts', args());
     expect(next.status).toBe(0);
     expect(next.stdout).toMatch(/✔ train: cached/);
     const leftovers = readdirSync(cacheDir(), { recursive: true }).map(String).filter((name) => name.includes('.tmp-'));
@@ -162,7 +162,7 @@ describe('cache integrity and determinism', () => {
       bytes[100] = bytes[100]! ^ 0xff;
       writeFileSync(file, bytes);
     }
-    const result = runCli('pipeline/cli.ts', args());
+    const result = runCli('pipeline/cli/pipeline.ts', args());
     expect(result.status).toBe(0);
     expect(result.stdout).toMatch(/arrays\.bin: expected SHA-256 .* found .*; discarding the entry and recomputing train/);
     expect(result.stdout).toMatch(/▶ train/);
@@ -171,7 +171,7 @@ describe('cache integrity and determinism', () => {
   it('gives identical metrics for the same seed, apart from timings', () => {
     const again = path.join(work, 'again');
     mkdirSync(again);
-    const rerun = runCli('pipeline/cli.ts', args({}, again));
+    const rerun = runCli('pipeline/cli/pipeline.ts', args({}, again));
     expect(rerun.status).toBe(0);
     const strip = (file: string) => {
       const metrics = JSON.parse(readFileSync(file, 'utf8'));

@@ -3,7 +3,7 @@
 
 import { createCanvas } from 'canvas';
 import { DEFAULTS } from '../pipeline/config.js';
-import { buildReport } from '../pipeline/report.js';
+import { buildReport } from '../pipeline/render/report.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
 

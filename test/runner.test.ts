@@ -1,8 +1,8 @@
 import { mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createCache, decodeValue, encodeValue } from '../pipeline/cache.js';
-import { createRunner, defineStage, findCycle, topologicalOrder, type Stage } from '../pipeline/runner.js';
+import { createCache, decodeValue, encodeValue } from '../pipeline/dag/cache.js';
+import { createRunner, defineStage, findCycle, topologicalOrder, type Stage } from '../pipeline/dag/runner.js';
 
 // A toy DAG: a → b → d, a → c → d, with calls counted.
 interface Toy {

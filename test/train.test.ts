@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { selectBackend } from '../pipeline/backend.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { evaluateModels } from '../pipeline/evaluate.js';
 import { loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';

@@ -3,8 +3,8 @@
 
 import { loadImage } from 'canvas';
 import type { TopLevelSpec } from 'vega-lite';
-import { confusionMatrixSpec, renderSpecToPng } from '../pipeline/charts.js';
-import { samplePredictionsPng } from '../pipeline/grids.js';
+import { confusionMatrixSpec, renderSpecToPng } from '../pipeline/render/charts.js';
+import { samplePredictionsPng } from '../pipeline/render/grids.js';
 import type {
   ClassMetrics,
   ConfusedPair,

@@ -2,7 +2,7 @@
 // loads, else WebAssembly, else the pure-JS cpu backend.
 
 import * as tf from '@tensorflow/tfjs';
-import type { BackendName } from './config.js';
+import type { BackendName } from '../config.js';
 import { installFastKernels } from './fast-kernels.js';
 
 const TF_NAMES: Record<Exclude<BackendName, 'auto'>, string> = { node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };

@@ -1,10 +1,10 @@
 // Runs an invocation: list the DAG, say what would run, or run it.
 
-import { createCache } from './cache.js';
+import { createCache } from '../dag/cache.js';
 import type { Invocation } from './args.js';
-import type { ProgressFactory } from './progress.js';
-import { createRunner, type PlanEntry, type StageReport } from './runner.js';
-import { pipelineStages, type Outputs } from './stages.js';
+import type { ProgressFactory } from '../progress.js';
+import { createRunner, type PlanEntry, type StageReport } from '../dag/runner.js';
+import { pipelineStages, type Outputs } from '../stages.js';
 
 export interface PipelineResult {
   plan: PlanEntry[];

@@ -1,7 +1,7 @@
 // The TF.js model: a stack of tf.layers.dense, 784 → 128 ReLU → 64 ReLU → 10 softmax.
 
 import * as tf from '@tensorflow/tfjs';
-import { D, H1, H2, K, PARAM_NAMES, PARAM_SHAPES, type Params } from '../reference/shapes.js';
+import { D, H1, H2, K, PARAM_NAMES, PARAM_SHAPES, type Params } from '../../reference/shapes.js';
 
 export const LAYER_NAMES = ['dense1', 'dense2', 'dense3'] as const;
 

@@ -2,8 +2,8 @@
 
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, UsageError } from './args.js';
-import { runPipeline } from './pipeline.js';
-import { consoleProgress } from './progress.js';
+import { runPipeline } from './run.js';
+import { consoleProgress } from '../progress.js';
 
 export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;

@@ -4,8 +4,8 @@
 
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './cache.js';
-import type { Config } from './config.js';
+import { writeFileAtomic } from '../dag/cache.js';
+import type { Config } from '../config.js';
 import type {
   EpochRecord,
   GradientCheck,
@@ -14,7 +14,7 @@ import type {
   ModelEvaluation,
   ReportFile,
   TrainedModel,
-} from './types.js';
+} from '../types.js';
 
 export const HISTORY_COLUMNS = ['implementation', 'epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'seconds'] as const;
 

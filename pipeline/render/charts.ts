@@ -15,7 +15,7 @@ import { execFileSync } from 'node:child_process';
 import { registerFont, type Canvas } from 'canvas';
 import * as vega from 'vega';
 import { compile, type Config as VegaLiteConfig, type TopLevelSpec } from 'vega-lite';
-import type { ClassMetrics, EpochRecord } from './types.js';
+import type { ClassMetrics, EpochRecord } from '../types.js';
 
 export const FONT_FAMILY = 'DejaVu Sans';
 

@@ -15,10 +15,10 @@ import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'no
 import path from 'node:path';
 import { createCanvas, createImageData, loadImage } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
-import { D, IMAGE_SIDE, K } from '../reference/shapes.js';
-import { MODEL_JSON, loadModel } from './model-io.js';
-import { predictProbabilities } from './model.js';
-import type { Implementation } from './types.js';
+import { D, IMAGE_SIDE, K } from '../../reference/shapes.js';
+import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
+import { predictProbabilities } from '../tfjs/model.js';
+import type { Implementation } from '../types.js';
 
 export const BOX_SIDE = 20; // MNIST fits each digit in 20×20 …
 export const FIELD_SIDE = IMAGE_SIDE; // … and centres it in 28×28

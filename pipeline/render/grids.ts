@@ -5,9 +5,9 @@
 // Every figure is laid out in CSS pixels (text ≥ 12 px) and drawn at SCALE×.
 
 import { createCanvas, type Canvas, type CanvasRenderingContext2D } from 'canvas';
-import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../reference/shapes.js';
+import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../../reference/shapes.js';
 import { FONT_FAMILY, registerFonts } from './charts.js';
-import type { ConfusedPair, Example, Split } from './types.js';
+import type { ConfusedPair, Example, Split } from '../types.js';
 
 const SCALE = 2; // device pixels per layout pixel
 const MARGIN = 20;

@@ -4,10 +4,10 @@
 //   metrics, histories, visuals ─► reportDocument ─► Block[] ─┬─► renderMarkdown ─► report.md
 //                                                             └─► renderHtml     ─► index.html (offline, PNGs inlined)
 
-import { FIELDS } from './config.js';
-import type { ExperimentsResult } from './experiments.js';
-import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from './gradcheck.js';
-import type { ClassMetrics, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from './types.js';
+import { FIELDS } from '../config.js';
+import type { ExperimentsResult } from '../experiments.js';
+import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from '../gradcheck.js';
+import type { ClassMetrics, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 
 /** What the report reads of metrics.json's `experiments` block. */
 type ExperimentsBlock = Pick<ExperimentsResult, 'epochs' | 'best_combination'>;
