@@ -20,6 +20,7 @@ import { batchCount, deriveSeed, epochPermutation, mulberry32 } from '../referen
 import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../reference/shapes.js';
 import { epochRecord } from '../reference/train.js';
 import { CHART_CONFIG, renderSpecToPng } from './render/charts.js';
+import { SPEC_SCHEMA, percent, thousands } from './render/format.js';
 import type { Config } from './config.js';
 import { LAYER_NAMES, lossAndAccuracy, predictProbabilities } from './tfjs/model.js';
 import { epochSummary, type ProgressFactory } from './progress.js';
@@ -472,14 +473,6 @@ export async function runExperiments(
 // ---------------------------------------------------------------------------
 // Report: experiments.md, experiments.png (+ its spec) and the metrics.json block.
 
-function percent(value: number, digits = 2): string {
-  return `${(value * 100).toFixed(digits)}%`;
-}
-
-function thousands(value: number): string {
-  return value.toLocaleString('en-US');
-}
-
 /** The `experiments` block of metrics.json: no per-epoch history, which the chart shows. */
 export function experimentsMetrics(result: ExperimentsResult) {
   return {
@@ -507,8 +500,6 @@ export function experimentsMetrics(result: ExperimentsResult) {
     ),
   };
 }
-
-const SPEC_SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 /** The markdown table and the chart spec of the comparison. */
 export function experimentsReport(result: ExperimentsResult): { markdown: string; chartSpec: TopLevelSpec } {

@@ -4,6 +4,11 @@
 
 import type { Argv } from 'yargs';
 
+/** Exit codes of both commands. */
+export const EXIT_FAILED = 1; // the work failed: bad data, divergence, no model, an unreadable file
+export const EXIT_USAGE = 2; // a flag was wrong
+export const EXIT_INTERRUPTED = 130; // SIGINT / SIGTERM
+
 export class UsageError extends Error {
   override name = 'UsageError';
 }

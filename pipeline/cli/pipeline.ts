@@ -2,12 +2,10 @@
 
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, UsageError } from './args.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
 import { runPipeline } from './run.js';
 import { consoleProgress } from '../progress.js';
 
-export const EXIT_FAILED = 1;
-export const EXIT_USAGE = 2;
-export const EXIT_INTERRUPTED = 130;
 
 async function main(): Promise<number> {
   let invocation;

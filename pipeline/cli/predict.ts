@@ -5,13 +5,11 @@ import { existsSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { selectBackend } from '../tfjs/backend.js';
-import { UsageError, parseOrHelp, withCliConventions } from './conventions.js';
+import { EXIT_FAILED, EXIT_USAGE, UsageError, parseOrHelp, withCliConventions } from './conventions.js';
 import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
 import { formatResult, loadTrainedModel, predictFiles } from '../predict/predict.js';
 import type { Implementation } from '../types.js';
 
-const EXIT_FAILED = 1; // a file could not be read, or there is no model
-const EXIT_USAGE = 2;
 const IMPLEMENTATIONS: Implementation[] = ['tfjs', 'reference'];
 
 const EXAMPLES = [

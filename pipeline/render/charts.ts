@@ -16,6 +16,7 @@ import { registerFont, type Canvas } from 'canvas';
 import * as vega from 'vega';
 import { compile, type Config as VegaLiteConfig, type TopLevelSpec } from 'vega-lite';
 import type { ClassMetrics, EpochRecord } from '../types.js';
+import { SPEC_SCHEMA, implementationLabel } from './format.js';
 
 export const FONT_FAMILY = 'DejaVu Sans';
 
@@ -82,14 +83,6 @@ export const CHART_CONFIG: VegaLiteConfig = {
   header: { labelFontSize: 13, titleFontSize: 13 },
   view: { stroke: '#bbbbbb' },
 };
-
-const SPEC_SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
-
-const IMPLEMENTATION_LABELS: Record<string, string> = { tfjs: 'TF.js', reference: 'TypeScript reference' };
-
-function implementationLabel(implementation: string): string {
-  return IMPLEMENTATION_LABELS[implementation] ?? implementation;
-}
 
 /** One panel of a horizontal concatenation. */
 type ConcatPanel = Extract<TopLevelSpec, { hconcat: unknown }>['hconcat'][number];

@@ -8,6 +8,7 @@ import { FIELDS } from '../config.js';
 import type { ExperimentsResult } from '../experiments.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from '../gradcheck.js';
 import type { ClassMetrics, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
+import { implementationLabel, percent, thousands } from './format.js';
 
 /** What the report reads of metrics.json's `experiments` block. */
 type ExperimentsBlock = Pick<ExperimentsResult, 'epochs' | 'best_combination'>;
@@ -26,11 +27,6 @@ type Block =
 
 // ---------------------------------------------------------------- number formats
 
-/** 0.97234 → "97.23%" */
-function percent(fraction: number): string {
-  return `${(fraction * 100).toFixed(2)}%`;
-}
-
 /** 0.97234 → "97.23% (0.9723)" */
 function percentAndFraction(fraction: number): string {
   return `${percent(fraction)} (${fraction.toFixed(4)})`;
@@ -46,12 +42,6 @@ function percentagePoints(difference: number): string {
 /** A fraction as percent rounded to the 2 decimals shown, so differences match the printed numbers. */
 function shownPercent(fraction: number): number {
   return Number((fraction * 100).toFixed(2));
-}
-
-function thousands(value: number): string {
-  return Math.round(value)
-    .toString()
-    .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
 function seconds(value: number): string {
@@ -75,12 +65,6 @@ const COURSE_DOCUMENT = {
 /** The spec's hyperparameters, and the test accuracy they actually give. */
 const SPEC_HYPERPARAMETERS = { lr: 0.01, batchSize: 64, epochs: 15 };
 const SPEC_TEST_ACCURACY = [95.5, 95.7] as const; // percent
-
-const IMPLEMENTATION_NAMES: Record<string, string> = { tfjs: 'TF.js', reference: 'TypeScript reference' };
-
-function implementationName(implementation: string): string {
-  return IMPLEMENTATION_NAMES[implementation] ?? implementation;
-}
 
 // ---------------------------------------------------------------- building the document
 
@@ -205,9 +189,9 @@ function reportDocument(
   histories: { implementation: string; history: EpochRecord[] }[],
   visuals: Visuals,
 ): Block[] {
-  const implementations: Implementation[] = [{ key: 'tfjs', name: implementationName('tfjs'), metrics: metrics.tfjs }];
+  const implementations: Implementation[] = [{ key: 'tfjs', name: implementationLabel('tfjs'), metrics: metrics.tfjs }];
   if (metrics.reference) {
-    implementations.push({ key: 'reference', name: implementationName('reference'), metrics: metrics.reference });
+    implementations.push({ key: 'reference', name: implementationLabel('reference'), metrics: metrics.reference });
   }
   const pngs = visuals.files.filter((file) => file.path.endsWith('.png'));
   const placed = new Set<string>();
@@ -337,7 +321,7 @@ function reportDocument(
   // Training history
   blocks.push({ kind: 'heading', level: 2, text: 'Training history' });
   for (const { implementation, history } of histories) {
-    blocks.push({ kind: 'heading', level: 3, text: implementationName(implementation) });
+    blocks.push({ kind: 'heading', level: 3, text: implementationLabel(implementation) });
     blocks.push({
       kind: 'table',
       header: ['Epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'Seconds'],
