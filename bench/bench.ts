@@ -34,7 +34,7 @@ import type { ProgressFactory } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
 import type { Dataset, InitialWeights, MetricsFile, TrainedModel } from '../pipeline/types.js';
 import { D, K } from '../reference/shapes.js';
-import { defaultThreads } from '../reference/threads.js';
+import { defaultThreads } from '../reference/fast/threads.js';
 import { trainReferenceAsync } from '../reference/train.js';
 import { trainTfjsPlain } from './plain-loop.js';
 import { subsetDataset } from './subset.js';
@@ -439,7 +439,7 @@ function markdown(report: BenchReport): string {
     'Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process\'s CPU time instead, which other processes on the cores disturb less (it also counts V8\'s helper threads).',
     'Kernels: *original* are the backend\'s own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/tfjs/fast-kernels.ts).',
     'The plain loop gathers each batch from the training tensor on the backend (bench/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
-    'The reference with more than one thread shares layer 1 with worker threads (reference/threads.ts); its weights are bit for bit those of one thread. ' +
+    'The reference with more than one thread shares each SGD step with worker threads (reference/fast/threads.ts); its weights are bit for bit those of one thread. ' +
       'Its per CPU-second figure counts the CPU time of all its threads, spinning included.' +
       (report.referenceThreadStartMs
         ? ` Starting the worker threads, once per training, took a median ${report.referenceThreadStartMs.median.toFixed(0)} ms ` +

@@ -1,13 +1,16 @@
 // Where a step of the pure-TypeScript reference spends its time: each kernel of one
 // SGD step, timed on its own over many repetitions of one real batch of 64 MNIST
 // digits, with weights after a short training so that the ReLUs are as sparse as
-// in a real run. Layer 1's three kernels are what reference/threads.ts shares.
+// in a real run (the fast path, reference/fast/). Layer 1's kernels are most of what
+// reference/fast/threads.ts shares.
 // npx tsx bench/profile-reference.ts [--reps 3000]
 
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { initialWeights } from '../pipeline/train.js';
-import * as net from '../reference/network.js';
+import { softmaxCrossEntropyForward } from '../reference/network.js';
+import * as kernels from '../reference/fast/kernels.js';
+import * as net from '../reference/fast/network.js';
 import { D, H1, H2, K, cloneParams } from '../reference/shapes.js';
 import { trainReference } from '../reference/train.js';
 import { subsetDataset } from './subset.js';
@@ -23,39 +26,39 @@ const params = warm.params;
 const scratch = cloneParams(params); // the updates land here, so every repetition sees the same weights
 const ws = net.createWorkspace(params, BATCH);
 const y = full.train.oneHot.subarray(0, BATCH * K);
-net.sparseRowsOf(ws.xRows, full.train.images.subarray(0, BATCH * D), BATCH, D);
+kernels.sparseRowsOf(ws.xRows, full.train.images.subarray(0, BATCH * D), BATCH, D);
 const g = ws.grads;
 
 // In the order trainStepRows runs them; each reads what the ones before it left in ws.
-const kernels: [string, boolean, () => void][] = [
+const phases: [string, boolean, () => void][] = [
   ['layer 1 forward: z1 = x·w1 + b1', true, () => net.layer1Forward(params, ws)],
-  ['ReLU 1, a1 as nonzeros', false, () => (net.reluForward(ws.a1, ws.z1, BATCH * H1), net.sparseRowsOf(ws.a1Rows, ws.a1, BATCH, H1))],
-  ['layer 2 forward: z2 = a1·w2 + b2', false, () => net.sparseDenseForward(ws.z2, ws.a1Rows, params.w2, params.b2, H2)],
+  ['ReLU 1, a1 as nonzeros', false, () => (kernels.reluGate(ws.a1, ws.z1, BATCH * H1), kernels.sparseRowsOf(ws.a1Rows, ws.a1, BATCH, H1))],
+  ['layer 2 forward: z2 = a1·w2 + b2', false, () => net.layer2Forward(params, ws)],
   ['ReLU 2, layer 3, softmax, loss', false, () => {
-    net.reluForward(ws.a2, ws.z2, BATCH * H2);
-    net.denseForward(ws.logits, ws.a2, params.w3, params.b3, BATCH, H2, K);
-    net.softmaxCrossEntropyForward(ws.probs, ws.logits, y, BATCH, K);
+    kernels.reluGate(ws.a2, ws.z2, BATCH * H2);
+    kernels.matmul(ws.logits, ws.a2, params.w3, BATCH, H2, K, params.b3);
+    softmaxCrossEntropyForward(ws.probs, ws.logits, y, BATCH, K);
     net.countCorrect(ws.logits, y, BATCH, K);
   }],
   ['backward to dZ2 (layer 3, ReLU 2)', false, () => net.backwardToZ2(params, y, BATCH, ws)],
   ['layer 2 weights: dW2 = a1ᵀ·dZ2', false, () => net.layer2WeightGradient(ws, BATCH)],
   ['layer 2 input: dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0]', false, () => net.layer2InputGradient(params, BATCH, ws)],
-  ['xᵀ for dW1', true, () => net.transposeSparse(ws.xCols, ws.xRows, D)],
+  ['xᵀ for dW1', true, () => kernels.transposeSparse(ws.xCols, ws.xRows, D)],
   ['layer 1 weights: dW1 = xᵀ·dZ1, db1', true, () => net.layer1Backward(ws, BATCH)],
   ['SGD update of w1', true, () => net.sgdUpdateW1(scratch, g, 0.01)],
   ['SGD update of the rest', false, () => net.sgdUpdateAllButW1(scratch, g, 0.01)],
 ];
 
-for (const [, , run] of kernels) for (let i = 0; i < 200; i++) run(); // warm-up: let V8 optimise
-const micros = kernels.map(([, , run]) => {
+for (const [, , run] of phases) for (let i = 0; i < 200; i++) run(); // warm-up: let V8 optimise
+const micros = phases.map(([, , run]) => {
   const start = performance.now();
   for (let i = 0; i < reps; i++) run();
   return ((performance.now() - start) * 1000) / reps;
 });
 const total = micros.reduce((a, b) => a + b, 0);
-const layer1 = micros.reduce((sum, us, i) => sum + (kernels[i]![1] ? us : 0), 0);
+const layer1 = micros.reduce((sum, us, i) => sum + (phases[i]![1] ? us : 0), 0);
 console.log(`One SGD step of the reference, batch ${BATCH}, ${reps} repetitions of each kernel:\n`);
-kernels.forEach(([name, layer1Kernel], i) =>
+phases.forEach(([name, layer1Kernel], i) =>
   console.log(`${micros[i]!.toFixed(1).padStart(8)} µs ${((100 * micros[i]!) / total).toFixed(1).padStart(5)}% ${layer1Kernel ? '*' : ' '} ${name}`),
 );
 console.log(`${total.toFixed(1).padStart(8)} µs        sum (${Math.round((BATCH * 1e6) / total).toLocaleString('en-US')} images/s on one thread)`);

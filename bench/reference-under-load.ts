@@ -1,5 +1,5 @@
 // The reference on 1 and 2 threads, on a quiet machine and beside another busy process
-// (a child spinning on one core): does sharing layer 1 still pay when a core is taken?
+// (a child spinning on one core): does sharing the step still pay when a core is taken?
 // Each row trains 3 epochs over all 50,000 images; rows are interleaved, median of --reps.
 // npx tsx bench/reference-under-load.ts [--reps 3]
 

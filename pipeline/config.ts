@@ -1,6 +1,8 @@
 // One flat, typed config. Every field has a default and a one-line comment;
 // the CLI derives its flags from FIELDS, so a new option is added here only.
 
+import { MAX_THREADS } from '../reference/fast/threads.js';
+
 export const BACKENDS = ['auto', 'node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
@@ -65,9 +67,9 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
   referenceThreads: {
     kind: 'integer',
     flag: 'reference-threads',
-    description: 'Threads training the reference: 0 = one per core, at most 2; up to 8 (the weights are the same for any count)',
+    description: `Threads training the reference: 0 = one per core, at most 2; up to ${MAX_THREADS} (the weights are the same for any count)`,
     min: 0,
-    max: 8,
+    max: MAX_THREADS,
   },
   gradcheckBatch: { kind: 'integer', flag: 'gradcheck-batch', description: 'Batch size for the gradient checks', min: 1 },
   experiments: { kind: 'boolean', flag: 'experiments', description: 'Run the opt-in experiments stage (momentum, Adam, dropout, …)' },

@@ -1,7 +1,7 @@
 // Stage reference: the pure-TypeScript network trained in lockstep with TF.js,
 // from the same initial weights over the same batches.
 
-import { WorkerStartError, defaultThreads } from '../reference/threads.js';
+import { WorkerStartError, defaultThreads } from '../reference/fast/threads.js';
 import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
 import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';

@@ -1,6 +1,6 @@
-// Oracle 1 for the hand-written gradients: central finite differences in float64.
-// For a sampled parameter θᵢ,  n = (L(θ + h·eᵢ) − L(θ − h·eᵢ)) / 2h  is compared with
-// the analytic a = ∂L/∂θᵢ from backward(). B = batch, D = 784, H1 = 128, H2 = 64, K = 10.
+// Oracle 1 for the hand-written gradients: central finite differences in float64, run on
+// the readable core (reference/network.ts). For a sampled parameter θᵢ,
+// n = (L(θ + h·eᵢ) − L(θ − h·eᵢ)) / 2h  is compared with the analytic a = ∂L/∂θᵢ from the core's backward(). B = batch, D = 784, H1 = 128, H2 = 64, K = 10.
 //
 // Evaluating the difference. Subtracting two losses of ~2.3 computed separately
 // leaves rounding of ε·L ≈ 5e-16, i.e. ~2e-11 on n at h = 1e-5, which is a relative
@@ -24,7 +24,8 @@
 // while no earlier unit flips, each z is affine in θᵢ, moving by δ = |∂z/∂θᵢ|·h, so
 // z lies within reach of 0 exactly when z̄ − δ, z̄ and z̄ + δ do not share a sign.
 
-import { backward, createWorkspace, forward, matmulNaive, type Workspace } from './network.js';
+import { matmulNaive } from './fast/kernels.js';
+import { backward, forward, type Activations } from './network.js';
 import { deriveSeed, mulberry32 } from './random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, paramSize, type FloatArray, type ParamName, type Params } from './shapes.js';
 
@@ -41,19 +42,10 @@ export function relativeError(analytic: number, numeric: number, floor = REL_ERR
 }
 
 /** The analytic gradient under test: ∂L/∂θ for the batch. Replaceable so a test can plant a bug. */
-export type AnalyticGradient = (
-  params: Params<Float64Array>,
-  x: Float64Array,
-  oneHot: Float64Array,
-  batch: number,
-  ws: Workspace<Float64Array>,
-) => Params<Float64Array>;
+export type AnalyticGradient = (params: Params<Float64Array>, x: Float64Array, oneHot: Float64Array, batch: number) => Params<Float64Array>;
 
-/** The reference's own backward pass. */
-export const referenceGradient: AnalyticGradient = (params, x, oneHot, batch, ws) => {
-  forward(params, x, batch, ws, oneHot);
-  return backward(params, oneHot, batch, ws);
-};
+/** The core's own backward pass. */
+export const referenceGradient: AnalyticGradient = (params, x, oneHot, batch) => backward(params, forward(params, x, oneHot, batch), oneHot, batch);
 
 export interface FiniteDifferenceOptions {
   samples?: number; // parameters per tensor (default FD_SAMPLES)
@@ -106,7 +98,7 @@ function reluDelta(delta: Float64Array, z: Float64Array, n: number): boolean {
 
 /**
  * L(θ + h·eᵢ) − L(θ − h·eᵢ) for entry `index` of tensor `name`, or null when ±h reaches
- * a ReLU kink. ws must hold forward(θ) on this batch; it is only read.
+ * a ReLU kink. act is forward(θ) on this batch.
  */
 export function lossDifference(
   theta: Params<Float64Array>,
@@ -116,7 +108,7 @@ export function lossDifference(
   oneHot: Float64Array,
   x: Float64Array,
   batch: number,
-  ws: Workspace<Float64Array>,
+  act: Activations<Float64Array>,
   delta: Deltas = createDeltas(batch),
 ): number | null {
   const dz1 = delta.z1;
@@ -129,21 +121,21 @@ export function lossDifference(
     const unit = index % H1;
     for (let b = 0; b < batch; b++) dz1[b * H1 + unit] = pixel < 0 ? step : step * x[b * D + pixel]!;
   }
-  if (reluDelta(dz1, ws.z1, batch * H1)) return null;
+  if (reluDelta(dz1, act.z1, batch * H1)) return null;
   // Layer 2: δz2 = δa1·w2, plus a1·δw2 or δb2 when the entry is in this layer.
   matmulNaive(dz2, dz1, theta.w2, batch, H1, H2);
   if (name === 'w2' || name === 'b2') {
     const input = name === 'w2' ? Math.floor(index / H2) : -1;
     const unit = index % H2;
-    for (let b = 0; b < batch; b++) dz2[b * H2 + unit]! += input < 0 ? step : step * ws.a1[b * H1 + input]!;
+    for (let b = 0; b < batch; b++) dz2[b * H2 + unit]! += input < 0 ? step : step * act.a1[b * H1 + input]!;
   }
-  if (reluDelta(dz2, ws.z2, batch * H2)) return null;
+  if (reluDelta(dz2, act.z2, batch * H2)) return null;
   // Layer 3: δlogits = δa2·w3, plus a2·δw3 or δb3.
   matmulNaive(dLogits, dz2, theta.w3, batch, H2, K);
   if (name === 'w3' || name === 'b3') {
     const input = name === 'w3' ? Math.floor(index / K) : -1;
     const digit = index % K;
-    for (let b = 0; b < batch; b++) dLogits[b * K + digit]! += input < 0 ? step : step * ws.a2[b * H2 + input]!;
+    for (let b = 0; b < batch; b++) dLogits[b * K + digit]! += input < 0 ? step : step * act.a2[b * H2 + input]!;
   }
   // Loss: per image ℓ = (Σy)·logsumexp(z) − y·z, and with q = softmax(z̄),
   // logsumexp(z̄ ± δ) = logsumexp(z̄) + log1p(Σ q·expm1(±δ)).
@@ -155,7 +147,7 @@ export function lossDifference(
     let labelMass = 0;
     let labelShift = 0;
     for (let k = 0; k < K; k++) {
-      const q = ws.probs[row + k]!;
+      const q = act.probs[row + k]!;
       const d = dLogits[row + k]!;
       const y = oneHot[row + k]!;
       up += q * Math.expm1(d);
@@ -177,14 +169,13 @@ export function lossDifferenceByForward(
   oneHot: Float64Array,
   x: Float64Array,
   batch: number,
-  ws: Workspace<Float64Array>,
 ): number {
   const values = theta[name];
   const original = values[index]!;
   values[index] = original + step;
-  const lossPlus = forward(theta, x, batch, ws, oneHot).loss;
+  const lossPlus = forward(theta, x, oneHot, batch).loss;
   values[index] = original - step;
-  const lossMinus = forward(theta, x, batch, ws, oneHot).loss;
+  const lossMinus = forward(theta, x, oneHot, batch).loss;
   values[index] = original;
   return lossPlus - lossMinus;
 }
@@ -222,9 +213,8 @@ export function finiteDifferenceCheck(
     throw new Error(`finiteDifferenceCheck: expected x (${batch}, ${D}) and oneHot (${batch}, ${K}), found ${x.length} and ${oneHot.length} values`);
   }
   const theta = cloneParams(params); // the hook may not touch the caller's weights
-  const ws = createWorkspace(theta, batch);
-  const analytic = cloneParams(analyticGradient(theta, x, oneHot, batch, ws));
-  forward(theta, x, batch, ws, oneHot); // lossDifference reads the activations at θ
+  const analytic = cloneParams(analyticGradient(theta, x, oneHot, batch));
+  const act = forward(theta, x, oneHot, batch); // lossDifference reads the activations at θ
   const delta = createDeltas(batch);
 
   const litPixels: number[] = [];
@@ -243,7 +233,7 @@ export function finiteDifferenceCheck(
     const random = mulberry32(deriveSeed(seed, tensorIndex));
     const result: TensorCheck = { max_abs_error: 0, max_rel_error: 0, checked: 0, skipped: 0, worst: null };
     for (const index of sampleIndices(name, samples, random, litPixels)) {
-      const difference = lossDifference(theta, name, index, step, oneHot, x, batch, ws, delta);
+      const difference = lossDifference(theta, name, index, step, oneHot, x, batch, act, delta);
       if (difference === null) {
         result.skipped++;
         continue;

@@ -1,16 +1,17 @@
-// Trains the reference network with plain mini-batch SGD, replaying exactly the
-// batches the TF.js trainer sees: epoch e (numbered from 0) visits
-// epochPermutation(N, seed, e) in consecutive slices of batchSize, the last one
-// possibly short. N = training images, B = batchSize, D = 784, K = 10.
+// Trains the reference network with plain mini-batch SGD on the fast path (reference/fast/),
+// replaying exactly the batches the TF.js trainer sees: epoch e (numbered from 0) visits
+// epochPermutation(N, seed, e) in consecutive slices of batchSize, the last one possibly short.
+// N = training images, B = batchSize, D = 784, K = 10.
 //
 // Pure TypeScript: nothing here (or anywhere under reference/) may import
 // @tensorflow; the pipeline types below are imported as types only.
 
 import type { EpochRecord } from '../pipeline/types.js';
-import { createWorkspace, evaluate, gatherSparseRows, sparseRowsFrom, trainStepRows, type StepResult, type Workspace } from './network.js';
+import { gatherSparseRows, sparseRowsFrom } from './fast/kernels.js';
+import { createWorkspace, evaluate, trainStepRows, type StepResult, type Workspace } from './fast/network.js';
+import { StepTeam, checkThreads, shareParams } from './fast/threads.js';
 import { batchCount, epochPermutation } from './random.js';
 import { D, K, cloneParams, type Params } from './shapes.js';
-import { Layer1Team, checkThreads, shareParams } from './threads.js';
 
 /** What training reads of a split (pipeline/types.ts's Split fits). */
 export interface TrainingSplit {
@@ -30,7 +31,7 @@ export interface ReferenceTrainOptions {
   batchSize: number;
   lr: number;
   seed: number; // the shuffle seed, the same the TF.js trainer is given
-  threads?: number; // threads sharing layer 1 (trainReferenceAsync only; default 1); the result is the same for any count
+  threads?: number; // threads sharing each step (trainReferenceAsync only; default 1); the result is the same for any count
   signal?: AbortSignal; // when aborted, training stops before the next batch
   onBatch?: (progress: BatchProgress) => void; // after every batch, e.g. for a progress bar
   onStart?: () => void; // once the worker threads run, right before training begins (the bench starts its clock here)
@@ -158,7 +159,7 @@ const YIELD_EVERY_MS = 50;
 /**
  * trainReference that hands the event loop a turn every ~50 ms between batches, so
  * that a SIGINT handler can abort opts.signal and training stops at the next batch;
- * with opts.threads > 1, layer 1 is shared with worker threads (reference/threads.ts),
+ * with opts.threads > 1, each step is shared with worker threads (reference/fast/threads.ts),
  * which changes no bit of the result.
  */
 export async function trainReferenceAsync(
@@ -172,7 +173,7 @@ export async function trainReferenceAsync(
   if (threads === 1) return drive(trainingRun(dataset, singleThreadTrainer(init, opts), opts, onEpoch));
   const params = shareParams(init);
   const ws = createWorkspace(params, opts.batchSize, true);
-  const team = await Layer1Team.start(params, ws, opts.lr, threads);
+  const team = await StepTeam.start(params, ws, opts.lr, threads);
   try {
     const trainer: Trainer = { params, ws, threads, step: (oneHot, rows) => team.step(oneHot, rows) };
     const trained = await drive(trainingRun(dataset, trainer, opts, onEpoch));

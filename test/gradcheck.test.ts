@@ -1,5 +1,5 @@
-// The two gradient oracles: central finite differences in float64, and TF.js's own
-// gradients on the wasm backend. Each must pass on honest gradients and must fail
+// The two gradient oracles: central finite differences in float64 on the readable core,
+// and TF.js's own gradients on the wasm backend. Each must pass on honest gradients and must fail
 // on planted bugs. B = batch, D = 784, H1 = 128, K = 10.
 
 import * as tf from '@tensorflow/tfjs';
@@ -7,8 +7,10 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import {
   FD_MAX_REL_ERROR,
   TFJS_MAX_ABS_ERROR,
+  TFJS_MAX_REL_ERROR,
   TFJS_REL_ERROR_FLOOR,
   compareTensors,
+  gradcheckSummary,
   gradientBoundViolations,
   gradientCheck,
   referenceGradients32,
@@ -17,6 +19,7 @@ import {
 import { buildModel, readParams } from '../pipeline/tfjs/model.js';
 import type { Dataset, Split } from '../pipeline/types.js';
 import {
+  FD_SAMPLES,
   FD_STEP,
   finiteDifferenceCheck,
   lossDifference,
@@ -26,15 +29,10 @@ import {
   toFloat64,
   type AnalyticGradient,
 } from '../reference/gradcheck.js';
-import { createWorkspace, forward } from '../reference/network.js';
+import { forward } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, type ParamName, type Params } from '../reference/shapes.js';
-
-/** MNIST-like images (N, D): about 80% exact zeros, the rest in (0, 1]. */
-function syntheticImages(count: number, seed: number): Float32Array {
-  const random = mulberry32(seed);
-  return Float32Array.from({ length: count * D }, () => (random() < 0.2 ? 1 - random() : 0));
-}
+import { syntheticImages } from './helpers/numeric.js';
 
 function syntheticSplit(count: number, seed: number): Split {
   const random = mulberry32(seed + 1);
@@ -88,15 +86,14 @@ describe('finite differences (float64)', () => {
   });
 
   it('evaluate L(θ+h) − L(θ−h) like two plain forward passes do, within their rounding', () => {
-    const ws = createWorkspace(params, batch);
+    const act = forward(params, x, y, batch); // lossDifference reads the activations at θ
     const random = mulberry32(9);
     let compared = 0;
     for (const name of PARAM_NAMES) {
       for (let i = 0; i < 10; i++) {
         const index = Math.floor(random() * params[name].length);
-        forward(params, x, batch, ws, y); // lossDifference reads the activations at θ
-        const accurate = lossDifference(params, name, index, FD_STEP, y, x, batch, ws);
-        const plain = lossDifferenceByForward(params, name, index, FD_STEP, y, x, batch, ws);
+        const accurate = lossDifference(params, name, index, FD_STEP, y, x, batch, act);
+        const plain = lossDifferenceByForward(params, name, index, FD_STEP, y, x, batch);
         if (accurate === null) continue; // a kink: the plain difference is not a slope either
         compared++;
         // Two losses of ~2.3 carry ~1e-15 of rounding each: that bounds the plain difference's error.
@@ -110,17 +107,15 @@ describe('finite differences (float64)', () => {
 
   it('skip and count a sample whose ±h step crosses a ReLU kink', () => {
     const kinked = toFloat64(initialParams(2));
-    const ws = createWorkspace(kinked, batch);
     const unit = 5;
-    forward(kinked, x, batch, ws, y);
     // Shift b1[unit] so that image 0's pre-activation of that unit sits 1e-7 above 0 — well within h = 1e-5.
-    kinked.b1[unit] = kinked.b1[unit]! - ws.z1[0 * H1 + unit]! + 1e-7;
-    forward(kinked, x, batch, ws, y);
-    expect(Math.abs(ws.z1[unit]!)).toBeLessThan(2e-7);
-    expect(lossDifference(kinked, 'b1', unit, FD_STEP, y, x, batch, ws)).toBeNull();
+    kinked.b1[unit] = kinked.b1[unit]! - forward(kinked, x, y, batch).z1[0 * H1 + unit]! + 1e-7;
+    const act = forward(kinked, x, y, batch);
+    expect(Math.abs(act.z1[unit]!)).toBeLessThan(2e-7);
+    expect(lossDifference(kinked, 'b1', unit, FD_STEP, y, x, batch, act)).toBeNull();
     // Unskipped, that quotient would be wrong: it straddles two slopes.
-    const straddling = lossDifferenceByForward(kinked, 'b1', unit, FD_STEP, y, x, batch, ws) / (2 * FD_STEP);
-    const analytic = referenceGradient(kinked, x, y, batch, createWorkspace(kinked, batch)).b1[unit]!;
+    const straddling = lossDifferenceByForward(kinked, 'b1', unit, FD_STEP, y, x, batch) / (2 * FD_STEP);
+    const analytic = referenceGradient(kinked, x, y, batch).b1[unit]!;
     expect(relativeError(analytic, straddling)).toBeGreaterThan(FD_MAX_REL_ERROR);
     // Sampling all 128 biases of layer 1 meets that one unit, and the check reports the skip.
     const check = finiteDifferenceCheck(kinked, x, y, batch, { samples: H1 });
@@ -131,8 +126,8 @@ describe('finite differences (float64)', () => {
   });
 
   // Planted bugs: the analytic gradient under test is swapped for a broken one.
-  const broken = (name: ParamName, damage: (gradient: Float64Array) => void): AnalyticGradient => (p, bx, by, b, ws) => {
-    const grads = referenceGradient(p, bx, by, b, ws);
+  const broken = (name: ParamName, damage: (gradient: Float64Array) => void): AnalyticGradient => (p, bx, by, b) => {
+    const grads = referenceGradient(p, bx, by, b);
     damage(grads[name]);
     return grads;
   };
@@ -176,9 +171,11 @@ describe('TF.js gradients (wasm)', () => {
     for (const weight of names) {
       expect({ weight, fd: result.finite_difference[weight]!.max_rel_error < FD_MAX_REL_ERROR }).toEqual({ weight, fd: true });
       expect({ weight, tfjs: result.tfjs[weight]!.max_abs_error < TFJS_MAX_ABS_ERROR }).toEqual({ weight, tfjs: true });
+      expect({ weight, tfjs: result.tfjs[weight]!.max_rel_error < TFJS_MAX_REL_ERROR }).toEqual({ weight, tfjs: true });
     }
-    expect(result).toMatchObject({ batch_size: 8, seed: 4, backend: 'wasm', step: FD_STEP });
-    expect(result.finite_difference_samples).toBeGreaterThan(0);
+    expect(result).toMatchObject({ batch_size: 8, seed: 4, backend: 'wasm', step: FD_STEP, finite_difference_samples: FD_SAMPLES });
+    expect(gradientBoundViolations(result)).toEqual([]);
+    expect(gradcheckSummary(result)).toMatch(/^gradcheck: finite differences worst max_rel_error \S+ \(dense\S+\) < 1e-6; TF.js worst max_abs_error \S+ \(dense\S+\) < 1e-5, worst max_rel_error \S+ \(dense\S+\) < 1e-5; ok$/);
   });
 
   it('compares every entry, and reports a planted error or a NaN above the bound', () => {
@@ -193,6 +190,22 @@ describe('TF.js gradients (wasm)', () => {
     planted[1234] = NaN;
     const withNaN = compareTensors(ours.w2, planted, TFJS_REL_ERROR_FLOOR).max_abs_error;
     expect(withNaN < TFJS_MAX_ABS_ERROR).toBe(false);
+  });
+
+  // 1e-4 relative is ~1000× float32's rounding, yet below the absolute bound for gradients under ~0.1.
+  it('fails a relative error of 1e-4 in every entry of any tensor, which the absolute bound alone lets through', () => {
+    const x = dataset.train.images.subarray(0, 8 * D);
+    const y = dataset.train.oneHot.subarray(0, 8 * K);
+    const ours = referenceGradients32(params, x, y, 8);
+    const theirs = tfjsGradients(params, x, y, 8);
+    const missedByAbsoluteBound: string[] = [];
+    for (const name of PARAM_NAMES) {
+      const honest = compareTensors(ours[name], theirs[name], TFJS_REL_ERROR_FLOOR);
+      const planted = compareTensors(ours[name], theirs[name].map((v) => v * (1 + 1e-4)), TFJS_REL_ERROR_FLOOR);
+      expect({ name, honest: honest.max_rel_error < TFJS_MAX_REL_ERROR, planted: planted.max_rel_error < TFJS_MAX_REL_ERROR }).toEqual({ name, honest: true, planted: false });
+      if (planted.max_abs_error < TFJS_MAX_ABS_ERROR) missedByAbsoluteBound.push(name);
+    }
+    expect(missedByAbsoluteBound).toEqual(expect.arrayContaining(['w1', 'b1', 'w2']));
   });
 
   it('tells apart the gradient of a different loss (labels shifted by one digit)', () => {
@@ -217,10 +230,27 @@ describe('gradientBoundViolations', () => {
 
   it('is empty within the bounds and names each tensor outside them', () => {
     expect(gradientBoundViolations(base)).toEqual([]);
-    const broken = { ...base, finite_difference: { 'dense1/kernel': { max_abs_error: 1, max_rel_error: 2e-6 } }, tfjs: { 'dense2/bias': { max_abs_error: NaN, max_rel_error: NaN } } };
+    const broken = {
+      ...base,
+      finite_difference: { 'dense1/kernel': { max_abs_error: 1, max_rel_error: 2e-6 } },
+      tfjs: { 'dense2/bias': { max_abs_error: NaN, max_rel_error: NaN }, 'dense3/bias': { max_abs_error: 1e-6, max_rel_error: 5e-5 } },
+    };
     expect(gradientBoundViolations(broken)).toEqual([
       `finite differences dense1/kernel: max_rel_error 0.000002 ≥ ${FD_MAX_REL_ERROR}`,
       `TF.js dense2/bias: max_abs_error NaN ≥ ${TFJS_MAX_ABS_ERROR}`,
+      `TF.js dense2/bias: max_rel_error NaN ≥ ${TFJS_MAX_REL_ERROR}`,
+      `TF.js dense3/bias: max_rel_error 0.00005 ≥ ${TFJS_MAX_REL_ERROR}`,
     ]);
+  });
+
+  it('gradcheckSummary gives each worst error beside its bound, then ok or FAILED', () => {
+    const fd = { 'dense1/kernel': { max_abs_error: 1e-14, max_rel_error: 9.4e-11 }, 'dense1/bias': { max_abs_error: 1e-15, max_rel_error: 2e-12 } };
+    const tfjs = { 'dense1/kernel': { max_abs_error: 4.5e-8, max_rel_error: 1e-6 }, 'dense1/bias': { max_abs_error: 1e-8, max_rel_error: 3.5e-6 } };
+    expect(gradcheckSummary({ ...base, finite_difference: fd, tfjs })).toBe(
+      'gradcheck: finite differences worst max_rel_error 9.40e-11 (dense1/kernel) < 1e-6; ' +
+        'TF.js worst max_abs_error 4.50e-8 (dense1/kernel) < 1e-5, worst max_rel_error 3.50e-6 (dense1/bias) < 1e-5; ok',
+    );
+    const failing = gradcheckSummary({ ...base, finite_difference: fd, tfjs: { ...tfjs, 'dense2/bias': { max_abs_error: 1e-8, max_rel_error: 5e-5 } } });
+    expect(failing).toMatch(/worst max_rel_error 5.00e-5 \(dense2\/bias\) ≥ 1e-5; FAILED$/);
   });
 });

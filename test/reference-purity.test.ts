@@ -68,7 +68,9 @@ function tensorflowImports(entries: string[], read: (path: string) => string = (
 describe('reference/ is pure TypeScript', () => {
   it('no file under reference/ imports @tensorflow, directly or through a relative import', () => {
     const files = filesUnder(REFERENCE_DIR);
-    expect(files.map((f) => relative(ROOT, f))).toEqual(expect.arrayContaining(['reference/network.ts', 'reference/train.ts', 'reference/gradcheck.ts']));
+    expect(files.map((f) => relative(ROOT, f))).toEqual(
+      expect.arrayContaining(['reference/network.ts', 'reference/train.ts', 'reference/gradcheck.ts', 'reference/fast/network.ts', 'reference/fast/kernels.ts', 'reference/fast/threads.ts', 'reference/fast/step-worker.ts']),
+    );
     expect(tensorflowImports(files)).toEqual([]);
   });
 
@@ -109,5 +111,12 @@ describe('reference/ is pure TypeScript', () => {
     expect(offences).toContain('pipeline/tfjs/backend.ts → @tensorflow/tfjs');
     expect(offences.every((line) => line.startsWith('pipeline/'))).toBe(true);
     expect(offences.some((line) => line.startsWith('pipeline/types.ts'))).toBe(false);
+  });
+
+  it('catches an import planted in the fast path, reached from the core through a relative import', () => {
+    const fastNetwork = join(REFERENCE_DIR, 'fast', 'network.ts');
+    const read = (path: string): string =>
+      path === fastNetwork ? `${readFileSync(path, 'utf8')}\nimport { tidy } from '@tensorflow/tfjs-core';` : readFileSync(path, 'utf8');
+    expect(tensorflowImports([join(REFERENCE_DIR, 'train.ts')], read)).toEqual(['reference/fast/network.ts → @tensorflow/tfjs-core']);
   });
 });

@@ -1,31 +1,20 @@
-// The reference trained by several threads (reference/threads.ts) must give exactly
+// The reference trained by several threads (reference/fast/threads.ts) must give exactly
 // the single-threaded result: the same weights bit for bit, the same history. And a
 // worker that fails must surface as an error, not a hang. N = 700 images, B = 64, so
 // each epoch ends on a short batch of 60; the images are real MNIST digits.
 
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
-import { createWorkspace, sparseRowsOf } from '../reference/network.js';
-import { mulberry32 } from '../reference/random.js';
-import { D, PARAM_NAMES, PARAM_SHAPES, paramSize, type Params } from '../reference/shapes.js';
-import { Layer1Team, WorkerStartError, shareParams } from '../reference/threads.js';
+import { sparseRowsOf } from '../reference/fast/kernels.js';
+import { createWorkspace } from '../reference/fast/network.js';
+import { MAX_THREADS, StepTeam, WorkerStartError, shareParams } from '../reference/fast/threads.js';
+import { D, PARAM_NAMES, type Params } from '../reference/shapes.js';
 import { trainReference, trainReferenceAsync, type ReferenceTraining } from '../reference/train.js';
+import { glorotParams } from './helpers/numeric.js';
 
 const dataset = preprocessDataset(loadMnist(defaultDataDir()), 700, 200, 10);
 const init = glorotParams(3);
 const OPTIONS = { epochs: 2, batchSize: 64, lr: 0.05, seed: 5 };
-
-/** Glorot-uniform weights and zero biases, as the pipeline's init stage draws them (without TF.js here). */
-function glorotParams(seed: number): Params {
-  const random = mulberry32(seed);
-  const params = {} as Params;
-  for (const name of PARAM_NAMES) {
-    const shape = PARAM_SHAPES[name];
-    const limit = shape.length === 2 ? Math.sqrt(6 / (shape[0]! + shape[1]!)) : 0;
-    params[name] = Float32Array.from({ length: paramSize(name) }, () => (random() * 2 - 1) * limit);
-  }
-  return params;
-}
 
 /** Names the first entry where two sets of weights differ at all, or returns null. */
 function firstDifference(a: Params, b: Params): string | null {
@@ -73,9 +62,9 @@ describe('reference training on several threads', () => {
     expect(() => trainReference(dataset, init, { ...OPTIONS, threads: 2 })).toThrow('trains on one thread only, found threads 2; use trainReferenceAsync');
   });
 
-  it('refuses a thread count outside 1..8', async () => {
-    await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: 0 })).rejects.toThrow('reference threads: expected a whole number from 1 to 8, found 0');
-    await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: 9 })).rejects.toThrow('found 9');
+  it(`refuses a thread count outside 1..${MAX_THREADS}`, async () => {
+    await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: 0 })).rejects.toThrow(`reference threads: expected a whole number from 1 to ${MAX_THREADS}, found 0`);
+    await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: MAX_THREADS + 1 })).rejects.toThrow(`found ${MAX_THREADS + 1}`);
   });
 
   it('stops at the next batch when the signal is aborted, and ends its workers', async () => {
@@ -92,18 +81,18 @@ describe('reference training on several threads', () => {
   });
 });
 
-describe('Layer1Team', () => {
+describe('StepTeam', () => {
   it('refuses weights that are not in shared memory', async () => {
     const params = shareParams(init);
     const ws = createWorkspace(params, 64, true);
-    await expect(Layer1Team.start({ ...params, w1: init.w1.slice() }, ws, 0.1, 2)).rejects.toThrow('Layer1Team.start: w1 is not in shared memory');
+    await expect(StepTeam.start({ ...params, w1: init.w1.slice() }, ws, 0.1, 2)).rejects.toThrow('StepTeam.start: w1 is not in shared memory');
   });
 
   it('reports workers that cannot start as a WorkerStartError naming the module (the pipeline then trains on one thread)', async () => {
     const params = shareParams(init);
     const ws = createWorkspace(params, 64, true);
     const missing = new URL('./no-such-worker.ts', import.meta.url);
-    const start = Layer1Team.start(params, ws, 0.1, 2, missing);
+    const start = StepTeam.start(params, ws, 0.1, 2, missing);
     await expect(start).rejects.toBeInstanceOf(WorkerStartError);
     await expect(start).rejects.toThrow(/reference worker thread 1 \(file:.*no-such-worker\.ts\) (failed to start|exited)/);
   });
@@ -111,8 +100,8 @@ describe('Layer1Team', () => {
   it('reports a worker that throws as an error naming the worker and its message', async () => {
     const params = shareParams(init);
     const ws = createWorkspace(params, 64, true);
-    const failing = new URL('./helpers/failing-layer1-worker.ts', import.meta.url);
-    const team = await Layer1Team.start(params, ws, 0.1, 2, failing);
+    const failing = new URL('./helpers/failing-step-worker.ts', import.meta.url);
+    const team = await StepTeam.start(params, ws, 0.1, 2, failing);
     try {
       // The worker fails at the first work it claims; the main thread may have done a step alone before that.
       const steps = () => {

@@ -1,13 +1,13 @@
-// Layer 1 shared between threads. Its two products, z1 = x·w1 + b1 forward and
-// dW1 = xᵀ·dZ1 backward, and w1's update are about two thirds of a training step
-// (bench/profile-reference.ts); layer 2's products are most of the rest. The main
-// thread runs the step; worker threads help where the work splits into rows: the
-// batch's images for z1 and z2, the pixels for dW1 and w1's update. Rows go out in
-// chunks that every thread claims from one shared counter, so a thread that gets
-// less of the CPU (a busy core) simply claims fewer, and the main thread never waits
-// for a worker that has not started. Two single pieces, the batch's transpose xᵀ and
-// layer 2's weight gradient, go to whichever thread claims them first, so a worker
-// takes them while the main thread is busy elsewhere.
+// One training step shared between threads: a StepTeam. The step's big products are
+// z1 = x·w1 + b1 and dW1 = xᵀ·dZ1 with w1's update (about two thirds of a step,
+// bench/profile-reference.ts), then z2 = a1·w2 + b2 and dW2 = a1ᵀ·dZ2. The main thread
+// runs the step; worker threads help where the work splits into rows: the batch's images
+// for z1 and z2, the pixels for dW1 and w1's update. Rows go out in chunks that every
+// thread claims from one shared counter, so a thread that gets less of the CPU (a busy
+// core) simply claims fewer, and the main thread never waits for a worker that has not
+// started. Two single pieces, the batch's transpose xᵀ and layer 2's weight gradient dW2,
+// go to whichever thread claims them first, so a worker takes them while the main thread
+// is busy elsewhere.
 //
 // Each row is computed by exactly the operations of the single-threaded step
 // (sparseMatmul's first/end), whichever thread computes it, so the weights are bit
@@ -49,11 +49,11 @@ import {
   layer2WeightGradient,
   sgdUpdateAllButW1,
   sgdUpdateW1,
-  transposeSparse,
   type StepResult,
   type Workspace,
 } from './network.js';
-import { D, K, PARAM_NAMES, type Params } from './shapes.js';
+import { transposeSparse } from './kernels.js';
+import { D, K, PARAM_NAMES, type Params } from '../shapes.js';
 
 /** The most threads a team may have. */
 export const MAX_THREADS = 8;
@@ -169,8 +169,8 @@ function claim(ctrl: Int32Array, slot: number): boolean {
   return Atomics.compareExchange(ctrl, slot, OPEN, CLAIMED) === OPEN;
 }
 
-/** Layer 1 of one network, trained by T threads: the main thread and T − 1 workers. */
-export class Layer1Team {
+/** The SGD steps of one network, shared by T threads: the main thread and T − 1 workers. */
+export class StepTeam {
   private readonly ctrl = new Int32Array(new SharedArrayBuffer(CONTROL_SLOTS * 4));
   private readonly message = new Uint8Array(new SharedArrayBuffer(4096));
   private readonly workers: Worker[] = [];
@@ -196,13 +196,13 @@ export class Layer1Team {
     ws: Workspace<Float32Array>,
     lr: number,
     threads: number,
-    workerModule = new URL('./layer1-worker.ts', import.meta.url), // tests point it elsewhere
-  ): Promise<Layer1Team> {
+    workerModule = new URL('./step-worker.ts', import.meta.url), // tests point it elsewhere
+  ): Promise<StepTeam> {
     checkThreads(threads);
     for (const [name, array] of Object.entries({ ...params, z1: ws.z1, dZ1: ws.dZ1, dW1: ws.grads.w1, xRows: ws.xRows.value, xCols: ws.xCols.value })) {
-      if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`Layer1Team.start: ${name} is not in shared memory`);
+      if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`StepTeam.start: ${name} is not in shared memory`);
     }
-    const team = new Layer1Team(params, ws, lr, threads);
+    const team = new StepTeam(params, ws, lr, threads);
     try {
       await team.spawn(workerModule);
     } catch (error) {
@@ -323,8 +323,8 @@ export class Layer1Team {
   }
 }
 
-/** The body of a worker thread (reference/layer1-worker.ts runs it): helps with each phase until told to stop. */
-export function serveLayer1(setup: WorkerSetup): void {
+/** The body of a worker thread (reference/fast/step-worker.ts runs it): helps with each phase until told to stop. */
+export function serveStep(setup: WorkerSetup): void {
   const { ctrl, params, ws, lr, index } = setup;
   try {
     Atomics.add(ctrl, READY, 1);
