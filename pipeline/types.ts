@@ -66,7 +66,7 @@ export interface TrainedModel {
   trainSeconds: number; // training time, validation passes excluded
   samplesPerSecond: number; // training images per second over trainSeconds
   trainAccuracy: number; // accuracy on the whole training split after the last epoch
-  threads?: number; // the reference's threads (reference/threads.ts); TF.js leaves threading to its backend
+  threads?: number; // the reference's threads (reference/fast/threads.ts); TF.js leaves threading to its backend
 }
 
 export interface ClassMetrics {

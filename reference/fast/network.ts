@@ -197,7 +197,7 @@ export function backward<T extends FloatArray>(
 }
 
 /** backward from the loss down to ws.dZ1 = ∂L/∂z1: every gradient but layer 1's. */
-export function backwardToLayer1<T extends FloatArray>(
+function backwardToLayer1<T extends FloatArray>(
   params: Params<T>,
   oneHot: FloatArray,
   batch: number,
