@@ -25,7 +25,7 @@ interface Remembered {
 export interface FileHashes {
   /** The SHA-256 of `file`'s bytes; read only when its size, mtime or inode changed. */
   hash(file: string): string;
-  /** Writes what was learnt to the state file; a plan that stops before any work does not call it. */
+  /** Writes what was learnt to the state file, forgetting files that are gone; only a run that finished calls it. */
   save(): void;
 }
 
@@ -90,7 +90,7 @@ export function createFileHashes(stateFile: string): FileHashes {
     },
     save() {
       if (!changed || !stateFile) return;
-      const files = Object.fromEntries([...known].sort(([a], [b]) => a.localeCompare(b)));
+      const files = Object.fromEntries([...known].filter(([file]) => existsSync(file)).sort(([a], [b]) => a.localeCompare(b)));
       writeFileAtomic(stateFile, `${JSON.stringify({ version: STATE_VERSION, files }, null, 2)}\n`);
       changed = false;
     },

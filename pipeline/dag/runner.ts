@@ -307,7 +307,6 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     const entries = plan(selection);
     const unasked = unaskedStages(entries);
     if (unasked.length > 0) throw new UnaskedTrainingError(unasked);
-    files.save(); // only now: a plan that stops leaves the cache folder as it was
     const byEntry = new Map(entries.map((entry) => [entry.name, entry]));
     const willRun = new Set(entries.filter((e) => e.run).map((e) => e.name));
     const explicit = (selection.stages ?? []).length > 0 || selection.from !== undefined;
@@ -400,6 +399,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       }
     }
     flushDisabled();
+    files.save(); // only after a whole run: one that stops, fails or is interrupted leaves the cache folder as it was
     return { outputs, reports };
   };
 
