@@ -191,7 +191,7 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   const baseConfig = runConfig ?? DEFAULTS;
   const config: Config = { ...baseConfig };
   const changed: Partial<Config> = {};
-  for (const key of Object.keys(overrides) as (keyof Config)[]) {
+  for (const key of CONFIG_KEYS.filter((field) => field in overrides)) {
     (config as unknown as Record<string, unknown>)[key] = given[key];
     if (key !== 'out' && given[key] !== baseConfig[key]) (changed as Record<string, unknown>)[key] = given[key];
   }
