@@ -129,6 +129,7 @@ describe('the three reruns of issue 12', () => {
     expect(stopped.stderr).toContain('  train: missing (not in the cache); no earlier run of it in the cache');
     expect(stopped.stderr).toContain('  reference: missing (not in the cache); no earlier run of it in the cache');
     expect(stopped.stderr).toMatch(/the full run: npm run pipeline -- --data-dir .* --cache-dir .*no-cache --out .*spec\/reports/);
+    expect(stopped.stderr).toContain(`to train them, then --stage evaluate: npm run pipeline -- --cache-dir ${empty} --out ${outOf('spec')} --stage train --stage reference --stage evaluate`);
     expect(existsSync(empty)).toBe(false);
     expect(snapshot(outOf('spec'))).toEqual(before);
   }, 60_000);
@@ -253,6 +254,13 @@ describe('the cache key holds what each stage reads, and only that', () => {
         .filter((entry) => entry.key !== before.get(entry.name)!.key || (entry.state === 'disabled') !== (before.get(entry.name)!.state === 'disabled'))
         .map((entry) => entry.name);
     }
+    // A disabled stage reads nothing: with the reference off, lr reaches only what really reads it.
+    const withoutReference = { ...base, reference: false };
+    const offBefore = new Map(plan(withoutReference).map((entry) => [entry.name, entry.key]));
+    const offStale = plan({ ...withoutReference, lr: 0.05 })
+      .filter((entry) => entry.name !== 'report' && entry.key !== offBefore.get(entry.name))
+      .map((entry) => entry.name);
+    expect(offStale).toEqual(['train', 'evaluate', 'visualize', ...SGD_VARIANTS, 'experiments']);
     const order = [...before.keys()];
     const sorted = (names: string[]) => [...names].sort((a, b) => order.indexOf(a) - order.indexOf(b));
     expect(stale).toEqual(Object.fromEntries(Object.entries(EXPECTED).map(([field, names]) => [field, sorted(names)])));

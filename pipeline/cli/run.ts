@@ -41,8 +41,11 @@ function stopMessage(invocation: Invocation, unasked: PlanEntry[]): string {
   );
   // A --from rerun starts from the run in --out, so it needs only what differs from that run; a full run needs every non-default field.
   const rerunBase = { ...(base.kind === 'run' ? base.config : DEFAULTS), out: DEFAULTS.out };
+  const rerunFlags = flagsFor(config, rerunBase);
+  const named = [...unasked.map((entry) => entry.name), ...invocation.stages].flatMap((name) => ['--stage', name]);
   const commands = [
-    ...(unasked.length === 1 ? [`to train it and redo what follows: ${commandLine([...flagsFor(config, rerunBase), '--from', unasked[0]!.name])}`] : []),
+    ...(unasked.length === 1 ? [`to train it and redo what follows: ${commandLine([...rerunFlags, '--from', unasked[0]!.name])}`] : []),
+    ...(unasked.length > 1 && invocation.stages.length > 0 ? [`to train them, then ${asked}: ${commandLine([...rerunFlags, ...named])}`] : []),
     `the full run: ${commandLine(flagsFor(config, DEFAULTS))}`,
   ];
   return [
@@ -75,7 +78,7 @@ export async function runPipeline(invocation: Invocation, hooks: { progress: Pro
   const unasked = unaskedStages(plan);
   if (invocation.mode === 'dry-run') {
     log(`would run (cache: ${config.cacheDir}):\n${planTable(plan, true)}`);
-    if (unasked.length > 0) log(`but it would stop first: ${stopMessage(invocation, unasked)}`);
+    if (unasked.length > 0) log(`but it would stop before any work: ${stopMessage(invocation, unasked)}`);
     return { plan, reports: [], outputs: {} };
   }
   if (unasked.length > 0) throw new UnaskedTrainingError(unasked, stopMessage(invocation, unasked));

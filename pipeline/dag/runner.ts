@@ -189,20 +189,22 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
   const files = options.files ?? createFileHashes('');
   const { cache } = options;
 
+  const isEnabled = (stage: Stage<O, C>) => stage.enabled?.(config) ?? true;
+
   const keys = new Map<keyof O, string>();
   const made = new Map<keyof O, Made>();
   for (const stage of ordered) {
+    // A disabled stage outputs null whatever the config: it reads nothing, so its key is constant.
+    const enabled = isEnabled(stage);
     const record: Made = {
       version: stage.version,
-      reads: Object.fromEntries(stage.reads.map((field) => [field, config[field]])),
-      fingerprint: stage.fingerprint?.(config, files) ?? {},
-      inputs: Object.fromEntries(stage.inputs.map((input) => [input, keys.get(input)!])),
+      reads: enabled ? Object.fromEntries(stage.reads.map((field) => [field, config[field]])) : {},
+      fingerprint: enabled ? (stage.fingerprint?.(config, files) ?? {}) : {},
+      inputs: enabled ? Object.fromEntries(stage.inputs.map((input) => [input, keys.get(input)!])) : {},
     };
     made.set(stage.name, record);
-    keys.set(stage.name, hashKey({ stage: stage.name, ...record }));
+    keys.set(stage.name, hashKey({ stage: stage.name, ...(enabled ? record : { disabled: true }) }));
   }
-
-  const isEnabled = (stage: Stage<O, C>) => stage.enabled?.(config) ?? true;
 
   /** What differs between this run's inputs and an entry's; `runs` words an upstream change. */
   const differences = (stage: Stage<O, C>, previous: Made | null, runs: Set<keyof O>): string[] => {
