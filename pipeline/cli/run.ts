@@ -23,7 +23,7 @@ function planTable(entries: PlanEntry[], showRun: boolean): string {
   return entries
     .map((e) => {
       const detail = showRun ? `${e.run ? 'run' : '-  '}  ${e.reason}` : e.state === 'cached' ? '' : e.cause;
-      return `  ${e.name.padEnd(width)}  v${e.version}  ${e.state.padEnd(9)}${detail ? `  ${detail}` : ''}`.trimEnd();
+      return `  ${e.name.padEnd(width)}  ${e.state.padEnd(9)}  v${e.version}${detail ? `  ${detail}` : ''}`.trimEnd();
     })
     .join('\n');
 }
