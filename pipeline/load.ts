@@ -143,14 +143,12 @@ export function loadMnist(dataDir: string): Mnist {
   };
 }
 
-/** Identifies the data files by size and modification time, so the cache notices a changed file. */
-export function dataFingerprint(dataDir: string): string {
-  return Object.values(MNIST_FILES)
-    .map((name) => {
+/** Identifies the data files by their bytes, so new mtimes or a copied folder leave the cache valid; `hashFile` remembers the hashes. */
+export function dataFingerprint(dataDir: string, hashFile: (file: string) => string): Record<string, string> {
+  return Object.fromEntries(
+    Object.values(MNIST_FILES).map((name) => {
       const file = findFile(dataDir, name);
-      if (!file) return `${name}:missing`;
-      const stat = statSync(file);
-      return `${path.basename(file)}:${stat.size}:${stat.mtimeMs}`;
-    })
-    .join('|');
+      return [`data file ${name}`, file ? `${path.basename(file)} sha256 ${hashFile(file)}` : 'missing'];
+    }),
+  );
 }

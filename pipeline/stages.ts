@@ -104,9 +104,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       name: 'load',
       description: 'read and check the MNIST IDX files',
       inputs: [],
-      reads: ['dataDir'],
+      reads: [],
+      untracked: ['dataDir'], // where the files are; the key holds their bytes' SHA-256, so a copy of them stays cached
       version: 1,
-      fingerprint: (config) => dataFingerprint(resolveDataDir(config)),
+      fingerprint: (config, files) => dataFingerprint(resolveDataDir(config), files.hash),
       run: (_inputs, { config }) => loadMnist(resolveDataDir(config)),
     }),
     stage({
@@ -125,6 +126,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'Glorot-uniform initial weights from the seed',
       inputs: [],
       reads: ['seed'],
+      untracked: ['backend'], // started here for the stages after; the seeded Glorot draw comes out bit-identical on cpu and wasm
       version: 1,
       run: async (_inputs, { config }) => {
         await useBackend(config.backend);
@@ -152,6 +154,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       inputs: ['preprocess', 'init'],
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
       version: 1,
+      expensive: true,
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
         return trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
@@ -163,8 +166,11 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       inputs: ['preprocess', 'init'],
       // not referenceThreads: any thread count gives the same weights, bit for bit (test/reference-threads.test.ts)
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'reference'],
+      untracked: ['referenceThreads'],
       version: 2, // 2: trained on worker threads, which it records
+      expensive: true,
       enabled: (config) => config.reference,
+      enabledBy: '--reference',
       run: ({ preprocess, init }, { config }) => trainReferenceStage(preprocess, init, config, hooks),
     }),
     stage({
@@ -193,9 +199,12 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         inputs: ['preprocess', 'init'],
         // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
         reads: variant.options.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+        untracked: variant.options.optimizer.kind === 'adam' ? ['lr'] : [],
         version: 1,
-        fingerprint: () => JSON.stringify(variant.options),
+        expensive: true,
+        fingerprint: () => ({ recipe: JSON.stringify(variant.options) }),
         enabled: (config) => config.experiments,
+        enabledBy: '--experiments',
         run: async ({ preprocess, init }, { config, log }) => {
           await useBackend(config.backend);
           const result = await runVariant(variant.name, preprocess, init, config, hooks);
@@ -211,6 +220,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['epochs', 'batchSize', 'seed'],
       version: 1,
       enabled: (config) => config.experiments,
+      enabledBy: '--experiments',
       run: (inputs, { config }) => assembleExperiments(EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!), config, inputs.preprocess),
     }),
     stage({

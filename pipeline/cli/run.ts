@@ -1,9 +1,12 @@
-// Runs an invocation: list the DAG, say what would run, or run it.
+// Runs an invocation: list the DAG, say what would run and why, or run it.
 
+import path from 'node:path';
 import { createCache } from '../dag/cache.js';
-import type { Invocation } from './args.js';
+import { commandLine, configNote, flagsFor, type Invocation } from './args.js';
+import { DEFAULTS, FIELDS } from '../config.js';
+import { createFileHashes } from '../dag/file-hashes.js';
 import type { ProgressFactory } from '../progress.js';
-import { createRunner, type PlanEntry, type StageReport } from '../dag/runner.js';
+import { UnaskedTrainingError, createRunner, unaskedStages, type PlanEntry, type StageReport } from '../dag/runner.js';
 import { pipelineStages, type Outputs } from '../stages.js';
 
 export interface PipelineResult {
@@ -12,30 +15,73 @@ export interface PipelineResult {
   outputs: Partial<Outputs>;
 }
 
+/** Where the data files' hashes are remembered, beside the stage entries. */
+export const FILE_HASHES = 'file-hashes.json';
+
 function planTable(entries: PlanEntry[], showRun: boolean): string {
   const width = Math.max(...entries.map((e) => e.name.length));
   return entries
-    .map((e) => `  ${e.name.padEnd(width)}  ${e.state.padEnd(9)}${showRun ? `  ${e.run ? 'run' : '-  '}  (${e.reason})` : ''}`)
+    .map((e) => {
+      const detail = showRun ? `${e.run ? 'run' : '-  '}  ${e.reason}` : e.state === 'cached' ? '' : e.cause;
+      return `  ${e.name.padEnd(width)}  ${e.state.padEnd(9)}  v${e.version}${detail ? `  ${detail}` : ''}`.trimEnd();
+    })
     .join('\n');
+}
+
+const duration = (seconds: number) => (seconds < 90 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`);
+
+/** Why a rerun stops: each training it would start, why, what it took, and the commands that do it. */
+function stopMessage(invocation: Invocation, unasked: PlanEntry[]): string {
+  const { config, base } = invocation;
+  const asked = invocation.from !== undefined ? `--from ${invocation.from}` : invocation.stages.map((name) => `--stage ${name}`).join(' ');
+  const lines = unasked.map(
+    (entry) =>
+      `  ${entry.name}: ${entry.state} (${entry.cause}); ` +
+      (entry.previousSeconds === null ? 'no earlier run of it in the cache' : `took about ${duration(entry.previousSeconds)} last time`),
+  );
+  // A --from rerun starts from the run in --out, so it needs only what differs from that run; a full run needs every non-default field.
+  const rerunBase = { ...(base.kind === 'run' ? base.config : DEFAULTS), out: DEFAULTS.out };
+  const rerunFlags = flagsFor(config, rerunBase);
+  const named = [...unasked.map((entry) => entry.name), ...invocation.stages].flatMap((name) => ['--stage', name]);
+  const commands = [
+    ...(unasked.length === 1 ? [`to train it and redo what follows: ${commandLine([...rerunFlags, '--from', unasked[0]!.name])}`] : []),
+    ...(unasked.length > 1 && invocation.stages.length > 0 ? [`to train them, then ${asked}: ${commandLine([...rerunFlags, ...named])}`] : []),
+    `the full run: ${commandLine(flagsFor(config, DEFAULTS))}`,
+  ];
+  return [
+    `${asked} needs ${unasked.length === 1 ? 'a training' : 'trainings'} that ${asked.startsWith('--from') ? '--from' : '--stage'} does not start unasked:`,
+    ...lines,
+    ...commands.map((command) => `  ${command}`),
+    'Nothing was run; the cache is as it was.',
+  ].join('\n');
 }
 
 export async function runPipeline(invocation: Invocation, hooks: { progress: ProgressFactory; signal?: AbortSignal }): Promise<PipelineResult> {
   const { config } = invocation;
   const log = hooks.progress.log;
+  log(configNote(invocation));
   const stages = pipelineStages(hooks);
-  const runner = createRunner(stages, config, { cache: createCache(config.cacheDir), log });
+  const runner = createRunner(stages, config, {
+    cache: createCache(config.cacheDir),
+    files: createFileHashes(path.join(config.cacheDir, FILE_HASHES)),
+    log,
+    fieldName: (field) => FIELDS[field].flag,
+  });
   const selection = { stages: invocation.stages, from: invocation.from, force: invocation.force };
 
   if (invocation.mode === 'list') {
     const plan = runner.plan();
-    log(`stages in order (cache: ${config.cacheDir}):\n${planTable(plan, false)}`);
+    log(`stages in order, with their code version (cache: ${config.cacheDir}):\n${planTable(plan, false)}`);
     return { plan, reports: [], outputs: {} };
   }
   const plan = runner.plan(selection);
+  const unasked = unaskedStages(plan);
   if (invocation.mode === 'dry-run') {
     log(`would run (cache: ${config.cacheDir}):\n${planTable(plan, true)}`);
+    if (unasked.length > 0) log(`but it would stop before any work: ${stopMessage(invocation, unasked)}`);
     return { plan, reports: [], outputs: {} };
   }
+  if (unasked.length > 0) throw new UnaskedTrainingError(unasked, stopMessage(invocation, unasked));
   const { outputs, reports } = await runner.run(selection);
   return { plan, reports, outputs };
 }

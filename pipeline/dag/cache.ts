@@ -1,8 +1,9 @@
 // The on-disk cache of stage outputs. An entry is a folder
 //   <cacheDir>/<stage>/<key>/{value.json, arrays.bin, manifest.json}
 // written under a temporary name and renamed into place, so a killed run
-// leaves no half entry. The manifest records each file's size and SHA-256;
-// an entry whose bytes no longer match is reported and recomputed.
+// leaves no half entry. The manifest records each file's size and SHA-256,
+// and what the stage read to make the entry (so a rerun can say what changed);
+// an entry whose manifest or bytes are damaged is reported and recomputed.
 
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -18,12 +19,29 @@ const VALUE_FILE = 'value.json';
 const ARRAYS_FILE = 'arrays.bin';
 const ALIGN = 8; // every array starts on an 8-byte boundary so it can be viewed in place
 
+/** What a stage read to make an entry; the runner compares it with a new run's to name what changed. */
+export interface Made {
+  version: number;
+  reads: Record<string, unknown>; // config field → value
+  fingerprint: Record<string, string>; // outside state, e.g. data file → SHA-256
+  inputs: Record<string, string>; // input stage → its key
+}
+
 interface Manifest {
   stage: string;
   key: string;
   seconds: number; // how long the stage took when it produced this entry
   createdAt: string;
+  made?: Made; // absent in entries written before it was recorded
   files: Record<string, { bytes: number; sha256: string }>;
+}
+
+/** An entry as its manifest describes it, without reading its data. */
+export interface EntryInfo {
+  key: string;
+  seconds: number;
+  createdAt: string;
+  made: Made | null;
 }
 
 export interface CacheEntry<T> {
@@ -89,6 +107,32 @@ export function decodeValue<T>(json: string, arrays: Buffer): T {
   return walk(JSON.parse(json)) as T;
 }
 
+const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
+
+function isMade(value: unknown): value is Made {
+  return isRecord(value) && typeof value.version === 'number' && isRecord(value.reads) && isRecord(value.fingerprint) && isRecord(value.inputs);
+}
+
+/** Reads and checks a manifest's shape; throws CacheCorruptError naming the file for null, garbage or a wrong shape. */
+function readManifest(manifestFile: string): Manifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(manifestFile, 'utf8'));
+  } catch (error) {
+    throw new CacheCorruptError(`${manifestFile}: expected a JSON manifest, found unreadable data (${(error as Error).message})`);
+  }
+  const files = isRecord(parsed) ? parsed.files : undefined;
+  const fileEntriesOk =
+    isRecord(files) &&
+    [VALUE_FILE, ARRAYS_FILE].every((name) => isRecord(files[name]) && typeof files[name].bytes === 'number' && typeof files[name].sha256 === 'string');
+  if (!isRecord(parsed) || !fileEntriesOk || typeof parsed.seconds !== 'number') {
+    const found = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : isRecord(parsed) ? 'an object without seconds and both files' : typeof parsed;
+    throw new CacheCorruptError(`${manifestFile}: expected a manifest with seconds and the size and SHA-256 of ${VALUE_FILE} and ${ARRAYS_FILE}, found ${found}`);
+  }
+  const manifest = parsed as unknown as Manifest;
+  return { ...manifest, made: isMade(parsed.made) ? parsed.made : undefined };
+}
+
 function sha256(data: Buffer | string): string {
   return createHash('sha256').update(data).digest('hex');
 }
@@ -106,14 +150,20 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   }
 }
 
+export type EntryState =
+  | { state: 'cached' | 'stale' | 'missing' }
+  | { state: 'damaged'; problem: string }; // a manifest that is null, garbage, or names files that are not there
+
 export interface StageCache {
-  /** The state of `stage` at `key` without reading the arrays: present, absent, or another key exists. */
-  state(stage: string, key: string): 'cached' | 'stale' | 'missing';
+  /** The state of `stage` at `key` from its manifest and file sizes, without hashing: present, damaged, absent, or another key exists. */
+  state(stage: string, key: string): EntryState;
+  /** Every readable entry of `stage`, newest first; damaged ones are left out. */
+  entries(stage: string): EntryInfo[];
   /** Reads and verifies an entry; null when absent; throws CacheCorruptError when its bytes changed. */
   read<T>(stage: string, key: string): CacheEntry<T> | null;
   /** The run time recorded in an entry's manifest, or null. */
   seconds(stage: string, key: string): number | null;
-  write(stage: string, key: string, value: unknown, seconds: number): void;
+  write(stage: string, key: string, value: unknown, seconds: number, made?: Made): void;
   /** Deletes an entry (after corruption was reported). */
   remove(stage: string, key: string): void;
 }
@@ -124,27 +174,56 @@ export function createCache(cacheDir: string): StageCache {
 
   return {
     state(stage, key) {
-      if (existsSync(path.join(entryDir(stage, key), MANIFEST))) return 'cached';
+      const dir = entryDir(stage, key);
+      const manifestFile = path.join(dir, MANIFEST);
+      if (existsSync(manifestFile)) {
+        try {
+          const manifest = readManifest(manifestFile);
+          for (const [name, expected] of Object.entries(manifest.files)) {
+            const file = path.join(dir, name);
+            const bytes = existsSync(file) ? statSync(file).size : null;
+            if (bytes !== expected.bytes) {
+              throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found ${bytes === null ? 'the file missing' : bytes}`);
+            }
+          }
+          return { state: 'cached' };
+        } catch (error) {
+          if (!(error instanceof CacheCorruptError)) throw error;
+          return { state: 'damaged', problem: error.message };
+        }
+      }
       const stageDir = path.join(cacheDir, stage);
       const others = existsSync(stageDir) ? readdirSync(stageDir).filter((name) => !name.startsWith('.')) : [];
-      return others.length > 0 ? 'stale' : 'missing';
+      return { state: others.length > 0 ? 'stale' : 'missing' };
+    },
+
+    entries(stage) {
+      const stageDir = path.join(cacheDir, stage);
+      if (!existsSync(stageDir)) return [];
+      const found: EntryInfo[] = [];
+      for (const key of readdirSync(stageDir)) {
+        if (key.startsWith('.')) continue;
+        const manifestFile = path.join(stageDir, key, MANIFEST);
+        if (!existsSync(manifestFile)) continue;
+        try {
+          const manifest = readManifest(manifestFile);
+          found.push({ key, seconds: manifest.seconds, createdAt: String(manifest.createdAt), made: manifest.made ?? null });
+        } catch (error) {
+          if (!(error instanceof CacheCorruptError)) throw error;
+        }
+      }
+      return found.sort((a, b) => b.createdAt.localeCompare(a.createdAt));
     },
 
     read<T>(stage: string, key: string): CacheEntry<T> | null {
       const dir = entryDir(stage, key);
       const manifestFile = path.join(dir, MANIFEST);
       if (!existsSync(manifestFile)) return null;
-      let manifest: Manifest;
-      try {
-        manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as Manifest;
-      } catch (error) {
-        throw new CacheCorruptError(`${manifestFile}: expected a JSON manifest, found unreadable data (${(error as Error).message})`);
-      }
+      const manifest = readManifest(manifestFile);
       const contents: Record<string, Buffer> = {};
       for (const name of [VALUE_FILE, ARRAYS_FILE]) {
         const file = path.join(dir, name);
-        const expected = manifest.files?.[name];
-        if (!expected) throw new CacheCorruptError(`${manifestFile}: expected an entry for ${name}, found none`);
+        const expected = manifest.files[name]!; // readManifest checked both
         if (!existsSync(file)) throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found the file missing`);
         const bytes = readFileSync(file);
         if (bytes.length !== expected.bytes) {
@@ -161,14 +240,13 @@ export function createCache(cacheDir: string): StageCache {
 
     seconds(stage, key) {
       try {
-        const manifest = JSON.parse(readFileSync(path.join(entryDir(stage, key), MANIFEST), 'utf8')) as Manifest;
-        return typeof manifest.seconds === 'number' ? manifest.seconds : null;
+        return readManifest(path.join(entryDir(stage, key), MANIFEST)).seconds;
       } catch {
         return null;
       }
     },
 
-    write(stage, key, value, seconds) {
+    write(stage, key, value, seconds, made) {
       const { json, arrays } = encodeValue(value);
       const stageDir = path.join(cacheDir, stage);
       const temporary = path.join(stageDir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
@@ -181,6 +259,7 @@ export function createCache(cacheDir: string): StageCache {
           key,
           seconds,
           createdAt: new Date().toISOString(),
+          ...(made ? { made } : {}),
           files: {
             [VALUE_FILE]: { bytes: Buffer.byteLength(json), sha256: sha256(json) },
             [ARRAYS_FILE]: { bytes: arrays.length, sha256: sha256(arrays) },

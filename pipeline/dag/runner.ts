@@ -1,12 +1,17 @@
 // A small typed DAG runner. Each stage names its inputs (other stages) and the
-// config fields it reads; its cache key hashes those values, its code version
-// and its inputs' keys. A stage whose key is unchanged is loaded, not run.
+// config fields it reads; its cache key hashes those values, its code version,
+// its fingerprint (e.g. the data files' SHA-256) and its inputs' keys, and only
+// those: a cached stage sees only the fields it declares, and reading any other
+// throws. A stage whose key is unchanged is loaded, not run.
 //
-//   plan  = order the stages, mark each cached / stale / missing / disabled,
+//   plan  = order the stages, mark each cached / stale / missing / damaged / disabled,
+//           say why (the field that changed, old → new; the data file; the upstream stage),
 //           choose which run (all stale, --stage, --from, --force)
-//   run   = in order: load what a running stage needs, run it, cache it
+//   run   = refuse to start an expensive stage (a training) that --stage / --from did not name,
+//           then in order: load what a running stage needs, run it, cache it with what it read
 
-import { CacheCorruptError, hashKey, type StageCache } from './cache.js';
+import { CacheCorruptError, hashKey, type Made, type StageCache } from './cache.js';
+import { createFileHashes, type FileHashes } from './file-hashes.js';
 
 /** What a stage's run function gets besides its inputs. */
 export interface StageContext<C> {
@@ -23,12 +28,15 @@ export interface StageContext<C> {
 export interface Stage<O, C, N extends keyof O = keyof O, I extends keyof O = keyof O> {
   name: N;
   inputs: readonly I[];
-  reads: readonly (keyof C)[];
+  reads: readonly (keyof C)[]; // config fields in the key: the stage's run sees these
+  untracked?: readonly (keyof C)[]; // fields it may read that no value of changes the output (e.g. a thread count)
   version: number; // bump when the stage's code changes what it produces
   description: string;
-  cache?: boolean; // false: run whenever selected, never stored (sinks that write files)
+  cache?: boolean; // false: run whenever selected, never stored, sees the whole config (sinks that write files)
   enabled?: (config: C) => boolean; // a disabled stage outputs null
-  fingerprint?: (config: C) => string; // outside state the key must see, e.g. data file sizes
+  enabledBy?: string; // the flag that enables a disabled stage, for the log
+  expensive?: boolean; // a training: --stage / --from stop rather than start it unasked
+  fingerprint?: (config: C, files: FileHashes) => Record<string, string>; // outside state the key must see, e.g. data file hashes
   run(inputs: Pick<O, I>, context: StageContext<C>): Promise<O[N]> | O[N];
 }
 
@@ -88,14 +96,19 @@ export function topologicalOrder<S extends { name: PropertyKey; inputs: readonly
   return ordered;
 }
 
-export type StageState = 'cached' | 'stale' | 'missing' | 'disabled' | 'uncached';
+export type StageState = 'cached' | 'stale' | 'missing' | 'damaged' | 'disabled' | 'uncached';
 
 export interface PlanEntry {
   name: string;
   key: string;
+  version: number;
   state: StageState;
+  cause: string; // why the state: "lr 0.01 → 0.05", "data file x changed", "upstream train reruns", "not in the cache"
   run: boolean; // will this run execute the stage
-  reason: string; // why it runs or not, for --dry-run and --list
+  reason: string; // why it runs or not, for --dry-run
+  expensive: boolean;
+  unasked: boolean; // an expensive stage this run would start though --stage / --from did not name it
+  previousSeconds: number | null; // what the closest cache entry of this stage took, if any
 }
 
 export interface Selection<N> {
@@ -115,37 +128,120 @@ export interface Runner<O> {
   run(selection?: Selection<keyof O>): Promise<{ outputs: Partial<O>; reports: StageReport[] }>;
 }
 
-export interface RunnerOptions {
+export interface RunnerOptions<C> {
   cache: StageCache;
+  files?: FileHashes; // content hashes for fingerprints; default: in memory, rehashed each run
   log?: (line: string) => void;
+  fieldName?: (field: keyof C) => string; // how a config field is named in reasons, e.g. its flag
 }
 
+/** A run would start an expensive stage nobody asked for; thrown before any work. */
+export class UnaskedTrainingError extends Error {
+  override name = 'UnaskedTrainingError';
+  constructor(
+    readonly stages: readonly PlanEntry[],
+    message = `${stages.map((s) => `${s.name} (${s.cause})`).join(', ')} would have to run first; name ${stages.length === 1 ? 'it' : 'them'} with --stage or --from`,
+  ) {
+    super(message);
+  }
+}
+
+/** A cached stage read a config field it did not declare: its key would miss that field. */
+export class UndeclaredReadError extends Error {
+  override name = 'UndeclaredReadError';
+}
+
+/** The expensive stages a plan would start unasked. */
+export function unaskedStages(entries: readonly PlanEntry[]): PlanEntry[] {
+  return entries.filter((entry) => entry.unasked);
+}
+
+/** `config` with only `allowed` readable; any other field throws, naming the stage. */
+function configView<C>(config: C, allowed: readonly (keyof C)[], stage: string): C {
+  const view = {} as C;
+  for (const field of Object.keys(config as object) as (keyof C)[]) {
+    if (allowed.includes(field)) {
+      Object.defineProperty(view, field, { value: config[field], enumerable: true });
+    } else {
+      // Not enumerable: spreading or cloning the view copies the declared fields only.
+      Object.defineProperty(view, field, {
+        enumerable: false,
+        get() {
+          throw new UndeclaredReadError(
+            `stage ${stage} read config.${String(field)}, which is not among its reads (${allowed.map(String).join(', ') || 'none'}): ` +
+              'add it to reads, or to untracked if no value of it can change the output',
+          );
+        },
+      });
+    }
+  }
+  return Object.freeze(view);
+}
+
+const formatValue = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
+
 /** Builds a runner over `stages` for one resolved config. */
-export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, options: RunnerOptions): Runner<O> {
+export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, options: RunnerOptions<C>): Runner<O> {
   const ordered = topologicalOrder(stages);
   const byName = new Map(ordered.map((s) => [s.name, s]));
   const log = options.log ?? (() => {});
+  const fieldName = options.fieldName ?? String;
+  const files = options.files ?? createFileHashes('');
   const { cache } = options;
 
+  const isEnabled = (stage: Stage<O, C>) => stage.enabled?.(config) ?? true;
+
   const keys = new Map<keyof O, string>();
+  const made = new Map<keyof O, Made>();
   for (const stage of ordered) {
-    keys.set(
-      stage.name,
-      hashKey({
-        stage: stage.name,
-        version: stage.version,
-        reads: Object.fromEntries(stage.reads.map((field) => [field, config[field]])),
-        inputs: stage.inputs.map((input) => [input, keys.get(input)]),
-        fingerprint: stage.fingerprint?.(config) ?? null,
-      }),
-    );
+    // A disabled stage outputs null whatever the config: it reads nothing, so its key is constant.
+    const enabled = isEnabled(stage);
+    const record: Made = {
+      version: stage.version,
+      reads: enabled ? Object.fromEntries(stage.reads.map((field) => [field, config[field]])) : {},
+      fingerprint: enabled ? (stage.fingerprint?.(config, files) ?? {}) : {},
+      inputs: enabled ? Object.fromEntries(stage.inputs.map((input) => [input, keys.get(input)!])) : {},
+    };
+    made.set(stage.name, record);
+    keys.set(stage.name, hashKey({ stage: stage.name, ...(enabled ? record : { disabled: true }) }));
   }
 
-  const isEnabled = (stage: Stage<O, C>) => stage.enabled?.(config) ?? true;
-  const stateOf = (stage: Stage<O, C>): StageState => {
-    if (!isEnabled(stage)) return 'disabled';
-    if (stage.cache === false) return 'uncached';
-    return cache.state(String(stage.name), keys.get(stage.name)!);
+  /** What differs between this run's inputs and an entry's; `runs` words an upstream change. */
+  const differences = (stage: Stage<O, C>, previous: Made | null, runs: Set<keyof O>): string[] => {
+    if (previous === null) return ['the cached entry does not record what it read'];
+    const current = made.get(stage.name)!;
+    const found: string[] = [];
+    if (previous.version !== current.version) found.push(`version ${previous.version} → ${current.version}`);
+    for (const [field, value] of Object.entries(current.reads)) {
+      const before = previous.reads[field];
+      if (JSON.stringify(before) !== JSON.stringify(value)) found.push(`${fieldName(field as keyof C)} ${formatValue(before)} → ${formatValue(value)}`);
+    }
+    for (const [label, value] of Object.entries(current.fingerprint)) {
+      if (previous.fingerprint[label] !== value) found.push(`${label} changed`);
+    }
+    for (const [input, key] of Object.entries(current.inputs)) {
+      if (previous.inputs[input] !== key) found.push(`upstream ${input} ${runs.has(input as keyof O) ? 'reruns' : 'changed'}`);
+    }
+    return found.length > 0 ? found : ['cached under another key'];
+  };
+
+  /** The state of a stage, why, and what the closest earlier entry of it took. */
+  const status = (stage: Stage<O, C>, runs: Set<keyof O>): { state: StageState; cause: string; previousSeconds: number | null } => {
+    if (!isEnabled(stage)) return { state: 'disabled', cause: stage.enabledBy ? `${stage.enabledBy} enables it` : 'disabled by the config', previousSeconds: null };
+    if (stage.cache === false) return { state: 'uncached', cause: 'never cached: runs whenever selected', previousSeconds: null };
+    const name = String(stage.name);
+    const found = cache.state(name, keys.get(stage.name)!);
+    if (found.state === 'cached') return { state: 'cached', cause: 'cached', previousSeconds: cache.seconds(name, keys.get(stage.name)!) };
+    if (found.state === 'missing') return { state: 'missing', cause: 'not in the cache', previousSeconds: null };
+    // The closest earlier entry explains best what changed; ties go to the newest.
+    const earlier = cache.entries(name).filter((entry) => entry.key !== keys.get(stage.name));
+    let best: { diffs: string[]; seconds: number } | null = null;
+    for (const entry of earlier) {
+      const diffs = differences(stage, entry.made, runs);
+      if (best === null || diffs.length < best.diffs.length) best = { diffs, seconds: entry.seconds };
+    }
+    if (found.state === 'damaged') return { state: 'damaged', cause: `damaged cache entry: ${found.problem}`, previousSeconds: best?.seconds ?? null };
+    return { state: 'stale', cause: best ? best.diffs.join(', ') : 'only damaged entries in the cache', previousSeconds: best?.seconds ?? null };
   };
 
   const downstreamOf = (root: keyof O): Set<keyof O> => {
@@ -171,51 +267,51 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       }
     }
     // Stages this run must execute whatever the cache says.
-    const forced = new Set<keyof O>(selection.stages ?? []);
-    if (selection.from !== undefined) for (const name of downstreamOf(selection.from)) forced.add(name);
-    const explicit = forced.size > 0;
-    const scope = explicit ? upstreamOf(forced) : new Set(ordered.map((s) => s.name));
+    const named = new Set<keyof O>(selection.stages ?? []);
+    if (selection.from !== undefined) for (const name of downstreamOf(selection.from)) named.add(name);
+    const explicit = named.size > 0;
+    const scope = explicit ? upstreamOf(named) : new Set(ordered.map((s) => s.name));
 
     const runs = new Set<keyof O>();
+    const states = new Map<keyof O, StageState>();
     const entries: PlanEntry[] = [];
     for (const stage of ordered) {
-      const state = stateOf(stage);
-      const entry = { name: String(stage.name), key: keys.get(stage.name)!, state };
-      const inputRuns = stage.inputs.filter((input) => runs.has(input));
+      const { state, cause, previousSeconds } = status(stage, runs);
+      states.set(stage.name, state);
       let run = false;
       let reason: string;
-      if (state === 'disabled') reason = 'disabled by the config';
+      if (state === 'disabled') reason = cause;
       else if (!scope.has(stage.name)) {
         // A sink (uncached) outside the selection still runs when all it reads is fresh, so reports follow.
-        const inputsFresh = stage.inputs.every((input) => runs.has(input) || ['cached', 'disabled'].includes(stateOf(byName.get(input)!)));
-        if (stage.cache === false && inputsFresh) {
-          run = true;
-          reason = 'its inputs are fresh';
-        } else {
-          reason = stage.cache === false ? 'an input is stale: not selected' : 'not selected';
-        }
-      } else if (forced.has(stage.name)) {
+        const inputsFresh = stage.inputs.every((input) => runs.has(input) || ['cached', 'disabled'].includes(states.get(input)!));
+        run = stage.cache === false && inputsFresh;
+        reason = run ? 'its inputs are fresh' : state === 'cached' ? 'cached' : `not selected; ${cause}`;
+      } else if (named.has(stage.name)) {
         run = true;
         reason = selection.from !== undefined && !(selection.stages ?? []).includes(stage.name) ? `downstream of --from ${String(selection.from)}` : 'selected';
+        if (state !== 'cached' && state !== 'uncached') reason += `; ${cause}`;
       } else if (selection.force) {
         run = true;
         reason = '--force';
-      } else if (state !== 'cached') {
-        run = true;
-        reason = state === 'uncached' ? 'never cached' : state;
       } else {
-        reason = 'cached';
+        run = state !== 'cached';
+        reason = cause;
       }
-      if (run && inputRuns.length > 0 && reason === 'cached') reason = `input ${String(inputRuns[0])} runs`;
       if (run) runs.add(stage.name);
-      entries.push({ ...entry, run, reason });
+      const expensive = stage.expensive ?? false;
+      const unasked = run && expensive && explicit && !named.has(stage.name) && !selection.force;
+      entries.push({ name: String(stage.name), key: keys.get(stage.name)!, version: stage.version, state, cause, run, reason, expensive, unasked, previousSeconds });
     }
     return entries;
   };
 
   const run = async (selection: Selection<keyof O> = {}) => {
     const entries = plan(selection);
+    const unasked = unaskedStages(entries);
+    if (unasked.length > 0) throw new UnaskedTrainingError(unasked);
+    const byEntry = new Map(entries.map((entry) => [entry.name, entry]));
     const willRun = new Set(entries.filter((e) => e.run).map((e) => e.name));
+    const explicit = (selection.stages ?? []).length > 0 || selection.from !== undefined;
     const outputs: Partial<O> = {};
     const seconds = new Map<keyof O, number>();
     const reports: StageReport[] = [];
@@ -237,6 +333,10 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
           }
         } catch (error) {
           if (!(error instanceof CacheCorruptError)) throw error;
+          if (stage.expensive && explicit && !selection.force) {
+            const entry = { ...byEntry.get(String(name))!, cause: `its cache entry is damaged: ${error.message}` };
+            throw new UnaskedTrainingError([entry]);
+          }
           log(`cache: ${error.message}; discarding the entry and recomputing ${String(name)}`);
           cache.remove(String(name), keys.get(name)!);
         }
@@ -256,11 +356,14 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     const execute = async (stage: Stage<O, C>): Promise<O[keyof O]> => {
       const inputs = {} as Pick<O, keyof O>;
       for (const input of stage.inputs) inputs[input] = await obtain(input);
+      const planned = byEntry.get(String(stage.name))!;
+      if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${String(stage.name)}`);
       log(`▶ ${String(stage.name)}: ${stage.description}`);
       const start = performance.now();
-      const value = await stage.run(inputs, { config, log, stageSeconds });
+      const view = stage.cache === false ? config : configView(config, [...stage.reads, ...(stage.untracked ?? [])], String(stage.name));
+      const value = await stage.run(inputs, { config: view, log, stageSeconds });
       const elapsed = (performance.now() - start) / 1000;
-      if (stage.cache !== false) cache.write(String(stage.name), keys.get(stage.name)!, value, elapsed);
+      if (stage.cache !== false) cache.write(String(stage.name), keys.get(stage.name)!, value, elapsed, made.get(stage.name));
       outputs[stage.name] = value;
       seconds.set(stage.name, elapsed);
       reports.push({ name: String(stage.name), outcome: 'ran', seconds: elapsed });
@@ -268,13 +371,27 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       return value;
     };
 
+    // Consecutive stages disabled by the same flag are one line, named by the last (the one that gathers them).
+    let disabled: { hint: string | undefined; names: string[] } | null = null;
+    const flushDisabled = () => {
+      if (disabled === null) return;
+      const { hint, names } = disabled;
+      const label = names.length === 1 ? names[0] : `${names.at(-1)} (${names.length} stages)`;
+      log(`- ${label}: disabled${hint ? `, ${hint} enables ${names.length === 1 ? 'it' : 'them'}` : ''}`);
+      disabled = null;
+    };
     for (const entry of entries) {
       const stage = byName.get(entry.name as keyof O)!;
+      if (entry.state === 'disabled') {
+        reports.push({ name: entry.name, outcome: 'disabled', seconds: 0 });
+        if (disabled !== null && disabled.hint !== stage.enabledBy) flushDisabled();
+        disabled ??= { hint: stage.enabledBy, names: [] };
+        disabled.names.push(entry.name);
+        continue;
+      }
+      flushDisabled();
       if (entry.run) {
         if (!(stage.name in outputs)) await obtain(stage.name);
-      } else if (entry.state === 'disabled') {
-        reports.push({ name: entry.name, outcome: 'disabled', seconds: 0 });
-        log(`- ${entry.name}: disabled`);
       } else if (entry.state === 'cached') {
         reports.push({ name: entry.name, outcome: 'cached', seconds: 0 });
         log(`✔ ${entry.name}: cached`);
@@ -283,21 +400,10 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
         log(`- ${entry.name}: skipped (${entry.reason})`);
       }
     }
+    flushDisabled();
+    files.save(); // only after a whole run: one that stops, fails or is interrupted leaves the cache folder as it was
     return { outputs, reports };
   };
 
   return { plan, run };
-}
-
-/** Reads a cached output without running anything; null when absent or corrupt. */
-export function cachedOutput<O, C>(stages: readonly Stage<O, C>[], config: C, cache: StageCache, name: keyof O): O[keyof O] | null {
-  const runner = createRunner(stages, config, { cache });
-  const entry = runner.plan().find((e) => e.name === String(name));
-  if (!entry || entry.state !== 'cached') return null;
-  try {
-    return cache.read<O[keyof O]>(String(name), entry.key)?.value ?? null;
-  } catch (error) {
-    if (error instanceof CacheCorruptError) return null;
-    throw error;
-  }
 }
