@@ -14,20 +14,8 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
-import {
-  BOX_SIDE,
-  FIELD_SIDE,
-  ModelError,
-  PredictError,
-  decodeImage,
-  loadTrainedModel,
-  predictFiles,
-  prepareDigit,
-  strokeWidth,
-  topGuesses,
-  type FileResult,
-  type GrayImage,
-} from '../pipeline/predict/predict.js';
+import { ModelError, decodeImage, loadTrainedModel, predictFiles, type FileResult } from '../pipeline/predict/predict.js';
+import { BOX_SIDE, FIELD_SIDE, PredictError, prepareDigit, strokeWidth, topGuesses, type GrayImage } from '../pipeline/predict/prepare.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { writeReportFiles } from '../pipeline/render/publish.js';
