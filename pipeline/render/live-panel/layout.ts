@@ -10,7 +10,7 @@ export const ACTIVATION_CELL = 10; // canvas pixels per unit
 export interface PanelModel {
   id: string; // 'tfjs' | 'reference' | 'best': the folder under model/
   label: string; // shown in the switch
-  weights: string; // base64 of float32 little-endian w1 b1 w2 b2 w3 b3 (PARAM_NAMES order)
+  weights: string; // base64 of the deflated float16 byte planes of ./weights.ts
 }
 
 /** The JSON inlined in #live-panel-models. */

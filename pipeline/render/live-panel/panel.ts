@@ -29,8 +29,8 @@ const MODEL_LABELS: Record<LiveModelId, string> = {
 
 const PAGE_SOURCE = fileURLToPath(new URL('./page.ts', import.meta.url));
 
-/** ./page.ts and what it imports, as one browser script. */
-async function pageScript(): Promise<string> {
+/** ./page.ts and what it imports, as one browser script, with the source files it was built from. */
+export async function bundlePage(): Promise<{ script: string; sources: string[] }> {
   const result = await esbuild.build({
     entryPoints: [PAGE_SOURCE],
     bundle: true,
@@ -41,10 +41,11 @@ async function pageScript(): Promise<string> {
     minify: true,
     legalComments: 'none',
     logLevel: 'silent',
+    metafile: true,
   });
   const script = result.outputFiles[0]!.text;
   if (/<\/script/i.test(script)) throw new Error(`live panel: the bundle of ${PAGE_SOURCE} contains "</script", which would end the page's script early`);
-  return script;
+  return { script, sources: Object.keys(result.metafile.inputs) };
 }
 
 function escapeHtml(text: string): string {
@@ -54,7 +55,7 @@ function escapeHtml(text: string): string {
 const PANEL_STYLE = `
   .live-panel { margin: 28px 0; }
   .lp-grid { display: grid; grid-template-columns: auto minmax(180px, 1fr) minmax(220px, 1fr); gap: 20px 28px; align-items: start; }
-  .lp-draw canvas { width: ${DRAW_SIDE}px; max-width: 100%; aspect-ratio: 1; border: 2px solid #57606a; border-radius: 6px; touch-action: none; cursor: crosshair; background: white; display: block; }
+  .lp-draw canvas { box-sizing: border-box; width: ${DRAW_SIDE}px; max-width: 100%; aspect-ratio: 1; border: 2px solid #57606a; border-radius: 6px; touch-action: none; cursor: crosshair; background: white; display: block; }
   .lp-controls { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; margin-top: 10px; font-size: 14px; }
   .lp-controls button, .lp-controls select { font: inherit; padding: 5px 12px; border: 1px solid #8c959f; border-radius: 6px; background: #f6f8fa; }
   .lp-answer .lp-label, .lp-seen figcaption { color: #57606a; font-size: 13.5px; }
@@ -71,6 +72,7 @@ const PANEL_STYLE = `
   #input-canvas { width: ${FIELD_SIDE * 4}px; height: ${FIELD_SIDE * 4}px; }
   @media (max-width: 760px) { .lp-grid { grid-template-columns: 1fr; } .lp-draw canvas { width: 100%; } }
   .use-this-model pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 10px 12px; overflow-x: auto; font-size: 13px; }
+  .use-this-model pre code { background: none; padding: 0; }
 `;
 
 function useThisModel(models: readonly LiveModel[]): string {
@@ -151,6 +153,6 @@ export async function livePanelHtml(models: readonly LiveModel[]): Promise<strin
     '</section>',
     useThisModel(models),
     `<script type="application/json" id="live-panel-models">${JSON.stringify(data)}</script>`,
-    `<script>${await pageScript()}</script>`,
+    `<script>${(await bundlePage()).script}</script>`,
   ].join('\n');
 }
