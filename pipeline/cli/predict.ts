@@ -34,10 +34,10 @@ function refuseRepeatedFlags(argv: readonly string[]): void {
   const seen = new Map<string, string[]>();
   for (const arg of argv) {
     if (arg === '--') break;
-    const match = /^--(?:no-)?([^=]+)(?:=(.*))?$/.exec(arg);
+    const match = /^--(?:no-)?([^=]+)/.exec(arg);
     if (!match) continue;
     const flag = match[1]!.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`); // --showInput is --show-input
-    if (!(flag in SINGLE_FLAGS)) continue;
+    if (!Object.hasOwn(SINGLE_FLAGS, flag)) continue;
     seen.set(flag, [...(seen.get(flag) ?? []), arg]);
   }
   for (const [flag, uses] of seen) {
