@@ -318,6 +318,26 @@ inBrowser('the live panel in Chromium', () => {
     }
     console.log(`screenshots in ${SCREENSHOTS}`);
   });
+
+  it('a finger draws on a phone (touch pointer events), and the page does not scroll under it', async () => {
+    const context = await browser.newContext({ viewport: { width: 390, height: 800 }, hasTouch: true, isMobile: true });
+    const page = await context.newPage();
+    await page.goto(`file://${path.join(out, 'index.html')}`);
+    await page.waitForSelector('html[data-live-panel="ready"]');
+    const canvas = page.locator('#draw-canvas');
+    await canvas.scrollIntoViewIfNeeded();
+    const box = (await canvas.boundingBox())!;
+    const scrollBefore = await page.evaluate(() => scrollY);
+    const touch = await context.newCDPSession(page);
+    const at = (x: number, y: number) => [{ x: box.x + x * box.width, y: box.y + y * box.height }];
+    await touch.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(0.5, 0.15) });
+    for (let step = 1; step <= 12; step++) await touch.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(0.5, 0.15 + (0.7 * step) / 12) });
+    await touch.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+    await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
+    expect(await page.locator('#prediction').getAttribute('data-digit')).toMatch(/^\d$/);
+    expect(await page.evaluate(() => scrollY)).toBe(scrollBefore);
+    await context.close();
+  });
 });
 
 // The file's own size budget: the three models fit in the page.
