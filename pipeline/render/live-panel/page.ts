@@ -171,4 +171,9 @@ async function start(): Promise<void> {
   document.documentElement.dataset.livePanel = 'ready';
 }
 
-void start();
+start().catch((error: unknown) => {
+  // e.g. a browser without DecompressionStream (Safari before 16.4): say so in the panel instead of staying blank
+  const status = document.getElementById('live-status');
+  if (status) status.textContent = `The live panel could not start in this browser: ${(error as Error).message}`;
+  throw error;
+});
