@@ -42,6 +42,7 @@ import type { ProgressFactory } from './progress.js';
 import { historyCsv, metricsFile, textFile, writeReportFiles } from './render/publish.js';
 import { trainReferenceStage } from './train-reference.js';
 import { buildReport } from './render/report.js';
+import { livePanelHtml } from './render/live-panel/panel.js';
 import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
@@ -272,7 +273,10 @@ async function writeReports(
     ...(await modelFiles(tfjs.params, 'model/tfjs')),
     ...(reference ? await modelFiles(reference.params, 'model/reference') : []),
     ...visuals.files,
-    ...buildReport(metrics, histories, visuals),
+    ...buildReport(metrics, histories, visuals, await livePanelHtml([
+      { id: 'tfjs', params: tfjs.params },
+      ...(reference ? [{ id: 'reference' as const, params: reference.params }] : []),
+    ])),
     ...(experiments ? await experimentsFiles(experiments) : []),
   ];
   // A run without --reference or --experiments leaves no stale files of theirs beside the new metrics.json.

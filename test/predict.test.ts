@@ -2,7 +2,7 @@
 // The model is trained here, quickly; the digit images are written here from the test set.
 
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,20 +14,10 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
-import {
-  BOX_SIDE,
-  FIELD_SIDE,
-  ModelError,
-  PredictError,
-  decodeImage,
-  loadTrainedModel,
-  predictFiles,
-  prepareDigit,
-  strokeWidth,
-  topGuesses,
-  type FileResult,
-  type GrayImage,
-} from '../pipeline/predict/predict.js';
+import { MAX_WORKING_SIDE, ModelError, decodeImage, loadTrainedModel, predictFiles, type FileResult } from '../pipeline/predict/predict.js';
+import { BOX_SIDE, FIELD_SIDE, PredictError, grayscale, prepareDigit, prepareRgba, strokeWidth, topGuesses, type GrayImage } from '../pipeline/predict/prepare.js';
+import { ROOT } from './helpers/cli.js';
+import { grayPng } from './helpers/png.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { writeReportFiles } from '../pipeline/render/publish.js';
@@ -332,5 +322,157 @@ describe('the CLI', () => {
     const usage = await cli(['--modle', 'tfjs', 'x.png']);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('Unknown argument: modle');
+  });
+});
+
+/** RGBA of `canvas` with its ink (white on black, as digitCanvas draws it) moved into alpha: `colour` strokes on transparency. */
+function onTransparency(canvas: Canvas, colour: number): Uint8ClampedArray {
+  const rgba = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const out = new Uint8ClampedArray(rgba.length);
+  for (let p = 0; p < rgba.length / 4; p++) out.set([colour, colour, colour, rgba[p * 4]!], p * 4);
+  return out;
+}
+
+describe('transparency', () => {
+  it('reads white strokes on a transparent background as ink, and black ones too, the same as on paper', () => {
+    for (const index of [0, 1, 2]) {
+      const canvas = digitCanvas(testDigit(index), { scale: 4 });
+      const opaque = prepareDigit(gray(canvas)).input;
+      for (const colour of [255, 0]) {
+        const prepared = prepareRgba(onTransparency(canvas, colour), canvas.width, canvas.height);
+        const worst = maxDifference(opaque, prepared.input);
+        if (worst.difference > 1 / 255) throw new Error(`digit ${index} in colour ${colour} on transparency: pixel ${worst.index} is ${worst.b}, on paper ${worst.a}`);
+      }
+    }
+  });
+
+  it('keeps a sheet of white paper with transparent margins as paper', () => {
+    const canvas = createCanvas(200, 200); // transparent
+    const context = canvas.getContext('2d');
+    context.fillStyle = 'white';
+    context.fillRect(40, 40, 120, 120);
+    context.drawImage(digitCanvas(testDigit(1), { scale: 3, invert: true }), 58, 58);
+    const rgba = context.getImageData(0, 0, 200, 200).data;
+    const paper = prepareRgba(rgba, 200, 200).input;
+    const plain = prepareDigit(gray(digitCanvas(testDigit(1), { scale: 3, invert: true }))).input;
+    expect(maxDifference(paper, plain).difference).toBeLessThan(1e-6);
+    expect(grayscale(rgba, 200, 200).pixels[0]).toBe(1); // the margin became white paper
+  });
+});
+
+describe('files that promise more than they hold', () => {
+  it('names a truncated PNG or JPEG as truncated, not "out of memory"', async () => {
+    const folder = path.join(work, 'cut');
+    mkdirSync(folder, { recursive: true });
+    const png = digitCanvas(testDigit(0), { scale: 4, invert: true }).toBuffer('image/png');
+    const jpeg = digitCanvas(testDigit(0), { scale: 4, invert: true }).toBuffer('image/jpeg');
+    const cases = [
+      { name: 'half.png', bytes: png.subarray(0, Math.floor(png.length / 2)), message: /^truncated PNG: its IDAT chunk needs \d+ bytes, the file has \d+$/ },
+      { name: 'no-end.png', bytes: png.subarray(0, png.length - 12), message: /^truncated PNG: the file ends at byte \d+, before its IEND chunk$/ },
+      { name: 'header.png', bytes: png.subarray(0, 20), message: /^truncated PNG: its IHDR chunk needs 33 bytes, the file has 20$/ },
+      { name: 'half.jpg', bytes: jpeg.subarray(0, Math.floor(jpeg.length / 2)), message: /^truncated JPEG: the image data has no end-of-image marker/ },
+    ];
+    for (const { name, bytes } of cases) writeFileSync(path.join(folder, name), bytes);
+    const results = await predictFiles(cases.map(({ name }) => path.join(folder, name)), model);
+    results.forEach((result, i) => {
+      if (result.ok) throw new Error(`${cases[i]!.name} was read as a digit`);
+      expect(result.error).toMatch(cases[i]!.message);
+      expect(result.error).not.toContain('out of memory');
+    });
+  });
+
+  const decodeInChild = async (file: string) => {
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/decode-memory.ts'), file], { cwd: ROOT });
+    return JSON.parse(stdout) as { error?: string; width?: number; height?: number; maxRssMiB: number; seconds: number };
+  };
+
+  let baselineMiB: number; // a process that decodes a 28×28 PNG: Node, tsx, TF.js and canvas loaded
+  beforeAll(async () => {
+    const small = path.join(work, 'small.png');
+    writeFileSync(small, digitCanvas(testDigit(0)).toBuffer('image/png'));
+    baselineMiB = (await decodeInChild(small)).maxRssMiB;
+  });
+
+  it('refuses a 12000×12000 PNG from its header, in bounded memory', async () => {
+    const file = path.join(work, 'huge.png');
+    const zeros = new Uint8Array(12_000);
+    writeFileSync(file, grayPng(12_000, 12_000, () => zeros));
+    const outcome = await decodeInChild(file);
+    expect(outcome.error).toBe('the PNG is 12000×12000 pixels (144 megapixels); predict reads up to 40 megapixels: scale it down first');
+    expect(outcome.maxRssMiB - baselineMiB).toBeLessThan(200); // decoding it takes 550 MiB for the pixels alone (2.7 GB seen)
+    console.log(`12000×12000 PNG refused: ${outcome.seconds.toFixed(2)} s, peak RSS ${outcome.maxRssMiB.toFixed(0)} MiB (a 28×28 PNG: ${baselineMiB.toFixed(0)} MiB)`);
+  });
+
+  it('draws a 4000×3000 photo-sized picture down to 1000 px while decoding, and still reads the digit', async () => {
+    const file = path.join(work, 'photo.png');
+    const ink = testDigit(3); // white on black (28×28), drawn black on white, 100 px per MNIST pixel, off-centre
+    const rows = new Map<number, Uint8Array>();
+    writeFileSync(
+      file,
+      grayPng(4000, 3000, (y) => {
+        const source = Math.floor((y - 200) / 100);
+        if (!rows.has(source)) {
+          const row = new Uint8Array(4000).fill(255);
+          if (source >= 0 && source < FIELD_SIDE) for (let x = 0; x < 2800; x++) row[600 + x] = 255 - Math.round(255 * ink[source * FIELD_SIDE + Math.floor(x / 100)]!);
+          rows.set(source, row);
+        }
+        return rows.get(source)!;
+      }),
+    );
+    const outcome = await decodeInChild(file);
+    expect([outcome.width, outcome.height]).toEqual([MAX_WORKING_SIDE, 750]);
+    expect(outcome.maxRssMiB - baselineMiB).toBeLessThan(200); // the 12-megapixel decode itself is 46 MiB
+    console.log(`4000×3000 PNG decoded: ${outcome.seconds.toFixed(2)} s, peak RSS ${outcome.maxRssMiB.toFixed(0)} MiB (a 28×28 PNG: ${baselineMiB.toFixed(0)} MiB)`);
+    const [result] = await predictFiles([file], model);
+    if (!result!.ok) throw new Error(result!.error);
+    expect(result!.guesses[0]!.digit).toBe(dataset.test.labels[3]);
+  });
+});
+
+describe('the CLI: flags and the best model', () => {
+  const cli = async (args: string[]) => {
+    try {
+      const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'pipeline/cli/predict.ts', ...args], { cwd: ROOT });
+      return { code: 0, stdout, stderr };
+    } catch (error) {
+      const failure = error as { code: number; stdout: string; stderr: string };
+      return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+    }
+  };
+  const image = () => path.join(work, 'images', '5-group0.png');
+
+  it('refuses a repeated flag with exit 2, naming it, instead of crashing', async () => {
+    const cases: [string[], string][] = [
+      [['--out', 'A', '--out', 'B'], '--out was given 2 times; give it once, e.g. --out reports'],
+      [['--model', 'tfjs', '--model', 'best'], '--model was given 2 times; give it once, e.g. --model best'],
+      [['--out=A', '--out', 'B', '--out', 'C'], '--out was given 3 times; give it once, e.g. --out reports'],
+      [['--show-input', 'a', '--showInput', 'b'], '--show-input was given 2 times; give it once, e.g. --show-input seen/'],
+    ];
+    for (const [flags, message] of cases) {
+      const result = await cli([...flags, image()]);
+      expect(result.code).toBe(2);
+      expect(result.stderr).toContain(`error: ${message}`);
+      expect(result.stderr).not.toMatch(/TypeError|\n\s+at /);
+    }
+  });
+
+  it('--model best says how to make it when there is none, and reads <out>/model/best when there is', async () => {
+    const missing = await cli(['--out', out, '--model', 'best', image()]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain(
+      `error: no best model: ${path.join(out, 'model', 'best', 'model.json')} does not exist. The experiments save it: run npm run pipeline -- --out ${out} --experiments.`,
+    );
+    cpSync(path.join(out, 'model', 'tfjs'), path.join(out, 'model', 'best'), { recursive: true }); // a plain dense model, like the folded best
+    try {
+      const best = await cli(['--out', out, '--model', 'best', '--json', image()]);
+      const spec = await cli(['--out', out, '--json', image()]);
+      expect([best.code, spec.code]).toEqual([0, 0]);
+      const bestDocument = JSON.parse(best.stdout) as { model: string; results: FileResult[] };
+      expect(bestDocument.model).toBe('best');
+      expect(bestDocument.results).toEqual((JSON.parse(spec.stdout) as { results: FileResult[] }).results);
+    } finally {
+      rmSync(path.join(out, 'model', 'best'), { recursive: true, force: true });
+    }
+    expect(readFileSync(path.join(out, 'model', 'tfjs', 'model.json'), 'utf8')).toContain('dense1');
   });
 });

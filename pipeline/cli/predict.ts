@@ -7,28 +7,46 @@ import { hideBin } from 'yargs/helpers';
 import { selectBackend } from '../tfjs/backend.js';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, parseOrHelp, withCliConventions } from './conventions.js';
 import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
-import { formatResult, loadTrainedModel, predictFiles } from '../predict/predict.js';
-import type { Implementation } from '../types.js';
-
-const IMPLEMENTATIONS: Implementation[] = ['tfjs', 'reference'];
+import { MODEL_NAMES, formatResult, loadTrainedModel, predictFiles, type ModelName } from '../predict/predict.js';
 
 const EXAMPLES = [
   ['npm run predict -- my-digit.png', 'the top 3 digits for one drawing'],
   ['npm run predict -- a.png b.jpg --json', 'machine-readable results'],
   ['npm run predict -- a.png --show-input seen/', 'also save the 28×28 image the network saw'],
   ['npm run predict -- a.png --model reference', 'use the pure-TypeScript reference model'],
+  ['npm run predict -- a.png --model best', 'use the best model of npm run pipeline -- --experiments'],
 ] as const;
 
 interface PredictInvocation {
   files: string[];
-  model: Implementation;
+  model: ModelName;
   out: string;
   json: boolean;
   showInput: string | undefined;
   backend: BackendName;
 }
 
+/** Flags that take one value, each with an example of giving it once. */
+const SINGLE_FLAGS: Record<string, string> = { model: '--model best', out: '--out reports', json: '--json', 'show-input': '--show-input seen/', backend: '--backend wasm' };
+
+/** Refuses a flag given twice (`--out A --out B`): which one was meant is a guess we do not make. */
+function refuseRepeatedFlags(argv: readonly string[]): void {
+  const seen = new Map<string, string[]>();
+  for (const arg of argv) {
+    if (arg === '--') break;
+    const match = /^--(?:no-)?([^=]+)/.exec(arg);
+    if (!match) continue;
+    const flag = match[1]!.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`); // --showInput is --show-input
+    if (!Object.hasOwn(SINGLE_FLAGS, flag)) continue;
+    seen.set(flag, [...(seen.get(flag) ?? []), arg]);
+  }
+  for (const [flag, uses] of seen) {
+    if (uses.length > 1) throw new UsageError(`--${flag} was given ${uses.length} times; give it once, e.g. ${SINGLE_FLAGS[flag]}`);
+  }
+}
+
 async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocation | null> {
+  refuseRepeatedFlags(argv);
   const parser = withCliConventions(
     yargs([...argv])
       .scriptName('npm run predict --')
@@ -36,7 +54,7 @@ async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocat
         command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
       )
       .options({
-        model: { type: 'string', choices: IMPLEMENTATIONS, default: 'tfjs', describe: 'Which trained model: <out>/model/tfjs or <out>/model/reference' },
+        model: { type: 'string', choices: MODEL_NAMES, default: 'tfjs', describe: 'Which trained model: <out>/model/tfjs, <out>/model/reference, or <out>/model/best (saved by --experiments)' },
         out: { type: 'string', default: DEFAULTS.out, describe: 'Report folder of the pipeline run that trained the model' },
         json: { type: 'boolean', default: false, describe: 'Print one JSON document instead of lines of text' },
         'show-input': { type: 'string', describe: 'Write the 28×28 image the network saw for each file into this folder', defaultDescription: 'none' },
@@ -60,7 +78,7 @@ async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocat
   if (parsed.out.trim() === '') throw new UsageError('--out needs the report folder, e.g. --out reports');
   return {
     files,
-    model: parsed.model as Implementation,
+    model: parsed.model as ModelName,
     out: parsed.out,
     json: parsed.json,
     showInput,

@@ -529,7 +529,7 @@ const HTML_STYLE = `
   figcaption { color: #57606a; font-size: 13.5px; margin-top: 6px; }
 `;
 
-function renderHtml(blocks: Block[], title: string): string {
+function renderHtml(blocks: Block[], title: string, livePanel: string): string {
   const out: string[] = [];
   for (const block of blocks) {
     switch (block.kind) {
@@ -577,6 +577,7 @@ function renderHtml(blocks: Block[], title: string): string {
     '<body>',
     '<main>',
     ...out,
+    livePanel,
     '</main>',
     '</body>',
     '</html>',
@@ -591,12 +592,13 @@ export function buildReport(
   metrics: MetricsFile,
   histories: { implementation: string; history: EpochRecord[] }[],
   visuals: Visuals,
+  livePanel = '', // livePanelHtml(...) from render/live-panel/panel.ts, index.html only
 ): ReportFile[] {
   const blocks = reportDocument(metrics, histories, visuals);
   const encoder = new TextEncoder();
   return [
     { path: 'report.md', data: encoder.encode(renderMarkdown(blocks)) },
-    { path: 'index.html', data: encoder.encode(renderHtml(blocks, 'MNIST training report')) },
+    { path: 'index.html', data: encoder.encode(renderHtml(blocks, 'MNIST training report', livePanel)) },
   ];
 }
 

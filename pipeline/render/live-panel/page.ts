@@ -1,0 +1,179 @@
+/// <reference lib="dom" />
+// The live panel's script, bundled by esbuild into index.html (see ./panel.ts).
+//
+//   pointer strokes on #draw-canvas ─► RGBA ─► prepareRgba (the same code as npm run predict)
+//     ─► the chosen model's forward pass (./forward.ts) ─► top digits, the 28×28 input, both hidden layers
+//
+// The weights come from the JSON in #live-panel-models, inline, so the page works from file://.
+// D = 784, H1 = 128, H2 = 64, K = 10.
+
+import { H1, H2, type Params } from '../../../reference/shapes.js';
+import { FIELD_SIDE, PredictError, TOP_K, prepareRgba, topGuesses } from '../../predict/prepare.js';
+import { createForward, type Activations } from './forward.js';
+import { H1_COLUMNS, H2_COLUMNS, PEN_FRACTION, type PanelData } from './layout.js';
+import { unpackParams } from './weights.js';
+
+/** ColorBrewer YlOrBr from white, the report's activation ramp (pipeline/render/grids.ts): a silent unit is blank. */
+const SEQUENTIAL_STOPS: readonly (readonly [number, number, number])[] = [
+  [255, 255, 255],
+  [254, 227, 145],
+  [254, 153, 41],
+  [204, 76, 2],
+  [102, 37, 6],
+];
+
+function rampColour(t: number): string {
+  const position = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (SEQUENTIAL_STOPS.length - 1);
+  const lower = Math.min(Math.floor(position), SEQUENTIAL_STOPS.length - 2);
+  const fraction = position - lower;
+  const a = SEQUENTIAL_STOPS[lower]!;
+  const b = SEQUENTIAL_STOPS[lower + 1]!;
+  return `rgb(${a.map((channel, i) => Math.round(channel + (b[i]! - channel) * fraction)).join(',')})`;
+}
+
+/** base64 → inflate → float16 byte planes → params (see ./weights.ts). Local: no request leaves the page. */
+async function decodeWeights(base64: string): Promise<Params> {
+  const deflated = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
+  const inflated = new Response(new Blob([deflated]).stream().pipeThrough(new DecompressionStream('deflate-raw')));
+  return unpackParams(new Uint8Array(await inflated.arrayBuffer()));
+}
+
+function element<T extends HTMLElement>(id: string): T {
+  const found = document.getElementById(id);
+  if (!found) throw new Error(`live panel: no element #${id}`);
+  return found as T;
+}
+
+/** A layer's activations as a grid of cells, `columns` wide, coloured against the layer's own maximum; null = blank. */
+function drawActivations(canvas: HTMLCanvasElement, values: Float32Array | null, units: number, columns: number): void {
+  const context = canvas.getContext('2d')!;
+  const cell = canvas.width / columns;
+  const max = values ? values.reduce((a, b) => Math.max(a, b), 0) : 0;
+  for (let unit = 0; unit < units; unit++) {
+    context.fillStyle = rampColour(values && max > 0 ? values[unit]! / max : 0);
+    context.fillRect((unit % columns) * cell, Math.floor(unit / columns) * cell, cell, cell);
+  }
+}
+
+async function start(): Promise<void> {
+  const data = JSON.parse(element('live-panel-models').textContent!) as PanelData;
+  const forwards = new Map<string, ReturnType<typeof createForward>>();
+  for (const model of data.models) forwards.set(model.id, createForward(await decodeWeights(model.weights)));
+  const drawCanvas = element<HTMLCanvasElement>('draw-canvas');
+  const draw = drawCanvas.getContext('2d', { willReadFrequently: true })!;
+  const inputCanvas = element<HTMLCanvasElement>('input-canvas');
+  const hidden1 = element<HTMLCanvasElement>('hidden1-canvas');
+  const hidden2 = element<HTMLCanvasElement>('hidden2-canvas');
+  const prediction = element('prediction');
+  const bars = element('probability-bars');
+  const select = element<HTMLSelectElement>('model-select');
+  const status = element('live-status');
+
+  const clear = () => {
+    draw.fillStyle = '#ffffff';
+    draw.fillRect(0, 0, drawCanvas.width, drawCanvas.height);
+    update();
+  };
+
+  function show(input: Float32Array | null, activations: Activations | null): void {
+    const pixels = inputCanvas.getContext('2d')!.createImageData(FIELD_SIDE, FIELD_SIDE);
+    for (let p = 0; p < FIELD_SIDE * FIELD_SIDE; p++) {
+      const level = input ? Math.round(input[p]! * 255) : 0; // as predict --show-input writes it
+      pixels.data.set([level, level, level, 255], p * 4);
+    }
+    inputCanvas.getContext('2d')!.putImageData(pixels, 0, 0);
+    drawActivations(hidden1, activations?.a1 ?? null, H1, H1_COLUMNS);
+    drawActivations(hidden2, activations?.a2 ?? null, H2, H2_COLUMNS);
+    element('hidden1-count').textContent = activations ? `${activations.a1.filter((v) => v > 0).length} of ${H1} active` : '';
+    element('hidden2-count').textContent = activations ? `${activations.a2.filter((v) => v > 0).length} of ${H2} active` : '';
+  }
+
+  function update(): void {
+    const model = select.value;
+    prediction.dataset.model = model;
+    const { data: rgba, width, height } = draw.getImageData(0, 0, drawCanvas.width, drawCanvas.height);
+    let prepared;
+    try {
+      prepared = prepareRgba(rgba, width, height);
+    } catch (error) {
+      if (!(error instanceof PredictError)) throw error;
+      prediction.dataset.digit = '';
+      prediction.textContent = '–';
+      delete prediction.dataset.probabilities;
+      bars.replaceChildren();
+      status.textContent = 'Draw a digit in the box.';
+      show(null, null);
+      return;
+    }
+    const activations = forwards.get(model)!(prepared.input);
+    const guesses = topGuesses(activations.probs, TOP_K);
+    prediction.dataset.digit = String(guesses[0]!.digit);
+    prediction.dataset.probabilities = JSON.stringify(Array.from(activations.probs));
+    prediction.textContent = String(guesses[0]!.digit);
+    bars.replaceChildren(
+      ...guesses.map(({ digit, probability }) => {
+        const row = document.createElement('div');
+        row.className = 'lp-bar';
+        const percent = `${(probability * 100).toFixed(1)}%`;
+        row.innerHTML = `<span class="lp-bar-digit">${digit}</span><span class="lp-bar-track"><span class="lp-bar-fill" style="width:${(probability * 100).toFixed(2)}%"></span></span><span class="lp-bar-value">${percent}</span>`;
+        return row;
+      }),
+    );
+    status.textContent = `${select.selectedOptions[0]?.textContent ?? model}${prepared.thickenedBy > 0 ? ' · thin strokes thickened' : ''}`;
+    show(prepared.input, activations);
+  }
+
+  let pending = false;
+  const scheduleUpdate = () => {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(() => {
+      pending = false;
+      update();
+    });
+  };
+
+  let last: { x: number; y: number } | null = null;
+  const point = (event: PointerEvent) => {
+    const rect = drawCanvas.getBoundingClientRect();
+    return { x: ((event.clientX - rect.left) * drawCanvas.width) / rect.width, y: ((event.clientY - rect.top) * drawCanvas.height) / rect.height };
+  };
+  const stroke = (to: { x: number; y: number }) => {
+    draw.strokeStyle = '#000000';
+    draw.lineCap = 'round';
+    draw.lineJoin = 'round';
+    draw.lineWidth = PEN_FRACTION * drawCanvas.width;
+    draw.beginPath();
+    draw.moveTo(last!.x, last!.y);
+    draw.lineTo(to.x, to.y);
+    draw.stroke();
+    last = to;
+    scheduleUpdate();
+  };
+  drawCanvas.addEventListener('pointerdown', (event) => {
+    event.preventDefault();
+    drawCanvas.setPointerCapture(event.pointerId);
+    last = point(event);
+    stroke(last); // a tap leaves a dot
+  });
+  drawCanvas.addEventListener('pointermove', (event) => {
+    if (last === null) return;
+    for (const coalesced of event.getCoalescedEvents?.() ?? [event]) stroke(point(coalesced));
+  });
+  const lift = () => {
+    last = null;
+  };
+  drawCanvas.addEventListener('pointerup', lift);
+  drawCanvas.addEventListener('pointercancel', lift);
+  element('clear-canvas').addEventListener('click', clear);
+  select.addEventListener('change', update);
+  clear();
+  document.documentElement.dataset.livePanel = 'ready';
+}
+
+start().catch((error: unknown) => {
+  // e.g. a browser without DecompressionStream (Safari before 16.4): say so in the panel instead of staying blank
+  const status = document.getElementById('live-status');
+  if (status) status.textContent = `The live panel could not start in this browser: ${(error as Error).message}`;
+  throw error;
+});

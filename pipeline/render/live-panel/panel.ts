@@ -1,0 +1,158 @@
+// The live draw-a-digit panel of index.html, as one HTML block: markup, style, the models' weights
+// inline, and ./page.ts bundled by esbuild. Self-contained: it works from file://, with no request.
+//
+//   livePanelHtml(models) ─► <section id="live-panel"> (draw, answer, what the network saw)
+//                          ─► <section id="use-this-model"> (npm run predict, tf.loadLayersModel)
+//                          ─► <script type="application/json"> weights ─► <script> page bundle
+
+import { deflateRawSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import { H1, H2, type Params } from '../../../reference/shapes.js';
+import { FIELD_SIDE } from '../../predict/prepare.js';
+import { ACTIVATION_CELL, DRAW_SIDE, H1_COLUMNS, H2_COLUMNS, type PanelData } from './layout.js';
+import { packParams } from './weights.js';
+
+export type LiveModelId = 'tfjs' | 'reference' | 'best';
+
+/** A trained model to offer in the panel's switch; its folder is model/<id>. */
+export interface LiveModel {
+  id: LiveModelId;
+  params: Params;
+}
+
+const MODEL_LABELS: Record<LiveModelId, string> = {
+  tfjs: 'Spec model (TF.js)',
+  reference: 'TypeScript reference',
+  best: 'Best of the experiments',
+};
+
+const PAGE_SOURCE = fileURLToPath(new URL('./page.ts', import.meta.url));
+
+/** ./page.ts and what it imports, as one browser script, with the source files it was built from. */
+export async function bundlePage(): Promise<{ script: string; sources: string[] }> {
+  const result = await esbuild.build({
+    entryPoints: [PAGE_SOURCE],
+    bundle: true,
+    write: false,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2020',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'silent',
+    metafile: true,
+  });
+  const script = result.outputFiles[0]!.text;
+  if (/<\/script/i.test(script)) throw new Error(`live panel: the bundle of ${PAGE_SOURCE} contains "</script", which would end the page's script early`);
+  return { script, sources: Object.keys(result.metafile.inputs) };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+const PANEL_STYLE = `
+  .live-panel { margin: 28px 0; }
+  .lp-grid { display: grid; grid-template-columns: auto minmax(180px, 1fr) minmax(220px, 1fr); gap: 20px 28px; align-items: start; }
+  .lp-draw canvas { box-sizing: border-box; width: ${DRAW_SIDE}px; max-width: 100%; aspect-ratio: 1; border: 2px solid #57606a; border-radius: 6px; touch-action: none; cursor: crosshair; background: white; display: block; }
+  .lp-controls { display: flex; gap: 12px; align-items: center; flex-wrap: wrap; margin-top: 10px; font-size: 14px; }
+  .lp-controls button, .lp-controls select { font: inherit; padding: 5px 12px; border: 1px solid #8c959f; border-radius: 6px; background: #f6f8fa; }
+  .lp-answer .lp-label, .lp-seen figcaption { color: #57606a; font-size: 13.5px; }
+  #prediction { font-size: 64px; font-weight: bold; line-height: 1.1; min-height: 72px; }
+  .lp-bar { display: grid; grid-template-columns: 1.5em 1fr 4.2em; gap: 8px; align-items: center; margin: 4px 0; font-variant-numeric: tabular-nums; }
+  .lp-bar-digit { font-weight: bold; }
+  .lp-bar-track { background: #eaeef2; height: 14px; border-radius: 3px; overflow: hidden; }
+  .lp-bar-fill { display: block; height: 100%; background: #cc4c02; }
+  .lp-bar-value { text-align: right; font-size: 13.5px; }
+  #live-status { color: #57606a; font-size: 13px; margin-top: 8px; }
+  .lp-seen { display: flex; flex-wrap: wrap; gap: 14px 20px; }
+  .lp-seen figure { margin: 0; }
+  .lp-seen canvas { image-rendering: pixelated; border: 1px solid #d0d7de; display: block; }
+  #input-canvas { width: ${FIELD_SIDE * 4}px; height: ${FIELD_SIDE * 4}px; }
+  @media (max-width: 760px) { .lp-grid { grid-template-columns: 1fr; } .lp-draw canvas { width: 100%; } }
+  .use-this-model pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 10px 12px; overflow-x: auto; font-size: 13px; }
+  .use-this-model pre code { background: none; padding: 0; }
+`;
+
+function useThisModel(models: readonly LiveModel[]): string {
+  const hasBest = models.some((model) => model.id === 'best');
+  const predict = [
+    'npm run predict -- my-digit.png                   # the spec model: top 3 digits',
+    'npm run predict -- my-digit.png --show-input seen/ # also save the 28×28 image it saw',
+    'npm run predict -- my-digit.png --model reference',
+    hasBest ? 'npm run predict -- my-digit.png --model best' : 'npm run pipeline -- --experiments                 # saves model/best, then --model best',
+  ].join('\n');
+  const node = [
+    "// Node, with @tensorflow/tfjs-node (its file:// loader)",
+    "import * as tf from '@tensorflow/tfjs-node';",
+    "const model = await tf.loadLayersModel('file://reports/model/tfjs/model.json');",
+    '// input: 784 values in [0, 1], white ink on black, prepared as npm run predict does',
+    'const probabilities = model.predict(tf.tensor2d(input, [1, 784])).dataSync();',
+  ].join('\n');
+  const browser = [
+    '// the browser, in a page bundled with @tensorflow/tfjs; serve reports/ over HTTP (fetch cannot read file://)',
+    "import * as tf from '@tensorflow/tfjs';",
+    "const model = await tf.loadLayersModel('model/tfjs/model.json');",
+    'const probabilities = model.predict(tf.tensor2d(input, [1, 784])).dataSync();',
+  ].join('\n');
+  return [
+    '<section id="use-this-model" class="use-this-model">',
+    '<h2>Use this model</h2>',
+    `<p>Each model is saved in TF.js layers format under <code>model/&lt;name&gt;/</code> (${models.map((model) => `<code>${model.id}</code>`).join(', ')}). From the project folder:</p>`,
+    `<pre><code>${escapeHtml(predict)}</code></pre>`,
+    `<pre><code>${escapeHtml(node)}</code></pre>`,
+    `<pre><code>${escapeHtml(browser)}</code></pre>`,
+    '</section>',
+  ].join('\n');
+}
+
+/**
+ * The live panel for `models` (the spec model first), as an HTML block to place
+ * inside index.html's <main>. Test contract: #draw-canvas, #clear-canvas, and
+ * #prediction with the top digit in data-digit (and the model in data-model).
+ */
+export async function livePanelHtml(models: readonly LiveModel[]): Promise<string> {
+  if (models.length === 0) throw new Error('livePanelHtml: expected at least one model, found none');
+  const data: PanelData = {
+    models: models.map((model) => ({
+      id: model.id,
+      label: MODEL_LABELS[model.id],
+      weights: deflateRawSync(packParams(model.params), { level: 9 }).toString('base64'),
+    })),
+  };
+  const options = models.map((model) => `<option value="${model.id}">${escapeHtml(MODEL_LABELS[model.id])}</option>`).join('');
+  const h1Rows = H1 / H1_COLUMNS;
+  const h2Rows = H2 / H2_COLUMNS;
+  return [
+    `<style>${PANEL_STYLE}</style>`,
+    '<section id="live-panel" class="live-panel">',
+    '<h2>Draw a digit</h2>',
+    '<p>Draw with the mouse, a finger or a pen. The network answers as you draw, after the same preparation as <code>npm run predict</code> (crop to the ink, fit 20×20, centre by mass).</p>',
+    '<div class="lp-grid">',
+    '  <div class="lp-draw">',
+    `    <canvas id="draw-canvas" width="${DRAW_SIDE}" height="${DRAW_SIDE}" aria-label="Drawing area: draw one digit"></canvas>`,
+    '    <div class="lp-controls">',
+    '      <button id="clear-canvas" type="button">Clear</button>',
+    `      <label>Model <select id="model-select">${options}</select></label>`,
+    '    </div>',
+    '  </div>',
+    '  <div class="lp-answer">',
+    '    <div class="lp-label">The network reads</div>',
+    '    <div id="prediction" data-digit="" aria-live="polite">–</div>',
+    '    <div id="probability-bars"></div>',
+    '    <div id="live-status"></div>',
+    '  </div>',
+    '  <div class="lp-seen">',
+    `    <figure><canvas id="input-canvas" width="${FIELD_SIDE}" height="${FIELD_SIDE}"></canvas><figcaption>The 28×28 input it saw</figcaption></figure>`,
+    `    <figure><canvas id="hidden1-canvas" width="${H1_COLUMNS * ACTIVATION_CELL}" height="${h1Rows * ACTIVATION_CELL}"></canvas><figcaption>Layer 1, ${H1} ReLU units: <span id="hidden1-count"></span></figcaption></figure>`,
+    `    <figure><canvas id="hidden2-canvas" width="${H2_COLUMNS * ACTIVATION_CELL}" height="${h2Rows * ACTIVATION_CELL}"></canvas><figcaption>Layer 2, ${H2} ReLU units: <span id="hidden2-count"></span></figcaption></figure>`,
+    '  </div>',
+    '</div>',
+    '<p class="lp-label">Activations are coloured from white (silent) to dark brown (the layer\'s largest), as in the activation figure. The page holds the weights in half precision to stay small.</p>',
+    '</section>',
+    useThisModel(models),
+    `<script type="application/json" id="live-panel-models">${JSON.stringify(data)}</script>`,
+    `<script>${(await bundlePage()).script}</script>`,
+  ].join('\n');
+}
