@@ -1,9 +1,9 @@
-// The live panel's one door into the reference's forward pass (plain arrays, no TF.js).
-// When the reference's API changes, this file is the only one to repoint.
+// The live panel's one door into the reference's forward pass: the readable core
+// of reference/network.ts, on plain arrays, no TF.js.
 // D = 784, H1 = 128, H2 = 64, K = 10.
 
-import { createWorkspace, forward } from '../../../reference/network.js';
-import { H1, H2, K, type Params } from '../../../reference/shapes.js';
+import { forward } from '../../../reference/network.js';
+import { K, type Params } from '../../../reference/shapes.js';
 
 export interface Activations {
   a1: Float32Array; // (H1) first hidden layer, after ReLU
@@ -11,11 +11,11 @@ export interface Activations {
   probs: Float32Array; // (K) softmax of the logits
 }
 
-/** A forward pass for one image (D) through `params`, reusing one workspace between calls. */
+/** A forward pass for one image (D) through `params`. */
 export function createForward(params: Params): (input: Float32Array) => Activations {
-  const ws = createWorkspace(params, 1);
+  const noLabel = new Float32Array(K); // the loss is not needed: a zero label makes it 0
   return (input) => {
-    forward(params, input, 1, ws);
-    return { a1: ws.a1.slice(0, H1), a2: ws.a2.slice(0, H2), probs: ws.probs.slice(0, K) };
+    const { a1, a2, probs } = forward(params, input, noLabel, 1);
+    return { a1, a2, probs };
   };
 }
