@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, UsageError } from '../pipeline/cli/args.js';
 import { CONFIG_KEYS, DEFAULTS, FIELDS } from '../pipeline/config.js';
+import { FLAGS_DOC, flagsDoc } from '../scripts/flags-doc.js';
 
 const parse = (...argv: string[]) => parseArgs(argv, () => {});
 const refused = async (argv: string[], message: string | RegExp) => {
@@ -54,10 +55,15 @@ describe('CLI flags', () => {
   it('refuses --no-reference with --stage reference', () => refused(['--no-reference', '--stage', 'reference'], '--no-reference contradicts selecting the reference stage'));
 });
 
-describe('README', () => {
+describe('docs/flags.md', () => {
+  it('is what `npm run docs` generates from the config table and --help (run it after changing a flag)', async () => {
+    expect(readFileSync(FLAGS_DOC, 'utf8')).toBe(await flagsDoc());
+  });
+
   it('documents every flag with its default', () => {
-    const readme = readFileSync(path.join(import.meta.dirname, '..', 'README.md'), 'utf8');
-    for (const key of CONFIG_KEYS) expect(readme).toContain(`| \`--${FIELDS[key].flag}\` | \`${JSON.stringify(DEFAULTS[key])}\` |`);
+    const doc = readFileSync(FLAGS_DOC, 'utf8');
+    for (const key of CONFIG_KEYS) expect(doc).toMatch(`| \`--${FIELDS[key].flag}`);
+    for (const key of CONFIG_KEYS) expect(doc).toContain(`\` | \`${JSON.stringify(DEFAULTS[key])}\` |`);
   });
 });
 
