@@ -8,7 +8,7 @@ import { parseArgs, UsageError, type Invocation } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
 import type { Config } from '../config.js';
 import { consoleProgress } from '../progress.js';
-import { percent } from '../render/format.js';
+import { percent, thousands } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
 
 /** A path quoted so that it can be pasted into a shell. */
@@ -16,7 +16,7 @@ function shellWord(word: string): string {
   return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
 }
 
-/** The run's last lines: what it scored, how long it took, where to look, and what to try next. */
+/** The run's last lines: what it scored, how long it took (since the process started), where to look, and what to try next. */
 function closingLines(config: Config, wallSeconds: number): string[] {
   const metricsPath = path.join(config.out, 'metrics.json');
   if (!existsSync(metricsPath)) return [];
@@ -24,7 +24,7 @@ function closingLines(config: Config, wallSeconds: number): string[] {
   const accuracies = [`TF.js ${percent(metrics.tfjs.test_accuracy)}`];
   if (metrics.reference) accuracies.push(`reference ${percent(metrics.reference.test_accuracy)}`);
   return [
-    `test accuracy: ${accuracies.join(', ')} (${metrics.config.epochs} epochs, ${metrics.config.trainSize} training images)`,
+    `test accuracy: ${accuracies.join(', ')} (${metrics.config.epochs} epochs, ${thousands(metrics.config.trainSize)} training images)`,
     `wall time: ${wallSeconds < 90 ? `${wallSeconds.toFixed(1)} s` : `${(wallSeconds / 60).toFixed(1)} min`}`,
     `open ${shellWord(path.join(config.out, 'index.html'))}`,
     `try your own digit: npm run predict -- my-digit.png${config.out === 'reports' ? '' : ` --out ${shellWord(config.out)}`}`,
@@ -52,7 +52,6 @@ async function main(): Promise<number> {
   process.on('SIGTERM', interrupt);
 
   const progress = consoleProgress();
-  const started = performance.now();
   try {
     const { runPipeline } = await import('./run.js');
     const { reports } = await runPipeline(invocation, { progress, signal: controller.signal });
@@ -60,7 +59,7 @@ async function main(): Promise<number> {
       const ran = reports.filter((r) => r.outcome === 'ran').map((r) => r.name);
       progress.log(`done: ran ${ran.length > 0 ? ran.join(', ') : 'nothing (all cached)'}; reports in ${invocation.config.out}/`);
       const published = reports.some((r) => r.name === 'report' && (r.outcome === 'ran' || r.outcome === 'cached'));
-      if (published) for (const line of closingLines(invocation.config, (performance.now() - started) / 1000)) progress.log(line);
+      if (published) for (const line of closingLines(invocation.config, performance.now() / 1000)) progress.log(line);
     }
     return 0;
   } catch (error) {
