@@ -8,11 +8,29 @@ export type ExperimentStageName = `experiment-${VariantName}`;
 export const EXPERIMENT_STAGE_NAMES: ExperimentStageName[] = VARIANT_NAMES.map((name) => `experiment-${name}` as const);
 
 export type StageName =
-  | 'load' | 'preprocess' | 'init' | 'gradcheck' | 'train' | 'reference' | 'evaluate' | 'visualize'
-  | ExperimentStageName | 'experiments' | 'report';
+  | 'load'
+  | 'preprocess'
+  | 'init'
+  | 'gradcheck'
+  | 'train'
+  | 'reference'
+  | 'evaluate'
+  | 'visualize'
+  | ExperimentStageName
+  | 'experiments'
+  | 'report';
 
 /** In the order they run. */
 export const STAGE_NAMES: StageName[] = [
-  'load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize',
-  ...EXPERIMENT_STAGE_NAMES, 'experiments', 'report',
+  'load',
+  'preprocess',
+  'init',
+  'gradcheck',
+  'train',
+  'reference',
+  'evaluate',
+  'visualize',
+  ...EXPERIMENT_STAGE_NAMES,
+  'experiments',
+  'report',
 ];

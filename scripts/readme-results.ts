@@ -49,7 +49,12 @@ function readHistory(out: string): HistoryRow[] {
   return lines.map((line) => {
     const cells = line.split(',');
     const cell = (name: string) => cells[columns.indexOf(name)]!;
-    return { implementation: cell('implementation'), epoch: Number(cell('epoch')), loss: Number(cell('loss')), val_accuracy: Number(cell('val_accuracy')) };
+    return {
+      implementation: cell('implementation'),
+      epoch: Number(cell('epoch')),
+      loss: Number(cell('loss')),
+      val_accuracy: Number(cell('val_accuracy')),
+    };
   });
 }
 
@@ -93,7 +98,9 @@ function resultsBlock(metrics: MetricsFile, history: HistoryRow[], run: RunInfo,
     );
   }
   const machine = `${run.cpu ?? os.cpus()[0]?.model ?? 'unknown CPU'}, ${run.cores ?? os.cpus().length} cores, Node ${run.node ?? process.version}`;
-  const commit = run.commit ? `${run.commit.slice(0, 7)}${run.dirty ? ' (uncommitted changes)' : ''}` : `${gitHead()} (the checkout the table was written from)`;
+  const commit = run.commit
+    ? `${run.commit.slice(0, 7)}${run.dirty ? ' (uncommitted changes)' : ''}`
+    : `${gitHead()} (the checkout the table was written from)`;
   const wall = run.wall_seconds ?? Object.values(metrics.stage_seconds).reduce((sum, s) => sum + s, 0);
   lines.push(
     '',
@@ -123,5 +130,8 @@ if (start < 0 || end < start) {
   console.error(`error: ${README}: expected the markers ${BEGIN} … ${END}`);
   process.exit(1);
 }
-writeFileSync(README, readme.slice(0, start) + resultsBlock(metrics, readHistory(out), metrics.run ?? {}, note) + readme.slice(end + END.length));
+writeFileSync(
+  README,
+  readme.slice(0, start) + resultsBlock(metrics, readHistory(out), metrics.run ?? {}, note) + readme.slice(end + END.length),
+);
 console.log(`README.md: results from ${path.join(out, 'metrics.json')}`);

@@ -72,7 +72,9 @@ describe('did you mean', () => {
     expect(await message('--no-refrence')).toBe('Unknown argument: --no-refrence. Did you mean --no-reference?');
   });
   it('--stage vizualize: one line with the closest stage', async () => {
-    expect(await message('--stage', 'vizualize')).toMatch(/^--stage vizualize: expected one of the \d+ listed by --help\. Did you mean --stage visualize\?$/);
+    expect(await message('--stage', 'vizualize')).toMatch(
+      /^--stage vizualize: expected one of the \d+ listed by --help\. Did you mean --stage visualize\?$/,
+    );
   });
   it('--backend gpu: one line with the choices and the closest', async () => {
     expect(await message('--backend', 'gpu')).toBe('--backend gpu: expected one of auto, node, wasm, cpu. Did you mean --backend cpu?');
@@ -110,7 +112,10 @@ describe('--help loads no TF.js and no canvas', () => {
   beforeAll(() => {
     hook = path.join(mkdtempSync(path.join(os.tmpdir(), 'help-')), 'count-heavy.cjs');
     const heavy = '/@tensorflow|[/]canvas[/]/';
-    writeFileSync(hook, `process.on('exit', () => process.stderr.write(' heavy: ' + Object.keys(require.cache).filter((m) => ${heavy}.test(m)).length));`);
+    writeFileSync(
+      hook,
+      `process.on('exit', () => process.stderr.write(' heavy: ' + Object.keys(require.cache).filter((m) => ${heavy}.test(m)).length));`,
+    );
   });
   afterAll(() => rmSync(path.dirname(hook), { recursive: true, force: true }));
   const heavyModulesLoaded = (script: string) => {

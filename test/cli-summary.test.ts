@@ -17,7 +17,9 @@ describe('the last lines of a run', () => {
     const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8'));
     const percent = (fraction: number) => `${(fraction * 100).toFixed(2)}%`;
     const last = result.stdout.trimEnd().split('\n').slice(-4);
-    expect(last[0]).toBe(`test accuracy: TF.js ${percent(metrics.tfjs.test_accuracy)}, reference ${percent(metrics.reference.test_accuracy)} (2 epochs, 4,000 training images)`);
+    expect(last[0]).toBe(
+      `test accuracy: TF.js ${percent(metrics.tfjs.test_accuracy)}, reference ${percent(metrics.reference.test_accuracy)} (2 epochs, 4,000 training images)`,
+    );
     expect(last[1]).toMatch(/^wall time: \d+\.\d s$/);
     expect(last[2]).toBe(`open ${path.join(out, 'index.html')}`);
     expect(last[3]).toBe(`try your own digit: npm run predict -- my-digit.png --out ${out}`);

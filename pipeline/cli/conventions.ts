@@ -187,7 +187,12 @@ function flagMistake(options: OptionTable, argv: readonly string[]): string | nu
     const [name, inline] = word.slice(2).split(/=(.*)/s) as [string, string | undefined];
     const flag = known.has(name) ? name : name.startsWith('no-') && known.has(name.slice(3)) ? name.slice(3) : null;
     if (flag === null) {
-      const negated = name.startsWith('no-') ? closest(name.slice(3), options.flags.filter((f) => !options.valued.has(f))) : null;
+      const negated = name.startsWith('no-')
+        ? closest(
+            name.slice(3),
+            options.flags.filter((f) => !options.valued.has(f)),
+          )
+        : null;
       const suggestion = negated ? `no-${negated}` : closest(name, options.flags);
       return `Unknown argument: --${name}${suggestion ? `. Did you mean --${suggestion}?` : ''}`;
     }
