@@ -104,7 +104,7 @@ function optionTable<T>(parser: Argv<T>): OptionTable {
  * its flag by kind (a choice, a number) and then in order.
  * Returns the message with the corrected command, or null when npm left no trace.
  */
-export function npmTrap(options: OptionTable, argv: readonly string[], env: NodeJS.ProcessEnv): string | null {
+function npmTrap(options: OptionTable, argv: readonly string[], env: NodeJS.ProcessEnv): string | null {
   const script = options.command.match(/^npm run (\S+)/)?.[1];
   // Only when npm started us for this script (or npx): an env inherited by some other child says nothing.
   if (env.npm_lifecycle_event === undefined || (env.npm_lifecycle_event !== script && env.npm_lifecycle_event !== 'npx')) return null;
