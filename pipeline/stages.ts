@@ -25,13 +25,11 @@ import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
 import {
   EXPERIMENT_VARIANTS,
-  VARIANT_NAMES,
   assembleExperiments,
   experimentsFiles,
   experimentsMetrics,
   runVariant,
   type ExperimentsResult,
-  type VariantName,
   type VariantResult,
 } from './experiments.js';
 import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './gradcheck.js';
@@ -47,10 +45,7 @@ import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
 import { renderVisuals } from './visualize.js';
-
-/** One node per experiment variant, so adding a variant leaves the others cached. */
-export type ExperimentStageName = `experiment-${VariantName}`;
-export const EXPERIMENT_STAGE_NAMES: ExperimentStageName[] = VARIANT_NAMES.map((name) => `experiment-${name}` as const);
+import { EXPERIMENT_STAGE_NAMES, STAGE_NAMES, type ExperimentStageName, type StageName } from './stage-names.js';
 
 /** Every stage's output, by stage name. */
 export type Outputs = {
@@ -66,11 +61,8 @@ export type Outputs = {
   report: string[]; // the files written
 } & { [N in ExperimentStageName]: VariantResult | null }; // null unless --experiments
 
-export type StageName = keyof Outputs;
-export const STAGE_NAMES: StageName[] = [
-  'load', 'preprocess', 'init', 'gradcheck', 'train', 'reference', 'evaluate', 'visualize',
-  ...EXPERIMENT_STAGE_NAMES, 'experiments', 'report',
-];
+export { EXPERIMENT_STAGE_NAMES, STAGE_NAMES, type ExperimentStageName, type StageName };
+true satisfies [StageName] extends [keyof Outputs] ? ([keyof Outputs] extends [StageName] ? true : false) : false; // one name per output
 
 export interface PipelineHooks {
   progress: ProgressFactory;

@@ -321,7 +321,7 @@ describe('the CLI', () => {
     expect(missing.stderr).toContain('Run the pipeline first');
     const usage = await cli(['--modle', 'tfjs', 'x.png']);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toContain('Unknown argument: modle');
+    expect(usage.stderr).toContain('Unknown argument: --modle. Did you mean --model?');
   });
 });
 

@@ -10,7 +10,7 @@ import path from 'node:path';
 import yargs, { type Options } from 'yargs';
 import { UsageError, parseOrHelp, withCliConventions } from './conventions.js';
 import { BACKENDS, CONFIG_KEYS, ConfigError, DEFAULTS, FIELDS, checkField, resolveConfig, type Config } from '../config.js';
-import { STAGE_NAMES, type StageName } from '../stages.js';
+import { STAGE_NAMES, type StageName } from '../stage-names.js';
 
 export type Mode = 'run' | 'list' | 'dry-run';
 

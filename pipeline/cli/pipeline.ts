@@ -1,14 +1,38 @@
 // `npm run pipeline -- …`: parse the flags, run, and turn failures into a message and an exit code.
+// The stages (TF.js, vega, canvas) are imported only after the flags parse, so --help is quick.
 
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
-import { parseArgs, UsageError } from './args.js';
+import { parseArgs, UsageError, type Invocation } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
-import { runPipeline } from './run.js';
+import type { Config } from '../config.js';
 import { consoleProgress } from '../progress.js';
+import { percent, thousands } from '../render/format.js';
+import type { MetricsFile } from '../types.js';
 
+/** A path quoted so that it can be pasted into a shell. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/** The run's last lines: what it scored, how long it took (since the process started), where to look, and what to try next. */
+function closingLines(config: Config, wallSeconds: number): string[] {
+  const metricsPath = path.join(config.out, 'metrics.json');
+  if (!existsSync(metricsPath)) return [];
+  const metrics = JSON.parse(readFileSync(metricsPath, 'utf8')) as MetricsFile;
+  const accuracies = [`TF.js ${percent(metrics.tfjs.test_accuracy)}`];
+  if (metrics.reference) accuracies.push(`reference ${percent(metrics.reference.test_accuracy)}`);
+  return [
+    `test accuracy: ${accuracies.join(', ')} (${metrics.config.epochs} epochs, ${thousands(metrics.config.trainSize)} training images)`,
+    `wall time: ${wallSeconds < 90 ? `${wallSeconds.toFixed(1)} s` : `${(wallSeconds / 60).toFixed(1)} min`}`,
+    `open ${shellWord(path.join(config.out, 'index.html'))}`,
+    `try your own digit: npm run predict -- my-digit.png${config.out === 'reports' ? '' : ` --out ${shellWord(config.out)}`}`,
+  ];
+}
 
 async function main(): Promise<number> {
-  let invocation;
+  let invocation: Invocation | null;
   try {
     invocation = await parseArgs(hideBin(process.argv));
   } catch (error) {
@@ -29,10 +53,13 @@ async function main(): Promise<number> {
 
   const progress = consoleProgress();
   try {
+    const { runPipeline } = await import('./run.js');
     const { reports } = await runPipeline(invocation, { progress, signal: controller.signal });
     if (invocation.mode === 'run') {
       const ran = reports.filter((r) => r.outcome === 'ran').map((r) => r.name);
       progress.log(`done: ran ${ran.length > 0 ? ran.join(', ') : 'nothing (all cached)'}; reports in ${invocation.config.out}/`);
+      const published = reports.some((r) => r.name === 'report' && (r.outcome === 'ran' || r.outcome === 'cached'));
+      if (published) for (const line of closingLines(invocation.config, performance.now() / 1000)) progress.log(line);
     }
     return 0;
   } catch (error) {

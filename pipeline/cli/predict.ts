@@ -1,13 +1,13 @@
 // `npm run predict -- FILE…`: read the flags, load the trained model, classify
-// each image, and turn failures into messages and an exit code.
+// each image, and turn failures into messages and an exit code. TF.js and canvas
+// are imported only after the flags parse, so --help is quick.
 
 import { existsSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { selectBackend } from '../tfjs/backend.js';
 import { EXIT_FAILED, EXIT_USAGE, UsageError, parseOrHelp, withCliConventions } from './conventions.js';
 import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
-import { MODEL_NAMES, formatResult, loadTrainedModel, predictFiles, type ModelName } from '../predict/predict.js';
+import { MODEL_NAMES, type ModelName } from '../predict/model-names.js';
 
 const EXAMPLES = [
   ['npm run predict -- my-digit.png', 'the top 3 digits for one drawing'],
@@ -97,7 +97,9 @@ async function main(): Promise<number> {
   }
   if (invocation === null) return 0; // --help
 
-  let model;
+  const { selectBackend } = await import('../tfjs/backend.js');
+  const { formatResult, loadTrainedModel, predictFiles } = await import('../predict/predict.js');
+  let model: Awaited<ReturnType<typeof loadTrainedModel>>;
   try {
     await selectBackend(invocation.backend);
     model = await loadTrainedModel(invocation.out, invocation.model);

@@ -13,7 +13,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { D, K } from '../../reference/shapes.js';
 import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
 import { predictProbabilities } from '../tfjs/model.js';
-import type { Implementation } from '../types.js';
+import type { ModelName } from './model-names.js';
 import { FIELD_SIDE, PredictError, grayscale, prepareDigit, topGuesses, type GrayImage, type Guess } from './prepare.js';
 
 /** Larger pictures are refused before decoding: decoding takes 4 bytes a pixel (40 MP = 160 MB). */
@@ -28,10 +28,6 @@ const JPEG_SIGNATURE = [0xff, 0xd8, 0xff];
 export class ModelError extends Error {
   override name = 'ModelError';
 }
-
-/** The models predict can use: the two the pipeline always trains, and the experiments' best. */
-export type ModelName = Implementation | 'best';
-export const MODEL_NAMES: readonly ModelName[] = ['tfjs', 'reference', 'best'];
 
 export type FileResult =
   | { file: string; ok: true; guesses: Guess[]; inputImage?: string } // inputImage: the --show-input PNG

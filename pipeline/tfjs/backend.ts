@@ -30,9 +30,10 @@ export async function selectBackend(requested: BackendName, log: (line: string) 
       }
       failures.push(`${name}: setBackend returned false`);
     } catch (error) {
-      failures.push(`${name}: ${(error as Error).message.split('\n')[0]}`);
+      const missing = (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'; // an optional package, not a fault
+      failures.push(`${name}: ${missing ? `${name === 'node' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-backend-wasm'} is not installed` : (error as Error).message.split('\n')[0]}`);
     }
-    if (requested === 'auto') log(`backend ${name} unavailable (${failures[failures.length - 1]}), trying the next`);
+    if (requested === 'auto') log(`TF.js backend ${failures[failures.length - 1]}; trying the next`);
   }
   throw new Error(`--backend ${requested}: no backend could be started (${failures.join('; ')})`);
 }

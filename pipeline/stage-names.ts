@@ -1,0 +1,36 @@
+// The stages' names, apart from the stages: the CLI validates --stage and --from
+// with them before anything heavy (TF.js, vega, canvas) is loaded.
+
+import { VARIANT_NAMES, type VariantName } from './experiments.js';
+
+/** One node per experiment variant, so adding a variant leaves the others cached. */
+export type ExperimentStageName = `experiment-${VariantName}`;
+export const EXPERIMENT_STAGE_NAMES: ExperimentStageName[] = VARIANT_NAMES.map((name) => `experiment-${name}` as const);
+
+export type StageName =
+  | 'load'
+  | 'preprocess'
+  | 'init'
+  | 'gradcheck'
+  | 'train'
+  | 'reference'
+  | 'evaluate'
+  | 'visualize'
+  | ExperimentStageName
+  | 'experiments'
+  | 'report';
+
+/** In the order they run. */
+export const STAGE_NAMES: StageName[] = [
+  'load',
+  'preprocess',
+  'init',
+  'gradcheck',
+  'train',
+  'reference',
+  'evaluate',
+  'visualize',
+  ...EXPERIMENT_STAGE_NAMES,
+  'experiments',
+  'report',
+];
