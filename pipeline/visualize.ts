@@ -1,4 +1,4 @@
-// The visualize stage: every figure of the report, as files for reports/.
+// Stage visualize (after evaluate): every figure of the report, as files for reports/.
 //
 //   1. Vega-Lite charts (pipeline/render/charts.ts): training curves, confusion matrix,
 //      per-class metrics, images per digit in each split; each saved as PNG and as its spec (data inlined).

@@ -232,7 +232,7 @@ export function confusionMatrixSpec(matrix: number[][], title: string): TopLevel
                   field: 'count',
                   type: 'quantitative' as const,
                   title: 'Errors (off-diagonal)',
-                  scale: { type: 'linear' as const, domain: [1, Math.max(2, maxError)], range: ERROR_COLOURS },
+                  scale: { type: 'linear' as const, domain: [1, Math.max(2, maxError)], range: ERROR_COLOURS }, // a single error is already orange
                   legend,
                 },
               },
@@ -332,7 +332,7 @@ export function classCountsSpec(counts: ClassCount[]): TopLevelSpec {
     data: { values: counts },
     facet: { column: { field: 'split', type: 'nominal', title: null, sort: splits, header: { labelFontSize: 13, labelFontWeight: 'bold' } } },
     spec: {
-      width: 230,
+      width: 290,
       height: 180,
       encoding: {
         x: { field: 'digit', type: 'ordinal', title: 'Digit', axis: { labelAngle: 0 } },
@@ -350,7 +350,8 @@ export function classCountsSpec(counts: ClassCount[]): TopLevelSpec {
             },
           },
         },
-        { mark: { type: 'text', dy: -6, fontSize: 10, color: '#444444' }, encoding: { text: { field: 'count', type: 'quantitative', format: 'd' } } },
+        // Counts inside the bars' tops, where they cannot collide with the frame or each other.
+        { mark: { type: 'text', baseline: 'top', dy: 4, fontSize: 10, color: 'white' }, encoding: { text: { field: 'count', type: 'quantitative', format: 'd' } } },
       ],
     },
     resolve: { scale: { y: 'independent' } },

@@ -5,6 +5,7 @@
 import { hiddenActivations } from '../../reference/network.js';
 import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../../reference/shapes.js';
 import type { ConfusedPair, Example, Split } from '../types.js';
+import { thousands } from './format.js';
 import {
   CORRECT_COLOUR,
   HEADING_HEIGHT,
@@ -117,8 +118,7 @@ export function samplePredictionsPng(images: Float32Array /* (N, D) */, samples:
     width,
     height,
     `Sample test predictions: ${samples.length - wrongCount} right, ${wrongCount} wrong`,
-    `The first right and the first wrong predictions in test order; the ${wrongCount} wrong ones are picked on purpose, ` +
-      'so this mix is not the error rate. Each shows its true label, the prediction and its probability.',
+    'The first right and first wrong ones in test order: the wrong ones are picked on purpose, so this mix is not the error rate.',
   );
   const { ctx } = figure;
   if (samples.length === 0) {
@@ -169,7 +169,7 @@ export function trainingImagesPng(train: Split): Uint8Array {
     width,
     height,
     `Training images: the first ${DATA_PER_DIGIT} of each digit`,
-    `From the ${train.count} images of the training split, in file order, as the network sees them (28×28, ink dark).`,
+    `From the ${thousands(train.count)} images of the training split, in file order; 28×28 pixels, ink drawn dark (the network reads ink as 1).`,
   );
   const { ctx } = figure;
   rows.forEach((indices, digit) => {
