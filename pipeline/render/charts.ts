@@ -233,7 +233,7 @@ export function confusionMatrixSpec(matrix: number[][], title: string): TopLevel
                   type: 'quantitative' as const,
                   title: 'Errors (off-diagonal)',
                   scale: { type: 'linear' as const, domain: [1, Math.max(2, maxError)], range: ERROR_COLOURS }, // a single error is already orange
-                  legend,
+                  legend: { ...legend, values: [...new Set([1, Math.round((1 + maxError) / 2), maxError])] },
                 },
               },
             },

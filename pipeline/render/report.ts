@@ -239,7 +239,7 @@ function mistakes({ implementations, figures }: Report): Section {
       kind: 'paragraph',
       content: [
         `The reference's confusion matrix differs from TF.js's in ${differing} of ${cells.length} cells ` +
-          `(${cells.reduce((sum, difference) => sum + Math.abs(difference), 0) / 2} images predicted differently at most).`,
+          `(so at least ${counted(cells.reduce((sum, difference) => sum + Math.abs(difference), 0) / 2, 'image')} predicted differently).`,
       ],
     });
   }
@@ -499,8 +499,12 @@ function timings({ metrics }: Report): Section {
 /** Per-epoch numbers of both implementations side by side. */
 function trainingHistory({ histories }: Report): Section {
   const [tfjs, reference] = histories;
-  const columns = (record: EpochRecord | undefined) =>
-    record ? [record.loss.toFixed(4), percentAndFraction(record.val_accuracy), seconds(record.seconds)] : ['–', '–', '–'];
+  const names = histories.map(({ implementation }) => (implementation === 'tfjs' ? 'TF.js' : implementation));
+  const columns = [
+    { title: 'loss', cell: (record: EpochRecord) => record.loss.toFixed(4) },
+    { title: 'val_accuracy', cell: (record: EpochRecord) => percentAndFraction(record.val_accuracy) },
+    { title: 'seconds', cell: (record: EpochRecord) => seconds(record.seconds) },
+  ];
   return {
     id: 'history',
     folded: true,
@@ -508,25 +512,21 @@ function trainingHistory({ histories }: Report): Section {
       { kind: 'heading', level: 2, text: 'Training history' },
       {
         kind: 'paragraph',
-        content: ['Per epoch: mean training loss over the batches, validation accuracy after the epoch, and the epoch\'s seconds; every column is in training_history.csv.'],
+        content: ["Per epoch: mean training loss over the batches, validation accuracy after the epoch, and the epoch's seconds; every column is in training_history.csv."],
       },
       {
         kind: 'table',
-        header: [
-          'Epoch',
-          ...histories.flatMap(({ implementation }) => {
-            const name = implementationLabel(implementation);
-            return [`loss (${name})`, `val_accuracy (${name})`, `Seconds (${name})`];
-          }),
-          ...(reference ? ['val_accuracy difference'] : []),
-        ],
-        numeric: [true, ...histories.flatMap(() => [true, true, true]), ...(reference ? [true] : [])],
+        header: ['Epoch', ...columns.flatMap(({ title }) => [...names.map((name) => `${title} (${name})`), ...(title === 'val_accuracy' && reference ? ['difference'] : [])])],
+        numeric: [true, ...columns.flatMap(({ title }) => [...names.map(() => true), ...(title === 'val_accuracy' && reference ? [true] : [])])],
         rows: (tfjs?.history ?? []).map((record, i) => {
           const other = reference?.history[i];
           return [
             `${record.epoch}`,
-            ...columns(record),
-            ...(reference ? [...columns(other), other ? accuracyDifference(other.val_accuracy - record.val_accuracy) : '–'] : []),
+            ...columns.flatMap(({ title, cell }) => [
+              cell(record),
+              ...(reference ? [other ? cell(other) : '–'] : []),
+              ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.val_accuracy - record.val_accuracy) : '–'] : []),
+            ]),
           ];
         }),
       },
