@@ -52,7 +52,6 @@ function counted(count: number, noun: string): string {
 type History = { implementation: string; history: EpochRecord[] };
 
 interface Implementation {
-  key: 'tfjs' | 'reference';
   name: string;
   metrics: ImplementationMetrics;
 }
@@ -148,6 +147,7 @@ function summary({ metrics, implementations }: Report): Section {
           `: ${percent(m.test_accuracy)} test accuracy, test loss ${m.test_loss.toFixed(4)}, ${seconds(m.train_seconds)} s of training`,
         ]),
       },
+      { kind: 'paragraph', content: ['Where this run came from:'] },
       {
         kind: 'list',
         items: [
@@ -186,7 +186,7 @@ function results({ metrics, implementations, histories }: Report): Section {
     blocks.push({
       kind: 'paragraph',
       content: [
-        `Both trained from the same initial weights over the same batches; the reference ran on ${backendLabel(implementations[1]!.metrics)}. ` +
+        `Both trained from the same initial weights over the same batches${threadsNote(implementations[1]!.metrics)}. ` +
           'Largest per-epoch |val_accuracy| difference between the two: ',
         { strong: `${(gap.difference * 100).toFixed(2)} pp (${gap.difference.toFixed(4)})` },
         ` at epoch ${gap.epoch} (TF.js ${percent(gap.first)}, reference ${percent(gap.second)}; ` +
@@ -562,9 +562,9 @@ function otherFigures({ figures }: Report): Section {
   };
 }
 
-/** The backend, and for the reference how many threads trained it: "typescript, 2 threads". */
-function backendLabel(m: ImplementationMetrics): string {
-  return m.threads === undefined ? m.backend : `${m.backend}, ${counted(m.threads, 'thread')}`;
+/** "; the reference on 2 threads", or nothing when the thread count is not recorded. */
+function threadsNote(m: ImplementationMetrics): string {
+  return m.threads === undefined ? '' : `; the reference on ${counted(m.threads, 'thread')}`;
 }
 
 // ---------------------------------------------------------------- the files
@@ -576,8 +576,8 @@ export interface ReportOptions {
 
 /** report.md and a self-contained index.html with the same content. */
 export function buildReport(metrics: MetricsFile, histories: History[], visuals: Visuals, options: ReportOptions = {}): ReportFile[] {
-  const implementations: Implementation[] = [{ key: 'tfjs', name: implementationLabel('tfjs'), metrics: metrics.tfjs }];
-  if (metrics.reference) implementations.push({ key: 'reference', name: implementationLabel('reference'), metrics: metrics.reference });
+  const implementations: Implementation[] = [{ name: implementationLabel('tfjs'), metrics: metrics.tfjs }];
+  if (metrics.reference) implementations.push({ name: implementationLabel('reference'), metrics: metrics.reference });
   const sections = reportDocument({ metrics, implementations, histories, figures: figureShelf(visuals) });
   const encoder = new TextEncoder();
   return [
