@@ -562,9 +562,9 @@ function otherFigures({ figures }: Report): Section {
   };
 }
 
-/** "; the reference on 2 threads", or nothing when the thread count is not recorded. */
+/** ", the reference on 2 threads", or nothing when the thread count is not recorded. */
 function threadsNote(m: ImplementationMetrics): string {
-  return m.threads === undefined ? '' : `; the reference on ${counted(m.threads, 'thread')}`;
+  return m.threads === undefined ? '' : `, the reference on ${counted(m.threads, 'thread')}`;
 }
 
 // ---------------------------------------------------------------- the files
