@@ -95,7 +95,7 @@ function addSpans(a: Span, b: Span): Span {
 interface EvaluateRow extends Summary {
   backend: string;
   testImages: number;
-  validationImages: number; // evaluateModels also scores the validation split
+  validationImages: number; // the split's size only: evaluateModels no longer scores validation
   perCpuSecond: Summary; // test images per second of process CPU time
 }
 
@@ -334,7 +334,7 @@ async function measureTrainers(
   }));
 }
 
-/** evaluateModels on the full test and validation splits; returns test images per second. */
+/** evaluateModels on the full test split; returns test images per second. */
 function measureEvaluate(backend: string, full: Dataset, reps: number): EvaluateRow {
   const init = initialWeights(SEED);
   const trained: TrainedModel = {

@@ -1,5 +1,5 @@
-// Stage 4, evaluate: test metrics for each trained model, computed by the same
-// code whichever implementation trained the weights.
+// Stage evaluate (after train and reference): test metrics for each trained model,
+// computed by the same code whichever implementation trained the weights.
 
 import * as tf from '@tensorflow/tfjs';
 import { K } from '../reference/shapes.js';
@@ -9,9 +9,9 @@ import type { Dataset, Evaluation, Example, ModelEvaluation, TrainedModel } from
 
 const EXAMPLES_PER_KIND = 24;
 
-/** Evaluates one trained model on the test split (and validation, for the summary). */
+/** Evaluates one trained model on the test split. */
 export function evaluateModel(dataset: Dataset, trained: TrainedModel): ModelEvaluation {
-  const { test, validation } = dataset;
+  const { test } = dataset;
   const model = modelWithParams(trained.params);
   try {
     const probabilities = predictProbabilities(model, test.images, test.count); // (N, K)
@@ -23,21 +23,18 @@ export function evaluateModel(dataset: Dataset, trained: TrainedModel): ModelEva
       confidence[n] = row[predictions[n]!]!;
     }
     const { loss, accuracy } = lossAndAccuracy(probabilities, test.labels);
-    const validationScore = lossAndAccuracy(predictProbabilities(model, validation.images, validation.count), validation.labels);
     const matrix = confusionMatrix(test.labels, predictions);
     const perClass = perClassMetrics(matrix);
     const { macro, weighted } = averages(perClass);
     return {
       implementation: trained.implementation,
-      test_accuracy: accuracy,
-      test_loss: loss,
-      val_accuracy: validationScore.accuracy,
-      train_accuracy: trained.trainAccuracy,
-      confusion_matrix: matrix,
-      per_class: perClass,
-      macro_avg: macro,
-      weighted_avg: weighted,
-      most_confused: mostConfused(matrix),
+      testAccuracy: accuracy,
+      testLoss: loss,
+      confusionMatrix: matrix,
+      perClass,
+      macroAverage: macro,
+      weightedAverage: weighted,
+      mostConfused: mostConfused(matrix),
       examples: pickExamples(test.labels, predictions, confidence),
       predictions,
       confidence,

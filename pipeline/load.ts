@@ -1,4 +1,4 @@
-// Stage 1, load: the four MNIST IDX files, raw or gzipped, every header checked.
+// Stage load (first; no inputs): the four MNIST IDX files, raw or gzipped, every header checked.
 //
 // IDX layout (big-endian): magic (u32), one u32 per dimension, then u8 data.
 //   images: magic 2051, count, rows, cols, count·rows·cols pixel bytes

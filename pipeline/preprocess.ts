@@ -1,4 +1,4 @@
-// Stage 2, preprocess: pixels to float32 in [0, 1], labels to one-hot, and the
+// Stage preprocess (after load): pixels to float32 in [0, 1], labels to one-hot, and the
 // train / validation / test split.
 
 import { D, K } from '../reference/shapes.js';

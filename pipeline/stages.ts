@@ -26,21 +26,16 @@ import { evaluateModels } from './evaluate.js';
 import {
   EXPERIMENT_VARIANTS,
   assembleExperiments,
-  experimentsFiles,
-  experimentsMetrics,
   runVariant,
   type ExperimentsResult,
   type VariantResult,
 } from './experiments.js';
 import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
-import { modelFiles } from './tfjs/model-io.js';
 import { preprocessDataset } from './preprocess.js';
 import type { ProgressFactory } from './progress.js';
-import { historyCsv, metricsFile, textFile, writeReportFiles } from './render/publish.js';
 import { trainReferenceStage } from './train-reference.js';
-import { buildReport } from './render/report.js';
-import { livePanelHtml } from './render/live-panel/panel.js';
+import { writeReportFolder } from './report.js';
 import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
@@ -171,7 +166,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'test metrics for each trained model',
       inputs: ['preprocess', 'train', 'reference'],
       reads: ['backend'],
-      version: 1,
+      version: 2, // 2: camelCase fields, no validation pass
       run: async ({ preprocess, train, reference }, { config }) => {
         await useBackend(config.backend);
         return evaluateModels(preprocess, train, reference);
@@ -182,7 +177,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'charts and image grids',
       inputs: ['preprocess', 'train', 'reference', 'evaluate'],
       reads: [],
-      version: 1,
+      version: 2, // 2: the data figures, errors on their own colour scale
       run: ({ preprocess, train, reference, evaluate }) => renderVisuals(preprocess, train, reference, evaluate),
     }),
     ...EXPERIMENT_VARIANTS.map((variant) =>
@@ -223,56 +218,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['out'],
       version: 1,
       cache: false,
-      run: async ({ train, reference, evaluate, gradcheck, visualize, experiments }, { config, stageSeconds }) => {
+      run: async (inputs, { config, stageSeconds }) => {
         await useBackend(config.backend); // saving the models builds TF.js layers
-        return writeReports(config, train, reference, evaluate, gradcheck, visualize, experiments, stageSeconds());
+        return writeReportFolder(inputs, config, stageSeconds());
       },
     }),
   ];
-}
-
-/** Pretty JSON that keeps arrays of numbers (matrix rows) on one line. */
-function compactJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_match, body: string) => `[${body.split(/,\s*/).join(', ')}]`);
-}
-
-async function writeReports(
-  config: Config,
-  tfjs: TrainedModel,
-  reference: TrainedModel | null,
-  evaluation: Evaluation,
-  gradcheck: GradientCheck,
-  visuals: Visuals,
-  experiments: ExperimentsResult | null,
-  stageSeconds: Record<string, number>,
-): Promise<string[]> {
-  const metrics = metricsFile({
-    config,
-    tfjs,
-    tfjsEvaluation: evaluation.tfjs,
-    reference,
-    referenceEvaluation: evaluation.reference,
-    gradientCheck: gradcheck,
-    stageSeconds,
-    experiments: experiments ? experimentsMetrics(experiments) : undefined,
-  });
-  const histories = [{ implementation: 'tfjs', history: tfjs.history }];
-  if (reference) histories.push({ implementation: 'reference', history: reference.history });
-  const files = [
-    textFile('metrics.json', `${compactJson(metrics)}\n`),
-    textFile('config.json', `${JSON.stringify(config, null, 2)}\n`),
-    textFile('training_history.csv', historyCsv(histories)),
-    ...(await modelFiles(tfjs.params, 'model/tfjs')),
-    ...(reference ? await modelFiles(reference.params, 'model/reference') : []),
-    ...visuals.files,
-    ...buildReport(metrics, histories, visuals, await livePanelHtml([
-      { id: 'tfjs', params: tfjs.params },
-      ...(reference ? [{ id: 'reference' as const, params: reference.params }] : []),
-    ])),
-    ...(experiments ? await experimentsFiles(experiments) : []),
-  ];
-  // A run without --reference or --experiments leaves no stale files of theirs beside the new metrics.json.
-  const obsolete = [...(reference ? [] : ['model/reference']), ...(experiments ? [] : ['experiments.md', 'experiments.png', 'specs/experiments.vl.json'])];
-  writeReportFiles(config.out, files, obsolete);
-  return files.map((file) => file.path);
 }

@@ -1,4 +1,4 @@
-// Stage 3, train: the spec network on TF.js, mini-batch SGD over the shared
+// Stage train (after preprocess and init): the spec network on TF.js, mini-batch SGD over the shared
 // seeded shuffle, so the reference can replay exactly the same batches.
 
 import * as tf from '@tensorflow/tfjs';

@@ -4,6 +4,7 @@
 
 import type { Params } from '../reference/shapes.js';
 import type { Config } from './config.js';
+import type { experimentsMetrics } from './experiments.js';
 
 /** One IDX file pair as read from disk. */
 export interface RawSplit {
@@ -101,15 +102,13 @@ export interface Example {
 /** Test-set evaluation of one model. */
 export interface ModelEvaluation {
   implementation: Implementation;
-  test_accuracy: number;
-  test_loss: number;
-  val_accuracy: number;
-  train_accuracy: number;
-  confusion_matrix: number[][]; // (K, K), rows are the true digit
-  per_class: ClassMetrics[];
-  macro_avg: AverageMetrics;
-  weighted_avg: AverageMetrics;
-  most_confused: ConfusedPair[]; // the five largest off-diagonal cells
+  testAccuracy: number;
+  testLoss: number; // mean cross-entropy over the test split
+  confusionMatrix: number[][]; // (K, K), rows are the true digit
+  perClass: ClassMetrics[];
+  macroAverage: AverageMetrics;
+  weightedAverage: AverageMetrics;
+  mostConfused: ConfusedPair[]; // the five largest off-diagonal cells
   examples: { correct: Example[]; wrong: Example[] };
   predictions: Uint8Array; // (N) predicted digit per test image
   confidence: Float32Array; // (N) probability of the predicted digit
@@ -169,13 +168,47 @@ export interface ImplementationMetrics {
   most_confused: ConfusedPair[];
 }
 
+/** Where and how a run happened, for reproducibility; camelCase here, snake_case in metrics.json. */
+export interface RunMetadata {
+  startedAt: string; // ISO 8601, UTC
+  gitCommit: string; // 'unknown' without git or .git
+  gitDirty: boolean | 'unknown'; // uncommitted changes to tracked files
+  nodeVersion: string;
+  tfjsVersion: string;
+  backend: string; // the TF.js backend that ran
+  backendVersion: string;
+  os: string; // e.g. 'linux 6.1.0 (x64)'
+  cpuModel: string;
+  cpuCores: number;
+  wallSeconds: number; // process start to the report stage
+}
+
+/** The `run` block of metrics.json. */
+export interface RunMetadataJson {
+  started_at: string;
+  git_commit: string;
+  git_dirty: boolean | 'unknown';
+  node_version: string;
+  tfjs_version: string;
+  backend: string;
+  backend_version: string;
+  os: string;
+  cpu_model: string;
+  cpu_cores: number;
+  wall_seconds: number;
+}
+
+/** The `experiments` block of metrics.json, as the experiments stage writes it. */
+export type ExperimentsMetrics = ReturnType<typeof experimentsMetrics>;
+
 /** The contract of reports/metrics.json. */
 export interface MetricsFile {
+  run: RunMetadataJson;
   config: Config;
   backend: string; // the TF.js backend that ran
   tfjs: ImplementationMetrics;
   reference?: ImplementationMetrics;
   gradient_check?: GradientCheck;
   stage_seconds: Record<string, number>; // wall time of each stage in the run that produced it (cached stages keep their original time)
-  experiments?: unknown; // filled by the experiments stage when it runs
+  experiments?: ExperimentsMetrics; // only with --experiments
 }

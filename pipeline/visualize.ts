@@ -1,20 +1,23 @@
-// The visualize stage: every figure of the report, as files for reports/.
+// Stage visualize (after evaluate): every figure of the report, as files for reports/.
 //
 //   1. Vega-Lite charts (pipeline/render/charts.ts): training curves, confusion matrix,
-//      per-class metrics; each saved as PNG and as its spec (data inlined).
-//   2. Canvas grids (pipeline/render/grids.ts): first-layer weights, sample
-//      predictions, misclassified pairs, hidden activations.
+//      per-class metrics, images per digit in each split; each saved as PNG and as its spec (data inlined).
+//   2. Canvas grids (pipeline/render/grids.ts): training images per digit, first-layer weights,
+//      sample predictions, misclassified pairs, hidden activations.
 //
 // Digit figures show the TF.js model; samples are chosen by fixed rules, never at random.
 
 import type { TopLevelSpec } from 'vega-lite';
 import {
+  classCountsSpec,
   confusionMatrixSpec,
   perClassMetricsSpec,
   renderSpecToPng,
   trainingCurvesSpec,
+  type ClassCount,
 } from './render/charts.js';
-import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, weightGridPng } from './render/grids.js';
+import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, trainingImagesPng, weightGridPng } from './render/grids.js';
+import { K } from '../reference/shapes.js';
 import type { Dataset, Evaluation, Example, ModelEvaluation, ReportFile, Split, TrainedModel, Visuals } from './types.js';
 
 const SAMPLE_RIGHT = 10;
@@ -44,6 +47,16 @@ function pickSamples(evaluation: ModelEvaluation, test: Split): Example[] {
   ];
 }
 
+/** Images per digit in each split. */
+function classCounts(dataset: Dataset): ClassCount[] {
+  const splits = [['training', dataset.train], ['validation', dataset.validation], ['test', dataset.test]] as const;
+  return splits.flatMap(([split, { labels }]) => {
+    const counts = new Array<number>(K).fill(0);
+    for (const label of labels) counts[label]!++;
+    return counts.map((count, digit) => ({ split, digit, count }));
+  });
+}
+
 function specFile(name: string, spec: TopLevelSpec): ReportFile {
   return { path: `specs/${name}.vl.json`, data: new TextEncoder().encode(`${JSON.stringify(spec, null, 2)}\n`) };
 }
@@ -61,19 +74,21 @@ export async function renderVisuals(
   }));
   const charts: [name: string, spec: TopLevelSpec][] = [
     ['training_curves', trainingCurvesSpec(histories)],
-    ['confusion_matrix', confusionMatrixSpec(evaluation.tfjs.confusion_matrix, 'Confusion matrix: TF.js on the test set')],
-    ['per_class_metrics', perClassMetricsSpec(evaluation.tfjs.per_class)],
+    ['confusion_matrix', confusionMatrixSpec(evaluation.tfjs.confusionMatrix, 'Confusion matrix: TF.js on the test set')],
+    ['per_class_metrics', perClassMetricsSpec(evaluation.tfjs.perClass)],
+    ['class_counts', classCountsSpec(classCounts(dataset))],
   ];
   const files: ReportFile[] = [];
   for (const [name, spec] of charts) {
     files.push({ path: `${name}.png`, data: await renderSpecToPng(spec) });
   }
   const test = dataset.test;
+  files.push({ path: 'training_images.png', data: trainingImagesPng(dataset.train) });
   files.push({ path: 'weight_visualization.png', data: weightGridPng(tfjs.params.w1) });
   files.push({ path: 'sample_predictions.png', data: samplePredictionsPng(test.images, pickSamples(evaluation.tfjs, test)) });
   files.push({
     path: 'misclassified.png',
-    data: misclassifiedPng(test, evaluation.tfjs.predictions, evaluation.tfjs.confidence, evaluation.tfjs.most_confused),
+    data: misclassifiedPng(test, evaluation.tfjs.predictions, evaluation.tfjs.confidence, evaluation.tfjs.mostConfused),
   });
   files.push({ path: 'activation_patterns.png', data: activationPatternsPng(test, tfjs.params, evaluation.tfjs.predictions) });
   for (const [name, spec] of charts) files.push(specFile(name, spec));

@@ -1,10 +1,15 @@
 // report.md and index.html from hand-built metrics: the numbers are formatted
 // as promised, both files agree, every figure is embedded, and the HTML is offline.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { createCanvas } from 'canvas';
 import { DEFAULTS } from '../pipeline/config.js';
+import { runMetadataJson } from '../pipeline/render/publish.js';
 import { buildReport } from '../pipeline/render/report.js';
-import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../pipeline/types.js';
+import { runMetadata } from '../pipeline/report.js';
+import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, RunMetadata, Visuals } from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
 
 
@@ -22,7 +27,7 @@ function visuals(): Visuals {
   return {
     files: [
       ...PNG_PATHS.map((path, i) => ({ path, data: tinyPng(i + 1) })),
-      ...['training_curves', 'confusion_matrix', 'per_class_metrics'].map((name) => ({
+      ...['training_curves', 'confusion_matrix', 'per_class_metrics', 'class_counts'].map((name) => ({
         path: `specs/${name}.vl.json`,
         data: encoder.encode('{}\n'),
       })),
@@ -75,8 +80,23 @@ function history(validationAccuracies: number[]): EpochRecord[] {
 const TFJS_HISTORY = history([0.9101, 0.9302, 0.9589]);
 const REFERENCE_HISTORY = history([0.9099, 0.9287, 0.9587]); // largest gap: 0.0015 at epoch 2
 
+const RUN: RunMetadata = {
+  startedAt: '2026-11-28T21:04:05.123Z',
+  gitCommit: '0123456789abcdef0123456789abcdef01234567',
+  gitDirty: true,
+  nodeVersion: '20.18.1',
+  tfjsVersion: '4.22.0',
+  backend: 'wasm',
+  backendVersion: '4.22.1',
+  os: 'linux 6.1.0 (x64)',
+  cpuModel: 'Test CPU @ 2.10GHz',
+  cpuCores: 2,
+  wallSeconds: 183.46,
+};
+
 function metrics(overrides: Partial<MetricsFile> = {}): MetricsFile {
   return {
+    run: runMetadataJson(RUN),
     config: { ...DEFAULTS, epochs: 15 },
     backend: 'wasm',
     tfjs: implementation('wasm', { train: 0.96312, val: 0.95891, test: 0.95617 }),
@@ -175,9 +195,51 @@ describe('buildReport', () => {
     expect(comparison).not.toContain('do not follow');
   });
 
-  test('a run off the spec hyperparameters says so', () => {
-    const quick = buildReport(metrics({ config: { ...DEFAULTS, epochs: 2, lr: 0.1 } }), both, visuals());
-    expect(text(quick, 'report.md')).toContain('did not use the spec hyperparameters: it used lr 0.1, batch 64, 2 epochs');
+  test('the course comparison appears only for the spec hyperparameters, and one epoch is singular', () => {
+    const quick = text(buildReport(metrics({ config: { ...DEFAULTS, epochs: 1, lr: 0.1 } }), both, visuals()), 'report.md');
+    expect(quick).not.toContain('course document');
+    expect(quick).toContain('for 1 epoch. ');
+    expect(markdown).toContain('for 15 epochs. ');
+  });
+
+  test('the run metadata comes before the results', () => {
+    for (const document of [markdown, html]) {
+      for (const expected of ['2026-11-28 21:04:05 UTC', '183.5 s wall time', '0123456789ab', 'with uncommitted changes', 'Node 20.18.1', 'TF.js 4.22.0', 'wasm backend 4.22.1', 'linux 6.1.0 (x64)', 'Test CPU @ 2.10GHz', '2 cores']) {
+        expect(document).toContain(expected);
+        expect(document.indexOf(expected)).toBeLessThan(document.indexOf('Results'));
+      }
+    }
+  });
+
+  test('results lead: the comparison table, curves and confusion matrix come before configuration and timings', () => {
+    const order = ['## Results', 'training_curves.png', 'confusion_matrix.png', '## Configuration', '## Timings', '## Training history'];
+    const positions = order.map((heading) => markdown.indexOf(heading));
+    expect(positions.every((position) => position >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    expect(html).toMatch(/<details id="configuration">\n<summary><h2>Configuration<\/h2><\/summary>/);
+  });
+
+  test('one results table compares TF.js and the reference, with the difference', () => {
+    const results = section(markdown, 'Results');
+    expect(results).toContain('|  | TF.js | TypeScript reference | Difference (reference − TF.js) |');
+    expect(results).toContain('| Test accuracy | 95.62% (0.9562) | 95.60% (0.9560) | -0.01 pp |'); // 95.604 − 95.617
+    expect(results).toContain('| Validation accuracy (last epoch) | 95.89% (0.9589) | 95.87% (0.9587) | -0.02 pp |');
+    expect(markdown).not.toMatch(/### (TF\.js|TypeScript reference)\n/); // no per-implementation copies of a table
+  });
+
+  test('without --experiments the report says how to run them', () => {
+    expect(section(markdown, 'Experiments')).toContain('`npm run pipeline -- --experiments`');
+  });
+
+  test('extra HTML sections go right after the results, in index.html only', () => {
+    const panel = '<section id="panel"><p>a live panel</p></section>';
+    const withPanel = buildReport(metrics(), both, visuals(), { htmlAfterResults: [panel] });
+    const page = text(withPanel, 'index.html');
+    const results = page.indexOf('<section id="results">');
+    expect(results).toBeGreaterThan(0);
+    expect(page.indexOf(panel)).toBeGreaterThan(results);
+    expect(page.indexOf(panel)).toBeLessThan(page.indexOf('<section id="training-curves">'));
+    expect(text(withPanel, 'report.md')).toBe(markdown);
   });
 
   test('report.md embeds every PNG with a relative link, and links the specs', () => {
@@ -209,6 +271,23 @@ describe('buildReport', () => {
     expect(table).toContain('| Tensor | FD max abs | FD max rel | TF.js max abs | TF.js max rel |');
     expect(table).toContain('| w1 | 1.20e-9 | 3.40e-7 | 5.00e-8 | 2.00e-5 |');
     expect(table).toContain('| b3 | 2.00e-10 | 1.00e-8 | 1.00e-8 | 3.00e-6 |');
+  });
+});
+
+describe('runMetadata', () => {
+  test('says "unknown" for the commit outside a git repository, and describes this process and machine', () => {
+    const outside = mkdtempSync(path.join(os.tmpdir(), 'no-git-'));
+    try {
+      const run = runMetadata('wasm', outside);
+      expect(run.gitCommit).toBe('unknown');
+      expect(run.gitDirty).toBe('unknown');
+      expect(run.nodeVersion).toBe(process.versions.node);
+      expect(run.cpuCores).toBe(os.cpus().length);
+      expect(run.backendVersion).toMatch(/^\d+\.\d+\.\d+/);
+      expect(Date.now() - Date.parse(run.startedAt)).toBeCloseTo(run.wallSeconds * 1000, -3);
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 });
 

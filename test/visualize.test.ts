@@ -94,15 +94,13 @@ function evaluationFor(test: Split, wrongEvery: number): ModelEvaluation {
   const average = { precision: accuracy, recall: accuracy, f1: accuracy, support: test.count };
   return {
     implementation: 'tfjs',
-    test_accuracy: accuracy,
-    test_loss: 0.5,
-    val_accuracy: 0.9,
-    train_accuracy: 0.92,
-    confusion_matrix: matrix,
-    per_class: perClass,
-    macro_avg: average,
-    weighted_avg: average,
-    most_confused: pairs.slice(0, 5),
+    testAccuracy: accuracy,
+    testLoss: 0.5,
+    confusionMatrix: matrix,
+    perClass,
+    macroAverage: average,
+    weightedAverage: average,
+    mostConfused: pairs.slice(0, 5),
     examples: { correct, wrong },
     predictions,
     confidence,
@@ -194,6 +192,8 @@ const MIN_SIZE: Record<string, [width: number, height: number]> = {
   'sample_predictions.png': [2 * 7 * 28 * 3, 2 * 28 * 3], // 7 samples in one row, 3 px per pixel
   'misclassified.png': [2 * 28 * 3, 2 * 28 * 3],
   'activation_patterns.png': [2 * 2 * (28 * 3 + 16 * 10 + 8 * 10), 2 * 5 * 28 * 3], // 2 columns of 5 digits
+  'class_counts.png': [2 * 3 * 290, 2 * 180], // three panels
+  'training_images.png': [2 * 12 * 28 * 2, 2 * 10 * 28 * 2], // 12 images of each of 10 digits at 2 px per pixel
 };
 
 describe('renderVisuals', () => {
@@ -209,6 +209,7 @@ describe('renderVisuals', () => {
       'specs/training_curves.vl.json',
       'specs/confusion_matrix.vl.json',
       'specs/per_class_metrics.vl.json',
+      'specs/class_counts.vl.json',
     ].sort();
     expect(paths).toEqual(expected);
   });
@@ -218,7 +219,26 @@ describe('renderVisuals', () => {
     expect(values).toHaveLength(K * K);
     expect(values.reduce((sum, cell) => sum + (cell.count as number), 0)).toBe(TEST_COUNT);
     const cell = values.find((v) => v.true === 0 && v.predicted === 1);
-    expect(cell?.count).toBe(evaluation.tfjs.confusion_matrix[0]![1]);
+    expect(cell?.count).toBe(evaluation.tfjs.confusionMatrix[0]![1]);
+  });
+
+  test('confusion matrix spec: errors have their own labelled colour scale, up to the largest error', () => {
+    const spec = specOf(visuals, 'confusion_matrix') as unknown as { layer: { encoding?: { color?: { title?: string; scale?: { domain?: number[] } } } }[] };
+    const scales = spec.layer.map((layer) => layer.encoding?.color).filter((color) => color?.title !== undefined);
+    const largestError = Math.max(...evaluation.tfjs.confusionMatrix.flatMap((row, t) => row.filter((_, p) => p !== t)));
+    const largestRight = Math.max(...evaluation.tfjs.confusionMatrix.map((row, t) => row[t]!));
+    expect(scales.map((color) => [color!.title, color!.scale!.domain])).toEqual([
+      ['Right (diagonal)', [0, largestRight]],
+      ['Errors (off-diagonal)', [1, Math.max(2, largestError)]], // a domain of one value would collapse
+    ]);
+  });
+
+  test('class counts spec: images per digit in each split, as in the labels', () => {
+    const values = specOf(visuals, 'class_counts').data.values as { split: string; digit: number; count: number }[];
+    for (const [split, { labels }] of [['training', dataset.train], ['validation', dataset.validation], ['test', dataset.test]] as const) {
+      const counts = values.filter((v) => v.split === split).sort((a, b) => a.digit - b.digit).map((v) => v.count);
+      expect(counts).toEqual(Array.from({ length: K }, (_, digit) => labels.filter((label) => label === digit).length));
+    }
   });
 
   test('training curves spec holds both implementations, both splits, both metrics, every epoch', () => {
@@ -235,10 +255,10 @@ describe('renderVisuals', () => {
     const values = specOf(visuals, 'per_class_metrics').data.values;
     expect(values).toHaveLength(3 * K);
     const f1 = values.find((v) => v.digit === 4 && v.metric === 'F1');
-    expect(f1?.value).toBeCloseTo(evaluation.tfjs.per_class[4]!.f1, 10);
+    expect(f1?.value).toBeCloseTo(evaluation.tfjs.perClass[4]!.f1, 10);
   });
 
-  test.each(['training_curves', 'confusion_matrix', 'per_class_metrics'])('%s: every encoded field exists in the data', (name) => {
+  test.each(['training_curves', 'confusion_matrix', 'per_class_metrics', 'class_counts'])('%s: every encoded field exists in the data', (name) => {
     const spec = specOf(visuals, name);
     const fields = encodedFields(spec);
     expect(fields.length).toBeGreaterThan(0);
@@ -269,7 +289,7 @@ describe('renderVisuals', () => {
 
 describe('charts and grids', () => {
   test('renderSpecToPng scales every dimension', async () => {
-    const spec = confusionMatrixSpec(evaluation.tfjs.confusion_matrix, 'scale check');
+    const spec = confusionMatrixSpec(evaluation.tfjs.confusionMatrix, 'scale check');
     const one = await decode(await renderSpecToPng(spec, 1));
     const two = await decode(await renderSpecToPng(spec, 2));
     expect(two.width).toBe(2 * one.width);

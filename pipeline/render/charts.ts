@@ -3,15 +3,14 @@
 //   builder (pure data)            renderSpecToPng
 //   trainingCurvesSpec ─┐      ┌──────────────────────────────────────────────┐
 //   confusionMatrixSpec ├─spec─▶ vega-lite compile → vega.parse → vega.View    │
-//   perClassMetricsSpec ┘      │ (renderer 'none') → toCanvas (node-canvas) → PNG │
-//                              └──────────────────────────────────────────────┘
+//   perClassMetricsSpec │      │ (renderer 'none') → toCanvas (node-canvas) → PNG │
+//   classCountsSpec    ─┘      └──────────────────────────────────────────────┘
 //
 // Every spec carries its data inline, so the JSON saved beside the PNG opens in
-// the Vega editor as is. Text is drawn in DejaVu Sans, registered with
-// node-canvas before the first render; rendering refuses to run without it.
+// the Vega editor as is. Text is drawn in DejaVu Sans from the dejavu-fonts-ttf
+// npm package, registered with node-canvas before the first render.
 
-import { existsSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { registerFont, type Canvas } from 'canvas';
 import * as vega from 'vega';
 import { compile, type Config as VegaLiteConfig, type TopLevelSpec } from 'vega-lite';
@@ -20,56 +19,28 @@ import { SPEC_SCHEMA, implementationLabel } from './format.js';
 
 export const FONT_FAMILY = 'DejaVu Sans';
 
-export interface FontFile {
-  path: string;
-  weight: 'normal' | 'bold';
-}
+/** The font files, from the dejavu-fonts-ttf npm package, so that no system font is needed. */
+const FONT_MODULES = [
+  { module: 'dejavu-fonts-ttf/ttf/DejaVuSans.ttf', weight: 'normal' },
+  { module: 'dejavu-fonts-ttf/ttf/DejaVuSans-Bold.ttf', weight: 'bold' },
+] as const;
 
-const DEJAVU_DIR = '/usr/share/fonts/truetype/dejavu';
+let fontsRegistered = false; // registerFont is process-wide in node-canvas
 
-/** Debian's fonts-dejavu-core layout; fontconfig is asked when these are absent. */
-export const DEJAVU_FILES: readonly FontFile[] = [
-  { path: `${DEJAVU_DIR}/DejaVuSans.ttf`, weight: 'normal' },
-  { path: `${DEJAVU_DIR}/DejaVuSans-Bold.ttf`, weight: 'bold' },
-];
-
-// registerFont is process-wide in node-canvas, so remembering what was registered is too.
-const registeredFontPaths = new Set<string>();
-
-function fontconfigFile(pattern: string): string | null {
-  try {
-    const path = execFileSync('fc-match', ['-f', '%{file}', pattern], { encoding: 'utf8', timeout: 5000 }).trim();
-    return path.length > 0 && /dejavu/i.test(path) && existsSync(path) ? path : null;
-  } catch {
-    return null; // no fontconfig tools
+/** Registers DejaVu Sans (regular and bold) with node-canvas, once per process. */
+export function registerFonts(): void {
+  if (fontsRegistered) return;
+  const require = createRequire(import.meta.url);
+  for (const { module, weight } of FONT_MODULES) {
+    let file: string;
+    try {
+      file = require.resolve(module);
+    } catch {
+      throw new Error(`charts: cannot find the font ${module}; it comes with the npm package dejavu-fonts-ttf (run npm install)`);
+    }
+    registerFont(file, { family: FONT_FAMILY, weight });
   }
-}
-
-/**
- * Registers DejaVu Sans (regular and bold) with node-canvas. Falls back to the
- * files fontconfig reports; throws when no regular face can be found, because
- * charts rendered without a font have no readable text.
- */
-export function registerFonts(candidates: readonly FontFile[] = DEJAVU_FILES): void {
-  const found: FontFile[] = candidates.filter((font) => existsSync(font.path));
-  if (!found.some((font) => font.weight === 'normal')) {
-    const regular = fontconfigFile(`${FONT_FAMILY}:style=Book`);
-    const bold = fontconfigFile(`${FONT_FAMILY}:style=Bold`);
-    if (regular) found.push({ path: regular, weight: 'normal' });
-    if (bold && bold !== regular) found.push({ path: bold, weight: 'bold' });
-  }
-  if (!found.some((font) => font.weight === 'normal')) {
-    throw new Error(
-      `No '${FONT_FAMILY}' font found: looked for ${candidates.map((font) => font.path).join(', ')} ` +
-        `and asked fontconfig (fc-match '${FONT_FAMILY}'). Charts need it to draw text; ` +
-        `install it (Debian/Ubuntu: apt-get install fonts-dejavu-core).`,
-    );
-  }
-  for (const font of found) {
-    if (registeredFontPaths.has(font.path)) continue;
-    registerFont(font.path, { family: FONT_FAMILY, weight: font.weight });
-    registeredFontPaths.add(font.path);
-  }
+  fontsRegistered = true;
 }
 
 /** Shared look: one font everywhere, white background, readable sizes at 1×. */
@@ -98,12 +69,12 @@ interface CurvePoint {
 
 /**
  * Loss and accuracy per epoch, training and validation, in two panels. Split is
- * the colour; implementation is the dash, so a reference run
- * drawn over the TF.js run stays visible where the two coincide.
+ * the colour; implementation is the dash. The first history is drawn last, on top.
  */
 export function trainingCurvesSpec(histories: { implementation: string; history: EpochRecord[] }[]): TopLevelSpec {
   const values: CurvePoint[] = [];
-  for (const { implementation, history } of histories) {
+  // Vega draws lines in data order: the later implementations go first, beneath the first one.
+  for (const { implementation, history } of [...histories].reverse()) {
     const label = implementationLabel(implementation);
     for (const record of history) {
       values.push({ implementation: label, epoch: record.epoch, metric: 'loss', split: 'training', value: record.loss });
@@ -162,8 +133,8 @@ export function trainingCurvesSpec(histories: { implementation: string; history:
       text: 'Training curves',
       subtitle:
         implementations.length === 2
-          ? `${implementations[0]} solid, ${implementations[1]} dashed: the two train in lockstep from the same weights`
-          : implementations.join(', '),
+          ? `${implementations[0]} solid, ${implementations[1]} dashed beneath it: where only a solid line shows, the two coincide`
+          : `${implementations.join(', ')}; validation after each epoch`,
     },
     data: { values },
     hconcat: [panel('loss', 'Cross-entropy loss', '.2f'), panel('accuracy', 'Accuracy', '.1%')],
@@ -178,37 +149,51 @@ interface ConfusionCell {
   predicted: number;
   count: number;
   share_of_row: number; // count / images of this true digit
+  correct: boolean; // on the diagonal
 }
 
-/** ColorBrewer Blues from (almost) white, so that empty cells read as empty. */
-const CONFUSION_COLOURS = ['#f7fbff', '#c6dbef', '#6baed6', '#2171b5', '#08306b'];
+/** Right answers in blues, errors in oranges: two linear scales, each with its own legend. */
+const CORRECT_COLOURS = ['#deebf7', '#6baed6', '#08306b'];
+const ERROR_COLOURS = ['#fdd0a2', '#f16913', '#7f2704'];
 
-/** Colour scale position beyond which the cell is dark enough for white text. */
-const DARK_CELL_POSITION = 0.6;
+/** Share of a scale's maximum beyond which a cell is dark enough for white text. */
+const DARK_CELL_SHARE = 0.55;
 
 /**
  * Heatmap of counts, true digit down, predicted digit across, with each count
- * printed in its cell. The sqrt colour scale keeps small off-diagonal counts
- * visible next to a diagonal a hundred times larger.
+ * printed in its cell. The diagonal and the errors have separate linear colour
+ * scales, so that an error of 5 is as visible as it deserves next to 980 right.
  */
 export function confusionMatrixSpec(matrix: number[][], title: string): TopLevelSpec {
   const values: ConfusionCell[] = [];
-  let maxCount = 0;
   matrix.forEach((row, trueDigit) => {
     const rowTotal = row.reduce((a, b) => a + b, 0);
     row.forEach((count, predictedDigit) => {
-      values.push({ true: trueDigit, predicted: predictedDigit, count, share_of_row: rowTotal > 0 ? count / rowTotal : 0 });
-      maxCount = Math.max(maxCount, count);
+      values.push({
+        true: trueDigit,
+        predicted: predictedDigit,
+        count,
+        share_of_row: rowTotal > 0 ? count / rowTotal : 0,
+        correct: trueDigit === predictedDigit,
+      });
     });
   });
   const total = values.reduce((sum, cell) => sum + cell.count, 0);
-  // sqrt scale: a cell sits at sqrt(count / max) along the colour ramp.
-  const darkCountThreshold = DARK_CELL_POSITION ** 2 * Math.max(maxCount, 1);
+  const maxCorrect = Math.max(1, ...values.filter((cell) => cell.correct).map((cell) => cell.count));
+  const maxError = Math.max(0, ...values.filter((cell) => !cell.correct).map((cell) => cell.count));
+  const errors = values.filter((cell) => !cell.correct).reduce((sum, cell) => sum + cell.count, 0);
   const digits = matrix.map((_, digit) => digit);
+  const legend = { gradientLength: 180, format: 'd', tickCount: 4 };
 
   return {
     $schema: SPEC_SCHEMA,
-    title: { text: title, subtitle: `${total} test images; rows are the true digit, columns the prediction` },
+    title: {
+      text: title,
+      subtitle: [
+        `${total} test images, ${errors} misclassified; rows are the true digit, columns the prediction.`,
+        `Right answers in blue, errors in orange on their own scale (darkest orange = ${maxError}); empty cells white.`,
+      ],
+    },
     data: { values },
     width: 440,
     height: 440,
@@ -223,29 +208,53 @@ export function confusionMatrixSpec(matrix: number[][], title: string): TopLevel
       y: { field: 'true', type: 'ordinal', title: 'True digit', scale: { domain: digits }, axis: { labelFontSize: 13 } },
     },
     layer: [
+      { mark: { type: 'rect', fill: 'white', stroke: '#e5e5e5', strokeWidth: 1 } },
       {
+        transform: [{ filter: 'datum.correct' }],
         mark: { type: 'rect', stroke: 'white', strokeWidth: 1 },
         encoding: {
           color: {
             field: 'count',
             type: 'quantitative',
-            title: 'Images',
-            scale: { type: 'sqrt', domain: [0, Math.max(maxCount, 1)], range: CONFUSION_COLOURS },
-            legend: { gradientLength: 300 },
+            title: 'Right (diagonal)',
+            scale: { type: 'linear', domain: [0, maxCorrect], range: CORRECT_COLOURS },
+            legend,
           },
         },
       },
+      ...(maxError > 0
+        ? [
+            {
+              transform: [{ filter: '!datum.correct && datum.count > 0' }],
+              mark: { type: 'rect' as const, stroke: 'white', strokeWidth: 1 },
+              encoding: {
+                color: {
+                  field: 'count',
+                  type: 'quantitative' as const,
+                  title: 'Errors (off-diagonal)',
+                  scale: { type: 'linear' as const, domain: [1, Math.max(2, maxError)], range: ERROR_COLOURS }, // a single error is already orange
+                  legend: { ...legend, values: [...new Set([1, Math.round((1 + maxError) / 2), maxError])] },
+                },
+              },
+            },
+          ]
+        : []),
       {
+        transform: [{ filter: 'datum.count > 0' }],
         mark: { type: 'text', fontSize: 12 },
         encoding: {
           text: { field: 'count', type: 'quantitative', format: 'd' },
           color: {
-            condition: { test: `datum.count > ${darkCountThreshold}`, value: 'white' },
+            condition: {
+              test: `datum.correct ? datum.count > ${DARK_CELL_SHARE * maxCorrect} : datum.count > ${1 + DARK_CELL_SHARE * (maxError - 1)}`,
+              value: 'white',
+            },
             value: '#222222',
           },
         },
       },
     ],
+    resolve: { scale: { color: 'independent' } },
     config: CHART_CONFIG,
   };
 }
@@ -302,6 +311,50 @@ export function perClassMetricsSpec(perClass: ClassMetrics[]): TopLevelSpec {
         scale: { domain: ['precision', 'recall', 'F1'], range: ['#4c78a8', '#f58518', '#54a24b'] },
       },
     },
+    config: CHART_CONFIG,
+  };
+}
+
+/** One bar of the class-count chart. */
+export interface ClassCount {
+  split: 'training' | 'validation' | 'test';
+  digit: number;
+  count: number;
+}
+
+/** Images per digit in each split, one panel per split with its own y scale. */
+export function classCountsSpec(counts: ClassCount[]): TopLevelSpec {
+  const splits = [...new Set(counts.map((bar) => bar.split))];
+  const totals = splits.map((split) => `${split} ${counts.filter((bar) => bar.split === split).reduce((sum, bar) => sum + bar.count, 0)}`);
+  return {
+    $schema: SPEC_SCHEMA,
+    title: { text: 'Images per digit in each split', subtitle: `${totals.join(', ')} images; each panel has its own scale` },
+    data: { values: counts },
+    facet: { column: { field: 'split', type: 'nominal', title: null, sort: splits, header: { labelFontSize: 13, labelFontWeight: 'bold' } } },
+    spec: {
+      width: 290,
+      height: 180,
+      encoding: {
+        x: { field: 'digit', type: 'ordinal', title: 'Digit', axis: { labelAngle: 0 } },
+        y: { field: 'count', type: 'quantitative', title: 'Images', axis: { format: 'd', tickCount: 5 } },
+      },
+      layer: [
+        {
+          mark: { type: 'bar' },
+          encoding: {
+            color: {
+              field: 'split',
+              type: 'nominal',
+              legend: null,
+              scale: { domain: ['training', 'validation', 'test'], range: ['#4c78a8', '#e6550d', '#54a24b'] },
+            },
+          },
+        },
+        // Counts inside the bars' tops, where they cannot collide with the frame or each other.
+        { mark: { type: 'text', baseline: 'top', dy: 4, fontSize: 10, color: 'white' }, encoding: { text: { field: 'count', type: 'quantitative', format: 'd' } } },
+      ],
+    },
+    resolve: { scale: { y: 'independent' } },
     config: CHART_CONFIG,
   };
 }

@@ -1,247 +1,35 @@
 // Image grids drawn directly with node-canvas: weights, digits and activations
 // are pixels, not data marks, so they do not go through Vega-Lite.
 // D = 784 = 28×28 pixels, H1 = 128, H2 = 64, K = 10.
-//
-// Every figure is laid out in CSS pixels (text ≥ 12 px) and drawn at SCALE×.
 
-import { createCanvas, type Canvas, type CanvasRenderingContext2D } from 'canvas';
+import { forward } from '../../reference/network.js';
 import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../../reference/shapes.js';
-import { FONT_FAMILY, registerFonts } from './charts.js';
 import type { ConfusedPair, Example, Split } from '../types.js';
-
-const SCALE = 2; // device pixels per layout pixel
-const MARGIN = 20;
-const TITLE_SIZE = 18;
-const SUBTITLE_SIZE = 13;
-const LABEL_SIZE = 13;
-const SMALL_SIZE = 12; // the smallest text anywhere
-const TEXT_COLOUR = '#222222';
-const MUTED_COLOUR = '#555555';
-const CORRECT_COLOUR = '#1a7f37';
-const WRONG_COLOUR = '#d62728';
-
-type Rgb = readonly [number, number, number];
-
-// ---------------------------------------------------------------- colour maps
-
-/** ColorBrewer RdBu, reversed: blue for negative, near-white at 0, red for positive. */
-const DIVERGING_STOPS: readonly Rgb[] = [
-  [5, 48, 97],
-  [33, 102, 172],
-  [67, 147, 195],
-  [146, 197, 222],
-  [209, 229, 240],
-  [247, 247, 247],
-  [253, 219, 199],
-  [244, 165, 130],
-  [214, 96, 77],
-  [178, 24, 43],
-  [103, 0, 31],
-];
-
-/** ColorBrewer YlOrBr from white: an inactive (zero) ReLU unit is blank. */
-const SEQUENTIAL_STOPS: readonly Rgb[] = [
-  [255, 255, 255],
-  [254, 227, 145],
-  [254, 153, 41],
-  [204, 76, 2],
-  [102, 37, 6],
-];
-
-/** Piecewise-linear colour at t ∈ [0, 1] (clamped) along evenly spaced stops. */
-function rampColour(stops: readonly Rgb[], t: number): Rgb {
-  const position = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (stops.length - 1);
-  const lower = Math.min(Math.floor(position), stops.length - 2);
-  const fraction = position - lower;
-  const a = stops[lower]!;
-  const b = stops[lower + 1]!;
-  return [
-    Math.round(a[0] + (b[0] - a[0]) * fraction),
-    Math.round(a[1] + (b[1] - a[1]) * fraction),
-    Math.round(a[2] + (b[2] - a[2]) * fraction),
-  ];
-}
-
-/** Maps v ∈ [−limit, limit] to the diverging ramp, 0 in the middle. */
-function divergingColour(value: number, limit: number): Rgb {
-  return rampColour(DIVERGING_STOPS, 0.5 + value / (2 * limit));
-}
-
-function sequentialColour(value: number, max: number): Rgb {
-  return rampColour(SEQUENTIAL_STOPS, value / max);
-}
-
-/** Digits as dark ink on white, which reads better on a report page than MNIST's white on black. */
-function inkColour(intensity: number): Rgb {
-  const level = Math.round(255 * (1 - Math.min(1, Math.max(0, intensity))));
-  return [level, level, level];
-}
-
-// ---------------------------------------------------------------- drawing helpers
-
-interface Figure {
-  canvas: Canvas;
-  ctx: CanvasRenderingContext2D;
-}
-
-/** Content starts this far down, below the title and subtitle. */
-const HEADING_HEIGHT = MARGIN + TITLE_SIZE + 8 + SUBTITLE_SIZE + 24;
-
-/**
- * A white canvas of height layout pixels, drawn at SCALE×, with the title and
- * subtitle at the top left. It is `width` wide, or wider if the heading needs it.
- */
-function createFigure(width: number, height: number, title: string, subtitle: string): Figure {
-  registerFonts();
-  const measuring = createCanvas(1, 1).getContext('2d');
-  const headingWidth = Math.max(
-    textWidth(measuring, title, TITLE_SIZE, true),
-    textWidth(measuring, subtitle, SUBTITLE_SIZE),
-  );
-  const figureWidth = Math.ceil(Math.max(width, headingWidth + 2 * MARGIN));
-  const canvas = createCanvas(figureWidth * SCALE, Math.ceil(height * SCALE));
-  const ctx = canvas.getContext('2d');
-  ctx.scale(SCALE, SCALE);
-  ctx.fillStyle = 'white';
-  ctx.fillRect(0, 0, figureWidth, height);
-  drawText(ctx, title, MARGIN, MARGIN + TITLE_SIZE, { size: TITLE_SIZE, bold: true });
-  drawText(ctx, subtitle, MARGIN, MARGIN + TITLE_SIZE + 8 + SUBTITLE_SIZE, { size: SUBTITLE_SIZE, colour: MUTED_COLOUR });
-  return { canvas, ctx };
-}
-
-function pngBytes(figure: Figure): Uint8Array {
-  return new Uint8Array(figure.canvas.toBuffer('image/png'));
-}
-
-interface TextStyle {
-  size?: number;
-  bold?: boolean;
-  colour?: string;
-  align?: 'left' | 'center' | 'right';
-  baseline?: 'alphabetic' | 'middle' | 'top';
-}
-
-function drawText(ctx: CanvasRenderingContext2D, text: string, x: number, y: number, style: TextStyle = {}): void {
-  ctx.font = `${style.bold ? 'bold ' : ''}${style.size ?? LABEL_SIZE}px "${FONT_FAMILY}"`;
-  ctx.fillStyle = style.colour ?? TEXT_COLOUR;
-  ctx.textAlign = style.align ?? 'left';
-  ctx.textBaseline = style.baseline ?? 'alphabetic';
-  ctx.fillText(text, x, y);
-}
-
-function textWidth(ctx: CanvasRenderingContext2D, text: string, size: number, bold = false): number {
-  ctx.font = `${bold ? 'bold ' : ''}${size}px "${FONT_FAMILY}"`;
-  return ctx.measureText(text).width;
-}
-
-/**
- * Draws a cols × rows raster whose cell (c, r) has colour colourAt(r * cols + c),
- * each cell cellWidth × cellHeight layout pixels, without smoothing between cells.
- */
-function drawRaster(
-  ctx: CanvasRenderingContext2D,
-  x: number,
-  y: number,
-  cols: number,
-  rows: number,
-  cellWidth: number,
-  colourAt: (index: number) => Rgb,
-  cellHeight = cellWidth,
-): void {
-  const raster = createCanvas(cols, rows);
-  const rasterCtx = raster.getContext('2d');
-  const image = rasterCtx.createImageData(cols, rows);
-  for (let index = 0; index < cols * rows; index++) {
-    const [r, g, b] = colourAt(index);
-    image.data[4 * index] = r;
-    image.data[4 * index + 1] = g;
-    image.data[4 * index + 2] = b;
-    image.data[4 * index + 3] = 255;
-  }
-  rasterCtx.putImageData(image, 0, 0);
-  ctx.imageSmoothingEnabled = false;
-  ctx.drawImage(raster, x, y, cols * cellWidth, rows * cellHeight);
-  ctx.imageSmoothingEnabled = true;
-}
-
-function strokeBox(ctx: CanvasRenderingContext2D, x: number, y: number, width: number, height: number, colour: string, lineWidth: number): void {
-  ctx.strokeStyle = colour;
-  ctx.lineWidth = lineWidth;
-  ctx.strokeRect(x - lineWidth / 2, y - lineWidth / 2, width + lineWidth, height + lineWidth);
-}
-
-/** Test image `index` of an (N, D) buffer, as dark ink on white. */
-function drawDigit(ctx: CanvasRenderingContext2D, images: Float32Array, index: number, x: number, y: number, pixelSize: number): void {
-  const offset = index * D; // row stride of the (N, D) image buffer
-  drawRaster(ctx, x, y, IMAGE_SIDE, IMAGE_SIDE, pixelSize, (pixel) => inkColour(images[offset + pixel]!));
-}
-
-interface ColourBarTick {
-  value: number;
-  label: string;
-}
-
-/** A vertical colour bar from `min` (bottom) to `max` (top), ticks on the right. */
-function drawVerticalColourBar(
-  ctx: CanvasRenderingContext2D,
-  x: number,
-  y: number,
-  height: number,
-  min: number,
-  max: number,
-  colourOf: (value: number) => Rgb,
-  ticks: ColourBarTick[],
-  title: string,
-): void {
-  const width = 16;
-  drawText(ctx, title, x, y - 16, { size: LABEL_SIZE, bold: true });
-  const steps = Math.round(height);
-  drawRaster(ctx, x, y, 1, steps, width, (row) => colourOf(max - ((max - min) * (row + 0.5)) / steps), height / steps);
-  strokeBox(ctx, x, y, width, height, '#888888', 1);
-  for (const tick of ticks) {
-    const tickY = y + ((max - tick.value) / (max - min)) * height;
-    ctx.strokeStyle = TEXT_COLOUR;
-    ctx.lineWidth = 1;
-    ctx.beginPath();
-    ctx.moveTo(x + width, tickY);
-    ctx.lineTo(x + width + 5, tickY);
-    ctx.stroke();
-    drawText(ctx, tick.label, x + width + 8, tickY, { size: SMALL_SIZE, baseline: 'middle' });
-  }
-}
-
-/** A horizontal colour bar from 0 (left) to max (right), labelled below. */
-function drawHorizontalColourBar(
-  ctx: CanvasRenderingContext2D,
-  x: number,
-  y: number,
-  width: number,
-  max: number,
-  title: string,
-): void {
-  const height = 14;
-  drawText(ctx, title, x, y - 6, { size: LABEL_SIZE, bold: true });
-  drawRaster(ctx, x, y, width, 1, 1, (column) => sequentialColour(((column + 0.5) / width) * max, max), height);
-  strokeBox(ctx, x, y, width, height, '#888888', 1);
-  const ticks = [0, max / 2, max];
-  ticks.forEach((value, i) => {
-    const tickX = x + (value / max) * width;
-    drawText(ctx, formatValue(value), tickX, y + height + 16, {
-      size: SMALL_SIZE,
-      align: i === 0 ? 'left' : i === ticks.length - 1 ? 'right' : 'center',
-    });
-  });
-}
-
-function formatValue(value: number): string {
-  if (value === 0) return '0';
-  const digits = Math.abs(value) >= 10 ? 1 : Math.abs(value) >= 1 ? 2 : 3;
-  return value.toFixed(digits).replace('-', '−');
-}
-
-function formatPercent(fraction: number): string {
-  return `${(fraction * 100).toFixed(1)}%`;
-}
+import { thousands } from './format.js';
+import {
+  CORRECT_COLOUR,
+  HEADING_HEIGHT,
+  LABEL_SIZE,
+  MARGIN,
+  MUTED_COLOUR,
+  SCALE,
+  SMALL_SIZE,
+  WRONG_COLOUR,
+  createFigure,
+  divergingColour,
+  drawDigit,
+  drawHorizontalColourBar,
+  drawRaster,
+  drawText,
+  drawVerticalColourBar,
+  formatPercent,
+  formatValue,
+  pngBytes,
+  sequentialColour,
+  strokeBox,
+  textWidth,
+  type TextStyle,
+} from './draw.js';
 
 // ---------------------------------------------------------------- first-layer weights
 
@@ -330,7 +118,7 @@ export function samplePredictionsPng(images: Float32Array /* (N, D) */, samples:
     width,
     height,
     `Sample test predictions: ${samples.length - wrongCount} right, ${wrongCount} wrong`,
-    'Each digit shows its true label, the prediction and the probability given to it; wrong predictions have a red border.',
+    'The first right and first wrong ones in test order: the wrong ones are picked on purpose, so this mix is not the error rate.',
   );
   const { ctx } = figure;
   if (samples.length === 0) {
@@ -354,6 +142,44 @@ export function samplePredictionsPng(images: Float32Array /* (N, D) */, samples:
       size: SMALL_SIZE,
       align: 'center',
       colour: MUTED_COLOUR,
+    });
+  });
+  return pngBytes(figure);
+}
+
+// ---------------------------------------------------------------- the training data
+
+const DATA_PER_DIGIT = 12;
+const DATA_PIXEL = 2; // layout pixels per image pixel
+const DATA_TILE = IMAGE_SIDE * DATA_PIXEL; // 56
+const DATA_GAP = 6;
+const DATA_LABEL_WIDTH = 40;
+
+/** The first DATA_PER_DIGIT training images of each digit, one row per digit, in file order. */
+export function trainingImagesPng(train: Split): Uint8Array {
+  const rows: number[][] = Array.from({ length: K }, () => []);
+  for (let i = 0; i < train.count; i++) {
+    const row = rows[train.labels[i]!]!;
+    if (row.length < DATA_PER_DIGIT) row.push(i);
+  }
+  const top = HEADING_HEIGHT;
+  const width = 2 * MARGIN + DATA_LABEL_WIDTH + DATA_PER_DIGIT * (DATA_TILE + DATA_GAP);
+  const height = top + K * (DATA_TILE + DATA_GAP) + MARGIN;
+  const figure = createFigure(
+    width,
+    height,
+    `Training images: the first ${DATA_PER_DIGIT} of each digit`,
+    `From the ${thousands(train.count)} images of the training split, in file order; 28×28 pixels, ink drawn dark (the network reads ink as 1).`,
+  );
+  const { ctx } = figure;
+  rows.forEach((indices, digit) => {
+    const y = top + digit * (DATA_TILE + DATA_GAP);
+    drawText(ctx, `${digit}`, MARGIN + DATA_LABEL_WIDTH / 2, y + DATA_TILE / 2, { size: 16, bold: true, align: 'center', baseline: 'middle' });
+    if (indices.length === 0) drawText(ctx, 'no images of this digit', MARGIN + DATA_LABEL_WIDTH, y + DATA_TILE / 2, { colour: MUTED_COLOUR, baseline: 'middle' });
+    indices.forEach((index, column) => {
+      const x = MARGIN + DATA_LABEL_WIDTH + column * (DATA_TILE + DATA_GAP);
+      drawDigit(ctx, train.images, index, x, y, DATA_PIXEL);
+      strokeBox(ctx, x, y, DATA_TILE, DATA_TILE, '#cccccc', 1);
     });
   });
   return pngBytes(figure);
@@ -439,32 +265,6 @@ export function misclassifiedPng(
 
 // ---------------------------------------------------------------- hidden activations
 
-interface HiddenActivations {
-  h1: Float32Array; // (H1)
-  h2: Float32Array; // (H2)
-}
-
-/**
- * relu(x·W1 + b1) and relu(h1·W2 + b2) for one image. A local stand-in until
- * the reference module exports its own hiddenActivations.
- */
-function hiddenActivationsForImage(params: Params, images: Float32Array /* (N, D) */, index: number): HiddenActivations {
-  const offset = index * D;
-  const h1 = new Float32Array(H1); // (H1)
-  for (let j = 0; j < H1; j++) {
-    let sum = params.b1[j]!;
-    for (let p = 0; p < D; p++) sum += images[offset + p]! * params.w1[p * H1 + j]!; // w1 stride H1
-    h1[j] = Math.max(0, sum);
-  }
-  const h2 = new Float32Array(H2); // (H2)
-  for (let k = 0; k < H2; k++) {
-    let sum = params.b2[k]!;
-    for (let j = 0; j < H1; j++) sum += h1[j]! * params.w2[j * H2 + k]!; // w2 stride H2
-    h2[k] = Math.max(0, sum);
-  }
-  return { h1, h2 };
-}
-
 const H1_COLUMNS = 16; // h1 drawn as 16 wide × 8 high
 const H2_COLUMNS = 8; // h2 drawn as 8 × 8
 const ACTIVATION_CELL = 10; // layout pixels per unit
@@ -487,7 +287,16 @@ export function activationPatternsPng(test: Split, params: Params, predictions: 
     }
     chosen.push(firstRight ?? first);
   }
-  const activations = chosen.map((index) => (index === null ? null : hiddenActivationsForImage(params, test.images, index)));
+  const shown = chosen.filter((index): index is number => index !== null);
+  const images = new Float32Array(shown.length * D); // (shown, D)
+  shown.forEach((index, row) => images.set(test.images.subarray(index * D, (index + 1) * D), row * D));
+  const noLabels = new Float32Array(shown.length * K); // the loss is not needed
+  const { a1, a2 } = forward(params, images, noLabels, shown.length); // (shown, H1), (shown, H2)
+  const activations = chosen.map((index) => {
+    if (index === null) return null;
+    const row = shown.indexOf(index);
+    return { h1: a1.subarray(row * H1, (row + 1) * H1), h2: a2.subarray(row * H2, (row + 1) * H2) };
+  });
   let h1Max = 0;
   let h2Max = 0;
   for (const activation of activations) {

@@ -8,37 +8,60 @@ import { writeFileAtomic } from '../dag/cache.js';
 import type { Config } from '../config.js';
 import type {
   EpochRecord,
+  ExperimentsMetrics,
   GradientCheck,
   ImplementationMetrics,
   MetricsFile,
   ModelEvaluation,
   ReportFile,
+  RunMetadata,
+  RunMetadataJson,
   TrainedModel,
 } from '../types.js';
 
 export const HISTORY_COLUMNS = ['implementation', 'epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'seconds'] as const;
 
+/** One implementation's metrics.json block: the in-memory camelCase names become the file's snake_case. */
 export function implementationMetrics(trained: TrainedModel, evaluation: ModelEvaluation): ImplementationMetrics {
   const last = trained.history.at(-1);
+  if (!last) throw new Error(`metrics.json: the ${trained.implementation} model has no training history (epochs must be ≥ 1)`);
   return {
     backend: trained.backend,
     ...(trained.threads === undefined ? {} : { threads: trained.threads }),
     epochs: trained.history.length,
     train_accuracy: trained.trainAccuracy,
-    val_accuracy: last ? last.val_accuracy : evaluation.val_accuracy,
-    test_accuracy: evaluation.test_accuracy,
-    test_loss: evaluation.test_loss,
+    val_accuracy: last.val_accuracy,
+    test_accuracy: evaluation.testAccuracy,
+    test_loss: evaluation.testLoss,
     train_seconds: trained.trainSeconds,
     train_samples_per_second: trained.samplesPerSecond,
-    confusion_matrix: evaluation.confusion_matrix,
-    per_class: evaluation.per_class,
-    macro_avg: evaluation.macro_avg,
-    weighted_avg: evaluation.weighted_avg,
-    most_confused: evaluation.most_confused,
+    confusion_matrix: evaluation.confusionMatrix,
+    per_class: evaluation.perClass,
+    macro_avg: evaluation.macroAverage,
+    weighted_avg: evaluation.weightedAverage,
+    most_confused: evaluation.mostConfused,
+  };
+}
+
+/** The `run` block of metrics.json. */
+export function runMetadataJson(run: RunMetadata): RunMetadataJson {
+  return {
+    started_at: run.startedAt,
+    git_commit: run.gitCommit,
+    git_dirty: run.gitDirty,
+    node_version: run.nodeVersion,
+    tfjs_version: run.tfjsVersion,
+    backend: run.backend,
+    backend_version: run.backendVersion,
+    os: run.os,
+    cpu_model: run.cpuModel,
+    cpu_cores: run.cpuCores,
+    wall_seconds: run.wallSeconds,
   };
 }
 
 export interface MetricsInputs {
+  run: RunMetadata;
   config: Config;
   tfjs: TrainedModel;
   tfjsEvaluation: ModelEvaluation;
@@ -46,11 +69,12 @@ export interface MetricsInputs {
   referenceEvaluation: ModelEvaluation | null;
   gradientCheck: GradientCheck | null;
   stageSeconds: Record<string, number>;
-  experiments?: unknown;
+  experiments: ExperimentsMetrics | null;
 }
 
 export function metricsFile(inputs: MetricsInputs): MetricsFile {
   const metrics: MetricsFile = {
+    run: runMetadataJson(inputs.run),
     config: inputs.config,
     backend: inputs.tfjs.backend,
     tfjs: implementationMetrics(inputs.tfjs, inputs.tfjsEvaluation),
@@ -60,7 +84,7 @@ export function metricsFile(inputs: MetricsInputs): MetricsFile {
     metrics.reference = implementationMetrics(inputs.reference, inputs.referenceEvaluation);
   }
   if (inputs.gradientCheck) metrics.gradient_check = inputs.gradientCheck;
-  if (inputs.experiments !== undefined && inputs.experiments !== null) metrics.experiments = inputs.experiments;
+  if (inputs.experiments) metrics.experiments = inputs.experiments;
   return metrics;
 }
 

@@ -8,4 +8,6 @@ export const PNG_PATHS = [
   'sample_predictions.png',
   'misclassified.png',
   'activation_patterns.png',
+  'class_counts.png',
+  'training_images.png',
 ];
