@@ -39,7 +39,8 @@ import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { modelFiles } from './tfjs/model-io.js';
 import { preprocessDataset } from './preprocess.js';
 import type { ProgressFactory } from './progress.js';
-import { historyCsv, metricsFile, textFile, writeReportFiles } from './render/publish.js';
+import { historyCsv, metricsFile, textFile } from './render/publish.js';
+import { publishFolder } from './dag/publish.js';
 import { trainReferenceStage } from './train-reference.js';
 import { buildReport } from './render/report.js';
 import { defineStage, type Stage } from './dag/runner.js';
@@ -268,8 +269,6 @@ async function writeReports(
     ...buildReport(metrics, histories, visuals),
     ...(experiments ? await experimentsFiles(experiments) : []),
   ];
-  // A run without --reference or --experiments leaves no stale files of theirs beside the new metrics.json.
-  const obsolete = [...(reference ? [] : ['model/reference']), ...(experiments ? [] : ['experiments.md', 'experiments.png', 'specs/experiments.vl.json'])];
-  writeReportFiles(config.out, files, obsolete);
+  await publishFolder(config.out, files); // the whole folder at once: no stale files of an earlier run stay beside these
   return files.map((file) => file.path);
 }

@@ -3,7 +3,9 @@
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, UsageError } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
+import { failureMessage } from './errors.js';
 import { runPipeline } from './run.js';
+import { prepareOutputFolders } from './startup.js';
 import { consoleProgress } from '../progress.js';
 
 
@@ -28,7 +30,9 @@ async function main(): Promise<number> {
   process.on('SIGTERM', interrupt);
 
   const progress = consoleProgress();
+  let release = () => {};
   try {
+    if (invocation.mode === 'run') release = await prepareOutputFolders(invocation.config, progress.log, controller.signal);
     const { reports } = await runPipeline(invocation, { progress, signal: controller.signal });
     if (invocation.mode === 'run') {
       const ran = reports.filter((r) => r.outcome === 'ran').map((r) => r.name);
@@ -41,11 +45,12 @@ async function main(): Promise<number> {
       console.error(`interrupted: ${err.message}. Nothing was written for the unfinished stage.`);
       return EXIT_INTERRUPTED;
     }
-    const known = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError'].includes(err.name);
-    console.error(`error: ${err.message}`);
-    if (!known && err.stack) console.error(err.stack.split('\n').slice(1, 6).join('\n'));
+    console.error(failureMessage(error));
+    // True by construction: the report folder is switched in one rename, the last step of a run.
     console.error(`Reports in ${invocation.config.out}/ were left as they were.`);
     return EXIT_FAILED;
+  } finally {
+    release();
   }
 }
 
