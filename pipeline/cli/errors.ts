@@ -28,15 +28,26 @@ function fileInTheWay(file: string): string | null {
   return null;
 }
 
-/** One line for a file-system error, or null when `error` is not one. */
-export function fileSystemMessage(error: unknown): string | null {
+/** The path a file-system error is about and its cause in words, or null when `error` is not one. */
+export function fileSystemCause(error: unknown): { path: string; cause: string } | null {
   const { code, path: file, syscall } = (error ?? {}) as NodeJS.ErrnoException;
   if (typeof code !== 'string' || !(code in FILE_SYSTEM_CAUSES) || typeof file !== 'string') return null;
   if (code === 'ENOTDIR' || code === 'EEXIST') {
     const culprit = fileInTheWay(file);
-    if (culprit) return `${culprit}: expected a folder, found a file (${code} on ${syscall} ${file})`;
+    if (culprit) return { path: culprit, cause: `expected a folder, found a file (${code} on ${syscall}${culprit === file ? '' : ` ${file}`})` };
   }
-  return `${file}: ${FILE_SYSTEM_CAUSES[code]} (${code} on ${syscall})`;
+  return { path: file, cause: `${FILE_SYSTEM_CAUSES[code]} (${code} on ${syscall})` };
+}
+
+/** One line for a file-system error, or null when `error` is not one. */
+export function fileSystemMessage(error: unknown): string | null {
+  const found = fileSystemCause(error);
+  return found && `${found.path}: ${found.cause}`;
+}
+
+/** The closing line of a failed run: only said when there is a report folder to keep. */
+export function reportsKeptNote(out: string): string | null {
+  return existsSync(out) ? `Reports in ${out}/ were left as they were.` : null;
 }
 
 /** The lines to print for a failed run; a stack only for what looks like a bug. */

@@ -3,7 +3,7 @@
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, UsageError } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
-import { failureMessage } from './errors.js';
+import { failureMessage, reportsKeptNote } from './errors.js';
 import { runPipeline } from './run.js';
 import { prepareOutputFolders } from './startup.js';
 import { consoleProgress } from '../progress.js';
@@ -47,7 +47,8 @@ async function main(): Promise<number> {
     }
     console.error(failureMessage(error));
     // True by construction: the report folder is switched in one rename, the last step of a run.
-    console.error(`Reports in ${invocation.config.out}/ were left as they were.`);
+    const note = reportsKeptNote(invocation.config.out);
+    if (note) console.error(note);
     return EXIT_FAILED;
   } finally {
     release();

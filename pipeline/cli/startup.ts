@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { acquireLock } from '../dag/lock.js';
 import { checkWritableFolder, publishTargetProblem } from '../dag/publish.js';
-import { fileSystemMessage } from './errors.js';
+import { fileSystemCause } from './errors.js';
 
 export class StartupError extends Error {
   override name = 'StartupError';
@@ -19,9 +19,10 @@ export function checkOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>): vo
     try {
       checkWritableFolder(folder, { asSibling });
     } catch (error) {
-      const message = fileSystemMessage(error);
-      if (!message) throw error;
-      problems.push(`${flag} ${folder}: cannot write there: ${message}`);
+      const found = fileSystemCause(error);
+      if (!found) throw error;
+      const where = path.resolve(found.path) === path.resolve(folder) ? '' : `${found.path}: `;
+      problems.push(`${flag} ${folder}: cannot be written: ${where}${found.cause}`);
     }
   };
   check('--cache-dir', config.cacheDir, false);

@@ -68,7 +68,9 @@ export async function publishFolder(out: string, files: ReportFile[], hooks: Pub
     for (const file of files) {
       const target = resolveInside(temporary, file.path);
       await mkdir(path.dirname(target), { recursive: true });
-      await writeFile(target, file.data);
+      await writeFile(target, file.data).catch((error: unknown) => {
+        throw withPath(error, target); // fs/promises leaves `path` out of a failed write (ENOSPC)
+      });
       manifest.files[file.path] = { bytes: file.data.byteLength, sha256: sha256(file.data) };
       await hooks.afterWrite?.(file.path, ++written, files.length);
     }
@@ -223,6 +225,17 @@ export function checkWritableFolder(folder: string, options: { asSibling?: boole
   }
   mkdirSync(dir, { recursive: true });
   const probe = path.join(dir, `.write-check-${process.pid}-${uniqueId()}`);
-  writeFileSync(probe, '');
-  unlinkSync(probe);
+  try {
+    writeFileSync(probe, '');
+    unlinkSync(probe);
+  } catch (error) {
+    throw withPath(error, dir, true); // the folder is what cannot be written, not the probe
+  }
+}
+
+/** Gives a file-system error the path it is about, so its message can name it. */
+function withPath(error: unknown, file: string, replace = false): unknown {
+  const errno = error as NodeJS.ErrnoException;
+  if (errno && typeof errno.code === 'string' && (replace || typeof errno.path !== 'string')) errno.path = file;
+  return error;
 }
