@@ -196,6 +196,26 @@ function publishLeftovers(): string[] {
   return readdirSync(work).filter((name) => name.startsWith('.reports.') && name !== current && name !== '.reports.lock');
 }
 
+/** The first report file written since `since`, in reports/ or beside it (wherever a publish builds), or null. */
+function newReportFile(since: number): string | null {
+  for (const top of readdirSync(work).filter((name) => name === 'reports' || name.startsWith('.reports.'))) {
+    const folder = path.join(work, top);
+    const stat = statSync(folder, { throwIfNoEntry: false });
+    if (!stat?.isDirectory()) continue;
+    let names: string[];
+    try {
+      names = readdirSync(folder, { recursive: true }).map(String);
+    } catch {
+      continue; // renamed while we looked (a finished build becoming a run folder)
+    }
+    for (const name of names) {
+      const file = statSync(path.join(folder, name), { throwIfNoEntry: false });
+      if (file?.isFile() && file.mtimeMs >= since) return path.join(top, name);
+    }
+  }
+  return null;
+}
+
 /** A stack trace line, which a refusal must not print. */
 const STACK_LINE = /^\s+at /m;
 
@@ -223,19 +243,18 @@ describe('the report folder holds one whole run', () => {
     child.stdout.resume();
     child.stderr.resume();
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
-    let killedWith: string[] | null = null;
+    let killedWith: string | null = null;
+    const start = Date.now();
     while (child.exitCode === null && child.signalCode === null) {
-      const building = readdirSync(work).find((name) => name.startsWith(`.reports.tmp-${child.pid}-`));
-      const written = building ? readdirSync(path.join(work, building), { recursive: true }).map(String) : [];
-      if (written.some((name) => statSync(path.join(work, building!, name), { throwIfNoEntry: false })?.isFile())) {
+      killedWith = newReportFile(start);
+      if (killedWith) {
         child.kill('SIGKILL');
-        killedWith = written;
         break;
       }
       await new Promise((resolve) => setImmediate(resolve));
     }
     expect(await exited).toBe('SIGKILL');
-    expect(killedWith).not.toBeNull(); // killed while building, not after
+    expect(killedWith).not.toBeNull(); // killed as the report was being written, not after
     expect(state().reports).toEqual(before);
     expect(await runProblems(out(), { rescore: false })).toEqual([]);
     expect(publishLeftovers().length).toBeGreaterThan(0); // the killed run's half folder and locks…
