@@ -353,3 +353,31 @@ describe('refusals at start-up, before any training', () => {
     }
   }, 60_000);
 });
+
+describe('a disk that fills while the report is written', () => {
+  it('leaves the previous run byte-identical and says so in one line naming the path (a 16 MiB tmpfs)', () => {
+    const disk = path.join(work, 'small-disk');
+    mkdirSync(disk);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`skipped: mounting a tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); test/publish.test.ts covers a write that throws`);
+      return;
+    }
+    try {
+      const reports = path.join(disk, 'reports');
+      expect(runCli('pipeline/cli/pipeline.ts', args({ out: reports })).status).toBe(0);
+      const before = snapshot(reports);
+      const free = Number(spawnSync('df', ['-B1', '--output=avail', disk], { encoding: 'utf8' }).stdout.trim().split('\n')[1]);
+      writeFileSync(path.join(disk, 'filler'), Buffer.alloc(free - 512 * 1024)); // room for a quarter of a report
+      const result = runCli('pipeline/cli/pipeline.ts', args({ out: reports, seed: '7' }));
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^error: ${disk}/\\.reports\\.tmp-\\d+-[0-9a-f]+/\\S+: no space left on the device \\(ENOSPC on write\\)$`, 'm'));
+      expect(result.stderr).toContain(`Reports in ${reports}/ were left as they were.`);
+      expect(result.stderr).not.toMatch(STACK_LINE);
+      expect(snapshot(reports)).toEqual(before);
+      expect(readdirSync(disk).sort()).toEqual(['filler', 'reports', readlinkSync(reports)].sort()); // no half-built folder left
+    } finally {
+      spawnSync('umount', [disk]);
+    }
+  }, 240_000);
+});
