@@ -173,7 +173,7 @@ describe('publishFolder', () => {
 
   it('refuses a file path that climbs out of the folder', async () => {
     await expect(publishFolder(path.join(work, 'reports'), [{ path: '../escape.txt', data: new Uint8Array(1) }])).rejects.toThrow(
-      'report file "../escape.txt": expected a relative path inside the report folder',
+      'report file "../escape.txt": expected a relative path inside the report folder, other than manifest.json',
     );
     expect(existsSync(path.join(work, 'escape.txt'))).toBe(false);
   });

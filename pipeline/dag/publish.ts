@@ -18,9 +18,14 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { ReportFile } from '../types.js';
 
 export const PUBLISH_MANIFEST = 'manifest.json';
+
+/** One file of a published folder, relative to it (a ReportFile fits). */
+export interface PublishFile {
+  path: string;
+  data: Uint8Array;
+}
 
 export interface PublishHooks {
   /** Called after each file of the new folder is written; tests pause or fail here. */
@@ -54,7 +59,7 @@ function siblings(out: string) {
 }
 
 /** Writes `files` as the new content of `out`, atomically. */
-export async function publishFolder(out: string, files: ReportFile[], hooks: PublishHooks = {}): Promise<Published> {
+export async function publishFolder(out: string, files: PublishFile[], hooks: PublishHooks = {}): Promise<Published> {
   const { absolute, parent, prefix } = siblings(out);
   checkPublishTarget(out);
   mkdirSync(parent, { recursive: true });
@@ -91,25 +96,30 @@ export async function publishFolder(out: string, files: ReportFile[], hooks: Pub
   const finished = `${prefix}run-${stamp}-${process.pid}-${uniqueId()}`;
   renameSync(temporary, path.join(parent, finished));
   const link = path.join(parent, `${prefix}link-${process.pid}-${uniqueId()}`);
+  let aside: string | null = null; // a legacy folder moved out of the way, put back if the switch fails
   try {
     symlinkSync(finished, link, 'dir'); // relative: moving the parent folder keeps it working
-    const replaced = currentTarget(absolute);
-    if (replaced === null && existsSync(absolute)) moveLegacyFolderAside(absolute, prefix);
+    if (currentTarget(absolute) === null && existsSync(absolute)) aside = moveLegacyFolderAside(absolute, prefix);
     renameSync(link, absolute);
   } catch (error) {
+    if (aside) renameSync(aside, absolute);
     rmSync(link, { force: true });
     rmSync(path.join(parent, finished), { recursive: true, force: true });
     throw error;
   }
-  removeLeftovers(out); // best effort from here on: the new folder is in place
+  try {
+    removeLeftovers(out);
+  } catch {
+    // Best effort: the new folder is in place, and the next publish tries again.
+  }
   return { folder: path.join(parent, finished), files: files.map((file) => file.path) };
 }
 
 /** `name` inside `folder`, refusing paths that climb out of it. */
 function resolveInside(folder: string, name: string): string {
   const target = path.resolve(folder, name);
-  if (name === '' || path.isAbsolute(name) || !target.startsWith(folder + path.sep)) {
-    throw new PublishError(`report file ${JSON.stringify(name)}: expected a relative path inside the report folder`);
+  if (name === '' || name === PUBLISH_MANIFEST || path.isAbsolute(name) || !target.startsWith(folder + path.sep)) {
+    throw new PublishError(`report file ${JSON.stringify(name)}: expected a relative path inside the report folder, other than ${PUBLISH_MANIFEST}`);
   }
   return target;
 }
@@ -125,9 +135,10 @@ function currentTarget(absolute: string): string | null {
 }
 
 /** A report folder written by an older version becomes a .run- sibling, then `out` is free for the symlink. */
-function moveLegacyFolderAside(absolute: string, prefix: string): void {
+function moveLegacyFolderAside(absolute: string, prefix: string): string {
   const aside = path.join(path.dirname(absolute), `${prefix}run-legacy-${process.pid}-${uniqueId()}`);
   renameSync(absolute, aside);
+  return aside;
 }
 
 /**
