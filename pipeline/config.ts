@@ -51,6 +51,7 @@ interface FieldSpec {
   min?: number; // inclusive lower bound
   max?: number; // inclusive upper bound
   exclusiveMin?: number; // strict lower bound
+  nonEmpty?: boolean; // a string that must name something ('' would mean the current folder)
 }
 
 export const FIELDS: Record<keyof Config, FieldSpec> = {
@@ -61,7 +62,7 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
   epochs: { kind: 'integer', flag: 'epochs', description: 'Training epochs', min: 1 },
   batchSize: { kind: 'integer', flag: 'batch-size', description: 'Mini-batch size for SGD', min: 1 },
   lr: { kind: 'number', flag: 'lr', description: 'SGD learning rate', exclusiveMin: 0 },
-  seed: { kind: 'integer', flag: 'seed', description: 'Seed for initial weights, shuffling and sample choice', min: 0 },
+  seed: { kind: 'integer', flag: 'seed', description: 'Seed for initial weights, shuffling and sample choice', min: 0, max: Number.MAX_SAFE_INTEGER },
   backend: { kind: 'backend', flag: 'backend', description: `TF.js backend: ${BACKENDS.join(', ')} (auto tries node, then wasm, then cpu)` },
   reference: { kind: 'boolean', flag: 'reference', description: 'Train the pure-TypeScript reference in lockstep (--no-reference skips it)' },
   referenceThreads: {
@@ -73,8 +74,8 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
   },
   gradcheckBatch: { kind: 'integer', flag: 'gradcheck-batch', description: 'Batch size for the gradient checks', min: 1 },
   experiments: { kind: 'boolean', flag: 'experiments', description: 'Run the opt-in experiments stage (momentum, Adam, dropout, …)' },
-  cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs' },
-  out: { kind: 'string', flag: 'out', description: 'Report folder' },
+  cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs', nonEmpty: true },
+  out: { kind: 'string', flag: 'out', description: 'Report folder', nonEmpty: true },
 };
 
 export const CONFIG_KEYS = Object.keys(DEFAULTS) as (keyof Config)[];
@@ -88,7 +89,8 @@ export function checkField(key: keyof Config, value: unknown, where: string): st
   const spec = FIELDS[key];
   switch (spec.kind) {
     case 'string':
-      return typeof value === 'string' ? null : `${where}: expected a string, found ${JSON.stringify(value)}`;
+      if (typeof value !== 'string') return `${where}: expected a string, found ${JSON.stringify(value)}`;
+      return spec.nonEmpty && value.trim() === '' ? `${where}: expected a folder path, found ${JSON.stringify(value)} (an empty path would write into the current folder)` : null;
     case 'boolean':
       return typeof value === 'boolean' ? null : `${where}: expected true or false, found ${JSON.stringify(value)}`;
     case 'backend':
@@ -104,6 +106,9 @@ export function checkField(key: keyof Config, value: unknown, where: string): st
         return `${where}: expected a whole number, found ${value}`;
       }
       if (spec.min !== undefined && value < spec.min) return `${where}: expected at least ${spec.min}, found ${value}`;
+      if (spec.max === Number.MAX_SAFE_INTEGER && !Number.isSafeInteger(value)) {
+        return `${where}: expected at most 2^53 − 1 = ${spec.max} (larger whole numbers are not exact in JavaScript), found ${value} as read`;
+      }
       if (spec.max !== undefined && value > spec.max) return `${where}: expected at most ${spec.max}, found ${value}`;
       if (spec.exclusiveMin !== undefined && value <= spec.exclusiveMin) {
         return `${where}: expected more than ${spec.exclusiveMin}, found ${value}`;

@@ -4,10 +4,11 @@
 //   images: magic 2051, count, rows, cols, count·rows·cols pixel bytes
 //   labels: magic 2049, count, count label bytes
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { kMaxLength } from 'node:buffer';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { IMAGE_SIDE } from '../reference/shapes.js';
 import type { Mnist, RawSplit } from './types.js';
 
@@ -45,18 +46,77 @@ function findFile(dir: string, name: string): string | null {
   return null;
 }
 
-function readMaybeGzipped(file: string): Buffer {
-  const bytes = readFileSync(file);
-  const gzipped = bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b;
+type IdxKind = 'images' | 'labels';
+
+const GZIP_PREFIX_BYTES = 1024; // enough compressed bytes for the 16-byte header; inflates to at most ~1 MB
+
+/** The total size an IDX header promises (header + data), or null when the parser will refuse the header itself. */
+function promisedBytes(header: Buffer, kind: IdxKind): number | null {
+  if (kind === 'images') {
+    if (header.length < IMAGE_HEADER_BYTES || header.readUInt32BE(0) !== IMAGE_MAGIC) return null;
+    if (header.readUInt32BE(8) !== IMAGE_SIDE || header.readUInt32BE(12) !== IMAGE_SIDE) return null;
+    return IMAGE_HEADER_BYTES + header.readUInt32BE(4) * header.readUInt32BE(8) * header.readUInt32BE(12);
+  }
+  if (header.length < LABEL_HEADER_BYTES || header.readUInt32BE(0) !== LABEL_MAGIC) return null;
+  return LABEL_HEADER_BYTES + header.readUInt32BE(4);
+}
+
+/** The first `length` bytes of `file`. */
+function readPrefix(file: string, length: number): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const prefix = Buffer.alloc(length);
+    return prefix.subarray(0, readSync(fd, prefix, 0, length, 0));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function corruptGzip(file: string, error: unknown): DataError {
+  return new DataError(`${file}: corrupt gzip data (${(error as Error).message})`);
+}
+
+/**
+ * An IDX file's bytes, raw or gzipped, read only as far as its header promises plus one byte: a file
+ * that goes on (a gzip bomb, a huge raw file) is refused without being read to the end.
+ */
+function readIdxFile(file: string, kind: IdxKind): Buffer {
+  const size = statSync(file).size;
+  const prefix = readPrefix(file, Math.min(size, GZIP_PREFIX_BYTES));
+  const gzipped = prefix.length >= 2 && prefix[0] === 0x1f && prefix[1] === 0x8b;
   if (!gzipped) {
     if (file.endsWith('.gz')) throw new DataError(`${file}: expected gzip data (it ends in .gz), found no gzip header`);
-    return bytes;
+    const promised = promisedBytes(prefix, kind);
+    if (promised !== null && size > promised) throw new DataError(lengthMessage(file, prefix, kind, size));
+    return readFileSync(file);
   }
+  let header: Buffer;
   try {
-    return gunzipSync(bytes);
+    header = gunzipSync(prefix, { finishFlush: zlibConstants.Z_SYNC_FLUSH }); // a prefix: inflate what it holds
   } catch (error) {
-    throw new DataError(`${file}: corrupt gzip data (${(error as Error).message})`);
+    throw corruptGzip(file, error);
   }
+  const promised = promisedBytes(header, kind);
+  if (promised === null) return header; // short, wrong magic or wrong size: the parser says which
+  const compressed = readFileSync(file);
+  try {
+    return gunzipSync(compressed, { maxOutputLength: Math.min(promised + 1, kMaxLength) });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new DataError(lengthMessage(file, header, kind, null));
+    }
+    throw corruptGzip(file, error);
+  }
+}
+
+/** "header says …, so expected N bytes, found M (truncated | trailing bytes)"; found null: more than N, not all read. */
+function lengthMessage(file: string, header: Buffer, kind: IdxKind, found: number | null): string {
+  const count = header.readUInt32BE(4);
+  const expected = promisedBytes(header, kind)!;
+  const what = kind === 'images' ? `${count} images of ${header.readUInt32BE(8)}×${header.readUInt32BE(12)}` : `${count} labels`;
+  const start = `${file}: header says ${what}, so expected ${expected} bytes`;
+  if (found === null) return `${start}, found more (trailing bytes); stopped decompressing at ${expected + 1} bytes`;
+  return `${start}, found ${found}${found < expected ? ' (truncated)' : ' (trailing bytes)'}`;
 }
 
 function header(bytes: Buffer, file: string, headerBytes: number): (offset: number) => number {
@@ -79,13 +139,7 @@ export function parseImages(bytes: Buffer, file: string): { images: Uint8Array; 
   if (rows !== IMAGE_SIDE || cols !== IMAGE_SIDE) {
     throw new DataError(`${file}: expected ${IMAGE_SIDE}×${IMAGE_SIDE} images, found ${rows}×${cols}`);
   }
-  const expected = IMAGE_HEADER_BYTES + count * rows * cols;
-  if (bytes.length !== expected) {
-    throw new DataError(
-      `${file}: header says ${count} images of ${rows}×${cols}, so expected ${expected} bytes, found ${bytes.length}` +
-        (bytes.length < expected ? ' (truncated)' : ' (trailing bytes)'),
-    );
-  }
+  if (bytes.length !== IMAGE_HEADER_BYTES + count * rows * cols) throw new DataError(lengthMessage(file, bytes, 'images', bytes.length));
   return { images: new Uint8Array(bytes.buffer, bytes.byteOffset + IMAGE_HEADER_BYTES, count * rows * cols).slice(), count, rows, cols };
 }
 
@@ -97,13 +151,7 @@ export function parseLabels(bytes: Buffer, file: string): Uint8Array {
     throw new DataError(`${file}: expected label magic number ${LABEL_MAGIC}, found ${magic}${magic === IMAGE_MAGIC ? ' (an image file)' : ''}`);
   }
   const count = field(4);
-  const expected = LABEL_HEADER_BYTES + count;
-  if (bytes.length !== expected) {
-    throw new DataError(
-      `${file}: header says ${count} labels, so expected ${expected} bytes, found ${bytes.length}` +
-        (bytes.length < expected ? ' (truncated)' : ' (trailing bytes)'),
-    );
-  }
+  if (bytes.length !== LABEL_HEADER_BYTES + count) throw new DataError(lengthMessage(file, bytes, 'labels', bytes.length));
   const labels = new Uint8Array(bytes.buffer, bytes.byteOffset + LABEL_HEADER_BYTES, count).slice();
   const bad = labels.findIndex((label) => label >= NUM_CLASSES);
   if (bad >= 0) throw new DataError(`${file}: expected labels 0–9, found ${labels[bad]} at index ${bad}`);
@@ -117,8 +165,8 @@ function readSplit(dir: string, imageName: string, labelName: string): RawSplit 
   if (missing.length > 0 || !imageFile || !labelFile) {
     throw new DataError(`${dir}: expected ${missing.map((name) => `${name} (or ${name}.gz)`).join(' and ')}, found no such file`);
   }
-  const { images, count, rows, cols } = parseImages(readMaybeGzipped(imageFile), imageFile);
-  const labels = parseLabels(readMaybeGzipped(labelFile), labelFile);
+  const { images, count, rows, cols } = parseImages(readIdxFile(imageFile, 'images'), imageFile);
+  const labels = parseLabels(readIdxFile(labelFile, 'labels'), labelFile);
   if (labels.length !== count) {
     throw new DataError(`${labelFile}: expected ${count} labels to match ${imageFile}, found ${labels.length}`);
   }

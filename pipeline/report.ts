@@ -13,7 +13,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config.js';
 import { experimentsFiles, experimentsMetrics, type ExperimentsResult } from './experiments.js';
-import { historyCsv, metricsFile, textFile, writeReportFiles } from './render/publish.js';
+import { publishFolder } from './dag/publish.js';
+import { historyCsv, metricsFile, textFile } from './render/publish.js';
 import { livePanelHtml } from './render/live-panel/panel.js';
 import { buildReport } from './render/report.js';
 import { modelFiles } from './tfjs/model-io.js';
@@ -112,8 +113,6 @@ export async function writeReportFolder(
     ...buildReport(metrics, histories, visualize, { htmlAfterResults: [await livePanelHtml(panelModels)] }),
     ...(experiments ? await experimentsFiles(experiments) : []),
   ];
-  // A run without --reference or --experiments leaves no stale files of theirs beside the new metrics.json.
-  const obsolete = [...(reference ? [] : ['model/reference']), ...(experiments ? [] : ['experiments.md', 'experiments.png', 'specs/experiments.vl.json'])];
-  writeReportFiles(config.out, files, obsolete);
+  await publishFolder(config.out, files); // the whole folder at once: no stale files of an earlier run stay beside these
   return files.map((file) => file.path);
 }

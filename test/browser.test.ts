@@ -18,7 +18,7 @@ import { fromFloat16Bits, pageParams, toFloat16Bits } from '../pipeline/render/l
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { loadModel, modelFiles } from '../pipeline/tfjs/model-io.js';
 import { modelWithParams, predictProbabilities, readParams } from '../pipeline/tfjs/model.js';
-import { writeReportFiles } from '../pipeline/render/publish.js';
+import { publishFolder } from '../pipeline/dag/publish.js';
 import type { RawSplit } from '../pipeline/types.js';
 import { IN_CI, findChromium } from './helpers/browser.js';
 import { runCli } from './helpers/cli.js';
@@ -224,7 +224,7 @@ inBrowser('the live panel in Chromium', () => {
 
     // predict on the saved model, and on the page's own half-precision weights
     const halfOut = path.join(work, 'half');
-    writeReportFiles(halfOut, await modelFiles(pageParams(spec), 'model/tfjs'));
+    await publishFolder(halfOut, await modelFiles(pageParams(spec), 'model/tfjs'));
     const files = indices.map((index) => path.join(drawings, `digit-${index}.png`));
     const predictJson = (folder: string, seen: string) => {
       const result = runCli('pipeline/cli/predict.ts', ['--out', folder, '--json', '--show-input', seen, ...files]);

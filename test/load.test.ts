@@ -5,6 +5,8 @@ import { gzipSync } from 'node:zlib';
 import { DataError, IMAGE_MAGIC, LABEL_MAGIC, loadMnist, parseImages, parseLabels } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { imageFileBytes, labelFileBytes, writeFakeMnist } from './helpers/idx.js';
+import { ROOT } from './helpers/cli.js';
+import { spawnSync } from 'node:child_process';
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
@@ -80,6 +82,56 @@ describe('loadMnist', () => {
       /expected the four MNIST IDX files, missing train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\], t10k-labels-idx1-ubyte\[\.gz\]/,
     );
     expect(() => loadMnist(path.join(dir, 'nope'))).toThrow(/nope: expected a folder holding the four MNIST IDX files, found nothing/);
+  });
+});
+
+describe('inputs are read only as far as their header promises', () => {
+  const HEADER_COUNT = 60_000;
+  const PROMISED = 16 + HEADER_COUNT * 784;
+  const header = () => imageFileBytes(HEADER_COUNT, { fill: () => 0 }).subarray(0, 16);
+
+  it('refuses a gzip bomb (a valid header, then 2 GiB of zeros) after decompressing the promised size + 1 byte, in under 200 MB', () => {
+    const dir = fakeMnist();
+    // Concatenated gzip members are one valid .gz (zcat reads it whole): 2 MB on disk, 2 GiB + 16 bytes inflated.
+    const zeros = gzipSync(Buffer.alloc(64 * 1024 * 1024), { level: 9 });
+    rmSync(path.join(dir, 'train-images-idx3-ubyte'));
+    writeFileSync(path.join(dir, 'train-images-idx3-ubyte.gz'), Buffer.concat([gzipSync(header()), ...Array<Buffer>(32).fill(zeros)]));
+    // A fresh process, so its peak memory is the load's alone.
+    const script = `import { loadMnist } from './pipeline/load.ts';
+      const start = performance.now();
+      let message = 'loaded';
+      try { loadMnist(${JSON.stringify(dir)}); } catch (error) { message = error.message; }
+      // VmHWM is this program's peak; maxRSS on Linux also counts the forking parent's pages (kept across exec).
+      const { existsSync, readFileSync } = await import('node:fs');
+      const hwm = existsSync('/proc/self/status') ? /VmHWM:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8')) : null;
+      const peakKb = hwm ? Number(hwm[1]) : process.resourceUsage().maxRSS;
+      console.log(JSON.stringify({ message, seconds: (performance.now() - start) / 1000, maxRssMb: peakKb / 1024 }));`;
+    const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+    expect(child.stderr).toBe('');
+    const result = JSON.parse(child.stdout) as { message: string; seconds: number; maxRssMb: number };
+    console.log(`gzip bomb refused in ${result.seconds.toFixed(2)} s, peak RSS ${result.maxRssMb.toFixed(0)} MB`); // the time is the bench's to judge
+    expect(result.message).toBe(
+      `${dir}/train-images-idx3-ubyte.gz: header says 60000 images of 28×28, so expected ${PROMISED} bytes, ` +
+        `found more (trailing bytes); stopped decompressing at ${PROMISED + 1} bytes`,
+    );
+    expect(result.maxRssMb).toBeLessThan(200);
+  }, 60_000);
+
+  it('refuses a raw file longer than its header promises without reading it, giving its real size', () => {
+    const dir = fakeMnist();
+    const file = path.join(dir, 't10k-labels-idx1-ubyte');
+    writeFileSync(file, Buffer.concat([labelFileBytes(Array(20).fill(1)), Buffer.alloc(5000)]));
+    expect(() => loadMnist(dir)).toThrow(`${file}: header says 20 labels, so expected 28 bytes, found 5028 (trailing bytes)`);
+  });
+
+  it('refuses a .gz one byte too long or too short, like the raw file', () => {
+    const dir = fakeMnist({ gzip: true });
+    const file = path.join(dir, 'train-labels-idx1-ubyte.gz');
+    const labels = labelFileBytes(Array(60).fill(3));
+    writeFileSync(file, gzipSync(Buffer.concat([labels, Buffer.alloc(1)])));
+    expect(() => loadMnist(dir)).toThrow(`${file}: header says 60 labels, so expected 68 bytes, found 69 (trailing bytes)`);
+    writeFileSync(file, gzipSync(labels.subarray(0, 60)));
+    expect(() => loadMnist(dir)).toThrow(`${file}: header says 60 labels, so expected 68 bytes, found 60 (truncated)`);
   });
 });
 

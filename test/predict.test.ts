@@ -20,7 +20,7 @@ import { ROOT } from './helpers/cli.js';
 import { grayPng } from './helpers/png.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { writeReportFiles } from '../pipeline/render/publish.js';
+import { publishFolder } from '../pipeline/dag/publish.js';
 import { initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset } from '../pipeline/types.js';
 
@@ -82,7 +82,7 @@ beforeAll(async () => {
   dataset = preprocessDataset(loadMnist(defaultDataDir()), 15_000, 1_000, DIGITS);
   // A quick model: larger steps than the spec so that two epochs reach about 94%.
   const trained = await trainTfjs(dataset, initialWeights(42), { epochs: 2, batchSize: 64, lr: 0.1, seed: 42 }, { progress: silentProgress() });
-  writeReportFiles(out, await modelFiles(trained.params, 'model/tfjs'));
+  await publishFolder(out, await modelFiles(trained.params, 'model/tfjs'));
   model = await loadTrainedModel(out, 'tfjs');
 });
 

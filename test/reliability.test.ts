@@ -1,15 +1,17 @@
-// Bad data, divergence, interruption and kills never lose a good result.
-// Each case starts from a finished small run and checks reports/ and the
-// cache byte for byte afterwards.
+// Bad data, divergence, interruption, kills, full or read-only disks and
+// concurrent runs never lose a good result. Each case starts from a finished
+// small run and checks reports/ and the cache byte for byte afterwards.
 
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { defaultDataDir, MNIST_FILES } from '../pipeline/load.js';
 import { labelFileBytes } from './helpers/idx.js';
-import { runCli, startCli } from './helpers/cli.js';
+import { ROOT, runCli, startCli } from './helpers/cli.js';
+import { runProblems } from './helpers/consistency.js';
 
 let work: string;
 const out = () => path.join(work, 'reports');
@@ -187,5 +189,197 @@ describe('cache integrity and determinism', () => {
       return metrics;
     };
     expect(strip(path.join(again, 'reports', 'metrics.json'))).toEqual(strip(path.join(out(), 'metrics.json')));
+  }, 240_000);
+});
+
+/** Names beside reports/ that are neither reports/ itself, its current run folder nor its lock. */
+function publishLeftovers(): string[] {
+  const current = readlinkSync(out());
+  return readdirSync(work).filter((name) => name.startsWith('.reports.') && name !== current && name !== '.reports.lock');
+}
+
+/** The first report file written since `since`, in reports/ or beside it (wherever a publish builds), or null. */
+function newReportFile(since: number): string | null {
+  for (const top of readdirSync(work).filter((name) => name === 'reports' || name.startsWith('.reports.'))) {
+    const folder = path.join(work, top);
+    const stat = statSync(folder, { throwIfNoEntry: false });
+    if (!stat?.isDirectory()) continue;
+    let names: string[];
+    try {
+      names = readdirSync(folder, { recursive: true }).map(String);
+    } catch {
+      continue; // renamed while we looked (a finished build becoming a run folder)
+    }
+    for (const name of names) {
+      const file = statSync(path.join(folder, name), { throwIfNoEntry: false });
+      if (file?.isFile() && file.mtimeMs >= since) return path.join(top, name);
+    }
+  }
+  return null;
+}
+
+/** A stack trace line, which a refusal must not print. */
+const STACK_LINE = /^\s+at /m;
+
+describe('the report folder holds one whole run', () => {
+  it('the finished run is consistent: metrics, config, history, models and report agree, and the model re-scores', async () => {
+    expect(lstatSync(out()).isSymbolicLink()).toBe(true);
+    expect(await runProblems(out())).toEqual([]);
+  }, 120_000);
+
+  it('the consistency check fails on a folder that mixes two runs', async () => {
+    const mixed = path.join(work, 'mixed');
+    cpSync(out(), mixed, { recursive: true, dereference: true });
+    const metrics = JSON.parse(readFileSync(path.join(mixed, 'metrics.json'), 'utf8'));
+    metrics.config.seed = 7; // metrics.json of another run beside this run's files
+    writeFileSync(path.join(mixed, 'metrics.json'), JSON.stringify(metrics));
+    const problems = await runProblems(mixed, { rescore: false });
+    expect(problems).toContainEqual(expect.stringMatching(/metrics\.json: expected \d+ bytes with SHA-256/));
+    expect(problems).toContainEqual(expect.stringMatching(/^metrics\.json config .* differs from config\.json/));
+    rmSync(mixed, { recursive: true, force: true });
+  }, 60_000);
+
+  it('SIGKILL the moment the first file of the new report appears leaves the previous run whole; the next run cleans up', async () => {
+    const before = state().reports;
+    const child = startCli('pipeline/cli/pipeline.ts', args({ seed: '7' }));
+    child.stdout.resume();
+    child.stderr.resume();
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('close', (_code, signal) => resolve(signal)));
+    let killedWith: string | null = null;
+    const start = Date.now();
+    while (child.exitCode === null && child.signalCode === null) {
+      killedWith = newReportFile(start);
+      if (killedWith) {
+        child.kill('SIGKILL');
+        break;
+      }
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(await exited).toBe('SIGKILL');
+    expect(killedWith).not.toBeNull(); // killed as the report was being written, not after
+    expect(state().reports).toEqual(before);
+    expect(await runProblems(out(), { rescore: false })).toEqual([]);
+    expect(publishLeftovers().length).toBeGreaterThan(0); // the killed run's half folder and locks…
+
+    const next = runCli('pipeline/cli/pipeline.ts', args({ seed: '7' }));
+    expect(next.status).toBe(0);
+    expect(next.stdout).not.toMatch(/waiting/); // its locks were stale: its pid is dead
+    expect(publishLeftovers()).toEqual([]); // …are gone after the next run
+    expect(JSON.parse(readFileSync(path.join(out(), 'config.json'), 'utf8')).seed).toBe(7);
+    expect(await runProblems(out())).toEqual([]);
+    expect(runCli('pipeline/cli/pipeline.ts', args()).status).toBe(0); // back to the baseline's seed for the other tests
+  }, 240_000);
+
+  it('a second run on the same folders waits for the first, then finishes; the folder holds one whole run', async () => {
+    const first = startCli('pipeline/cli/pipeline.ts', args({ seed: '11' }));
+    let firstOut = '';
+    first.stdout.on('data', (chunk: Buffer) => (firstOut += chunk.toString()));
+    first.stderr.resume();
+    const firstDone = new Promise<number | null>((resolve) => first.on('close', (code) => resolve(code)));
+    const lock = path.join(work, '.reports.lock');
+    while (!(existsSync(lock) && readFileSync(lock, 'utf8').trim() === String(first.pid))) await new Promise((resolve) => setTimeout(resolve, 20));
+    const second = startCli('pipeline/cli/pipeline.ts', args({ seed: '11' }));
+    let secondOut = '';
+    second.stdout.on('data', (chunk: Buffer) => (secondOut += chunk.toString()));
+    second.stderr.resume();
+    const secondDone = new Promise<number | null>((resolve) => second.on('close', (code) => resolve(code)));
+    expect(await firstDone).toBe(0);
+    expect(await secondDone).toBe(0);
+    expect(secondOut).toMatch(new RegExp(`another run \\(pid ${first.pid}\\) is writing .*reports/; waiting`));
+    expect(firstOut).toMatch(/▶ train/);
+    expect(secondOut).toMatch(/✔ train: cached/); // it waited, then found the first run's results
+    expect(await runProblems(out())).toEqual([]);
+    expect(runCli('pipeline/cli/pipeline.ts', args()).status).toBe(0);
+  }, 240_000);
+});
+
+describe('refusals at start-up, before any training', () => {
+  it('--out \'\' and --cache-dir \'\' are refused with exit 2 and write nothing', () => {
+    const cwd = mkdtempSync(path.join(work, 'cwd-'));
+    const loader = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+    for (const flag of ['out', 'cache-dir']) {
+      const result = spawnSync(process.execPath, ['--import', loader, path.join(ROOT, 'pipeline/cli/pipeline.ts'), ...args({ [flag]: '' })], { cwd, encoding: 'utf8' });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toContain(`--${flag}: expected a folder path, found "" (an empty path would write into the current folder)`);
+      expect(readdirSync(cwd)).toEqual([]);
+    }
+  });
+
+  it('--seed above 2^53 - 1 is refused, not rounded', () => {
+    const result = runCli('pipeline/cli/pipeline.ts', args({ seed: '9007199254740993' }));
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain('--seed: expected at most 2^53 − 1 = 9007199254740991');
+  });
+
+  const plainFile = () => {
+    const file = path.join(work, 'plain-file');
+    writeFileSync(file, 'not a folder');
+    return file;
+  };
+  const unwritable: [string, () => Record<string, string>, (overrides: Record<string, string>) => string][] = [
+    ['a cache dir that is a plain file', () => ({ 'cache-dir': plainFile() }),
+      (o) => `--cache-dir ${o['cache-dir']}: cannot be written: expected a folder, found a file (ENOTDIR on mkdir)`],
+    ['an --out under a plain file', () => ({ out: path.join(plainFile(), 'reports') }),
+      (o) => `--out ${o.out}: cannot be written: ${path.dirname(o.out!)}: expected a folder, found a file (ENOTDIR on mkdir)`],
+    ['an --out that is a plain file', () => ({ out: plainFile() }), (o) => `--out ${o.out}: expected a report folder, found a file, not a folder`],
+  ];
+  it.each(unwritable)('%s is refused with exit 1, one line, no stack', (_name, overrides, message) => {
+    const before = state();
+    const flags = overrides();
+    const result = runCli('pipeline/cli/pipeline.ts', args(flags));
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain(`error: ${message(flags)}`);
+    expect(result.stderr).not.toMatch(STACK_LINE);
+    expect(result.stdout).not.toMatch(/▶/); // no stage started
+    expect(state()).toEqual(before);
+  }, 60_000);
+
+  it('a read-only --out or --cache-dir (EROFS, a read-only tmpfs) is refused with exit 1, no stack', () => {
+    const readOnly = path.join(work, 'read-only');
+    mkdirSync(readOnly);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', readOnly], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`skipped: mounting a read-only tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); ENOTDIR above covers the refusal`);
+      return;
+    }
+    try {
+      for (const [flag, value, culprit] of [['out', path.join(readOnly, 'reports'), readOnly], ['cache-dir', readOnly, '']] as const) {
+        const result = runCli('pipeline/cli/pipeline.ts', args({ [flag]: value }));
+        expect(result.status).toBe(1);
+        expect(result.stderr).toContain(`error: --${flag} ${value}: cannot be written: ${culprit ? `${culprit}: ` : ''}the file system is read-only (EROFS on open)`);
+        expect(result.stderr).not.toMatch(STACK_LINE);
+        expect(result.stdout).not.toMatch(/▶/);
+      }
+    } finally {
+      spawnSync('umount', [readOnly]);
+    }
+  }, 60_000);
+});
+
+describe('a disk that fills while the report is written', () => {
+  it('leaves the previous run byte-identical and says so in one line naming the path (a 16 MiB tmpfs)', () => {
+    const disk = path.join(work, 'small-disk');
+    mkdirSync(disk);
+    const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk], { encoding: 'utf8' });
+    if (mounted.status !== 0) {
+      console.warn(`skipped: mounting a tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); test/publish.test.ts covers a write that throws`);
+      return;
+    }
+    try {
+      const reports = path.join(disk, 'reports');
+      expect(runCli('pipeline/cli/pipeline.ts', args({ out: reports })).status).toBe(0);
+      const before = snapshot(reports);
+      const free = Number(spawnSync('df', ['-B1', '--output=avail', disk], { encoding: 'utf8' }).stdout.trim().split('\n')[1]);
+      writeFileSync(path.join(disk, 'filler'), Buffer.alloc(free - 512 * 1024)); // room for a quarter of a report
+      const result = runCli('pipeline/cli/pipeline.ts', args({ out: reports, seed: '7' }));
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`^error: ${disk}/\\.reports\\.tmp-\\d+-[0-9a-f]+/\\S+: no space left on the device \\(ENOSPC on write\\)$`, 'm'));
+      expect(result.stderr).toContain(`Reports in ${reports}/ were left as they were.`);
+      expect(result.stderr).not.toMatch(STACK_LINE);
+      expect(snapshot(reports)).toEqual(before);
+      expect(readdirSync(disk).sort()).toEqual(['filler', 'reports', readlinkSync(reports)].sort()); // no half-built folder left
+    } finally {
+      spawnSync('umount', [disk]);
+    }
   }, 240_000);
 });

@@ -7,6 +7,8 @@ import { hideBin } from 'yargs/helpers';
 import { parseArgs, UsageError, type Invocation } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
 import type { Config } from '../config.js';
+import { failureMessage, reportsKeptNote } from './errors.js';
+import { prepareOutputFolders } from './startup.js';
 import { consoleProgress } from '../progress.js';
 import { percent, thousands } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
@@ -52,7 +54,9 @@ async function main(): Promise<number> {
   process.on('SIGTERM', interrupt);
 
   const progress = consoleProgress();
+  let release = () => {};
   try {
+    if (invocation.mode === 'run') release = await prepareOutputFolders(invocation.config, progress.log, controller.signal);
     const { runPipeline } = await import('./run.js');
     const { reports } = await runPipeline(invocation, { progress, signal: controller.signal });
     if (invocation.mode === 'run') {
@@ -68,11 +72,13 @@ async function main(): Promise<number> {
       console.error(`interrupted: ${err.message}. Nothing was written for the unfinished stage.`);
       return EXIT_INTERRUPTED;
     }
-    const known = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError', 'UnaskedTrainingError'].includes(err.name);
-    console.error(`error: ${err.message}`);
-    if (!known && err.stack) console.error(err.stack.split('\n').slice(1, 6).join('\n'));
-    console.error(`Reports in ${invocation.config.out}/ were left as they were.`);
+    console.error(failureMessage(error));
+    // True by construction: the report folder is switched in one rename, the last step of a run.
+    const note = reportsKeptNote(invocation.config.out);
+    if (note) console.error(note);
     return EXIT_FAILED;
+  } finally {
+    release();
   }
 }
 

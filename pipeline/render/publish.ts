@@ -1,10 +1,7 @@
 // The files of reports/ that are not pictures: metrics.json, the history CSV,
-// config.json and the saved models. All are built in memory, then written
-// file by file through a rename, so a reader never sees half a file.
+// config.json and the saved models. All are built in memory; publishFolder
+// (pipeline/dag/publish.ts) switches the whole folder in at once.
 
-import { rmSync } from 'node:fs';
-import path from 'node:path';
-import { writeFileAtomic } from '../dag/cache.js';
 import type { Config } from '../config.js';
 import type {
   EpochRecord,
@@ -101,10 +98,4 @@ export function historyCsv(histories: { implementation: string; history: EpochRe
 
 export function textFile(filePath: string, text: string): ReportFile {
   return { path: filePath, data: new TextEncoder().encode(text) };
-}
-
-/** Writes every file under `out`; removes `obsolete` folders (e.g. a reference model no longer trained). */
-export function writeReportFiles(out: string, files: ReportFile[], obsolete: string[] = []): void {
-  for (const file of files) writeFileAtomic(path.join(out, file.path), file.data);
-  for (const folder of obsolete) rmSync(path.join(out, folder), { recursive: true, force: true });
 }

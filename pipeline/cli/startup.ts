@@ -1,0 +1,61 @@
+// Before any training: the folders a run writes must be writable, and no other
+// run may be writing them. Both checks happen here so a bad --out or --cache-dir
+// fails in a second, not after the training.
+
+import path from 'node:path';
+import type { Config } from '../config.js';
+import { acquireLock } from '../dag/lock.js';
+import { checkWritableFolder, publishTargetProblem } from '../dag/publish.js';
+import { fileSystemCause } from './errors.js';
+
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
+/** Throws StartupError naming the flag, the folder and what is wrong with it. */
+export function checkOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>): void {
+  const problems: string[] = [];
+  const check = (flag: string, folder: string, asSibling: boolean) => {
+    try {
+      checkWritableFolder(folder, { asSibling });
+    } catch (error) {
+      const found = fileSystemCause(error);
+      if (!found) throw error;
+      const where = path.resolve(found.path) === path.resolve(folder) ? '' : `${found.path}: `;
+      problems.push(`${flag} ${folder}: cannot be written: ${where}${found.cause}`);
+    }
+  };
+  check('--cache-dir', config.cacheDir, false);
+  check('--out', config.out, true); // --out itself is a symlink made at publish; its parent holds the runs
+  const target = publishTargetProblem(config.out);
+  if (target) problems.push(`--out ${config.out}: expected a report folder, found ${target}`);
+  if (problems.length > 0) throw new StartupError(problems.join('\n'));
+}
+
+/** The lock files of a run: one in the cache, one beside the report folder. */
+export function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: string; what: string }[] {
+  const out = path.resolve(config.out);
+  return [
+    { file: path.join(path.resolve(config.cacheDir), '.lock'), what: `${config.cacheDir}/ (the cache)` },
+    { file: path.join(path.dirname(out), `.${path.basename(out)}.lock`), what: `${config.out}/` },
+  ].sort((a, b) => a.file.localeCompare(b.file)); // one order for every run, so two runs never wait on each other
+}
+
+/** Takes both locks, waiting for a live holder; returns the function that releases them. */
+export async function lockOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>, log: (line: string) => void, signal?: AbortSignal): Promise<() => void> {
+  const releases: (() => void)[] = [];
+  const releaseAll = () => releases.splice(0).reverse().forEach((release) => release());
+  try {
+    for (const { file, what } of lockFiles(config)) releases.push(await acquireLock(file, { what, log, signal }));
+  } catch (error) {
+    releaseAll();
+    throw error;
+  }
+  return releaseAll;
+}
+
+/** Start-up of a run that writes: check the folders, then take their locks. */
+export async function prepareOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>, log: (line: string) => void, signal?: AbortSignal): Promise<() => void> {
+  checkOutputFolders(config);
+  return lockOutputFolders(config, log, signal);
+}
