@@ -2,6 +2,7 @@
 // run may be writing them. Both checks happen here so a bad --out or --cache-dir
 // fails in a second, not after the training.
 
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { acquireLock } from '../dag/lock.js';
@@ -32,12 +33,17 @@ export function checkOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>): vo
   if (problems.length > 0) throw new StartupError(problems.join('\n'));
 }
 
-/** The lock files of a run: one in the cache, one beside the report folder. */
+/** A folder's lock file, beside it: taking the lock creates nothing inside a folder that a stopped run must leave untouched. */
+function lockFileOf(folder: string): string {
+  const absolute = path.resolve(folder);
+  return path.join(path.dirname(absolute), `.${path.basename(absolute)}.lock`);
+}
+
+/** The lock files of a run: one beside the cache, one beside the report folder. */
 export function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: string; what: string }[] {
-  const out = path.resolve(config.out);
   return [
-    { file: path.join(path.resolve(config.cacheDir), '.lock'), what: `${config.cacheDir}/ (the cache)` },
-    { file: path.join(path.dirname(out), `.${path.basename(out)}.lock`), what: `${config.out}/` },
+    { file: lockFileOf(config.cacheDir), what: `${config.cacheDir}/ (the cache)` },
+    { file: lockFileOf(config.out), what: `${config.out}/` },
   ].sort((a, b) => a.file.localeCompare(b.file)); // one order for every run, so two runs never wait on each other
 }
 
@@ -46,7 +52,10 @@ export async function lockOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>
   const releases: (() => void)[] = [];
   const releaseAll = () => releases.splice(0).reverse().forEach((release) => release());
   try {
-    for (const { file, what } of lockFiles(config)) releases.push(await acquireLock(file, { what, log, signal }));
+    for (const { file, what } of lockFiles(config)) {
+      mkdirSync(path.dirname(file), { recursive: true });
+      releases.push(await acquireLock(file, { what, log, signal }));
+    }
   } catch (error) {
     releaseAll();
     throw error;

@@ -230,11 +230,12 @@ export function verifyPublished(out: string): string[] {
  */
 export function checkWritableFolder(folder: string, options: { asSibling?: boolean } = {}): void {
   const absolute = path.resolve(folder);
-  const dir = options.asSibling ? path.dirname(absolute) : absolute;
-  if (existsSync(dir) && !statSync(dir).isDirectory()) {
+  let dir = options.asSibling ? path.dirname(absolute) : absolute;
+  // A folder that does not exist yet is made when first written; until then its nearest existing ancestor must take it.
+  while (!existsSync(dir) && path.dirname(dir) !== dir) dir = path.dirname(dir);
+  if (!statSync(dir).isDirectory()) {
     throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: 'ENOTDIR', path: dir, syscall: 'mkdir' });
   }
-  mkdirSync(dir, { recursive: true });
   const probe = path.join(dir, `.write-check-${process.pid}-${uniqueId()}`);
   try {
     writeFileSync(probe, '');
