@@ -23,17 +23,9 @@ import path from 'node:path';
 import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
-import {
-  EXPERIMENT_VARIANTS,
-  VARIANT_NAMES,
-  assembleExperiments,
-  experimentsFiles,
-  experimentsMetrics,
-  runVariant,
-  type ExperimentsResult,
-  type VariantName,
-  type VariantResult,
-} from './experiments.js';
+import { assembleExperiments, runVariant, type ExperimentsResult, type VariantResult } from './experiments.js';
+import { experimentsFiles, experimentsMetrics } from './experiments/comparison.js';
+import { BEST_MODEL_FOLDER, EXPERIMENT_VARIANTS, VARIANT_NAMES, type VariantName } from './experiments/variants.js';
 import { gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { modelFiles } from './tfjs/model-io.js';
@@ -195,14 +187,14 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         description: `experiment: ${variant.description}`,
         inputs: ['preprocess', 'init'],
         // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
-        reads: variant.options.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
-        version: 1,
-        fingerprint: () => JSON.stringify(variant.options),
+        reads: variant.recipe.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+        version: 2, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights
+        fingerprint: () => JSON.stringify(variant.recipe),
         enabled: (config) => config.experiments,
         run: async ({ preprocess, init }, { config, log }) => {
           await useBackend(config.backend);
           const result = await runVariant(variant.name, preprocess, init, config, hooks);
-          log(`experiment ${variant.name}: val ${(result.val_accuracy * 100).toFixed(2)}%, test ${(result.test_accuracy * 100).toFixed(2)}%`);
+          log(`experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`);
           return result;
         },
       }),
@@ -212,7 +204,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'compare the experiment variants; best combination by validation accuracy',
       inputs: ['preprocess', ...EXPERIMENT_STAGE_NAMES],
       reads: ['epochs', 'batchSize', 'seed'],
-      version: 1,
+      version: 2, // 2: camelCase fields, the best combination's weights
       enabled: (config) => config.experiments,
       run: (inputs, { config }) => assembleExperiments(EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!), config, inputs.preprocess),
     }),
@@ -267,9 +259,10 @@ async function writeReports(
     ...visuals.files,
     ...buildReport(metrics, histories, visuals),
     ...(experiments ? await experimentsFiles(experiments) : []),
+    ...(experiments?.bestCombination ? await modelFiles(experiments.bestCombination.params, BEST_MODEL_FOLDER) : []),
   ];
   // A run without --reference or --experiments leaves no stale files of theirs beside the new metrics.json.
-  const obsolete = [...(reference ? [] : ['model/reference']), ...(experiments ? [] : ['experiments.md', 'experiments.png', 'specs/experiments.vl.json'])];
+  const obsolete = [...(reference ? [] : ['model/reference']), ...(experiments?.bestCombination ? [] : [BEST_MODEL_FOLDER]), ...(experiments ? [] : ['experiments.md', 'experiments.png', 'specs/experiments.vl.json'])];
   writeReportFiles(config.out, files, obsolete);
   return files.map((file) => file.path);
 }

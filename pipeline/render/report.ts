@@ -5,13 +5,13 @@
 //                                                             └─► renderHtml     ─► index.html (offline, PNGs inlined)
 
 import { FIELDS } from '../config.js';
-import type { ExperimentsResult } from '../experiments.js';
+import type { ExperimentsMetrics } from '../experiments/comparison.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from '../gradcheck.js';
 import type { ClassMetrics, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 import { implementationLabel, percent, thousands } from './format.js';
 
 /** What the report reads of metrics.json's `experiments` block. */
-type ExperimentsBlock = Pick<ExperimentsResult, 'epochs' | 'best_combination'>;
+type ExperimentsBlock = Pick<ExperimentsMetrics, 'epochs' | 'best_combination'>;
 
 
 // ---------------------------------------------------------------- document model
