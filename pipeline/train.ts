@@ -46,6 +46,7 @@ export interface TrainHooks {
   progress: ProgressFactory;
   signal?: AbortSignal; // aborted by SIGINT / SIGTERM: stop at the next batch
   onEpochEnd?: (record: EpochRecord, numTensors: number) => void;
+  onTrained?: (model: tf.LayersModel) => void; // sees the trained layers (batch norm unfolded) before they are disposed
 }
 
 /** Stage init: the Glorot-uniform weights of a fresh TF.js model, shared by both trainings. */
@@ -115,6 +116,7 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
       hooks.onEpochEnd?.(record, tf.memory().numTensors);
     }
     const trainAccuracy = lossAndAccuracy(predictProbabilities(model, train.images, train.count), train.labels).accuracy;
+    hooks.onTrained?.(model);
     return {
       implementation: 'tfjs',
       backend: tf.getBackend(),
