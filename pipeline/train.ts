@@ -5,7 +5,7 @@
 //
 // Each step runs the fast path: the batch is built on the host (augmented there
 // when asked) and uploaded, the wasm matmuls are the fast kernels
-// (tfjs/fast-kernels.ts), Adam and momentum update on the host in one pass
+// (tfjs/fast-kernels.ts), Adam updates on the host in one pass
 // (tfjs/optimizers.ts), and the correct digits are counted on the host.
 //
 // B = batch, D = 784, K = 10.

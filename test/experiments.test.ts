@@ -52,7 +52,7 @@ describe('the variants', () => {
     const adam = config('adam');
     expect(sgd.getClassName()).toBe('SGD');
     expect(sgd.getConfig()).toEqual({ learningRate: 0.01 });
-    expect(momentum.getClassName()).toBe('FusedMomentum');
+    expect(momentum.getClassName()).toBe('Momentum');
     expect(momentum.getConfig()).toMatchObject({ learningRate: 0.01, momentum: 0.9 });
     expect(adam.getClassName()).toBe('FusedAdam');
     expect(adam.getConfig()).toMatchObject({ learningRate: 0.001 });

@@ -1,18 +1,17 @@
-// The optimizers of the training recipes, with Adam and momentum fused into one
-// pass on the host.
+// The optimizers of the training recipes, with Adam fused into one pass on the host.
 //
 // TF.js's own Adam updates each variable with ~12 small kernels (two moments,
-// two bias corrections, sqrt, add ε, divide, scale, add, three assigns), and
-// momentum with 4; on wasm each call has a fixed cost, so TF.js's Adam update
-// took ~10× as long as SGD's (bench/recipes.ts). The fused versions read each
-// gradient once, update in one loop in float64 and upload the new weights
-// once. (Rounding every intermediate to float32 with Math.fround, to match
-// TF.js bit for bit, made that loop 7× slower than TF.js's kernels; so the
-// weights agree with tf.train.adam / tf.train.momentum to float32 rounding,
-// the test keeping those as the oracle.)
+// two bias corrections, sqrt, add ε, divide, scale, add, three assigns); on
+// wasm each call has a fixed cost, so its update took 13× the CPU time of SGD's
+// and 2× that of the fused version here (bench/recipes.ts). The fused Adam
+// reads each gradient once, updates a host copy of the weights in one float64
+// loop and uploads them once. (Rounding every intermediate to float32 with
+// Math.fround, to match TF.js bit for bit, made that loop 7× slower; so the
+// weights agree with tf.train.adam to float32 rounding, the test keeping it as
+// the oracle.) Momentum has only 4 kernels a variable, and a host round trip
+// measured slower than them, so it stays TF.js's.
 //
-//   Adam:     m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
-//   momentum: a ← μa + g;  w ← w − lr · a
+//   Adam: m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  w ← w − lr · (m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε)
 
 import * as tf from '@tensorflow/tfjs';
 import type { OptimizerSpec } from '../experiments/variants.js';
@@ -118,60 +117,17 @@ export class FusedAdam extends tf.Optimizer {
   }
 }
 
-/** SGD with momentum on the host: tf.train.momentum(lr, μ), to float32 rounding. */
-export class FusedMomentum extends tf.Optimizer {
-  static get className(): string {
-    return 'FusedMomentum';
-  }
-  private readonly weights = new HostWeights();
-  private readonly accumulations = new Map<string, Float32Array>();
-
-  constructor(
-    private learningRate: number,
-    private readonly momentum: number,
-  ) {
-    super();
-  }
-
-  setLearningRate(lr: number): void {
-    this.learningRate = lr;
-  }
-
-  override applyGradients(variableGradients: VariableGradients): void {
-    const { momentum, learningRate } = this;
-    for (const [variable, gradient] of gradientPairs(variableGradients)) {
-      const g = gradient.dataSync() as Float32Array;
-      const w = this.weights.values(variable);
-      let a = this.accumulations.get(variable.name);
-      if (a === undefined) {
-        a = new Float32Array(w.length);
-        this.accumulations.set(variable.name, a);
-      }
-      for (let i = 0; i < w.length; i++) {
-        const ai = momentum * a[i]! + g[i]!;
-        a[i] = ai;
-        w[i] = w[i]! - learningRate * ai;
-      }
-      this.weights.upload(variable);
-    }
-    this.incrementIterations();
-  }
-
-  override getConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.learningRate, momentum: this.momentum };
-  }
-}
-
 /**
  * The recipe's optimizer at its starting learning rate; SGD and momentum start
- * at `configLr`, Adam at its own. Plain SGD stays TF.js's: the spec's training.
+ * at `configLr`, Adam at its own. SGD and momentum stay TF.js's: their 2 and 4
+ * kernels a variable cost less than a round trip through the host (bench/recipes.ts).
  */
 export function createOptimizer(spec: OptimizerSpec, configLr: number): AdjustableOptimizer {
   switch (spec.kind) {
     case 'sgd':
       return tf.train.sgd(configLr);
     case 'momentum':
-      return new FusedMomentum(configLr, spec.momentum);
+      return tf.train.momentum(configLr, spec.momentum);
     case 'adam':
       return new FusedAdam(spec.lr, 0.9, 0.999);
   }
