@@ -117,6 +117,14 @@ export class FusedAdam extends tf.Optimizer {
   }
 }
 
+/** TF.js's momentum, whose dispose forgets the −lr scalar it inherits from SGD (one tensor leaked per run). */
+class Momentum extends tf.MomentumOptimizer {
+  override dispose(): void {
+    super.dispose();
+    this.c.dispose();
+  }
+}
+
 /**
  * The recipe's optimizer at its starting learning rate; SGD and momentum start
  * at `configLr`, Adam at its own. SGD and momentum stay TF.js's: their 2 and 4
@@ -127,7 +135,7 @@ export function createOptimizer(spec: OptimizerSpec, configLr: number): Adjustab
     case 'sgd':
       return tf.train.sgd(configLr);
     case 'momentum':
-      return tf.train.momentum(configLr, spec.momentum);
+      return new Momentum(configLr, spec.momentum);
     case 'adam':
       return new FusedAdam(spec.lr, 0.9, 0.999);
   }
