@@ -15,9 +15,9 @@
 // 6. reference   the pure-TypeScript network, same start, same batches (--no-reference skips it)
 // 7. evaluate    test metrics of both models, by the same code
 // 8. visualize   Vega-Lite charts and canvas image grids
-// 9. experiment-<variant>  (--experiments) one training recipe of pipeline/experiments.ts each, cached on its own
+// 9. experiment-<variant>  (--experiments) trainTfjs with one recipe of pipeline/experiments/variants.ts each, cached on its own
 // 10. experiments          (--experiments) the comparison; best combination by validation accuracy
-// 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png) into --out
+// 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png, model/best) into --out
 
 import path from 'node:path';
 import { selectBackend } from './tfjs/backend.js';
