@@ -29,7 +29,7 @@ export interface TrainOptions {
   lr: number; // SGD's and momentum's learning rate (Adam's is in its recipe)
   seed: number;
   recipe?: TrainingRecipe; // default SPEC_RECIPE: plain SGD, the spec
-  label?: string; // names the run in progress lines and errors; default 'tfjs'
+  label?: string; // names the run in progress lines ('tfjs' without one) and errors
 }
 
 /** Thrown when a batch loss stops being finite. */
@@ -65,7 +65,9 @@ const YIELD_EVERY_MS = 50;
  */
 export async function trainTfjs(dataset: Dataset, init: InitialWeights, options: TrainOptions, hooks: TrainHooks): Promise<TrainedModel> {
   const { train, validation } = dataset;
-  const { epochs, batchSize, lr, seed, recipe = SPEC_RECIPE, label = 'tfjs' } = options;
+  const { epochs, batchSize, lr, seed, recipe = SPEC_RECIPE } = options;
+  const label = options.label ?? 'tfjs';
+  const subject = options.label === undefined ? 'training' : `${options.label} training`; // the train stage's errors keep their words
   installFastKernels(tf.getBackend()); // idempotent; a no-op where transposed matmuls are not slow
   const model = buildRecipeModel(init.params, recipe, seed);
   const optimizer = createOptimizer(recipe.optimizer, lr);
@@ -92,14 +94,14 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
           await new Promise<void>((resolve) => setImmediate(resolve));
           lastYield = performance.now();
         }
-        if (hooks.signal?.aborted) throw new InterruptedError(`${label} training interrupted in epoch ${epoch + 1}, batch ${b + 1}`);
+        if (hooks.signal?.aborted) throw new InterruptedError(`${subject} interrupted in epoch ${epoch + 1}, batch ${b + 1}`);
         const rows = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
         fillBatch(batch, train, rows);
         const images = recipe.augment ? augmentImages(batch.images, rows.length, recipe.augment, random, batch.augmented) : batch.images;
         const [batchLoss, batchCorrect] = trainStep(model, optimizer, images, batch, rows.length);
         if (!Number.isFinite(batchLoss)) {
           throw new DivergenceError(
-            `${label} training diverged: the batch loss became ${batchLoss} in epoch ${epoch + 1}, batch ${b + 1} of ${batches} ` +
+            `${subject} diverged: the batch loss became ${batchLoss} in epoch ${epoch + 1}, batch ${b + 1} of ${batches} ` +
               `(${recipe.optimizer.kind === 'adam' ? `Adam's learning rate ${epochLr}` : `--lr ${lr}`} is probably too large)`,
           );
         }
