@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--skip-full] [--backends wasm,cpu] [--out reports]`
+// `npm run bench [-- --quick] [--skip-full] [--recipes-only] [--backends wasm,cpu] [--out reports]`
 //
 // Throughput of every trainer and of evaluation, measured in one run so the
 // numbers compare, then the full default pipeline from a cold cache:
@@ -8,7 +8,8 @@
 //      the fast kernels, and trainTfjs (the optimised loop, pipeline/train.ts)
 //   2. the pure-TypeScript reference's training (reference/train.ts)
 //   3. evaluateModels on the 10k test images, for each backend
-//   4. `npm run pipeline` with a fresh cache and report folder: wall time and peak RSS
+//   4. the training recipes per epoch against plain SGD, and one optimizer update (bench/recipes.ts)
+//   5. `npm run pipeline` with a fresh cache and report folder: wall time and peak RSS
 //
 // Each measurement is repeated after a warm-up, interleaved across variants so
 // that load from other processes hits them alike; reported as median (min–max).
@@ -37,6 +38,7 @@ import { D, K } from '../reference/shapes.js';
 import { defaultThreads } from '../reference/fast/threads.js';
 import { trainReferenceAsync } from '../reference/train.js';
 import { trainTfjsPlain } from './plain-loop.js';
+import { measureRecipes, measureUpdates, recipesMarkdown } from './recipes.js';
 import { subsetDataset } from './subset.js';
 
 const BATCH = 64;
@@ -51,6 +53,7 @@ const ALL_BACKENDS: Exclude<BackendName, 'auto'>[] = ['node', 'wasm', 'cpu'];
 interface Settings {
   quick: boolean;
   skipFull: boolean;
+  recipesOnly: boolean; // only the recipes' rows (bench/recipes.ts)
   backends: Exclude<BackendName, 'auto'>[];
   out: string;
   reps: number; // measured repetitions of each variant
@@ -137,6 +140,7 @@ interface BenchReport {
   evaluate: EvaluateRow[];
   fullPipeline: FullPipeline | { skipped: string };
   referenceThreadStartMs: Summary | null; // starting the reference's worker threads, once per training, untimed in its rows
+  recipes?: string[]; // the recipes' tables (bench/recipes.ts), in markdown
 }
 
 function log(line: string): void {
@@ -155,6 +159,7 @@ function parseSettings(argv: string[]): Settings {
     .scriptName('npm run bench --')
     .option('quick', { type: 'boolean', default: false, describe: 'Fewer repetitions and steps (about a minute without the full run)' })
     .option('skip-full', { type: 'boolean', default: false, describe: 'Skip the full pipeline run, which takes minutes' })
+    .option('recipes-only', { type: 'boolean', default: false, describe: 'Only the training recipes against plain SGD, on wasm' })
     .option('backends', { type: 'string', default: ALL_BACKENDS.join(','), describe: `TF.js backends to try, comma-separated (${ALL_BACKENDS.join(', ')})` })
     .option('out', { type: 'string', default: 'reports', describe: 'Folder for bench.json and bench.md' })
     .check((args) => {
@@ -169,6 +174,7 @@ function parseSettings(argv: string[]): Settings {
   return {
     quick,
     skipFull: parsed['skip-full'],
+    recipesOnly: parsed['recipes-only'],
     backends: String(parsed.backends).split(',') as Exclude<BackendName, 'auto'>[],
     out: parsed.out,
     reps: quick ? 3 : 5,
@@ -481,6 +487,7 @@ function markdown(report: BenchReport): string {
     }
     if (full.outputTail) lines.push('', 'The run failed; its last lines:', '', '```', full.outputTail, '```');
   }
+  if (report.recipes) lines.push('', ...report.recipes);
   lines.push('', '## Targets', '', '| target | measured (median) | |', '|---|---:|---|', ...targetRows(report));
   return `${lines.join('\n')}\n`;
 }
@@ -506,13 +513,21 @@ function targetRows(report: BenchReport): string[] {
   return rows;
 }
 
+/** The recipes' tables on wasm (bench/recipes.ts), in markdown. */
+async function recipeTables(settings: Settings, full: Dataset): Promise<string[]> {
+  await selectBackend('wasm');
+  const images = settings.quick ? 50 * BATCH : 200 * BATCH;
+  const updates = measureUpdates(settings.quick ? 20 : 50, settings.reps);
+  return recipesMarkdown(await measureRecipes(full, images, settings.reps, log), updates, images, settings.reps);
+}
+
 async function main(): Promise<void> {
   const settings = parseSettings(hideBin(process.argv));
   const report: BenchReport = {
     date: new Date().toISOString(),
     machine: machine(),
     settings: {
-      quick: settings.quick, skipFull: settings.skipFull, backends: settings.backends, reps: settings.reps, steps: settings.steps,
+      quick: settings.quick, skipFull: settings.skipFull, recipesOnly: false, backends: settings.backends, reps: settings.reps, steps: settings.steps,
       evaluateReps: settings.evaluateReps, batchSize: BATCH, seed: SEED, lr: LR, trainSubset: TRAIN_SUBSET, warmupSteps: WARMUP_STEPS,
     },
     backends: { loaded: [], unavailable: {} },
@@ -522,6 +537,15 @@ async function main(): Promise<void> {
     referenceThreadStartMs: null,
   };
   const full = preprocessDataset(loadMnist(defaultDataDir()), 50_000, 10_000, 10_000);
+  if (settings.recipesOnly) {
+    const m = machine();
+    const stamp = `${new Date().toISOString()} · ${m.cpu}, ${m.cores} cores · load ${m.loadAverageStart.map((v) => v.toFixed(2)).join(' / ')} at start`;
+    const text = ['# Training recipes', '', stamp, '', ...(await recipeTables(settings, full)), ''].join('\n');
+    mkdirSync(settings.out, { recursive: true });
+    writeFileSync(path.join(settings.out, 'bench-recipes.md'), text);
+    process.stdout.write(text);
+    return;
+  }
 
   for (const requested of settings.backends) {
     let backend: string;
@@ -555,6 +579,7 @@ async function main(): Promise<void> {
   log('reference: whole epochs');
   report.training.push(...(await measureTrainers('typescript', referenceTrainers().map(label), full, 0, settings.reps, wholeEpoch)));
   report.referenceThreadStartMs = threadStartMs.length > 0 ? summarise(threadStartMs) : null;
+  if (report.backends.loaded.includes('wasm')) report.recipes = await recipeTables(settings, full);
 
   if (!settings.skipFull) report.fullPipeline = measureFullPipeline();
   report.machine.loadAverageEnd = os.loadavg();

@@ -12,7 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Config } from './config.js';
-import { experimentsFiles, experimentsMetrics, type ExperimentsResult } from './experiments.js';
+import type { ExperimentsResult } from './experiments.js';
+import { experimentsFiles, experimentsMetrics } from './experiments/comparison.js';
+import { BEST_MODEL_FOLDER } from './experiments/variants.js';
 import { publishFolder } from './dag/publish.js';
 import { historyCsv, metricsFile, textFile } from './render/publish.js';
 import { livePanelHtml } from './render/live-panel/panel.js';
@@ -112,6 +114,7 @@ export async function writeReportFolder(
     ...visualize.files,
     ...buildReport(metrics, histories, visualize, { htmlAfterResults: [await livePanelHtml(panelModels)] }),
     ...(experiments ? await experimentsFiles(experiments) : []),
+    ...(experiments?.bestCombination ? await modelFiles(experiments.bestCombination.params, BEST_MODEL_FOLDER) : []),
   ];
   await publishFolder(config.out, files); // the whole folder at once: no stale files of an earlier run stay beside these
   return files.map((file) => file.path);

@@ -1,7 +1,7 @@
 // The stages' names, apart from the stages: the CLI validates --stage and --from
 // with them before anything heavy (TF.js, vega, canvas) is loaded.
 
-import { VARIANT_NAMES, type VariantName } from './experiments.js';
+import { VARIANT_NAMES, type VariantName } from './experiments/variants.js';
 
 /** One node per experiment variant, so adding a variant leaves the others cached. */
 export type ExperimentStageName = `experiment-${VariantName}`;

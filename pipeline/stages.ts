@@ -15,21 +15,16 @@
 // 6. reference   the pure-TypeScript network, same start, same batches (--no-reference skips it)
 // 7. evaluate    test metrics of both models, by the same code
 // 8. visualize   Vega-Lite charts and canvas image grids
-// 9. experiment-<variant>  (--experiments) one training recipe of pipeline/experiments.ts each, cached on its own
+// 9. experiment-<variant>  (--experiments) trainTfjs with one recipe of pipeline/experiments/variants.ts each, cached on its own
 // 10. experiments          (--experiments) the comparison; best combination by validation accuracy
-// 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png) into --out
+// 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png, model/best) into --out
 
 import path from 'node:path';
 import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
-import {
-  EXPERIMENT_VARIANTS,
-  assembleExperiments,
-  runVariant,
-  type ExperimentsResult,
-  type VariantResult,
-} from './experiments.js';
+import { assembleExperiments, runVariant, type ExperimentsResult, type VariantResult } from './experiments.js';
+import { EXPERIMENT_VARIANTS } from './experiments/variants.js';
 import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { preprocessDataset } from './preprocess.js';
@@ -186,17 +181,17 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         description: `experiment: ${variant.description}`,
         inputs: ['preprocess', 'init'],
         // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
-        reads: variant.options.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
-        untracked: variant.options.optimizer.kind === 'adam' ? ['lr'] : [],
-        version: 1,
+        reads: variant.recipe.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+        untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
+        version: 2, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights
         expensive: true,
-        fingerprint: () => ({ recipe: JSON.stringify(variant.options) }),
+        fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
         enabled: (config) => config.experiments,
         enabledBy: '--experiments',
         run: async ({ preprocess, init }, { config, log }) => {
           await useBackend(config.backend);
           const result = await runVariant(variant.name, preprocess, init, config, hooks);
-          log(`experiment ${variant.name}: val ${(result.val_accuracy * 100).toFixed(2)}%, test ${(result.test_accuracy * 100).toFixed(2)}%`);
+          log(`experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`);
           return result;
         },
       }),
@@ -206,7 +201,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'compare the experiment variants; best combination by validation accuracy',
       inputs: ['preprocess', ...EXPERIMENT_STAGE_NAMES],
       reads: ['epochs', 'batchSize', 'seed'],
-      version: 1,
+      version: 2, // 2: camelCase fields, the best combination's weights
       enabled: (config) => config.experiments,
       enabledBy: '--experiments',
       run: (inputs, { config }) => assembleExperiments(EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!), config, inputs.preprocess),

@@ -4,7 +4,7 @@
 
 import type { Params } from '../reference/shapes.js';
 import type { Config } from './config.js';
-import type { experimentsMetrics } from './experiments.js';
+import type { ExperimentsMetrics } from './experiments/comparison.js';
 
 /** One IDX file pair as read from disk. */
 export interface RawSplit {
@@ -198,8 +198,6 @@ export interface RunMetadataJson {
   wall_seconds: number;
 }
 
-/** The `experiments` block of metrics.json, as the experiments stage writes it. */
-export type ExperimentsMetrics = ReturnType<typeof experimentsMetrics>;
 
 /** The contract of reports/metrics.json. */
 export interface MetricsFile {

@@ -7,6 +7,7 @@ confusion matrix with the block recorded in metrics.json.
 
     python3 scripts/verify_model.py reports/model/tfjs tfjs
     python3 scripts/verify_model.py reports/model/reference reference
+    python3 scripts/verify_model.py reports/model/best best   # after --experiments
 """
 import gzip
 import json
@@ -72,6 +73,18 @@ def forward(stack, x):
     return x
 
 
+def recorded_block(metrics, block):
+    """The block of metrics.json that records `block`'s test accuracy and confusion matrix."""
+    if block == "best":
+        best = (metrics.get("experiments") or {}).get("best_combination")
+        if not best:
+            raise SystemExit("metrics.json records no best model: run the pipeline with --experiments")
+        return best
+    if block not in metrics:
+        raise SystemExit(f"metrics.json has no block {block!r}: expected tfjs, reference or best")
+    return metrics[block]
+
+
 def main():
     folder = sys.argv[1] if len(sys.argv) > 1 else "reports/model/tfjs"
     block = sys.argv[2] if len(sys.argv) > 2 else "tfjs"
@@ -89,9 +102,10 @@ def main():
     accuracy = float((predictions == labels).mean())
     confusion = np.zeros((10, 10), dtype=int)
     np.add.at(confusion, (labels, predictions), 1)
-    recorded = metrics[block]
+    recorded = recorded_block(metrics, block)
     same_matrix = confusion.tolist() == recorded["confusion_matrix"]
-    print(f"{folder}: test accuracy {accuracy:.4f} (metrics.json {block}: {recorded['test_accuracy']:.4f}), "
+    where = "experiments.best_combination" if block == "best" else block
+    print(f"{folder}: test accuracy {accuracy:.4f} (metrics.json {where}: {recorded['test_accuracy']:.4f}), "
           f"difference {abs(accuracy - recorded['test_accuracy']):.4f}; confusion matrix {'identical' if same_matrix else 'DIFFERENT'}")
     ok = abs(accuracy - recorded["test_accuracy"]) <= 0.001
     sys.exit(0 if ok else 1)

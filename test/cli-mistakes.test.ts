@@ -132,9 +132,7 @@ describe('--help loads no TF.js and no canvas', () => {
     expect(heavyModulesLoaded('pipeline/cli/predict.ts')).toBe(0);
   });
 
-  // Fails today: pipeline/stage-names.ts takes the variant names from pipeline/experiments.ts, which loads TF.js.
-  // Once they come from a light module, this passes and jest says so: make it an `it`.
-  it.failing('npm run pipeline -- --help', () => {
+  it('npm run pipeline -- --help', () => {
     expect(heavyModulesLoaded('pipeline/cli/pipeline.ts')).toBe(0);
   });
 });

@@ -6,28 +6,17 @@ import * as tf from '@tensorflow/tfjs';
 import { D, H1, H2, IMAGE_SIDE, K } from '../reference/shapes.js';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { DEFAULTS } from '../pipeline/config.js';
-import {
-  EXPERIMENT_VARIANTS,
-  TARGET_TEST_ACCURACY,
-  VARIANT_NAMES,
-  assembleExperiments,
-  augmentImages,
-  augmentRandom,
-  buildVariantModel,
-  createOptimizer,
-  experimentsFiles,
-  experimentsMetrics,
-  experimentsReport,
-  findVariant,
-  learningRateAt,
-  runExperiments,
-  runVariant,
-  type VariantResult,
-} from '../pipeline/experiments.js';
+import { evaluateModels } from '../pipeline/evaluate.js';
+import { assembleExperiments, runVariant, type VariantResult } from '../pipeline/experiments.js';
+import { augmentImages, augmentRandom } from '../pipeline/experiments/augment.js';
+import { experimentsFiles, experimentsMetrics, experimentsReport } from '../pipeline/experiments/comparison.js';
+import { EXPERIMENT_VARIANTS, TARGET_TEST_ACCURACY, VARIANT_NAMES, findVariant, learningRateAt } from '../pipeline/experiments/variants.js';
+import { createOptimizer } from '../pipeline/tfjs/optimizers.js';
+import { buildRecipeModel } from '../pipeline/tfjs/recipe-model.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { initialWeights } from '../pipeline/train.js';
+import { initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset, InitialWeights } from '../pipeline/types.js';
 
 let dataset: Dataset;
@@ -50,14 +39,14 @@ function mass(images: Float32Array, n: number): number {
 describe('the variants', () => {
   it('have unique names and really different options', () => {
     expect(new Set(VARIANT_NAMES).size).toBe(EXPERIMENT_VARIANTS.length);
-    expect(new Set(EXPERIMENT_VARIANTS.map((variant) => JSON.stringify(variant.options))).size).toBe(EXPERIMENT_VARIANTS.length);
+    expect(new Set(EXPERIMENT_VARIANTS.map((variant) => JSON.stringify(variant.recipe))).size).toBe(EXPERIMENT_VARIANTS.length);
     expect(VARIANT_NAMES.slice(0, 7)).toEqual(['baseline', 'momentum', 'adam', 'step-decay', 'dropout', 'batchnorm', 'augment']);
     expect(EXPERIMENT_VARIANTS.filter((variant) => variant.kind === 'combination').length).toBeGreaterThanOrEqual(2);
     expect(() => findVariant('nesterov')).toThrow('unknown experiment variant "nesterov": expected one of baseline, momentum');
   });
 
   it('build the optimizer each names', () => {
-    const config = (name: string) => createOptimizer(findVariant(name).options.optimizer, DEFAULTS.lr);
+    const config = (name: string) => createOptimizer(findVariant(name).recipe.optimizer, DEFAULTS.lr);
     const sgd = config('baseline');
     const momentum = config('momentum');
     const adam = config('adam');
@@ -65,7 +54,7 @@ describe('the variants', () => {
     expect(sgd.getConfig()).toEqual({ learningRate: 0.01 });
     expect(momentum.getClassName()).toBe('Momentum');
     expect(momentum.getConfig()).toMatchObject({ learningRate: 0.01, momentum: 0.9 });
-    expect(adam.getClassName()).toBe('Adam');
+    expect(adam.getClassName()).toBe('FusedAdam');
     expect(adam.getConfig()).toMatchObject({ learningRate: 0.001 });
     adam.setLearningRate(1e-4); // the step decay lowers Adam's rate mid-run
     expect(adam.getConfig()).toMatchObject({ learningRate: 1e-4 });
@@ -73,17 +62,17 @@ describe('the variants', () => {
   });
 
   it('decay the learning rate ×0.1 after epoch 10, and only in the decay variants', () => {
-    const decay = findVariant('step-decay').options;
+    const decay = findVariant('step-decay').recipe;
     expect([9, 10, 14].map((epoch) => learningRateAt(decay, 0.01, epoch))).toEqual([0.01, 0.01 * 0.1, 0.01 * 0.1]);
-    const adamDecay = findVariant('adam+decay+augment').options;
+    const adamDecay = findVariant('adam+decay+augment').recipe;
     expect([9, 10].map((epoch) => learningRateAt(adamDecay, 0.01, epoch))).toEqual([1e-3, 1e-3 * 0.1]);
-    expect(learningRateAt(findVariant('adam').options, 0.01, 14)).toBe(1e-3);
-    expect(learningRateAt(findVariant('baseline').options, 0.01, 14)).toBe(0.01);
+    expect(learningRateAt(findVariant('adam').recipe, 0.01, 14)).toBe(1e-3);
+    expect(learningRateAt(findVariant('baseline').recipe, 0.01, 14)).toBe(0.01);
   });
 
   it('keep the three dense layers 784-128-64-10 from the shared initial weights, adding batch norm or dropout between', () => {
     for (const name of ['baseline', 'dropout', 'batchnorm']) {
-      const model = buildVariantModel(init.params, findVariant(name).options, 1);
+      const model = buildRecipeModel(init.params, findVariant(name).recipe, 1);
       const dense = model.layers.filter((layer) => layer.getClassName() === 'Dense');
       expect(dense.map((layer) => (layer.getConfig() as { units: number }).units)).toEqual([H1, H2, K]);
       expect(Array.from(dense[0]!.getWeights()[0]!.dataSync().subarray(0, 5))).toEqual(Array.from(init.params.w1.subarray(0, 5)));
@@ -101,7 +90,7 @@ describe('the variants', () => {
 
 describe('augmentation', () => {
   const images = () => dataset.train.images.subarray(0, 50 * D);
-  const spec = findVariant('augment').options.augment!;
+  const spec = findVariant('augment').recipe.augment!;
 
   it('is seeded: the same seed and epoch give the same images, another epoch others', () => {
     const first = augmentImages(images(), 50, spec, augmentRandom(42, 3));
@@ -150,36 +139,61 @@ describe('augmentation', () => {
 });
 
 describe('a tiny run', () => {
+  it('the baseline variant is the train stage: the same weights, bit for bit, and the same accuracies', async () => {
+    const baseline = await runVariant('baseline', dataset, init, tiny, hooks);
+    const train = await trainTfjs(dataset, init, tiny, hooks);
+    for (const name of ['w1', 'b1', 'w2', 'b2', 'w3', 'b3'] as const) {
+      const index = baseline.params[name].findIndex((value, i) => !Object.is(value, train.params[name][i]));
+      if (index >= 0) throw new Error(`${name}[${index}]: baseline ${baseline.params[name][index]} vs train ${train.params[name][index]}`);
+    }
+    expect(baseline.history.map((record) => [record.loss, record.val_loss, record.val_accuracy])).toEqual(
+      train.history.map((record) => [record.loss, record.val_loss, record.val_accuracy]),
+    );
+    const evaluation = evaluateModels(dataset, train, null).tfjs;
+    expect(baseline.testAccuracy).toBe(evaluation.testAccuracy);
+    expect(baseline.testConfusionMatrix).toEqual(evaluation.confusionMatrix);
+  });
+
   it('trains two variants for one epoch and reports them', async () => {
     const before = tf.memory().numTensors;
-    const result = await runExperiments(dataset, init, tiny, hooks, ['baseline', 'adam+decay+augment']);
+    const variants = [await runVariant('baseline', dataset, init, tiny, hooks), await runVariant('adam+decay+augment', dataset, init, tiny, hooks)];
     expect(tf.memory().numTensors).toBe(before);
+    const result = assembleExperiments(variants, tiny, dataset);
     expect(result.variants.map((variant) => variant.name)).toEqual(['baseline', 'adam+decay+augment']);
     for (const variant of result.variants) {
       expect(variant.history).toHaveLength(1);
       expect(variant.backend).toBe('wasm');
-      for (const value of [variant.val_accuracy, variant.test_accuracy]) {
+      for (const value of [variant.valAccuracy, variant.testAccuracy]) {
         expect(value).toBeGreaterThanOrEqual(0);
         expect(value).toBeLessThanOrEqual(1);
       }
-      expect(variant.train_seconds).toBeGreaterThan(0);
+      expect(variant.trainSeconds).toBeGreaterThan(0);
     }
-    expect(result.variants[1]!.val_accuracy).toBeGreaterThan(result.variants[0]!.val_accuracy); // Adam learns faster in one epoch
-    expect(result.best_combination).toMatchObject({ name: 'adam+decay+augment', chosen_by: 'validation accuracy' });
-    expect(result).toMatchObject({ epochs: 1, batch_size: 64, seed: 42, train_size: 640, val_size: 300, test_size: 300 });
+    expect(result.variants[1]!.valAccuracy).toBeGreaterThan(result.variants[0]!.valAccuracy); // Adam learns faster in one epoch
+    expect(result.bestCombination?.name).toBe('adam+decay+augment');
+    expect(result).toMatchObject({ epochs: 1, batchSize: 64, seed: 42, trainSize: 640, valSize: 300, testSize: 300 });
 
     const { markdown, chartSpec } = experimentsReport(result);
     expect(markdown).toContain('| Variant | Change from the spec | Validation accuracy | Test accuracy | Training time | Notes |');
     const baselineRow = markdown.split('\n').find((line) => line.startsWith('| baseline |'))!;
-    expect(baselineRow).toContain(`${(result.variants[0]!.test_accuracy * 100).toFixed(2)}%`);
+    expect(baselineRow).toContain(`${(result.variants[0]!.testAccuracy * 100).toFixed(2)}%`);
     expect(markdown).toContain('**Best combination: adam+decay+augment**');
     expect(markdown).toContain('chosen among the combinations by validation accuracy');
+    expect(markdown).toContain('saved in `model/best/`');
     expect(markdown).toContain('![Validation accuracy per epoch and final accuracies](experiments.png)');
     expect(chartSpec).toHaveProperty('hconcat');
 
     const metrics = experimentsMetrics(result);
     expect(Object.keys(metrics.variants)).toEqual(['baseline', 'adam+decay+augment']);
-    expect(metrics.variants.baseline).toMatchObject({ test_accuracy: result.variants[0]!.test_accuracy, kind: 'single' });
+    expect(metrics.variants.baseline).toMatchObject({ test_accuracy: result.variants[0]!.testAccuracy, kind: 'single', train_seconds: result.variants[0]!.trainSeconds });
+    expect(metrics.best_combination).toMatchObject({
+      name: 'adam+decay+augment',
+      chosen_by: 'validation accuracy',
+      model: 'model/best',
+      test_accuracy: result.variants[1]!.testAccuracy,
+      confusion_matrix: result.variants[1]!.testConfusionMatrix,
+    });
+    expect(JSON.stringify(metrics)).not.toMatch(/"(valAccuracy|testAccuracy|trainSeconds|bestCombination|testConfusionMatrix|params)"/); // snake_case, no weights
 
     const files = await experimentsFiles(result);
     expect(files.map((file) => file.path)).toEqual(['experiments.md', 'experiments.png', 'specs/experiments.vl.json']);
@@ -191,8 +205,8 @@ describe('a tiny run', () => {
     const before = tf.memory().numTensors;
     setTimeout(() => controller.abort(), 100);
     const big = { ...tiny, epochs: 50 }; // far longer than the 100 ms before the abort
-    await expect(runVariant('baseline', dataset, init, big, { progress: silentProgress(), signal: controller.signal })).rejects.toThrow(
-      /^experiment baseline interrupted in epoch \d+, batch \d+$/,
+    await expect(runVariant('adam', dataset, init, big, { progress: silentProgress(), signal: controller.signal })).rejects.toThrow(
+      /^adam training interrupted in epoch \d+, batch \d+$/,
     );
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -201,7 +215,7 @@ describe('a tiny run', () => {
     const first = await runVariant('dropout', dataset, init, tiny, hooks);
     const second = await runVariant('dropout', dataset, init, tiny, hooks);
     expect(second.history[0]!.loss).toBe(first.history[0]!.loss);
-    expect(second.test_accuracy).toBe(first.test_accuracy);
+    expect(second.testAccuracy).toBe(first.testAccuracy);
   });
 });
 
@@ -212,14 +226,16 @@ describe('choosing the best combination', () => {
       name,
       description: variant.description,
       kind: variant.kind,
-      options: variant.options,
+      recipe: variant.recipe,
       backend: 'wasm',
       history: [],
-      train_seconds: 1,
-      val_accuracy: val,
-      val_loss: 0.1,
-      test_accuracy: test,
-      test_loss: 0.1,
+      trainSeconds: 1,
+      valAccuracy: val,
+      valLoss: 0.1,
+      testAccuracy: test,
+      testLoss: 0.1,
+      testConfusionMatrix: [],
+      params: init.params,
     };
   };
 
@@ -233,7 +249,8 @@ describe('choosing the best combination', () => {
       tiny,
       dataset,
     );
-    expect(chosen.best_combination).toEqual({
+    expect(chosen.bestCombination?.name).toBe('adam+decay+augment');
+    expect(experimentsMetrics(chosen).best_combination).toMatchObject({
       name: 'adam+decay+augment',
       recipe: findVariant('adam+decay+augment').description,
       chosen_by: 'validation accuracy',
@@ -241,9 +258,11 @@ describe('choosing the best combination', () => {
       test_accuracy: 0.979,
       reaches_target: false,
     });
-    expect(chosen.reached_target).toEqual(['adam', 'momentum+decay+augment']);
-    expect(chosen.target_test_accuracy).toBe(TARGET_TEST_ACCURACY);
+    expect(chosen.reachedTarget).toEqual(['adam', 'momentum+decay+augment']);
+    expect(chosen.targetTestAccuracy).toBe(TARGET_TEST_ACCURACY);
     expect(experimentsReport(chosen).markdown).toContain('it falls short of the 98.0% test target');
-    expect(assembleExperiments([result('baseline', 0.9, 0.9)], tiny, dataset).best_combination).toBeNull();
+    const none = assembleExperiments([result('baseline', 0.9, 0.9)], tiny, dataset);
+    expect(none.bestCombination).toBeNull();
+    expect(experimentsMetrics(none).best_combination).toBeNull();
   });
 });

@@ -5,6 +5,7 @@ import { evaluateModels } from '../pipeline/evaluate.js';
 import { loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
+import { EXPERIMENT_VARIANTS } from '../pipeline/experiments/variants.js';
 import { DivergenceError, InterruptedError, initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset } from '../pipeline/types.js';
 import { writeFakeMnist } from './helpers/idx.js';
@@ -29,6 +30,26 @@ describe('TF.js training', () => {
     expect(counts).toHaveLength(3);
     expect(new Set(counts).size).toBe(1);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('keeps the tensor count flat with every recipe of the experiments', async () => {
+    const before = tf.memory().numTensors;
+    for (const variant of EXPERIMENT_VARIANTS) {
+      const counts: number[] = [];
+      await trainTfjs(dataset, initialWeights(7), { ...options, epochs: 2, recipe: variant.recipe, label: variant.name }, {
+        ...hooks(),
+        onEpochEnd: (_record, numTensors) => counts.push(numTensors),
+      });
+      expect([variant.name, new Set(counts).size]).toEqual([variant.name, 1]);
+      expect([variant.name, tf.memory().numTensors]).toEqual([variant.name, before]);
+    }
+  });
+
+  it('stops an Adam run at the first non-finite batch loss too, naming its learning rate', async () => {
+    const adam = { ...EXPERIMENT_VARIANTS.find((variant) => variant.name === 'adam')!.recipe, optimizer: { kind: 'adam' as const, lr: 1e6 } };
+    await expect(trainTfjs(dataset, initialWeights(7), { ...options, recipe: adam, label: 'adam' }, hooks())).rejects.toThrow(
+      /^adam training diverged: the batch loss became (NaN|Infinity) in epoch \d, batch \d+ of 7 \(Adam's learning rate 1000000 is probably too large\)$/,
+    );
   });
 
   it('learns the separable fake digits', async () => {

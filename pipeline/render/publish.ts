@@ -3,9 +3,9 @@
 // (pipeline/dag/publish.ts) switches the whole folder in at once.
 
 import type { Config } from '../config.js';
+import type { ExperimentsMetrics } from '../experiments/comparison.js';
 import type {
   EpochRecord,
-  ExperimentsMetrics,
   GradientCheck,
   ImplementationMetrics,
   MetricsFile,

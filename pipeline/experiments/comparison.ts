@@ -1,0 +1,242 @@
+// The comparison of the experiment variants: the metrics.json block (the one
+// place their snake_case names appear), experiments.md and the chart.
+
+import type { TopLevelSpec } from 'vega-lite';
+import { CHART_CONFIG, renderSpecToPng } from '../render/charts.js';
+import { SPEC_SCHEMA, percent, thousands } from '../render/format.js';
+import type { ExperimentsResult } from '../experiments.js';
+import type { ReportFile } from '../types.js';
+import { BEST_MODEL_FOLDER, type TrainingRecipe } from './variants.js';
+
+/** The `experiments` block of metrics.json: no per-epoch history, which the chart shows. */
+export interface ExperimentsMetrics {
+  epochs: number;
+  batch_size: number;
+  seed: number;
+  target_test_accuracy: number;
+  best_combination: {
+    name: string;
+    recipe: string;
+    chosen_by: 'validation accuracy';
+    val_accuracy: number;
+    test_accuracy: number; // of the saved model
+    reaches_target: boolean; // test accuracy ≥ target_test_accuracy
+    model: string; // the folder of its saved weights, relative to the report folder
+    confusion_matrix: number[][]; // (K, K) on the test split, rows are the true digit
+  } | null; // null when no combination ran
+  reached_target: string[];
+  variants: Record<
+    string,
+    {
+      description: string;
+      kind: 'single' | 'combination';
+      recipe: TrainingRecipe;
+      backend: string;
+      val_accuracy: number;
+      val_loss: number;
+      test_accuracy: number;
+      test_loss: number;
+      train_seconds: number;
+    }
+  >;
+}
+
+export function experimentsMetrics(result: ExperimentsResult): ExperimentsMetrics {
+  const best = result.bestCombination;
+  return {
+    epochs: result.epochs,
+    batch_size: result.batchSize,
+    seed: result.seed,
+    target_test_accuracy: result.targetTestAccuracy,
+    best_combination: best && {
+      name: best.name,
+      recipe: best.description,
+      chosen_by: 'validation accuracy',
+      val_accuracy: best.valAccuracy,
+      test_accuracy: best.testAccuracy,
+      reaches_target: best.testAccuracy >= result.targetTestAccuracy,
+      model: BEST_MODEL_FOLDER,
+      confusion_matrix: best.testConfusionMatrix,
+    },
+    reached_target: result.reachedTarget,
+    variants: Object.fromEntries(
+      result.variants.map((variant) => [
+        variant.name,
+        {
+          description: variant.description,
+          kind: variant.kind,
+          recipe: variant.recipe,
+          backend: variant.backend,
+          val_accuracy: variant.valAccuracy,
+          val_loss: variant.valLoss,
+          test_accuracy: variant.testAccuracy,
+          test_loss: variant.testLoss,
+          train_seconds: variant.trainSeconds,
+        },
+      ]),
+    ),
+  };
+}
+
+/** The markdown table and the chart spec of the comparison. */
+export function experimentsReport(result: ExperimentsResult): { markdown: string; chartSpec: TopLevelSpec } {
+  const best = result.bestCombination;
+  const rows = result.variants.map((variant) => {
+    const marks = [
+      best?.name === variant.name ? '**best combination**' : '',
+      variant.testAccuracy >= result.targetTestAccuracy ? `≥ ${percent(result.targetTestAccuracy, 1)} test` : '',
+    ].filter((mark) => mark !== '');
+    return (
+      `| ${variant.name} | ${variant.description} | ${percent(variant.valAccuracy)} | ${percent(variant.testAccuracy)} | ` +
+      `${variant.trainSeconds.toFixed(1)} s | ${marks.join(', ')} |`
+    );
+  });
+  const backends = [...new Set(result.variants.map((variant) => variant.backend))].join(', ');
+  const lines = [
+    '# Experiments: how far the same network goes',
+    '',
+    `Every variant keeps the 784-128-64-10 dense network, starts from the same seeded initial weights (seed ${result.seed}), ` +
+      `uses the same split (${thousands(result.trainSize)} train / ${thousands(result.valSize)} validation / ${thousands(result.testSize)} test), ` +
+      `replays the same shuffled batches of ${result.batchSize} and trains ${result.epochs} epochs on TF.js (${backends}).`,
+    '',
+    '| Variant | Change from the spec | Validation accuracy | Test accuracy | Training time | Notes |',
+    '|---|---|---:|---:|---:|---|',
+    ...rows,
+    '',
+  ];
+  if (best) {
+    lines.push(
+      `**Best combination: ${best.name}** (${best.description}): validation ${percent(best.valAccuracy)}, test ${percent(best.testAccuracy)}; ` +
+        (best.testAccuracy >= result.targetTestAccuracy
+          ? `it reaches the ${percent(result.targetTestAccuracy, 1)} test target in ${result.epochs} epochs on the unchanged architecture.`
+          : `it falls short of the ${percent(result.targetTestAccuracy, 1)} test target.`),
+      '',
+      `Its weights are saved in \`${BEST_MODEL_FOLDER}/\` as the plain 784-128-64-10 dense network (batch norm, where used, folded into the dense layers): ` +
+        '`npm run predict -- --model best <image.png>` reads it.',
+      '',
+      'The best combination is chosen among the combinations by validation accuracy (the last ' +
+        `${thousands(result.valSize)} images of the training file). Test accuracy is shown for every variant but never used to choose, ` +
+        'so it stays an unbiased estimate.',
+      '',
+    );
+  } else {
+    lines.push('No combination was run, so no best combination was chosen.', '');
+  }
+  lines.push(
+    result.reachedTarget.length > 0
+      ? `Variants at or above ${percent(result.targetTestAccuracy, 1)} test accuracy: ${result.reachedTarget.join(', ')}.`
+      : `No variant reached ${percent(result.targetTestAccuracy, 1)} test accuracy.`,
+    '',
+    'Training time excludes the validation pass after each epoch.',
+    '',
+    '![Validation accuracy per epoch and final accuracies](experiments.png)',
+    '',
+  );
+  return { markdown: lines.join('\n'), chartSpec: experimentsChartSpec(result) };
+}
+
+/** Validation accuracy per epoch for each variant, beside the final validation and test accuracies. */
+function experimentsChartSpec(result: ExperimentsResult): TopLevelSpec {
+  const curves = result.variants.flatMap((variant) =>
+    variant.history.map((record) => ({ variant: variant.name, epoch: record.epoch, val_accuracy: record.val_accuracy })),
+  );
+  const finals = result.variants.flatMap((variant) => [
+    { variant: variant.name, split: 'validation', accuracy: variant.valAccuracy },
+    { variant: variant.name, split: 'test', accuracy: variant.testAccuracy },
+  ]);
+  const names = result.variants.map((variant) => variant.name);
+  // Start the axes a little under the worst final accuracy so differences of tenths of a percent show.
+  const finalMin = Math.min(result.targetTestAccuracy, ...finals.map((bar) => bar.accuracy));
+  const yMin = Math.max(0, Math.floor((finalMin - 0.01) * 100) / 100);
+  const curveMin = Math.max(0, yMin - 0.02); // early epochs below this are left out of the curves
+  const colour = {
+    field: 'variant',
+    type: 'nominal',
+    title: 'Variant',
+    scale: { domain: names, scheme: 'tableau10' },
+    legend: { labelLimit: 320 },
+  } as const;
+  const barY = { field: 'variant', type: 'nominal', title: null, sort: names, axis: { labelLimit: 320 } } as const;
+  const barOffset = { field: 'split', type: 'nominal', sort: ['validation', 'test'] } as const;
+  const height = Math.max(320, 36 * names.length); // room for two labelled bars per variant
+  return {
+    $schema: SPEC_SCHEMA,
+    title: {
+      text: `Experiments: the 784-128-64-10 network, ${result.epochs} epochs, different recipes`,
+      subtitle: result.bestCombination
+        ? `Best combination by validation accuracy: ${result.bestCombination.name}; dashed line: ${percent(result.targetTestAccuracy, 0)} target`
+        : `Dashed line: ${percent(result.targetTestAccuracy, 0)} target`,
+    },
+    hconcat: [
+      {
+        title: { text: `Validation accuracy per epoch (from ${percent(curveMin, 0)})`, fontSize: 14, anchor: 'middle' },
+        data: { values: curves },
+        width: 380,
+        height,
+        transform: [{ filter: `datum.val_accuracy >= ${curveMin}` }],
+        mark: { type: 'line', point: true, strokeWidth: 2 },
+        encoding: {
+          x: { field: 'epoch', type: 'quantitative', title: 'Epoch', axis: { tickMinStep: 1, format: 'd' } },
+          y: { field: 'val_accuracy', type: 'quantitative', title: 'Validation accuracy', scale: { domain: [curveMin, 1], zero: false }, axis: { format: '.1%' } },
+          color: colour,
+        },
+      },
+      {
+        title: { text: 'After the last epoch', fontSize: 14, anchor: 'middle' },
+        width: 340,
+        height,
+        layer: [
+          {
+            data: { values: finals },
+            mark: { type: 'bar' },
+            encoding: {
+              y: barY,
+              yOffset: barOffset,
+              x: {
+                field: 'accuracy',
+                type: 'quantitative',
+                title: 'Accuracy',
+                scale: { domain: [yMin, 1], zero: false, clamp: true, nice: false },
+                axis: { format: '.1%' },
+              },
+              color: {
+                field: 'split',
+                type: 'nominal',
+                title: 'Split',
+                scale: { domain: ['validation', 'test'], range: ['#9ecae1', '#08519c'] },
+              },
+            },
+          },
+          {
+            data: { values: finals },
+            mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 },
+            encoding: {
+              y: barY,
+              yOffset: barOffset,
+              x: { field: 'accuracy', type: 'quantitative' },
+              text: { field: 'accuracy', type: 'quantitative', format: '.2%' },
+            },
+          },
+          {
+            data: { values: [{ target: result.targetTestAccuracy }] },
+            mark: { type: 'rule', strokeDash: [6, 4], color: '#d62728', strokeWidth: 2 },
+            encoding: { x: { field: 'target', type: 'quantitative' } },
+          },
+        ],
+      },
+    ],
+    resolve: { scale: { color: 'independent' } },
+    config: CHART_CONFIG,
+  };
+}
+
+/** experiments.md, experiments.png and specs/experiments.vl.json, relative to the report folder. */
+export async function experimentsFiles(result: ExperimentsResult): Promise<ReportFile[]> {
+  const { markdown, chartSpec } = experimentsReport(result);
+  const encode = (text: string) => new TextEncoder().encode(text);
+  return [
+    { path: 'experiments.md', data: encode(markdown) },
+    { path: 'experiments.png', data: await renderSpecToPng(chartSpec) },
+    { path: 'specs/experiments.vl.json', data: encode(`${JSON.stringify(chartSpec, null, 2)}\n`) },
+  ];
+}

@@ -1,0 +1,75 @@
+// --experiments as a user runs it, on a tiny config: the best combination is
+// saved as model/best (a plain dense network), metrics.json says which variant
+// it is, and the independent numpy check agrees with metrics.json.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { EXPERIMENT_VARIANTS } from '../pipeline/experiments/variants.js';
+import { defaultDataDir, loadMnist } from '../pipeline/load.js';
+import { preprocessDataset } from '../pipeline/preprocess.js';
+import { selectBackend } from '../pipeline/tfjs/backend.js';
+import { loadModel } from '../pipeline/tfjs/model-io.js';
+import { lossAndAccuracy, predictProbabilities } from '../pipeline/tfjs/model.js';
+import type { MetricsFile } from '../pipeline/types.js';
+import type { ExperimentsMetrics } from '../pipeline/experiments/comparison.js';
+import { ROOT, runCli } from './helpers/cli.js';
+
+const SIZES = { train: 640, val: 300, test: 500 };
+let work: string;
+let run: ReturnType<typeof runCli>;
+const args = (extra: string[]) => [
+  '--train-size', `${SIZES.train}`, '--val-size', `${SIZES.val}`, '--test-size', `${SIZES.test}`, '--epochs', '1', '--no-reference', '--backend', 'wasm',
+  '--out', path.join(work, 'reports'), '--cache-dir', path.join(work, 'cache'), ...extra,
+];
+const reports = () => path.join(work, 'reports');
+const experiments = () => (JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile).experiments as ExperimentsMetrics;
+
+beforeAll(() => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'experiments-e2e-'));
+  run = runCli('pipeline/cli/pipeline.ts', args(['--experiments']));
+}, 600_000);
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+describe('--experiments on a tiny config', () => {
+  it('saves the best combination as model/best and records which variant it is', async () => {
+    expect(run.stderr).not.toMatch(/error:/);
+    expect(run.status).toBe(0);
+    const best = experiments().best_combination!;
+    const combinations = EXPERIMENT_VARIANTS.filter((variant) => variant.kind === 'combination').map((variant) => variant.name);
+    expect(combinations).toContain(best.name);
+    expect(best.model).toBe('model/best');
+    const bestVal = Math.max(...combinations.map((name) => experiments().variants[name]!.val_accuracy));
+    expect(best.val_accuracy).toBe(bestVal);
+    expect(best.test_accuracy).toBe(experiments().variants[best.name]!.test_accuracy);
+
+    await selectBackend('wasm');
+    const model = await loadModel(path.join(reports(), 'model/best'));
+    expect(model.layers.map((layer) => [layer.getClassName(), layer.name])).toEqual([['Dense', 'dense1'], ['Dense', 'dense2'], ['Dense', 'dense3']]);
+    const { test } = preprocessDataset(loadMnist(defaultDataDir()), SIZES.train, SIZES.val, SIZES.test);
+    const accuracy = lossAndAccuracy(predictProbabilities(model, test.images, test.count), test.labels).accuracy;
+    model.dispose();
+    expect(accuracy).toBe(best.test_accuracy);
+  });
+
+  it('scripts/verify_model.py reports/model/best best agrees with metrics.json', () => {
+    const python = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
+    if (python.status !== 0) {
+      console.warn('skipped: python3 with numpy is not available');
+      return;
+    }
+    const check = spawnSync('python3', ['scripts/verify_model.py', path.join(reports(), 'model/best'), 'best'], { cwd: ROOT, encoding: 'utf8' });
+    expect(check.stderr).toBe('');
+    expect(check.stdout).toMatch(/metrics\.json experiments\.best_combination: .*difference 0\.0000; confusion matrix identical/);
+    expect(check.status).toBe(0);
+  });
+
+  it('a run without --experiments leaves no stale model/best beside its metrics.json', () => {
+    const again = runCli('pipeline/cli/pipeline.ts', args([]));
+    expect(again.status).toBe(0);
+    expect(existsSync(path.join(reports(), 'model/tfjs/model.json'))).toBe(true);
+    expect(existsSync(path.join(reports(), 'model/best'))).toBe(false);
+    expect(experiments()).toBeUndefined();
+  }, 300_000);
+});
