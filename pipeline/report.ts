@@ -104,7 +104,12 @@ export async function writeReportFolder(
   });
   const histories = [{ implementation: 'tfjs', history: train.history }];
   if (reference) histories.push({ implementation: 'reference', history: reference.history });
-  const panelModels = [{ id: 'tfjs' as const, params: train.params }, ...(reference ? [{ id: 'reference' as const, params: reference.params }] : [])];
+  const best = experiments?.bestCombination ?? null;
+  const panelModels = [
+    { id: 'tfjs' as const, params: train.params },
+    ...(reference ? [{ id: 'reference' as const, params: reference.params }] : []),
+    ...(best ? [{ id: 'best' as const, params: best.params }] : []),
+  ];
   const files = [
     textFile('metrics.json', `${compactJson(metrics)}\n`),
     textFile('config.json', `${JSON.stringify(config, null, 2)}\n`),
@@ -114,7 +119,7 @@ export async function writeReportFolder(
     ...visualize.files,
     ...buildReport(metrics, histories, visualize, { htmlAfterResults: [await livePanelHtml(panelModels)] }),
     ...(experiments ? await experimentsFiles(experiments) : []),
-    ...(experiments?.bestCombination ? await modelFiles(experiments.bestCombination.params, BEST_MODEL_FOLDER) : []),
+    ...(best ? await modelFiles(best.params, BEST_MODEL_FOLDER) : []),
   ];
   await publishFolder(config.out, files); // the whole folder at once: no stale files of an earlier run stay beside these
   return files.map((file) => file.path);

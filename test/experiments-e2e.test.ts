@@ -53,6 +53,11 @@ describe('--experiments on a tiny config', () => {
     expect(accuracy).toBe(best.test_accuracy);
   });
 
+  it('offers the best model in the live panel of index.html', () => {
+    const html = readFileSync(path.join(reports(), 'index.html'), 'utf8');
+    expect(html).toContain('<option value="best">');
+  });
+
   it('scripts/verify_model.py reports/model/best best agrees with metrics.json', () => {
     const python = spawnSync('python3', ['-c', 'import numpy'], { encoding: 'utf8' });
     if (python.status !== 0) {
@@ -71,5 +76,6 @@ describe('--experiments on a tiny config', () => {
     expect(existsSync(path.join(reports(), 'model/tfjs/model.json'))).toBe(true);
     expect(existsSync(path.join(reports(), 'model/best'))).toBe(false);
     expect(experiments()).toBeUndefined();
+    expect(readFileSync(path.join(reports(), 'index.html'), 'utf8')).not.toContain('<option value="best">');
   }, 300_000);
 });
