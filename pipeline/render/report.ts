@@ -205,8 +205,8 @@ function largestValidationGap(first: EpochRecord[], second: EpochRecord[]): { ep
   for (const record of first) {
     const other = second.find((candidate) => candidate.epoch === record.epoch);
     if (!other) continue;
-    const difference = Math.abs(record.val_accuracy - other.val_accuracy);
-    if (!largest || difference > largest.difference) largest = { epoch: record.epoch, difference, first: record.val_accuracy, second: other.val_accuracy };
+    const difference = Math.abs(record.valAccuracy - other.valAccuracy);
+    if (!largest || difference > largest.difference) largest = { epoch: record.epoch, difference, first: record.valAccuracy, second: other.valAccuracy };
   }
   return largest;
 }
@@ -502,7 +502,7 @@ function trainingHistory({ histories }: Report): Section {
   const names = histories.map(({ implementation }) => (implementation === 'tfjs' ? 'TF.js' : implementation));
   const columns = [
     { title: 'loss', cell: (record: EpochRecord) => record.loss.toFixed(4) },
-    { title: 'val_accuracy', cell: (record: EpochRecord) => percentAndFraction(record.val_accuracy) },
+    { title: 'val_accuracy', cell: (record: EpochRecord) => percentAndFraction(record.valAccuracy) },
     { title: 'seconds', cell: (record: EpochRecord) => seconds(record.seconds) },
   ];
   return {
@@ -525,7 +525,7 @@ function trainingHistory({ histories }: Report): Section {
             ...columns.flatMap(({ title, cell }) => [
               cell(record),
               ...(reference ? [other ? cell(other) : '–'] : []),
-              ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.val_accuracy - record.val_accuracy) : '–'] : []),
+              ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.valAccuracy - record.valAccuracy) : '–'] : []),
             ]),
           ];
         }),
