@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--skip-full] [--recipes-only] [--backends wasm,cpu] [--out reports]`
+// `npm run bench [-- --quick] [--skip-full] [--recipes-only] [--backends wasm,cpu] [--out bench/results]`
 //
 // Throughput of every trainer and of evaluation, measured in one run so the
 // numbers compare, then the full default pipeline from a cold cache:
@@ -161,7 +161,7 @@ function parseSettings(argv: string[]): Settings {
     .option('skip-full', { type: 'boolean', default: false, describe: 'Skip the full pipeline run, which takes minutes' })
     .option('recipes-only', { type: 'boolean', default: false, describe: 'Only the training recipes against plain SGD, on wasm' })
     .option('backends', { type: 'string', default: ALL_BACKENDS.join(','), describe: `TF.js backends to try, comma-separated (${ALL_BACKENDS.join(', ')})` })
-    .option('out', { type: 'string', default: 'reports', describe: 'Folder for bench.json and bench.md' })
+    .option('out', { type: 'string', default: 'bench/results', describe: 'Folder for bench.json and bench.md (not reports/, which each pipeline run replaces whole)' })
     .check((args) => {
       const unknown = String(args.backends).split(',').filter((name) => !(ALL_BACKENDS as string[]).includes(name));
       if (unknown.length > 0) throw new Error(`--backends: unknown ${unknown.join(', ')}; expected e.g. --backends wasm,cpu`);
