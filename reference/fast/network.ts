@@ -12,7 +12,7 @@
 //   dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0]    layer2InputGradient   (only the units ReLU 1 let through)
 //   dW1, db1                      layer1Backward        (lit pixels only)
 
-import { softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from '../network.js';
+import { logSumExpRow, softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from '../network.js';
 import { D, H1, H2, K, type FloatArray, type Params } from '../shapes.js';
 import {
   arrayLike,
@@ -171,11 +171,8 @@ export function forwardAfterLayer2<T extends FloatArray>(
 function softmaxForward(probs: FloatArray, logits: FloatArray, batch: number, classes: number): void {
   for (let r = 0; r < batch; r++) {
     const row = r * classes;
-    let max = -Infinity;
-    for (let k = 0; k < classes; k++) max = Math.max(max, logits[row + k]!);
-    let sumExp = 0;
-    for (let k = 0; k < classes; k++) sumExp += Math.exp(logits[row + k]! - max);
-    for (let k = 0; k < classes; k++) probs[row + k] = Math.exp(logits[row + k]! - max) / sumExp;
+    const logSumExp = logSumExpRow(logits, row, classes);
+    for (let k = 0; k < classes; k++) probs[row + k] = Math.exp(logits[row + k]! - logSumExp);
   }
 }
 
