@@ -96,18 +96,23 @@ function reluDelta(delta: Float64Array, z: Float64Array, n: number): boolean {
   return false;
 }
 
+/** One central difference: entry `index` of tensor `name` of θ moved by ±step, on x (B, D) with labels oneHot (B, K). */
+export interface Perturbation {
+  theta: Params<Float64Array>;
+  name: ParamName;
+  index: number;
+  step: number; // h
+  x: Float64Array; // (B, D)
+  oneHot: Float64Array; // (B, K)
+  batch: number; // B
+}
+
 /**
  * L(θ + h·eᵢ) − L(θ − h·eᵢ) for entry `index` of tensor `name`, or null when ±h reaches
  * a ReLU kink. act is forward(θ) on this batch.
  */
 export function lossDifference(
-  theta: Params<Float64Array>,
-  name: ParamName,
-  index: number,
-  step: number,
-  oneHot: Float64Array,
-  x: Float64Array,
-  batch: number,
+  { theta, name, index, step, x, oneHot, batch }: Perturbation,
   act: Activations<Float64Array>,
   delta: Deltas = createDeltas(batch),
 ): number | null {
@@ -161,15 +166,7 @@ export function lossDifference(
 }
 
 /** The same difference the plain way: two forward passes and a subtraction (θ is restored). */
-export function lossDifferenceByForward(
-  theta: Params<Float64Array>,
-  name: ParamName,
-  index: number,
-  step: number,
-  oneHot: Float64Array,
-  x: Float64Array,
-  batch: number,
-): number {
+export function lossDifferenceByForward({ theta, name, index, step, x, oneHot, batch }: Perturbation): number {
   const values = theta[name];
   const original = values[index]!;
   values[index] = original + step;
@@ -233,7 +230,7 @@ export function finiteDifferenceCheck(
     const random = mulberry32(deriveSeed(seed, tensorIndex));
     const result: TensorCheck = { max_abs_error: 0, max_rel_error: 0, checked: 0, skipped: 0, worst: null };
     for (const index of sampleIndices(name, samples, random, litPixels)) {
-      const difference = lossDifference(theta, name, index, step, oneHot, x, batch, act, delta);
+      const difference = lossDifference({ theta, name, index, step, x, oneHot, batch }, act, delta);
       if (difference === null) {
         result.skipped++;
         continue;
