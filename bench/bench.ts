@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--skip-full] [--recipes-only] [--backends wasm,cpu] [--out reports]`
+// `npm run bench [-- --quick] [--skip-full] [--recipes-only] [--backends wasm,cpu] [--out bench/results]`
 //
 // Throughput of every trainer and of evaluation, measured in one run so the
 // numbers compare, then the full default pipeline from a cold cache:
@@ -31,7 +31,6 @@ import { installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { buildModel, writeParams } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
-import type { ProgressFactory } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
 import type { Dataset, InitialWeights, MetricsFile, TrainedModel } from '../pipeline/types.js';
 import { D, K } from '../reference/shapes.js';
@@ -40,6 +39,7 @@ import { trainReferenceAsync } from '../reference/train.js';
 import { trainTfjsPlain } from './plain-loop.js';
 import { measureRecipes, measureUpdates, recipesMarkdown } from './recipes.js';
 import { subsetDataset } from './subset.js';
+import { startSpan, timingProgress, type Span } from './timing.js';
 
 const BATCH = 64;
 const SEED = 42;
@@ -74,25 +74,6 @@ interface TrainingRow extends Summary {
   kernels: 'original' | 'fast' | '-';
   steps: number; // SGD steps per repetition
   perCpuSecond: Summary; // images per second of process CPU time: less sensitive to other processes than wall time
-}
-
-/** Wall and process CPU time over a run's training steps only. */
-interface Span {
-  wallSeconds: number;
-  cpuSeconds: number;
-}
-
-function startSpan(): () => Span {
-  const wall = performance.now();
-  const cpu = process.cpuUsage();
-  return () => {
-    const used = process.cpuUsage(cpu);
-    return { wallSeconds: (performance.now() - wall) / 1000, cpuSeconds: (used.user + used.system) / 1e6 };
-  };
-}
-
-function addSpans(a: Span, b: Span): Span {
-  return { wallSeconds: a.wallSeconds + b.wallSeconds, cpuSeconds: a.cpuSeconds + b.cpuSeconds };
 }
 
 interface EvaluateRow extends Summary {
@@ -161,7 +142,7 @@ function parseSettings(argv: string[]): Settings {
     .option('skip-full', { type: 'boolean', default: false, describe: 'Skip the full pipeline run, which takes minutes' })
     .option('recipes-only', { type: 'boolean', default: false, describe: 'Only the training recipes against plain SGD, on wasm' })
     .option('backends', { type: 'string', default: ALL_BACKENDS.join(','), describe: `TF.js backends to try, comma-separated (${ALL_BACKENDS.join(', ')})` })
-    .option('out', { type: 'string', default: 'reports', describe: 'Folder for bench.json and bench.md' })
+    .option('out', { type: 'string', default: 'bench/results', describe: 'Folder for bench.json and bench.md (not reports/, which each pipeline run replaces whole)' })
     .check((args) => {
       const unknown = String(args.backends).split(',').filter((name) => !(ALL_BACKENDS as string[]).includes(name));
       if (unknown.length > 0) throw new Error(`--backends: unknown ${unknown.join(', ')}; expected e.g. --backends wasm,cpu`);
@@ -195,24 +176,6 @@ interface Trainer {
   trainer: string;
   kernels: TrainingRow['kernels'];
   run: (dataset: Dataset, init: InitialWeights, options: TrainOptions) => Promise<Span>;
-}
-
-/** A ProgressFactory that times each epoch from its bar's creation to its last batch, so validation is left out. */
-function timingProgress(): { progress: ProgressFactory; total: () => Span } {
-  let total: Span = { wallSeconds: 0, cpuSeconds: 0 };
-  const progress: ProgressFactory = {
-    log: () => {},
-    epoch: (_label, batches) => {
-      const stop = startSpan();
-      return {
-        batch: (done) => {
-          if (done === batches) total = addSpans(total, stop());
-        },
-        end: () => {},
-      };
-    },
-  };
-  return { progress, total: () => total };
 }
 
 /** Keras-style model.fit on tensors of the whole subset (it gathers each shuffled batch itself). */

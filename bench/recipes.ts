@@ -9,11 +9,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { findVariant } from '../pipeline/experiments/variants.js';
 import { FusedAdam } from '../pipeline/tfjs/optimizers.js';
-import type { ProgressFactory } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset } from '../pipeline/types.js';
 import { PARAM_NAMES, PARAM_SHAPES } from '../reference/shapes.js';
 import { subsetDataset } from './subset.js';
+import { timingProgress } from './timing.js';
 
 /** The variants whose cost the issue names, each a single change to the spec. */
 export const RECIPE_ROWS = ['baseline', 'momentum', 'adam', 'batchnorm', 'dropout', 'augment'] as const;
@@ -42,37 +42,15 @@ function spread(values: number[]): Spread {
   return { median, min: sorted[0]!, max: sorted.at(-1)! };
 }
 
-/** A ProgressFactory that adds up the process CPU time of each epoch's batches (validation left out). */
-function cpuTimer(): { progress: ProgressFactory; seconds: () => number } {
-  let total = 0;
-  const cpuNow = () => {
-    const used = process.cpuUsage();
-    return (used.user + used.system) / 1e6;
-  };
-  const progress: ProgressFactory = {
-    log: () => {},
-    epoch: (_label, batches) => {
-      const start = cpuNow();
-      return {
-        batch: (done) => {
-          if (done === batches) total += cpuNow() - start;
-        },
-        end: () => {},
-      };
-    },
-  };
-  return { progress, seconds: () => total };
-}
-
 /** trainTfjs with each recipe for one epoch of `images` training images; seconds per epoch (validation excluded). */
 export async function measureRecipes(full: Dataset, images: number, reps: number, log: (line: string) => void): Promise<RecipeRow[]> {
   const dataset = subsetDataset(full, images, 64);
   const init = initialWeights(42);
   const run = async (variant: string, data: Dataset) => {
     const options = { epochs: 1, batchSize: 64, lr: 0.01, seed: 42, recipe: findVariant(variant).recipe, label: variant };
-    const timer = cpuTimer();
-    const wall = (await trainTfjs(data, init, options, { progress: timer.progress })).trainSeconds;
-    return { wall, cpu: timer.seconds() };
+    const timing = timingProgress();
+    const wall = (await trainTfjs(data, init, options, { progress: timing.progress })).trainSeconds;
+    return { wall, cpu: timing.total().cpuSeconds };
   };
   const warmup = subsetDataset(full, 20 * 64, 64);
   for (const variant of RECIPE_ROWS) await run(variant, warmup);

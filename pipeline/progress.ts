@@ -61,6 +61,6 @@ export function silentProgress(): ProgressFactory {
 export function epochSummary(label: string, record: EpochRecord, epochs: number): string {
   return (
     `${label} epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
-    `val_loss ${record.val_loss.toFixed(4)} val_acc ${record.val_accuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`
+    `val_loss ${record.valLoss.toFixed(4)} val_acc ${record.valAccuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`
   );
 }

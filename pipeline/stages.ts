@@ -136,7 +136,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'train the TF.js model',
       inputs: ['preprocess', 'init'],
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
-      version: 1,
+      version: 2, // 2: camelCase epoch records (valLoss, valAccuracy)
       expensive: true,
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
@@ -150,7 +150,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       // not referenceThreads: any thread count gives the same weights, bit for bit (test/reference-threads.test.ts)
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'reference'],
       untracked: ['referenceThreads'],
-      version: 2, // 2: trained on worker threads, which it records
+      version: 3, // 2: trained on worker threads, which it records; 3: camelCase epoch records
       expensive: true,
       enabled: (config) => config.reference,
       enabledBy: '--reference',
@@ -183,7 +183,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
         reads: variant.recipe.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
         untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
-        version: 2, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights
+        version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
         expensive: true,
         fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
         enabled: (config) => config.experiments,
@@ -201,7 +201,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'compare the experiment variants; best combination by validation accuracy',
       inputs: ['preprocess', ...EXPERIMENT_STAGE_NAMES],
       reads: ['epochs', 'batchSize', 'seed'],
-      version: 2, // 2: camelCase fields, the best combination's weights
+      version: 3, // 2: camelCase fields, the best combination's weights; 3: camelCase epoch records
       enabled: (config) => config.experiments,
       enabledBy: '--experiments',
       run: (inputs, { config }) => assembleExperiments(EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!), config, inputs.preprocess),

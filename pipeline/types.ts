@@ -48,13 +48,13 @@ export interface InitialWeights {
 
 export type Implementation = 'tfjs' | 'reference';
 
-/** One row of training_history.csv. */
+/** One epoch of training; publish.ts writes it as a row of training_history.csv, in snake_case. */
 export interface EpochRecord {
   epoch: number; // 1-based
   loss: number; // mean training cross-entropy over the epoch's batches (weighted by batch size)
   accuracy: number; // fraction of training images classified right during the epoch
-  val_loss: number; // cross-entropy on the validation split after the epoch
-  val_accuracy: number;
+  valLoss: number; // cross-entropy on the validation split after the epoch
+  valAccuracy: number; // fraction of the validation split classified right after the epoch
   seconds: number; // wall time of the epoch, validation included
 }
 

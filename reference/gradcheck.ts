@@ -97,17 +97,32 @@ function reluDelta(delta: Float64Array, z: Float64Array, n: number): boolean {
 }
 
 /**
+ * δz (B, out) += the direct effect of moving one entry of this layer by step:
+ * step·input[b, i] in column j for w[i, j] (in, out), or step in column j for b[j].
+ */
+function addDirectDelta(dz: Float64Array, weight: boolean, index: number, step: number, input: Float64Array, batch: number, inDim: number, outDim: number): void {
+  const i = weight ? Math.floor(index / outDim) : -1;
+  const j = index % outDim;
+  for (let b = 0; b < batch; b++) dz[b * outDim + j]! += i < 0 ? step : step * input[b * inDim + i]!;
+}
+
+/** One central difference: entry `index` of tensor `name` of θ moved by ±step, on x (B, D) with labels oneHot (B, K). */
+export interface Perturbation {
+  theta: Params<Float64Array>;
+  name: ParamName;
+  index: number;
+  step: number; // h
+  x: Float64Array; // (B, D)
+  oneHot: Float64Array; // (B, K)
+  batch: number; // B
+}
+
+/**
  * L(θ + h·eᵢ) − L(θ − h·eᵢ) for entry `index` of tensor `name`, or null when ±h reaches
  * a ReLU kink. act is forward(θ) on this batch.
  */
 export function lossDifference(
-  theta: Params<Float64Array>,
-  name: ParamName,
-  index: number,
-  step: number,
-  oneHot: Float64Array,
-  x: Float64Array,
-  batch: number,
+  { theta, name, index, step, x, oneHot, batch }: Perturbation,
   act: Activations<Float64Array>,
   delta: Deltas = createDeltas(batch),
 ): number | null {
@@ -116,27 +131,15 @@ export function lossDifference(
   const dLogits = delta.logits;
   // Layer 1: z1 = x·w1 + b1 moves only in column j.
   dz1.fill(0, 0, batch * H1);
-  if (name === 'w1' || name === 'b1') {
-    const pixel = name === 'w1' ? Math.floor(index / H1) : -1;
-    const unit = index % H1;
-    for (let b = 0; b < batch; b++) dz1[b * H1 + unit] = pixel < 0 ? step : step * x[b * D + pixel]!;
-  }
+  if (name === 'w1' || name === 'b1') addDirectDelta(dz1, name === 'w1', index, step, x, batch, D, H1);
   if (reluDelta(dz1, act.z1, batch * H1)) return null;
   // Layer 2: δz2 = δa1·w2, plus a1·δw2 or δb2 when the entry is in this layer.
   matmulNaive(dz2, dz1, theta.w2, batch, H1, H2);
-  if (name === 'w2' || name === 'b2') {
-    const input = name === 'w2' ? Math.floor(index / H2) : -1;
-    const unit = index % H2;
-    for (let b = 0; b < batch; b++) dz2[b * H2 + unit]! += input < 0 ? step : step * act.a1[b * H1 + input]!;
-  }
+  if (name === 'w2' || name === 'b2') addDirectDelta(dz2, name === 'w2', index, step, act.a1, batch, H1, H2);
   if (reluDelta(dz2, act.z2, batch * H2)) return null;
   // Layer 3: δlogits = δa2·w3, plus a2·δw3 or δb3.
   matmulNaive(dLogits, dz2, theta.w3, batch, H2, K);
-  if (name === 'w3' || name === 'b3') {
-    const input = name === 'w3' ? Math.floor(index / K) : -1;
-    const digit = index % K;
-    for (let b = 0; b < batch; b++) dLogits[b * K + digit]! += input < 0 ? step : step * act.a2[b * H2 + input]!;
-  }
+  if (name === 'w3' || name === 'b3') addDirectDelta(dLogits, name === 'w3', index, step, act.a2, batch, H2, K);
   // Loss: per image ℓ = (Σy)·logsumexp(z) − y·z, and with q = softmax(z̄),
   // logsumexp(z̄ ± δ) = logsumexp(z̄) + log1p(Σ q·expm1(±δ)).
   let total = 0;
@@ -161,15 +164,7 @@ export function lossDifference(
 }
 
 /** The same difference the plain way: two forward passes and a subtraction (θ is restored). */
-export function lossDifferenceByForward(
-  theta: Params<Float64Array>,
-  name: ParamName,
-  index: number,
-  step: number,
-  oneHot: Float64Array,
-  x: Float64Array,
-  batch: number,
-): number {
+export function lossDifferenceByForward({ theta, name, index, step, x, oneHot, batch }: Perturbation): number {
   const values = theta[name];
   const original = values[index]!;
   values[index] = original + step;
@@ -233,7 +228,7 @@ export function finiteDifferenceCheck(
     const random = mulberry32(deriveSeed(seed, tensorIndex));
     const result: TensorCheck = { max_abs_error: 0, max_rel_error: 0, checked: 0, skipped: 0, worst: null };
     for (const index of sampleIndices(name, samples, random, litPixels)) {
-      const difference = lossDifference(theta, name, index, step, oneHot, x, batch, act, delta);
+      const difference = lossDifference({ theta, name, index, step, x, oneHot, batch }, act, delta);
       if (difference === null) {
         result.skipped++;
         continue;

@@ -86,6 +86,15 @@ export function reluBackward(dZ: FloatArray, dA: FloatArray, z: FloatArray, n: n
 // ---------------------------------------------------------------------------
 // Softmax and cross-entropy, taken together so that the gradient is simply p − y.
 
+/** log Σ_k exp(z_k) over one row of logits, as max + log Σ exp(z − max) so that no exp overflows. */
+export function logSumExpRow(logits: FloatArray, row: number, classes: number): number {
+  let max = -Infinity;
+  for (let k = 0; k < classes; k++) max = Math.max(max, logits[row + k]!);
+  let sumExp = 0;
+  for (let k = 0; k < classes; k++) sumExp += Math.exp(logits[row + k]! - max);
+  return max + Math.log(sumExp);
+}
+
 /**
  * probs (B, K) = softmax(logits); returns the mean over rows of −Σ_k y log p.
  * log p is taken as z − logsumexp(z) with the row max subtracted first, so that
@@ -95,11 +104,7 @@ export function softmaxCrossEntropyForward(probs: FloatArray, logits: FloatArray
   let total = 0;
   for (let r = 0; r < batch; r++) {
     const row = r * classes;
-    let max = -Infinity;
-    for (let k = 0; k < classes; k++) max = Math.max(max, logits[row + k]!);
-    let sumExp = 0;
-    for (let k = 0; k < classes; k++) sumExp += Math.exp(logits[row + k]! - max);
-    const logSumExp = max + Math.log(sumExp);
+    const logSumExp = logSumExpRow(logits, row, classes);
     for (let k = 0; k < classes; k++) {
       const logP = logits[row + k]! - logSumExp;
       probs[row + k] = Math.exp(logP);

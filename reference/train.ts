@@ -72,8 +72,8 @@ export function epochRecord(
     epoch,
     loss: lossSum / seen,
     accuracy: correct / seen,
-    val_loss: val.loss,
-    val_accuracy: val.accuracy,
+    valLoss: val.loss,
+    valAccuracy: val.accuracy,
     seconds: (performance.now() - epochStart) / 1000,
   };
 }

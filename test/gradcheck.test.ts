@@ -28,6 +28,7 @@ import {
   relativeError,
   toFloat64,
   type AnalyticGradient,
+  type Perturbation,
 } from '../reference/gradcheck.js';
 import { forward } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
@@ -92,8 +93,9 @@ describe('finite differences (float64)', () => {
     for (const name of PARAM_NAMES) {
       for (let i = 0; i < 10; i++) {
         const index = Math.floor(random() * params[name].length);
-        const accurate = lossDifference(params, name, index, FD_STEP, y, x, batch, act);
-        const plain = lossDifferenceByForward(params, name, index, FD_STEP, y, x, batch);
+        const perturbation = { theta: params, name, index, step: FD_STEP, x, oneHot: y, batch };
+        const accurate = lossDifference(perturbation, act);
+        const plain = lossDifferenceByForward(perturbation);
         if (accurate === null) continue; // a kink: the plain difference is not a slope either
         compared++;
         // Two losses of ~2.3 carry ~1e-15 of rounding each: that bounds the plain difference's error.
@@ -112,9 +114,10 @@ describe('finite differences (float64)', () => {
     kinked.b1[unit] = kinked.b1[unit]! - forward(kinked, x, y, batch).z1[0 * H1 + unit]! + 1e-7;
     const act = forward(kinked, x, y, batch);
     expect(Math.abs(act.z1[unit]!)).toBeLessThan(2e-7);
-    expect(lossDifference(kinked, 'b1', unit, FD_STEP, y, x, batch, act)).toBeNull();
+    const perturbation: Perturbation = { theta: kinked, name: 'b1', index: unit, step: FD_STEP, x, oneHot: y, batch };
+    expect(lossDifference(perturbation, act)).toBeNull();
     // Unskipped, that quotient would be wrong: it straddles two slopes.
-    const straddling = lossDifferenceByForward(kinked, 'b1', unit, FD_STEP, y, x, batch) / (2 * FD_STEP);
+    const straddling = lossDifferenceByForward(perturbation) / (2 * FD_STEP);
     const analytic = referenceGradient(kinked, x, y, batch).b1[unit]!;
     expect(relativeError(analytic, straddling)).toBeGreaterThan(FD_MAX_REL_ERROR);
     // Sampling all 128 biases of layer 1 meets that one unit, and the check reports the skip.

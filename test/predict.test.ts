@@ -33,6 +33,15 @@ let out: string; // the report folder holding model/tfjs
 let dataset: Dataset;
 let model: tf.LayersModel;
 
+/** A width × height canvas filled with one colour, and its context to draw on. */
+function filledCanvas(width: number, height: number, fill: string) {
+  const canvas = createCanvas(width, height);
+  const context = canvas.getContext('2d');
+  context.fillStyle = fill;
+  context.fillRect(0, 0, width, height);
+  return { canvas, context };
+}
+
 /** A canvas holding (D) ink values in [0, 1], white on black or black on white, scaled by `scale` at (left, top). */
 function digitCanvas(
   ink: Float32Array,
@@ -47,10 +56,7 @@ function digitCanvas(
     pixels.data.set([level, level, level, 255], p * 4);
   }
   smallContext.putImageData(pixels, 0, 0);
-  const canvas = createCanvas(options.width ?? FIELD_SIDE * scale, options.height ?? FIELD_SIDE * scale);
-  const context = canvas.getContext('2d');
-  context.fillStyle = options.invert ? 'white' : 'black';
-  context.fillRect(0, 0, canvas.width, canvas.height);
+  const { canvas, context } = filledCanvas(options.width ?? FIELD_SIDE * scale, options.height ?? FIELD_SIDE * scale, options.invert ? 'white' : 'black');
   context.drawImage(small, options.left ?? 0, options.top ?? 0, FIELD_SIDE * scale, FIELD_SIDE * scale);
   return canvas;
 }
@@ -133,10 +139,7 @@ describe('prepareDigit', () => {
   });
 
   it('keeps the aspect ratio: a 200×50 bar becomes 20×5', () => {
-    const canvas = createCanvas(300, 200);
-    const context = canvas.getContext('2d');
-    context.fillStyle = 'white';
-    context.fillRect(0, 0, 300, 200);
+    const { canvas, context } = filledCanvas(300, 200, 'white');
     context.fillStyle = 'black';
     context.fillRect(40, 60, 200, 50);
     const input = prepareDigit(gray(canvas)).input;
@@ -152,10 +155,7 @@ describe('prepareDigit', () => {
   });
 
   it('thickens a thin pen line to an MNIST-like stroke and leaves MNIST strokes alone', () => {
-    const canvas = createCanvas(400, 300);
-    const context = canvas.getContext('2d');
-    context.fillStyle = 'white';
-    context.fillRect(0, 0, 400, 300);
+    const { canvas, context } = filledCanvas(400, 300, 'white');
     context.strokeStyle = 'black';
     context.lineWidth = 2;
     context.beginPath();
@@ -175,10 +175,7 @@ describe('prepareDigit', () => {
 
   it('refuses an image without ink', () => {
     for (const fill of ['white', 'black', '#808080']) {
-      const canvas = createCanvas(64, 48);
-      const context = canvas.getContext('2d');
-      context.fillStyle = fill;
-      context.fillRect(0, 0, 64, 48);
+      const { canvas } = filledCanvas(64, 48, fill);
       expect(() => prepareDigit(gray(canvas))).toThrow(PredictError);
       expect(() => prepareDigit(gray(canvas))).toThrow('no ink');
     }
@@ -256,10 +253,7 @@ describe('per-file errors', () => {
     const empty = path.join(folder, 'empty.png');
     writeFileSync(empty, '');
     const blank = path.join(folder, 'blank.jpg');
-    const canvas = createCanvas(120, 80);
-    canvas.getContext('2d').fillStyle = 'white';
-    canvas.getContext('2d').fillRect(0, 0, 120, 80);
-    writeFileSync(blank, canvas.toBuffer('image/jpeg'));
+    writeFileSync(blank, filledCanvas(120, 80, 'white').canvas.toBuffer('image/jpeg'));
     const missing = path.join(folder, 'missing.png');
 
     const results = await predictFiles([missing, text, good, empty, blank], model);

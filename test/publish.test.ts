@@ -2,13 +2,13 @@
 // a publish that fails part-way, leftovers of killed runs, and the lock.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { acquireLock } from '../pipeline/dag/lock.js';
 import { publishFolder, publishTargetProblem, verifyPublished } from '../pipeline/dag/publish.js';
 import type { ReportFile } from '../pipeline/types.js';
+import { snapshot } from './helpers/files.js';
 
 let work: string;
 beforeEach(() => {
@@ -23,15 +23,6 @@ function runFiles(run: string, names = FILE_NAMES): ReportFile[] {
   return names.map((name) => ({ path: name, data: new TextEncoder().encode(`${run}:${name}\n`) }));
 }
 
-/** Every file under `dir` with its SHA-256 (through the symlink). */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  for (const name of readdirSync(dir, { recursive: true }).map(String)) {
-    const full = path.join(dir, name);
-    if (statSync(full).isFile()) files[name] = createHash('sha256').update(readFileSync(full)).digest('hex');
-  }
-  return files;
-}
 
 /** The run every data file of `out` comes from; throws on a mix or a missing file. */
 function wholeRun(out: string, names = FILE_NAMES): string {

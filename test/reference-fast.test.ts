@@ -24,7 +24,7 @@ import {
 import * as fast from '../reference/fast/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, type FloatArray, type Params } from '../reference/shapes.js';
-import { expectAllClose, glorotParams, maxAbs, syntheticImages, syntheticOneHot } from './helpers/numeric.js';
+import { expectAllClose, expectSgdStep, glorotParams, maxAbs, syntheticBatch, syntheticImages, syntheticOneHot } from './helpers/numeric.js';
 
 function randomMatrix(length: number, seed: number, zeroFraction = 0): Float64Array {
   const random = mulberry32(seed);
@@ -241,9 +241,7 @@ describe('the fast path against the core, tensor by tensor', () => {
   // once per 4–8 products), so they agree to float32 precision relative to each tensor's scale.
   describe('in float32', () => {
     const batch = 32;
-    const params = glorotParams(6);
-    const x = syntheticImages(batch, 7);
-    const y = syntheticOneHot(batch, 8);
+    const { params, x, y } = syntheticBatch(batch, 6);
     const { act, coreGrads, result, fastGrads } = bothPaths(params, x, y, batch);
 
     it('logits, then the loss', () => {
@@ -280,9 +278,7 @@ describe('the fast path against the core, tensor by tensor', () => {
 describe('training step, prediction and evaluation on the fast path', () => {
   it('trainStep returns the pre-update loss and correct count, and moves θ by −lr·∇', () => {
     const batch = 10;
-    const params = glorotParams(9);
-    const x = syntheticImages(batch, 10);
-    const y = syntheticOneHot(batch, 11);
+    const { params, x, y } = syntheticBatch(batch, 9);
     const ws = fast.createWorkspace(params, 16);
     const before = cloneParams(params);
     const probe = fast.createWorkspace(before, batch);
@@ -293,9 +289,7 @@ describe('training step, prediction and evaluation on the fast path', () => {
     const step = fast.trainStep(params, x, y, batch, lr, ws);
     expect(step.loss).toBe(lossBefore);
     expect(step.correct).toBe(correct);
-    for (const name of PARAM_NAMES) {
-      expect(Array.from(params[name])).toEqual(Array.from(before[name], (v, i) => Math.fround(v - lr * grads[name][i]!)));
-    }
+    expectSgdStep(params, before, grads, lr);
   });
 
   it('refuses a batch larger than the workspace', () => {

@@ -18,7 +18,7 @@ import {
 } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, type Params } from '../reference/shapes.js';
-import { expectAllClose, glorotParams, maxAbs, syntheticImages, syntheticOneHot } from './helpers/numeric.js';
+import { expectAllClose, expectSgdStep, maxAbs, syntheticBatch, syntheticOneHot } from './helpers/numeric.js';
 
 describe('the core on a case worked by hand', () => {
   // One image with two lit pixels; weights chosen so that only unit 0 of each hidden layer fires.
@@ -171,10 +171,8 @@ describe("each operation's backward is the derivative of its forward", () => {
 describe('the core in float32 and float64', () => {
   it('agrees on loss, logits and every gradient, to float32 precision', () => {
     const batch = 32;
-    const params32 = glorotParams(6);
+    const { params: params32, x, y } = syntheticBatch(batch, 6);
     const params64 = toFloat64(params32);
-    const x = syntheticImages(batch, 7);
-    const y = syntheticOneHot(batch, 8);
     const act32 = forward(params32, x, y, batch);
     const act64 = forward(params64, x, y, batch);
     expect(Math.abs(act32.loss - act64.loss) / act64.loss).toBeLessThan(1e-6);
@@ -188,17 +186,13 @@ describe('the core in float32 and float64', () => {
 describe('sgdStep', () => {
   it('moves every parameter by −lr·∇, and the step lowers the loss on its batch', () => {
     const batch = 10;
-    const params = glorotParams(9);
-    const x = syntheticImages(batch, 10);
-    const y = syntheticOneHot(batch, 11);
+    const { params, x, y } = syntheticBatch(batch, 9);
     const before = cloneParams(params);
     const act = forward(params, x, y, batch);
     const grads = backward(params, act, y, batch);
     const lr = 0.05;
     sgdStep(params, grads, lr);
-    for (const name of PARAM_NAMES) {
-      expect(Array.from(params[name])).toEqual(Array.from(before[name], (v, i) => Math.fround(v - lr * grads[name][i]!)));
-    }
+    expectSgdStep(params, before, grads, lr);
     expect(forward(params, x, y, batch).loss).toBeLessThan(act.loss);
   });
 });

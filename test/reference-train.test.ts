@@ -143,7 +143,7 @@ describe('reference training in lockstep with TF.js', () => {
     // The last epoch's validation scores and the training accuracy are those of the final weights.
     const { validation } = dataset;
     const last = evaluate(params, validation.images, validation.oneHot, validation.count);
-    expect(trained.history.at(-1)).toMatchObject({ val_loss: last.loss, val_accuracy: last.accuracy });
+    expect(trained.history.at(-1)).toMatchObject({ valLoss: last.loss, valAccuracy: last.accuracy });
     expect(trained.trainAccuracy).toBe(evaluate(params, dataset.train.images, dataset.train.oneHot, COUNT).accuracy);
   });
 
@@ -153,7 +153,7 @@ describe('reference training in lockstep with TF.js', () => {
     const reference = trainReference(dataset, init, OPTIONS);
     for (const name of PARAM_NAMES) expectAllClose(reference.params[name], tfjs.params[name], 1e-6, name);
     expectAllClose(reference.history.map((r) => r.loss), tfjs.history.map((r) => r.loss), 1e-5, 'epoch loss');
-    expectAllClose(reference.history.map((r) => r.val_loss), tfjs.history.map((r) => r.val_loss), 1e-4, 'validation loss');
+    expectAllClose(reference.history.map((r) => r.valLoss), tfjs.history.map((r) => r.valLoss), 1e-4, 'validation loss');
     expectAllClose(reference.history.map((r) => r.accuracy), tfjs.history.map((r) => r.accuracy), 1 / COUNT, 'epoch accuracy');
     expect(Math.abs(reference.trainAccuracy - tfjs.trainAccuracy)).toBeLessThanOrEqual(1 / COUNT);
   });

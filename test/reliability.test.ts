@@ -3,7 +3,6 @@
 // small run and checks reports/ and the cache byte for byte afterwards.
 
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { defaultDataDir, MNIST_FILES } from '../pipeline/load.js';
 import { labelFileBytes } from './helpers/idx.js';
 import { ROOT, runCli, startCli } from './helpers/cli.js';
 import { runProblems } from './helpers/consistency.js';
+import { snapshot } from './helpers/files.js';
 
 let work: string;
 const out = () => path.join(work, 'reports');
@@ -25,19 +25,6 @@ const args = (overrides: Record<string, string> = {}, base = work, flags: string
   return [...Object.entries(options).flatMap(([flag, value]) => [`--${flag}`, value]), ...flags];
 };
 
-/** Every file under `dir` with its SHA-256. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (folder: string) => {
-    for (const name of readdirSync(folder)) {
-      const full = path.join(folder, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else files[path.relative(dir, full)] = createHash('sha256').update(readFileSync(full)).digest('hex');
-    }
-  };
-  walk(dir);
-  return files;
-}
 const state = () => ({ reports: snapshot(out()), cache: snapshot(cacheDir()) });
 
 /** A data folder: a copy of the real files, with one changed by `damage`. */

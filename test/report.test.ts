@@ -67,12 +67,12 @@ function implementation(backend: string, accuracies: { train: number; val: numbe
 }
 
 function history(validationAccuracies: number[]): EpochRecord[] {
-  return validationAccuracies.map((val_accuracy, i) => ({
+  return validationAccuracies.map((valAccuracy, i) => ({
     epoch: i + 1,
     loss: 0.5 / (i + 1),
     accuracy: 0.9 + i / 100,
-    val_loss: 0.6 / (i + 1),
-    val_accuracy,
+    valLoss: 0.6 / (i + 1),
+    valAccuracy,
     seconds: 3.25,
   }));
 }

@@ -14,6 +14,7 @@ import { createRunner } from '../pipeline/dag/runner.js';
 import { EXPERIMENT_STAGE_NAMES, pipelineStages, type StageName } from '../pipeline/stages.js';
 import { runCli } from './helpers/cli.js';
 import { writeFakeMnist } from './helpers/idx.js';
+import { snapshot } from './helpers/files.js';
 
 const PIPELINE = 'pipeline/cli/pipeline.ts';
 
@@ -38,19 +39,6 @@ const small = (name: string, extra: string[] = [], epochs = '1') => [
 const outOf = (name: string) => path.join(work, name, 'reports');
 const cacheOf = (name: string) => path.join(work, name, 'cache');
 
-/** Every file under `dir` with its SHA-256. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (folder: string) => {
-    for (const name of readdirSync(folder)) {
-      const full = path.join(folder, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else files[path.relative(dir, full)] = createHash('sha256').update(readFileSync(full)).digest('hex');
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return files;
-}
 
 function mustRun(args: string[]) {
   const result = runCli(PIPELINE, args);

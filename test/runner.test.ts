@@ -1,5 +1,4 @@
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCache, decodeValue, encodeValue } from '../pipeline/dag/cache.js';
@@ -13,6 +12,7 @@ import {
   topologicalOrder,
   type Stage,
 } from '../pipeline/dag/runner.js';
+import { snapshot } from './helpers/files.js';
 
 // A toy DAG: a → b → d, a → c → d, with calls counted.
 interface Toy {
@@ -134,19 +134,6 @@ describe('DAG runner', () => {
   });
 });
 
-/** Every file under `dir` with its SHA-256, to prove a stopped run changed nothing. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (folder: string) => {
-    for (const name of readdirSync(folder)) {
-      const full = path.join(folder, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else files[path.relative(dir, full)] = createHash('sha256').update(readFileSync(full)).digest('hex');
-    }
-  };
-  if (existsSync(dir)) walk(dir);
-  return files;
-}
 
 describe('damaged manifests', () => {
   const damage = (text: string) => {

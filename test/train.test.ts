@@ -54,7 +54,7 @@ describe('TF.js training', () => {
 
   it('learns the separable fake digits', async () => {
     const trained = await trainTfjs(dataset, initialWeights(7), { ...options, epochs: 5 }, hooks());
-    expect(trained.history.at(-1)!.val_accuracy).toBeGreaterThan(0.9);
+    expect(trained.history.at(-1)!.valAccuracy).toBeGreaterThan(0.9);
     expect(trained.history[4]!.loss).toBeLessThan(trained.history[0]!.loss);
     expect(trained.backend).toBe('wasm');
   });

@@ -56,8 +56,8 @@ function history(offset: number): EpochRecord[] {
     epoch,
     loss: 1 / epoch + offset,
     accuracy: 0.8 + 0.04 * epoch - offset,
-    val_loss: 1.1 / epoch + offset,
-    val_accuracy: 0.79 + 0.04 * epoch - offset,
+    valLoss: 1.1 / epoch + offset,
+    valAccuracy: 0.79 + 0.04 * epoch - offset,
     seconds: 1.5,
   }));
 }

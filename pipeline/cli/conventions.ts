@@ -32,6 +32,21 @@ export function withCliConventions<T>(parser: Argv<T>, examples: readonly (reado
     });
 }
 
+/**
+ * Runs a command's flag parser: the invocation, or the exit code when there is nothing to run
+ * (0 after --help; EXIT_USAGE after printing a UsageError and where to read every flag).
+ */
+export async function readFlags<T>(parse: () => Promise<T | null>, script: string): Promise<{ invocation: T } | { exitCode: number }> {
+  try {
+    const invocation = await parse();
+    return invocation === null ? { exitCode: 0 } : { invocation };
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`error: ${error.message}\nRun "npm run ${script} -- --help" for every flag.`);
+    return { exitCode: EXIT_USAGE };
+  }
+}
+
 type Parsed<T> = Awaited<ReturnType<Argv<T>['parse']>>;
 
 /**

@@ -4,8 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
-import { parseArgs, UsageError, type Invocation } from './args.js';
-import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE } from './conventions.js';
+import { parseArgs } from './args.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, readFlags } from './conventions.js';
 import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './errors.js';
 import { prepareOutputFolders } from './startup.js';
@@ -34,15 +34,9 @@ function closingLines(config: Config, wallSeconds: number): string[] {
 }
 
 async function main(): Promise<number> {
-  let invocation: Invocation | null;
-  try {
-    invocation = await parseArgs(hideBin(process.argv));
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`error: ${error.message}\nRun "npm run pipeline -- --help" for every flag.`);
-    return EXIT_USAGE;
-  }
-  if (invocation === null) return 0; // --help
+  const flags = await readFlags(() => parseArgs(hideBin(process.argv)), 'pipeline');
+  if ('exitCode' in flags) return flags.exitCode;
+  const { invocation } = flags;
 
   const controller = new AbortController();
   const interrupt = (signal: NodeJS.Signals) => {

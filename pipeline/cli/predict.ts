@@ -5,7 +5,7 @@
 import { existsSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { EXIT_FAILED, EXIT_USAGE, UsageError, parseOrHelp, withCliConventions } from './conventions.js';
+import { EXIT_FAILED, UsageError, parseOrHelp, readFlags, withCliConventions } from './conventions.js';
 import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
 import { MODEL_NAMES, type ModelName } from '../predict/model-names.js';
 
@@ -87,15 +87,9 @@ async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocat
 }
 
 async function main(): Promise<number> {
-  let invocation: PredictInvocation | null;
-  try {
-    invocation = await parsePredictArgs(hideBin(process.argv));
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`error: ${error.message}\nRun "npm run predict -- --help" for every flag.`);
-    return EXIT_USAGE;
-  }
-  if (invocation === null) return 0; // --help
+  const flags = await readFlags(() => parsePredictArgs(hideBin(process.argv)), 'predict');
+  if ('exitCode' in flags) return flags.exitCode;
+  const { invocation } = flags;
 
   const { selectBackend } = await import('../tfjs/backend.js');
   const { formatResult, loadTrainedModel, predictFiles } = await import('../predict/predict.js');

@@ -138,7 +138,7 @@ export function experimentsReport(result: ExperimentsResult): { markdown: string
 /** Validation accuracy per epoch for each variant, beside the final validation and test accuracies. */
 function experimentsChartSpec(result: ExperimentsResult): TopLevelSpec {
   const curves = result.variants.flatMap((variant) =>
-    variant.history.map((record) => ({ variant: variant.name, epoch: record.epoch, val_accuracy: record.val_accuracy })),
+    variant.history.map((record) => ({ variant: variant.name, epoch: record.epoch, val_accuracy: record.valAccuracy })),
   );
   const finals = result.variants.flatMap((variant) => [
     { variant: variant.name, split: 'validation', accuracy: variant.valAccuracy },

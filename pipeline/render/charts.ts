@@ -78,14 +78,14 @@ export function trainingCurvesSpec(histories: { implementation: string; history:
     const label = implementationLabel(implementation);
     for (const record of history) {
       values.push({ implementation: label, epoch: record.epoch, metric: 'loss', split: 'training', value: record.loss });
-      values.push({ implementation: label, epoch: record.epoch, metric: 'loss', split: 'validation', value: record.val_loss });
+      values.push({ implementation: label, epoch: record.epoch, metric: 'loss', split: 'validation', value: record.valLoss });
       values.push({ implementation: label, epoch: record.epoch, metric: 'accuracy', split: 'training', value: record.accuracy });
       values.push({
         implementation: label,
         epoch: record.epoch,
         metric: 'accuracy',
         split: 'validation',
-        value: record.val_accuracy,
+        value: record.valAccuracy,
       });
     }
   }

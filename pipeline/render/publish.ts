@@ -27,7 +27,7 @@ export function implementationMetrics(trained: TrainedModel, evaluation: ModelEv
     ...(trained.threads === undefined ? {} : { threads: trained.threads }),
     epochs: trained.history.length,
     train_accuracy: trained.trainAccuracy,
-    val_accuracy: last.val_accuracy,
+    val_accuracy: last.valAccuracy,
     test_accuracy: evaluation.testAccuracy,
     test_loss: evaluation.testLoss,
     train_seconds: trained.trainSeconds,
@@ -90,7 +90,7 @@ export function historyCsv(histories: { implementation: string; history: EpochRe
   const rows = [HISTORY_COLUMNS.join(',')];
   for (const { implementation, history } of histories) {
     for (const r of history) {
-      rows.push([implementation, r.epoch, r.loss, r.accuracy, r.val_loss, r.val_accuracy, r.seconds.toFixed(3)].join(','));
+      rows.push([implementation, r.epoch, r.loss, r.accuracy, r.valLoss, r.valAccuracy, r.seconds.toFixed(3)].join(','));
     }
   }
   return `${rows.join('\n')}\n`;

@@ -47,6 +47,17 @@ function counted(count: number, noun: string): string {
   return `${thousands(count)} ${noun}${count === 1 ? '' : 's'}`;
 }
 
+// ---------------------------------------------------------------- blocks
+
+/** A section under its level-2 heading. */
+function section(id: string, title: string, blocks: Block[], options: { folded?: boolean } = {}): Section {
+  return { id, ...options, blocks: [{ kind: 'heading', level: 2, text: title }, ...blocks] };
+}
+
+function paragraph(...content: Inline[]): Block {
+  return { kind: 'paragraph', content };
+}
+
 // ---------------------------------------------------------------- the inputs of every section
 
 type History = { implementation: string; history: EpochRecord[] };
@@ -131,15 +142,12 @@ function summary({ metrics, implementations }: Report): Section {
     id: 'summary',
     blocks: [
       { kind: 'heading', level: 1, text: 'MNIST training report' },
-      {
-        kind: 'paragraph',
-        content: [
-          `A 784 → 128 ReLU → 64 ReLU → 10 softmax network trained with SGD (learning rate ${config.lr}, batch ${config.batchSize}) ` +
-            `on ${thousands(config.trainSize)} MNIST images for ${counted(config.epochs, 'epoch')}. TF.js ran on the `,
-          { code: metrics.backend },
-          ' backend.',
-        ],
-      },
+      paragraph(
+        `A 784 → 128 ReLU → 64 ReLU → 10 softmax network trained with SGD (learning rate ${config.lr}, batch ${config.batchSize}) ` +
+          `on ${thousands(config.trainSize)} MNIST images for ${counted(config.epochs, 'epoch')}. TF.js ran on the `,
+        { code: metrics.backend },
+        ' backend.',
+      ),
       {
         kind: 'list',
         items: implementations.map(({ name, metrics: m }) => [
@@ -147,7 +155,7 @@ function summary({ metrics, implementations }: Report): Section {
           `: ${percent(m.test_accuracy)} test accuracy, test loss ${m.test_loss.toFixed(4)}, ${seconds(m.train_seconds)} s of training`,
         ]),
       },
-      { kind: 'paragraph', content: ['Where this run came from:'] },
+      paragraph('Where this run came from:'),
       {
         kind: 'list',
         items: [
@@ -169,7 +177,6 @@ function summary({ metrics, implementations }: Report): Section {
 /** One table of both implementations with their difference; the place for extra HTML sections after it. */
 function results({ metrics, implementations, histories }: Report): Section {
   const blocks: Block[] = [
-    { kind: 'heading', level: 2, text: 'Results' },
     comparisonTable(implementations, [
       { name: 'Test accuracy', value: (m) => m.test_accuracy, format: percentAndFraction, difference: accuracyDifference },
       { name: 'Test loss', value: (m) => m.test_loss, format: (v) => v.toFixed(4), difference: (d) => signed(d, 4) },
@@ -183,20 +190,19 @@ function results({ metrics, implementations, histories }: Report): Section {
   const gap = tfjs && reference ? largestValidationGap(tfjs.history, reference.history) : null;
   if (gap) {
     const images = Math.round(gap.difference * metrics.config.valSize);
-    blocks.push({
-      kind: 'paragraph',
-      content: [
+    blocks.push(
+      paragraph(
         `Both trained from the same initial weights over the same batches${threadsNote(implementations[1]!.metrics)}. ` +
           'Largest per-epoch |val_accuracy| difference between the two: ',
         { strong: `${(gap.difference * 100).toFixed(2)} pp (${gap.difference.toFixed(4)})` },
         ` at epoch ${gap.epoch} (TF.js ${percent(gap.first)}, reference ${percent(gap.second)}; ` +
           `about ${thousands(images)} of ${thousands(metrics.config.valSize)} validation images).`,
-      ],
-    });
+      ),
+    );
   } else {
-    blocks.push({ kind: 'paragraph', content: ['Only TF.js ran (no reference history), so there is no per-epoch difference to report.'] });
+    blocks.push(paragraph('Only TF.js ran (no reference history), so there is no per-epoch difference to report.'));
   }
-  return { id: 'results', blocks };
+  return section('results', 'Results', blocks);
 }
 
 /** Largest |val_accuracy| difference between two histories at the same epoch. */
@@ -205,28 +211,23 @@ function largestValidationGap(first: EpochRecord[], second: EpochRecord[]): { ep
   for (const record of first) {
     const other = second.find((candidate) => candidate.epoch === record.epoch);
     if (!other) continue;
-    const difference = Math.abs(record.val_accuracy - other.val_accuracy);
-    if (!largest || difference > largest.difference) largest = { epoch: record.epoch, difference, first: record.val_accuracy, second: other.val_accuracy };
+    const difference = Math.abs(record.valAccuracy - other.valAccuracy);
+    if (!largest || difference > largest.difference) largest = { epoch: record.epoch, difference, first: record.valAccuracy, second: other.valAccuracy };
   }
   return largest;
 }
 
 function trainingCurves({ implementations, figures }: Report): Section {
   const dashes = implementations.length === 2 ? ' TF.js solid, the reference dashed beneath it: where only a solid line shows, the two coincide.' : '';
-  return {
-    id: 'training-curves',
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Training curves' },
-      ...figures.figure('training_curves.png', `Loss and accuracy per epoch, on the training batches and on the validation split.${dashes}`),
-    ],
-  };
+  return section('training-curves', 'Training curves', [
+    ...figures.figure('training_curves.png', `Loss and accuracy per epoch, on the training batches and on the validation split.${dashes}`),
+  ]);
 }
 
 /** The confusion matrix, the most confused pairs with their images, and sample predictions. */
 function mistakes({ implementations, figures }: Report): Section {
   const [tfjs, reference] = implementations;
   const blocks: Block[] = [
-    { kind: 'heading', level: 2, text: 'Mistakes (test set)' },
     ...figures.figure(
       'confusion_matrix.png',
       'Confusion matrix of the TF.js model on the test set: right answers in blue, errors in orange on their own scale.',
@@ -235,13 +236,12 @@ function mistakes({ implementations, figures }: Report): Section {
   if (reference) {
     const cells = tfjs!.metrics.confusion_matrix.flatMap((row, t) => row.map((count, p) => reference.metrics.confusion_matrix[t]![p]! - count));
     const differing = cells.filter((difference) => difference !== 0).length;
-    blocks.push({
-      kind: 'paragraph',
-      content: [
+    blocks.push(
+      paragraph(
         `The reference's confusion matrix differs from TF.js's in ${differing} of ${cells.length} cells ` +
           `(so at least ${counted(cells.reduce((sum, difference) => sum + Math.abs(difference), 0) / 2, 'image')} predicted differently).`,
-      ],
-    });
+      ),
+    );
   }
   // The pairs either model confuses most, counted in both matrices.
   const pairs = implementations.flatMap(({ metrics }) => metrics.most_confused.map((pair) => `${pair.true}→${pair.predicted}`));
@@ -265,7 +265,7 @@ function mistakes({ implementations, figures }: Report): Section {
         `the model's error rate is ${percent(1 - tfjs!.metrics.test_accuracy)}.`,
     ),
   );
-  return { id: 'mistakes', blocks };
+  return section('mistakes', 'Mistakes (test set)', blocks);
 }
 
 function perClass({ implementations, figures }: Report): Section {
@@ -280,53 +280,38 @@ function perClass({ implementations, figures }: Report): Section {
   ];
   const t = tfjs!.metrics;
   const r = reference?.metrics;
-  return {
-    id: 'per-class',
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Per-class metrics (test set)' },
-      {
-        kind: 'table',
-        header: ['Digit', 'Support', 'Precision (TF.js)', 'Recall (TF.js)', 'F1 (TF.js)', ...(r ? ['F1 (reference)', 'F1 difference'] : [])],
-        numeric: [false, true, true, true, true, ...(r ? [true, true] : [])],
-        rows: [
-          ...t.per_class.map((m, digit) => row(`${m.digit}`, m, r?.per_class[digit]?.f1)),
-          row('macro avg', t.macro_avg, r?.macro_avg.f1),
-          row('weighted avg', t.weighted_avg, r?.weighted_avg.f1),
-        ],
-      },
-      ...figures.figure('per_class_metrics.png', 'Precision, recall and F1 per digit (TF.js).'),
-    ],
-  };
+  return section('per-class', 'Per-class metrics (test set)', [
+    {
+      kind: 'table',
+      header: ['Digit', 'Support', 'Precision (TF.js)', 'Recall (TF.js)', 'F1 (TF.js)', ...(r ? ['F1 (reference)', 'F1 difference'] : [])],
+      numeric: [false, true, true, true, true, ...(r ? [true, true] : [])],
+      rows: [
+        ...t.per_class.map((m, digit) => row(`${m.digit}`, m, r?.per_class[digit]?.f1)),
+        row('macro avg', t.macro_avg, r?.macro_avg.f1),
+        row('weighted avg', t.weighted_avg, r?.weighted_avg.f1),
+      ],
+    },
+    ...figures.figure('per_class_metrics.png', 'Precision, recall and F1 per digit (TF.js).'),
+  ]);
 }
 
 function theData({ metrics, figures }: Report): Section {
   const { config } = metrics;
-  return {
-    id: 'data',
-    blocks: [
-      { kind: 'heading', level: 2, text: 'The data' },
-      {
-        kind: 'paragraph',
-        content: [
-          `Training: the first ${thousands(config.trainSize)} images of the MNIST training file; validation: its last ${thousands(config.valSize)}; ` +
-            `test: the first ${thousands(config.testSize)} of the test file. Pixels are scaled to [0, 1].`,
-        ],
-      },
-      ...figures.figure('class_counts.png', 'Images per digit in each split.'),
-      ...figures.figure('training_images.png', 'The first training images of each digit.'),
-    ],
-  };
+  return section('data', 'The data', [
+    paragraph(
+      `Training: the first ${thousands(config.trainSize)} images of the MNIST training file; validation: its last ${thousands(config.valSize)}; ` +
+        `test: the first ${thousands(config.testSize)} of the test file. Pixels are scaled to [0, 1].`,
+    ),
+    ...figures.figure('class_counts.png', 'Images per digit in each split.'),
+    ...figures.figure('training_images.png', 'The first training images of each digit.'),
+  ]);
 }
 
 function insideTheModel({ figures }: Report): Section {
-  return {
-    id: 'inside',
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Inside the model' },
-      ...figures.figure('weight_visualization.png', 'First-layer weights of the TF.js model, one 28×28 tile per hidden unit.'),
-      ...figures.figure('activation_patterns.png', 'Hidden-layer activations of the TF.js model for one test image of each digit.'),
-    ],
-  };
+  return section('inside', 'Inside the model', [
+    ...figures.figure('weight_visualization.png', 'First-layer weights of the TF.js model, one 28×28 tile per hidden unit.'),
+    ...figures.figure('activation_patterns.png', 'Hidden-layer activations of the TF.js model for one test image of each digit.'),
+  ]);
 }
 
 function gradientCheck({ metrics }: Report): Section {
@@ -334,35 +319,28 @@ function gradientCheck({ metrics }: Report): Section {
   if (!check) return { id: 'gradient-check', blocks: [] };
   const tensors = [...new Set([...Object.keys(check.finite_difference), ...Object.keys(check.tfjs)])];
   const cell = (value: number | undefined) => (value === undefined ? '–' : scientific(value));
-  return {
-    id: 'gradient-check',
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Gradient check' },
-      {
-        kind: 'paragraph',
-        content: [
-          `The reference's analytic gradients against central finite differences in float64 (FD) and against TF.js's own gradients, ` +
-            `on one batch of ${check.batch_size} images (seed ${check.seed}, ${check.backend} backend). ` +
-            `FD sampled ${check.finite_difference_samples} parameters per tensor with step h = ${scientific(check.step)}; ` +
-            `${check.finite_difference_skipped} samples were skipped because a ReLU input sat within h of 0. ` +
-            `Bounds: FD max rel < ${scientific(FD_MAX_REL_ERROR)}, TF.js max abs < ${scientific(TFJS_MAX_ABS_ERROR)}; ` +
-            `${gradientBoundViolations(check).length === 0 ? 'both hold' : 'VIOLATED, see the table'}.`,
-        ],
-      },
-      {
-        kind: 'table',
-        header: ['Tensor', 'FD max abs', 'FD max rel', 'TF.js max abs', 'TF.js max rel'],
-        numeric: [false, true, true, true, true],
-        rows: tensors.map((tensor) => [
-          tensor,
-          cell(check.finite_difference[tensor]?.max_abs_error),
-          cell(check.finite_difference[tensor]?.max_rel_error),
-          cell(check.tfjs[tensor]?.max_abs_error),
-          cell(check.tfjs[tensor]?.max_rel_error),
-        ]),
-      },
-    ],
-  };
+  return section('gradient-check', 'Gradient check', [
+    paragraph(
+      `The reference's analytic gradients against central finite differences in float64 (FD) and against TF.js's own gradients, ` +
+        `on one batch of ${check.batch_size} images (seed ${check.seed}, ${check.backend} backend). ` +
+        `FD sampled ${check.finite_difference_samples} parameters per tensor with step h = ${scientific(check.step)}; ` +
+        `${check.finite_difference_skipped} samples were skipped because a ReLU input sat within h of 0. ` +
+        `Bounds: FD max rel < ${scientific(FD_MAX_REL_ERROR)}, TF.js max abs < ${scientific(TFJS_MAX_ABS_ERROR)}; ` +
+        `${gradientBoundViolations(check).length === 0 ? 'both hold' : 'VIOLATED, see the table'}.`,
+    ),
+    {
+      kind: 'table',
+      header: ['Tensor', 'FD max abs', 'FD max rel', 'TF.js max abs', 'TF.js max rel'],
+      numeric: [false, true, true, true, true],
+      rows: tensors.map((tensor) => [
+        tensor,
+        cell(check.finite_difference[tensor]?.max_abs_error),
+        cell(check.finite_difference[tensor]?.max_rel_error),
+        cell(check.tfjs[tensor]?.max_abs_error),
+        cell(check.tfjs[tensor]?.max_rel_error),
+      ]),
+    },
+  ]);
 }
 
 /** What the original course document published for this network. */
@@ -407,34 +385,27 @@ function courseComparison({ metrics }: Report): Section {
     );
   }
   notes.push(`This run used those hyperparameters (lr ${config.lr}, batch ${config.batchSize}, ${config.epochs} epochs).`);
-  return {
-    id: 'course',
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Compared with the original course document' },
-      {
-        kind: 'paragraph',
-        content: [
-          `The course document published about ${COURSE_DOCUMENT.trainAccuracy}% train, ${COURSE_DOCUMENT.validationAccuracy}% validation ` +
-            `and ${testLow}–${testHigh}% test accuracy in 2–3 minutes of CPU. ` +
-            `This run measured ${percent(ours.train_accuracy)} train, ${percent(ours.val_accuracy)} validation and ` +
-            `${percent(ours.test_accuracy)} test accuracy (TF.js) in ${seconds(ours.train_seconds)} s of training on the ` +
-            `${ours.backend} backend: ${trainDifference} on train, ${validationDifference} on validation, and on test ${testDifference}.`,
-        ],
-      },
-      {
-        kind: 'table',
-        header: ['Quantity', 'Course document', 'This run (TF.js)', 'Difference'],
-        numeric: [false, true, true, false],
-        rows: [
-          ['Train accuracy', `${COURSE_DOCUMENT.trainAccuracy}%`, percent(ours.train_accuracy), trainDifference],
-          ['Validation accuracy', `${COURSE_DOCUMENT.validationAccuracy}%`, percent(ours.val_accuracy), validationDifference],
-          ['Test accuracy', `${testLow}–${testHigh}%`, percent(ours.test_accuracy), testDifference],
-          ['Training time', '2–3 min of CPU', `${seconds(ours.train_seconds)} s (${ours.backend})`, timeDifference],
-        ],
-      },
-      { kind: 'paragraph', content: [notes.join(' ')] },
-    ],
-  };
+  return section('course', 'Compared with the original course document', [
+    paragraph(
+      `The course document published about ${COURSE_DOCUMENT.trainAccuracy}% train, ${COURSE_DOCUMENT.validationAccuracy}% validation ` +
+        `and ${testLow}–${testHigh}% test accuracy in 2–3 minutes of CPU. ` +
+        `This run measured ${percent(ours.train_accuracy)} train, ${percent(ours.val_accuracy)} validation and ` +
+        `${percent(ours.test_accuracy)} test accuracy (TF.js) in ${seconds(ours.train_seconds)} s of training on the ` +
+        `${ours.backend} backend: ${trainDifference} on train, ${validationDifference} on validation, and on test ${testDifference}.`,
+    ),
+    {
+      kind: 'table',
+      header: ['Quantity', 'Course document', 'This run (TF.js)', 'Difference'],
+      numeric: [false, true, true, false],
+      rows: [
+        ['Train accuracy', `${COURSE_DOCUMENT.trainAccuracy}%`, percent(ours.train_accuracy), trainDifference],
+        ['Validation accuracy', `${COURSE_DOCUMENT.validationAccuracy}%`, percent(ours.val_accuracy), validationDifference],
+        ['Test accuracy', `${testLow}–${testHigh}%`, percent(ours.test_accuracy), testDifference],
+        ['Training time', '2–3 min of CPU', `${seconds(ours.train_seconds)} s (${ours.backend})`, timeDifference],
+      ],
+    },
+    paragraph(notes.join(' ')),
+  ]);
 }
 
 /** The best recipe when --experiments ran; otherwise how to run them. */
@@ -456,44 +427,31 @@ function experiments({ metrics }: Report): Section {
         ' trains the same network under other optimizers, learning-rate schedules, dropout, batch normalisation and ' +
           'augmentation, each as long as the model above, and compares them in experiments.md.',
       ];
-  return { id: 'experiments', blocks: [{ kind: 'heading', level: 2, text: 'Experiments' }, { kind: 'paragraph', content }] };
+  return section('experiments', 'Experiments', [paragraph(...content)]);
 }
 
 function configuration({ metrics }: Report): Section {
   const config = metrics.config;
-  return {
-    id: 'configuration',
-    folded: true,
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Configuration' },
-      {
-        kind: 'table',
-        header: ['Option', 'Value', 'Meaning'],
-        numeric: [false, false, false],
-        rows: (Object.keys(config) as (keyof typeof config)[]).map((key) => [key, JSON.stringify(config[key]), FIELDS[key]?.description ?? '']),
-      },
-    ],
-  };
+  return section('configuration', 'Configuration', [
+    {
+      kind: 'table',
+      header: ['Option', 'Value', 'Meaning'],
+      numeric: [false, false, false],
+      rows: (Object.keys(config) as (keyof typeof config)[]).map((key) => [key, JSON.stringify(config[key]), FIELDS[key]?.description ?? '']),
+    },
+  ], { folded: true });
 }
 
 function timings({ metrics }: Report): Section {
   const stages = Object.entries(metrics.stage_seconds);
   const total = stages.reduce((sum, [, value]) => sum + value, 0);
-  return {
-    id: 'timings',
-    folded: true,
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Timings' },
-      {
-        kind: 'paragraph',
-        content: [
-          `This run took ${seconds(metrics.run.wall_seconds)} s of wall time. Stages read from the cache keep the time of the run that ` +
-            'computed them, so their total can exceed it. Training time excludes the validation passes.',
-        ],
-      },
-      { kind: 'table', header: ['Stage', 'Seconds'], numeric: [false, true], rows: [...stages.map(([stage, value]) => [stage, seconds(value)]), ['total', seconds(total)]] },
-    ],
-  };
+  return section('timings', 'Timings', [
+    paragraph(
+      `This run took ${seconds(metrics.run.wall_seconds)} s of wall time. Stages read from the cache keep the time of the run that ` +
+        'computed them, so their total can exceed it. Training time excludes the validation passes.',
+    ),
+    { kind: 'table', header: ['Stage', 'Seconds'], numeric: [false, true], rows: [...stages.map(([stage, value]) => [stage, seconds(value)]), ['total', seconds(total)]] },
+  ], { folded: true });
 }
 
 /** Per-epoch numbers of both implementations side by side. */
@@ -502,64 +460,48 @@ function trainingHistory({ histories }: Report): Section {
   const names = histories.map(({ implementation }) => (implementation === 'tfjs' ? 'TF.js' : implementation));
   const columns = [
     { title: 'loss', cell: (record: EpochRecord) => record.loss.toFixed(4) },
-    { title: 'val_accuracy', cell: (record: EpochRecord) => percentAndFraction(record.val_accuracy) },
+    { title: 'val_accuracy', cell: (record: EpochRecord) => percentAndFraction(record.valAccuracy) },
     { title: 'seconds', cell: (record: EpochRecord) => seconds(record.seconds) },
   ];
-  return {
-    id: 'history',
-    folded: true,
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Training history' },
-      {
-        kind: 'paragraph',
-        content: ["Per epoch: mean training loss over the batches, validation accuracy after the epoch, and the epoch's seconds; every column is in training_history.csv."],
-      },
-      {
-        kind: 'table',
-        header: ['Epoch', ...columns.flatMap(({ title }) => [...names.map((name) => `${title} (${name})`), ...(title === 'val_accuracy' && reference ? ['difference'] : [])])],
-        numeric: [true, ...columns.flatMap(({ title }) => [...names.map(() => true), ...(title === 'val_accuracy' && reference ? [true] : [])])],
-        rows: (tfjs?.history ?? []).map((record, i) => {
-          const other = reference?.history[i];
-          return [
-            `${record.epoch}`,
-            ...columns.flatMap(({ title, cell }) => [
-              cell(record),
-              ...(reference ? [other ? cell(other) : '–'] : []),
-              ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.val_accuracy - record.val_accuracy) : '–'] : []),
-            ]),
-          ];
-        }),
-      },
-    ],
-  };
+  return section('history', 'Training history', [
+    paragraph("Per epoch: mean training loss over the batches, validation accuracy after the epoch, and the epoch's seconds; every column is in training_history.csv."),
+    {
+      kind: 'table',
+      header: ['Epoch', ...columns.flatMap(({ title }) => [...names.map((name) => `${title} (${name})`), ...(title === 'val_accuracy' && reference ? ['difference'] : [])])],
+      numeric: [true, ...columns.flatMap(({ title }) => [...names.map(() => true), ...(title === 'val_accuracy' && reference ? [true] : [])])],
+      rows: (tfjs?.history ?? []).map((record, i) => {
+        const other = reference?.history[i];
+        return [
+          `${record.epoch}`,
+          ...columns.flatMap(({ title, cell }) => [
+            cell(record),
+            ...(reference ? [other ? cell(other) : '–'] : []),
+            ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.valAccuracy - record.valAccuracy) : '–'] : []),
+          ]),
+        ];
+      }),
+    },
+  ], { folded: true });
 }
 
 function confusionCounts({ implementations }: Report): Section {
   const matrix = implementations[0]!.metrics.confusion_matrix;
   const digits = matrix.map((_, digit) => `${digit}`);
-  return {
-    id: 'confusion-counts',
-    folded: true,
-    blocks: [
-      { kind: 'heading', level: 2, text: 'Confusion matrix counts (TF.js)' },
-      { kind: 'paragraph', content: ['Rows are the true digit, columns the predicted digit.'] },
-      {
-        kind: 'table',
-        header: ['true ↓ predicted →', ...digits, 'total'],
-        numeric: [false, ...digits.map(() => true), true],
-        rows: matrix.map((row, digit) => [`${digit}`, ...row.map((count) => `${count}`), `${row.reduce((a, b) => a + b, 0)}`]),
-      },
-    ],
-  };
+  return section('confusion-counts', 'Confusion matrix counts (TF.js)', [
+    paragraph('Rows are the true digit, columns the predicted digit.'),
+    {
+      kind: 'table',
+      header: ['true ↓ predicted →', ...digits, 'total'],
+      numeric: [false, ...digits.map(() => true), true],
+      rows: matrix.map((row, digit) => [`${digit}`, ...row.map((count) => `${count}`), `${row.reduce((a, b) => a + b, 0)}`]),
+    },
+  ], { folded: true });
 }
 
 function otherFigures({ figures }: Report): Section {
   const unplaced = figures.unplaced();
   if (unplaced.length === 0) return { id: 'other-figures', blocks: [] };
-  return {
-    id: 'other-figures',
-    blocks: [{ kind: 'heading', level: 2, text: 'Other figures' }, ...unplaced.flatMap((file) => figures.figure(file.path, file.path))],
-  };
+  return section('other-figures', 'Other figures', unplaced.flatMap((file) => figures.figure(file.path, file.path)));
 }
 
 /** ", the reference on 2 threads", or nothing when the thread count is not recorded. */

@@ -121,6 +121,7 @@ export function matmul(
  * Same i-k-j streaming as matmul; a is read down a column, four entries at a time.
  */
 export function matmulTransA(out: FloatArray, a: FloatArray, b: FloatArray, m: number, p: number, n: number): void {
+  // Deliberately unrolled twin of matmul (only a's indexing differs): each kernel keeps its own hot loop with constant strides.
   out.fill(0, 0, m * n);
   const aStride = m; // a is (P, M)
   const bStride = n; // b is (P, N)

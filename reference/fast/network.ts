@@ -12,7 +12,7 @@
 //   dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0]    layer2InputGradient   (only the units ReLU 1 let through)
 //   dW1, db1                      layer1Backward        (lit pixels only)
 
-import { softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from '../network.js';
+import { logSumExpRow, softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from '../network.js';
 import { D, H1, H2, K, type FloatArray, type Params } from '../shapes.js';
 import {
   arrayLike,
@@ -171,11 +171,8 @@ export function forwardAfterLayer2<T extends FloatArray>(
 function softmaxForward(probs: FloatArray, logits: FloatArray, batch: number, classes: number): void {
   for (let r = 0; r < batch; r++) {
     const row = r * classes;
-    let max = -Infinity;
-    for (let k = 0; k < classes; k++) max = Math.max(max, logits[row + k]!);
-    let sumExp = 0;
-    for (let k = 0; k < classes; k++) sumExp += Math.exp(logits[row + k]! - max);
-    for (let k = 0; k < classes; k++) probs[row + k] = Math.exp(logits[row + k]! - max) / sumExp;
+    const logSumExp = logSumExpRow(logits, row, classes);
+    for (let k = 0; k < classes; k++) probs[row + k] = Math.exp(logits[row + k]! - logSumExp);
   }
 }
 
@@ -344,41 +341,42 @@ function checkSplit(images: FloatArray, count: number, caller: string): void {
   }
 }
 
-/** Predicted digit (N) and class probabilities (N, K) for images (N, D). */
-export function predict<T extends FloatArray>(
+/** forward on images (N, D), CHUNK images at a time; `each` copies what it needs out of the workspace. */
+function forwardInChunks<T extends FloatArray>(
   params: Params<T>,
   images: FloatArray,
   count: number,
-): { predictions: Uint8Array; probs: T } {
-  checkSplit(images, count, 'predict');
+  caller: string,
+  each: (ws: Workspace<T>, start: number, batch: number) => void,
+): void {
+  checkSplit(images, count, caller);
   const ws = createWorkspace(params, CHUNK);
-  const predictions = new Uint8Array(count); // (N)
-  const probs = arrayLike(params.w1, count * K); // (N, K)
   for (let start = 0; start < count; start += CHUNK) {
     const batch = Math.min(CHUNK, count - start);
     forward(params, images.subarray(start * D, (start + batch) * D), batch, ws);
+    each(ws, start, batch);
+  }
+}
+
+/** Predicted digit (N) and class probabilities (N, K) for images (N, D). */
+export function predict<T extends FloatArray>(params: Params<T>, images: FloatArray, count: number): { predictions: Uint8Array; probs: T } {
+  const predictions = new Uint8Array(count); // (N)
+  const probs = arrayLike(params.w1, count * K); // (N, K)
+  forwardInChunks(params, images, count, 'predict', (ws, start, batch) => {
     argmaxRows(predictions, ws.logits, batch, K, start);
     probs.set(ws.probs.subarray(0, batch * K), start * K);
-  }
+  });
   return { predictions, probs };
 }
 
 /** The hidden layers' ReLU outputs for images (N, D): a1 (N, H1) and a2 (N, H2). */
-export function hiddenActivations<T extends FloatArray>(
-  params: Params<T>,
-  images: FloatArray,
-  count: number,
-): { a1: T; a2: T } {
-  checkSplit(images, count, 'hiddenActivations');
-  const ws = createWorkspace(params, CHUNK);
+export function hiddenActivations<T extends FloatArray>(params: Params<T>, images: FloatArray, count: number): { a1: T; a2: T } {
   const a1 = arrayLike(params.w1, count * H1); // (N, H1)
   const a2 = arrayLike(params.w1, count * H2); // (N, H2)
-  for (let start = 0; start < count; start += CHUNK) {
-    const batch = Math.min(CHUNK, count - start);
-    forward(params, images.subarray(start * D, (start + batch) * D), batch, ws);
+  forwardInChunks(params, images, count, 'hiddenActivations', (ws, start, batch) => {
     a1.set(ws.a1.subarray(0, batch * H1), start * H1);
     a2.set(ws.a2.subarray(0, batch * H2), start * H2);
-  }
+  });
   return { a1, a2 };
 }
 

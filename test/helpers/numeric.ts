@@ -2,7 +2,7 @@
 // here, seeded. D = 784, H1 = 128, H2 = 64, K = 10.
 
 import { mulberry32 } from '../../reference/random.js';
-import { D, H1, H2, K, type Params } from '../../reference/shapes.js';
+import { D, H1, H2, K, PARAM_NAMES, type Params } from '../../reference/shapes.js';
 
 /**
  * Fails unless every |actual[i] − expected[i]| ≤ tolerance; the message names the worst
@@ -57,4 +57,16 @@ export function syntheticOneHot(count: number, seed: number): Float32Array {
   const oneHot = new Float32Array(count * K);
   for (let n = 0; n < count; n++) oneHot[n * K + Math.floor(random() * K)] = 1;
   return oneHot;
+}
+
+/** Glorot weights, images (B, D) and one-hot labels (B, K) for a test, drawn from seeds `seed`, `seed` + 1 and `seed` + 2. */
+export function syntheticBatch(batch: number, seed: number): { params: Params; x: Float32Array; y: Float32Array } {
+  return { params: glorotParams(seed), x: syntheticImages(batch, seed + 1), y: syntheticOneHot(batch, seed + 2) };
+}
+
+/** Fails unless every float32 weight of `after` is exactly fround(before − lr·grad): one SGD step, bit for bit. */
+export function expectSgdStep(after: Params, before: Params, grads: Params, lr: number): void {
+  for (const name of PARAM_NAMES) {
+    expect({ name, values: Array.from(after[name]) }).toEqual({ name, values: Array.from(before[name], (v, i) => Math.fround(v - lr * grads[name][i]!)) });
+  }
 }
