@@ -10,7 +10,7 @@ export const ACTIVATION_CELL = 10; // canvas pixels per unit
 export interface PanelModel {
   id: string; // 'tfjs' | 'reference' | 'best': the folder under model/
   label: string; // shown in the switch
-  weights: string; // base64 of the deflated float16 byte planes of ./weights.ts
+  weights: string; // base64 of the deflated float16 byte planes of ./weights.ts, XORed with the first model's after the first
 }
 
 /** The JSON inlined in #live-panel-models. */

@@ -7,11 +7,11 @@
 // The weights come from the JSON in #live-panel-models, inline, so the page works from file://.
 // D = 784, H1 = 128, H2 = 64, K = 10.
 
-import { H1, H2, type Params } from '../../../reference/shapes.js';
+import { H1, H2 } from '../../../reference/shapes.js';
 import { FIELD_SIDE, PredictError, TOP_K, prepareRgba, topGuesses } from '../../predict/prepare.js';
 import { createForward, type Activations } from './forward.js';
 import { H1_COLUMNS, H2_COLUMNS, PEN_FRACTION, type PanelData } from './layout.js';
-import { unpackParams } from './weights.js';
+import { unpackParams, xorBytes } from './weights.js';
 
 /** ColorBrewer YlOrBr from white, the report's activation ramp (pipeline/render/grids.ts): a silent unit is blank. */
 const SEQUENTIAL_STOPS: readonly (readonly [number, number, number])[] = [
@@ -31,11 +31,11 @@ function rampColour(t: number): string {
   return `rgb(${a.map((channel, i) => Math.round(channel + (b[i]! - channel) * fraction)).join(',')})`;
 }
 
-/** base64 → inflate → float16 byte planes → params (see ./weights.ts). Local: no request leaves the page. */
-async function decodeWeights(base64: string): Promise<Params> {
+/** base64 → inflate → float16 byte planes (see ./weights.ts). Local: no request leaves the page. */
+async function inflatePlanes(base64: string): Promise<Uint8Array> {
   const deflated = Uint8Array.from(atob(base64), (char) => char.charCodeAt(0));
   const inflated = new Response(new Blob([deflated]).stream().pipeThrough(new DecompressionStream('deflate-raw')));
-  return unpackParams(new Uint8Array(await inflated.arrayBuffer()));
+  return new Uint8Array(await inflated.arrayBuffer());
 }
 
 function element<T extends HTMLElement>(id: string): T {
@@ -58,7 +58,12 @@ function drawActivations(canvas: HTMLCanvasElement, values: Float32Array | null,
 async function start(): Promise<void> {
   const data = JSON.parse(element('live-panel-models').textContent!) as PanelData;
   const forwards = new Map<string, ReturnType<typeof createForward>>();
-  for (const model of data.models) forwards.set(model.id, createForward(await decodeWeights(model.weights)));
+  let first: Uint8Array | null = null;
+  for (const model of data.models) {
+    const planes = await inflatePlanes(model.weights);
+    first ??= planes; // the models after the first are stored XORed with it
+    forwards.set(model.id, createForward(unpackParams(planes === first ? planes : xorBytes(planes, first))));
+  }
   const drawCanvas = element<HTMLCanvasElement>('draw-canvas');
   const draw = drawCanvas.getContext('2d', { willReadFrequently: true })!;
   const inputCanvas = element<HTMLCanvasElement>('input-canvas');

@@ -11,7 +11,7 @@ import * as esbuild from 'esbuild';
 import { H1, H2, type Params } from '../../../reference/shapes.js';
 import { FIELD_SIDE } from '../../predict/prepare.js';
 import { ACTIVATION_CELL, DRAW_SIDE, H1_COLUMNS, H2_COLUMNS, type PanelData } from './layout.js';
-import { packParams } from './weights.js';
+import { packParams, xorBytes } from './weights.js';
 
 export type LiveModelId = 'tfjs' | 'reference' | 'best';
 
@@ -114,11 +114,12 @@ function useThisModel(models: readonly LiveModel[]): string {
  */
 export async function livePanelHtml(models: readonly LiveModel[]): Promise<string> {
   if (models.length === 0) throw new Error('livePanelHtml: expected at least one model, found none');
+  const first = packParams(models[0]!.params);
   const data: PanelData = {
-    models: models.map((model) => ({
+    models: models.map((model, index) => ({
       id: model.id,
       label: MODEL_LABELS[model.id],
-      weights: deflateRawSync(packParams(model.params), { level: 9 }).toString('base64'),
+      weights: deflateRawSync(index === 0 ? first : xorBytes(packParams(model.params), first), { level: 9 }).toString('base64'),
     })),
   };
   const options = models.map((model) => `<option value="${model.id}">${escapeHtml(MODEL_LABELS[model.id])}</option>`).join('');

@@ -4,7 +4,9 @@
 //
 //   Params ─► float16 bits ─► byte planes (all high bytes, then all low bytes) ─► deflate ─► base64
 //
-// The byte planes let deflate find the repeats in the sign/exponent bytes. Pure: Node packs, the browser unpacks.
+// The byte planes let deflate find the repeats in the sign/exponent bytes. Every model after the first is stored
+// XORed with the first's planes: the reference, trained in lockstep with TF.js, then is mostly zero bytes.
+// Pure: Node packs, the browser unpacks.
 
 import { PARAM_NAMES, paramSize, type Params } from '../../../reference/shapes.js';
 
@@ -60,6 +62,12 @@ export function packParams(params: Params): Uint8Array {
     }
   }
   return planes;
+}
+
+/** a XOR b, byte by byte; its own inverse, so it both stores and restores a model relative to another. */
+export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length !== b.length) throw new Error(`xorBytes: expected two arrays of one length, found ${a.length} and ${b.length}`);
+  return a.map((byte, i) => byte ^ b[i]!);
 }
 
 /** The inverse of packParams: float32 params holding the half-precision values. */
