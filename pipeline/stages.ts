@@ -40,7 +40,7 @@ import { modelFiles } from './tfjs/model-io.js';
 import { preprocessDataset } from './preprocess.js';
 import type { ProgressFactory } from './progress.js';
 import { historyCsv, metricsFile, textFile, writeReportFiles } from './render/publish.js';
-import { trainReferenceStage } from './train-reference.js';
+import { referenceThreads, trainReferenceStage } from './train-reference.js';
 import { buildReport } from './render/report.js';
 import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
@@ -139,6 +139,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       inputs: ['preprocess', 'init'],
       reads: ['gradcheckBatch', 'seed', 'backend'],
       version: 2, // 2: TF.js relative errors with the floor 1e-2
+      threads: () => 1,
       run: async ({ preprocess, init }, { config, log }) => {
         const backend = await useBackend(config.backend);
         const result = await gradientCheck(preprocess, init, config.gradcheckBatch, config.seed, backend);
@@ -155,6 +156,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
       version: 1,
       expensive: true,
+      threads: () => 1, // TF.js on wasm is single-threaded in Node
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
         return trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
@@ -171,7 +173,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       expensive: true,
       enabled: (config) => config.reference,
       enabledBy: '--reference',
-      run: ({ preprocess, init }, { config }) => trainReferenceStage(preprocess, init, config, hooks),
+      threads: referenceThreads,
+      run: ({ preprocess, init }, { config, threads }) => trainReferenceStage(preprocess, init, config, hooks, threads),
     }),
     stage({
       name: 'evaluate',
@@ -205,6 +208,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         fingerprint: () => ({ recipe: JSON.stringify(variant.options) }),
         enabled: (config) => config.experiments,
         enabledBy: '--experiments',
+        threads: () => 1,
         run: async ({ preprocess, init }, { config, log }) => {
           await useBackend(config.backend);
           const result = await runVariant(variant.name, preprocess, init, config, hooks);

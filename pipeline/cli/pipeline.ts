@@ -41,7 +41,7 @@ async function main(): Promise<number> {
       console.error(`interrupted: ${err.message}. Nothing was written for the unfinished stage.`);
       return EXIT_INTERRUPTED;
     }
-    const known = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError', 'UnaskedTrainingError'].includes(err.name);
+    const known = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError', 'UnaskedTrainingError', 'StagesFailedError'].includes(err.name);
     console.error(`error: ${err.message}`);
     if (!known && err.stack) console.error(err.stack.split('\n').slice(1, 6).join('\n'));
     console.error(`Reports in ${invocation.config.out}/ were left as they were.`);
