@@ -8,6 +8,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import os from 'node:os';
 import path from 'node:path';
 import { createThreadBudget } from '../pipeline/dag/budget.js';
+import { consoleProgress } from '../pipeline/progress.js';
 import { createCache } from '../pipeline/dag/cache.js';
 import { StagesFailedError, createRunner, defineStage, runStageJob, type Stage, type StageJob } from '../pipeline/dag/runner.js';
 import { runCli, startCli } from './helpers/cli.js';
@@ -243,4 +244,49 @@ describe('Ctrl-C during two concurrent trainings', () => {
     expect(stageProcesses.filter(alive)).toEqual([]);
     expect({ reports: snapshot(path.join(work, 'ctrl-c', 'reports')), cache: snapshot(path.join(work, 'ctrl-c', 'cache')) }).toEqual(before);
   }, 300_000);
+});
+
+describe('progress of stages side by side', () => {
+  /** A stream that records what is written; `tty` says whether it claims to be a terminal. */
+  const recorder = (tty: boolean) => {
+    const chunks: string[] = [];
+    const stream = { isTTY: tty, columns: 120, write: (chunk: string) => (chunks.push(String(chunk)), true) } as unknown as NodeJS.WriteStream;
+    return { stream, text: () => chunks.join('') };
+  };
+  const twoEpochs = async (progress: ReturnType<typeof consoleProgress>) => {
+    const tfjs = progress.epoch('tfjs epoch 1/2', 10);
+    const reference = progress.epoch('reference epoch 1/2', 10);
+    for (let batch = 1; batch <= 10; batch++) {
+      tfjs.batch(batch, 1 / batch, batch / 10);
+      reference.batch(batch, 2 / batch, batch / 10);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // bars redraw on a timer
+    reference.end('reference epoch 1/2: done');
+    tfjs.end('tfjs epoch 1/2: done');
+  };
+
+  it('piped: one line per epoch per stage, and no bar', async () => {
+    const bars = recorder(false);
+    const lines = recorder(false);
+    await twoEpochs(consoleProgress(bars.stream, lines.stream));
+    expect(lines.text()).toBe('reference epoch 1/2: done\ntfjs epoch 1/2: done\n');
+    expect(bars.text()).toBe('');
+  });
+
+  it('on a terminal: a bar per running stage at once, and the summaries written above them', async () => {
+    const saved = process.env.CI;
+    delete process.env.CI;
+    const terminal = recorder(true);
+    try {
+      await twoEpochs(consoleProgress(terminal.stream, terminal.stream));
+    } finally {
+      if (saved !== undefined) process.env.CI = saved;
+    }
+    const text = terminal.text();
+    // The last frame before the first epoch ends shows both bars, one per line.
+    const frame = text.slice(0, text.indexOf('reference epoch 1/2: done'));
+    expect(frame).toMatch(/tfjs epoch 1\/2 \[[^\]]*\] \d+\/10 batches[^\n]*\n[^\n]*reference epoch 1\/2 \[[^\]]*\] \d+\/10 batches/);
+    expect(text).toContain('reference epoch 1/2: done\n');
+    expect(text).toContain('tfjs epoch 1/2: done\n');
+  });
 });
