@@ -106,7 +106,7 @@ function toyStages(trace: { running: number; most: number; ran: string[] }): Sta
   ];
 }
 
-async function toyRun(config: ToyConfig, jobs: number) {
+async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal) {
   const cacheDir = mkdtempSync(path.join(work, 'toy-'));
   const cache = createCache(cacheDir);
   const trace = { running: 0, most: 0, ran: [] as string[] };
@@ -117,7 +117,7 @@ async function toyRun(config: ToyConfig, jobs: number) {
     jobsRun.push(job);
     await runStageJob(stages, config, cache, job, { log: () => {} });
   };
-  const runner = createRunner(stages, config, { cache, jobs, isolate });
+  const runner = createRunner(stages, config, { cache, jobs, isolate, signal });
   const result = await runner.run().then(
     (value) => ({ ok: true as const, value }),
     (error: Error) => ({ ok: false as const, error }),
@@ -151,6 +151,15 @@ describe('runner with a thread budget', () => {
     expect(!both.result.ok && both.result.error).toBeInstanceOf(StagesFailedError);
     expect(!both.result.ok && both.result.error.message).toBe('2 stages failed:\n  slow-a: slow-a failed on purpose\n  slow-b: slow-b failed on purpose');
     expect(both.trace.ran).toEqual([]);
+  });
+
+  it('an abort starts nothing new, waits for the running stages, and ends the run as interrupted', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20); // while slow-a and slow-b run
+    const aborted = await toyRun({ fail: [], milliseconds: 50 }, 2, controller.signal);
+    expect(!aborted.result.ok && [aborted.result.error.name, aborted.result.error.message]).toEqual(['InterruptedError', 'the run was interrupted before slow-c, join ran']);
+    expect(aborted.trace.ran).toEqual(['slow-a', 'slow-b']);
+    expect(aborted.trace.running).toBe(0);
   });
 });
 

@@ -405,8 +405,15 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     const obtain = (name: keyof O): Promise<O[keyof O]> => {
       let promise = pending.get(name);
       if (!promise) {
-        promise = load(name);
-        promise.catch(() => {}); // each failure is collected once, in execute
+        promise = load(name).catch((error: Error) => {
+          // A stage's dependants reject with its very error: it is collected once.
+          if (!(error instanceof BudgetClosedError) && !failures.some((failure) => failure.error === error)) {
+            failures.push({ stage: String(name), error });
+            stop(); // start nothing new; stages already running finish (a failed load has no threads to release)
+          }
+          throw error;
+        });
+        promise.catch(() => {}); // handled where awaited, or at the end through failures
         pending.set(name, promise);
       }
       return promise;
@@ -453,7 +460,9 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       const inputs = {} as Pick<O, keyof O>;
       const values = await Promise.all(stage.inputs.map(obtain));
       stage.inputs.forEach((input, i) => (inputs[input] = values[i]!));
-      const isolated = parallel && stage.threads !== undefined && stage.cache !== false && options.isolate !== undefined;
+      // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
+      const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
+      const isolated = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
       // Outside the budget (--jobs 1) a stage takes the threads it asks for with all free.
       const grant = budget ? await budget.acquire((free) => (stage.threads ? stage.threads(config, free) : 1)) : stage.threads?.(config, Infinity) ?? 1;
       const local = isolated || !inProcess ? null : await inProcess.acquire(() => 1).catch((error: unknown) => {
@@ -488,10 +497,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
         log(`✔ ${name} done in ${elapsed.toFixed(1)} s`);
         return value;
       } catch (error) {
-        if (!(error instanceof BudgetClosedError)) {
-          failures.push({ stage: name, error: error as Error });
-          stop(); // start nothing new; stages already running finish
-        }
+        stop(); // before its threads are released below, which would start the next stage
         throw error;
       } finally {
         if (local !== null) inProcess!.release(local);
