@@ -139,7 +139,6 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       inputs: ['preprocess', 'init'],
       reads: ['gradcheckBatch', 'seed', 'backend'],
       version: 2, // 2: TF.js relative errors with the floor 1e-2
-      threads: () => 1,
       run: async ({ preprocess, init }, { config, log }) => {
         const backend = await useBackend(config.backend);
         const result = await gradientCheck(preprocess, init, config.gradcheckBatch, config.seed, backend);

@@ -46,8 +46,8 @@ export interface Stage<O, C, N extends keyof O = keyof O, I extends keyof O = ke
   enabledBy?: string; // the flag that enables a disabled stage, for the log
   expensive?: boolean; // a training: --stage / --from stop rather than start it unasked
   fingerprint?: (config: C, files: FileHashes) => Record<string, string>; // outside state the key must see, e.g. data file hashes
-  // Threads it uses, given how many are free (Infinity with --jobs 1). Declaring it makes the stage
-  // worth a process of its own when stages run side by side.
+  // Threads it uses, given how many are free (Infinity with --jobs 1). Declare it for long stages only:
+  // with --jobs > 1 they run in a process of their own, which costs about a second to start.
   threads?: (config: C, free: number) => number;
   run(inputs: Pick<O, I>, context: StageContext<C>): Promise<O[N]> | O[N];
 }
