@@ -172,7 +172,6 @@ export class RunInterruptedError extends Error {
   override name = 'InterruptedError';
 }
 
-
 /** A run would start an expensive stage nobody asked for; thrown before any work. */
 export class UnaskedTrainingError extends Error {
   override name = 'UnaskedTrainingError';
@@ -459,7 +458,9 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       const name = String(stage.name);
       const inputs = {} as Pick<O, keyof O>;
       const values = await Promise.all(stage.inputs.map(obtain));
-      stage.inputs.forEach((input, i) => (inputs[input] = values[i]!));
+      stage.inputs.forEach((input, i) => {
+        inputs[input] = values[i]!;
+      });
       // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
       const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
       const isolated = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
