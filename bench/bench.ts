@@ -36,6 +36,7 @@ import type { Dataset, InitialWeights, MetricsFile, TrainedModel } from '../pipe
 import { D, K } from '../reference/shapes.js';
 import { defaultThreads } from '../reference/fast/threads.js';
 import { trainReferenceAsync } from '../reference/train.js';
+import { jobsSection } from './jobs.js';
 import { trainTfjsPlain } from './plain-loop.js';
 import { measureRecipes, measureUpdates, recipesMarkdown } from './recipes.js';
 import { subsetDataset } from './subset.js';
@@ -549,7 +550,7 @@ async function main(): Promise<void> {
 
   mkdirSync(settings.out, { recursive: true });
   writeFileSync(path.join(settings.out, 'bench.json'), `${JSON.stringify(report, null, 2)}\n`);
-  const text = markdown(report);
+  const text = markdown(report) + (settings.skipFull ? '' : `\n${jobsSection({ quick: settings.quick, out: settings.out, log })}`); // bench/jobs.ts
   writeFileSync(path.join(settings.out, 'bench.md'), text);
   process.stdout.write(text);
 }

@@ -17,9 +17,10 @@ export interface Config {
   seed: number; // seeds initial weights, the shuffle order and the sample choices
   backend: BackendName; // TF.js backend: auto takes node, then wasm, then cpu
   reference: boolean; // also train the pure-TypeScript reference in lockstep
-  referenceThreads: number; // threads training the reference (0 = one per core, at most 2); any count gives the same weights
+  referenceThreads: number; // threads training the reference (0 = one per core, at most 2, or what --jobs leaves free); any count gives the same weights
   gradcheckBatch: number; // images in the batch used for the gradient checks
   experiments: boolean; // run the opt-in experiments stage (improvement variants)
+  jobs: number; // threads independent stages may use at once (0 = one per core; 1 = one stage at a time); results are the same for any value
   cacheDir: string; // where stage outputs are cached, keyed by the config they read
   out: string; // report folder
 }
@@ -38,6 +39,7 @@ export const DEFAULTS: Readonly<Config> = {
   referenceThreads: 0,
   gradcheckBatch: 8,
   experiments: false,
+  jobs: 0,
   cacheDir: '.cache',
   out: 'reports',
 };
@@ -68,12 +70,18 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
   referenceThreads: {
     kind: 'integer',
     flag: 'reference-threads',
-    description: `Threads training the reference: 0 = one per core, at most 2; up to ${MAX_THREADS} (the weights are the same for any count)`,
+    description: `Threads training the reference: 0 = one per core, at most 2, or what --jobs leaves free; up to ${MAX_THREADS} (the weights are the same for any count)`,
     min: 0,
     max: MAX_THREADS,
   },
   gradcheckBatch: { kind: 'integer', flag: 'gradcheck-batch', description: 'Batch size for the gradient checks', min: 1 },
   experiments: { kind: 'boolean', flag: 'experiments', description: 'Run the opt-in experiments stage (momentum, Adam, dropout, …)' },
+  jobs: {
+    kind: 'integer',
+    flag: 'jobs',
+    description: 'Threads that independent stages (trainings, experiment variants) may use at once, each in its own process: 0 = one per core, 1 = one stage at a time (the results are the same for any value)',
+    min: 0,
+  },
   cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs', nonEmpty: true },
   out: { kind: 'string', flag: 'out', description: 'Report folder', nonEmpty: true },
 };

@@ -17,24 +17,33 @@ export interface ProgressFactory {
   log: Logger;
 }
 
-/** A bar on a TTY; otherwise only the summary lines. */
-export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): ProgressFactory {
-  const log: Logger = (line) => console.log(line);
+/**
+ * On a TTY, one bar per running epoch, stacked (stages that run side by side each have theirs);
+ * otherwise only the summary lines, one per epoch per stage.
+ */
+export function consoleProgress(stream: NodeJS.WriteStream = process.stderr, lines: NodeJS.WriteStream = process.stdout): ProgressFactory {
   const interactive = Boolean(stream.isTTY) && !process.env.CI;
+  let bars: cliProgress.MultiBar | null = null; // while any epoch runs
+  let open = 0;
+  // While bars are drawn on the terminal the log goes above them, so the two never overwrite each other.
+  const log: Logger = (line) => (bars !== null && lines.isTTY ? bars.log(`${line}\n`) : lines.write(`${line}\n`));
   return {
     log,
     epoch(label, batches) {
       if (!interactive) return { batch() {}, end: (summary) => log(summary) };
-      const bar = new cliProgress.SingleBar(
+      bars ??= new cliProgress.MultiBar(
         {
-          format: `${label} [{bar}] {value}/{total} batches | loss {loss} | acc {acc} | eta {eta_formatted}`,
+          format: '{label} [{bar}] {value}/{total} batches | loss {loss} | acc {acc} | eta {eta_formatted}',
           stream,
           hideCursor: true,
           clearOnComplete: true,
+          gracefulExit: false, // the CLI handles SIGINT itself
         },
         cliProgress.Presets.shades_classic,
       );
-      bar.start(batches, 0, { loss: '-', acc: '-' });
+      const multi = bars;
+      const bar = multi.create(batches, 0, { label, loss: '-', acc: '-' });
+      open++;
       let last = 0;
       return {
         batch(done, loss, accuracy) {
@@ -44,8 +53,12 @@ export function consoleProgress(stream: NodeJS.WriteStream = process.stderr): Pr
           bar.update(done, { loss: loss.toFixed(4), acc: accuracy.toFixed(4) });
         },
         end(summary) {
-          bar.stop();
           log(summary);
+          multi.remove(bar); // redraws, writing the summary above the bars left
+          if (--open === 0) {
+            multi.stop();
+            bars = null;
+          }
         },
       };
     },

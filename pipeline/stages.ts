@@ -29,7 +29,7 @@ import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './grad
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { preprocessDataset } from './preprocess.js';
 import type { ProgressFactory } from './progress.js';
-import { trainReferenceStage } from './train-reference.js';
+import { referenceThreads, trainReferenceStage } from './train-reference.js';
 import { writeReportFolder } from './report.js';
 import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
@@ -138,6 +138,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
       version: 2, // 2: camelCase epoch records (valLoss, valAccuracy)
       expensive: true,
+      threads: () => 1, // TF.js on wasm is single-threaded in Node
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
         return trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
@@ -154,7 +155,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       expensive: true,
       enabled: (config) => config.reference,
       enabledBy: '--reference',
-      run: ({ preprocess, init }, { config }) => trainReferenceStage(preprocess, init, config, hooks),
+      threads: referenceThreads,
+      run: ({ preprocess, init }, { config, threads }) => trainReferenceStage(preprocess, init, config, hooks, threads),
     }),
     stage({
       name: 'evaluate',
@@ -188,6 +190,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
         enabled: (config) => config.experiments,
         enabledBy: '--experiments',
+        threads: () => 1,
         run: async ({ preprocess, init }, { config, log }) => {
           await useBackend(config.backend);
           const result = await runVariant(variant.name, preprocess, init, config, hooks);

@@ -10,11 +10,17 @@ import type { Dataset, InitialWeights, TrainedModel } from './types.js';
 
 export const REFERENCE_BACKEND = 'typescript';
 
+/** Threads the reference asks for: --reference-threads, or with 0 what the --jobs budget leaves free, at most the default. */
+export function referenceThreads(config: Pick<Config, 'referenceThreads'>, free: number): number {
+  return config.referenceThreads === 0 ? Math.max(1, Math.min(free, defaultThreads())) : config.referenceThreads;
+}
+
 export async function trainReferenceStage(
   dataset: Dataset,
   init: InitialWeights,
   config: Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed' | 'referenceThreads'>,
   hooks: { progress: ProgressFactory; signal?: AbortSignal },
+  threads = referenceThreads(config, Infinity), // what the runner granted
 ): Promise<TrainedModel> {
   const { epochs } = config;
   let bar: EpochProgress | null = null;
@@ -42,7 +48,6 @@ export async function trainReferenceStage(
     );
   };
   try {
-    const threads = config.referenceThreads === 0 ? defaultThreads() : config.referenceThreads;
     const trained = await train(threads).catch((error: unknown) => {
       // One thread computes the same weights, so a machine that cannot start workers only loses speed.
       if (!(error instanceof WorkerStartError)) throw error;

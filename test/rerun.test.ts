@@ -204,6 +204,7 @@ describe('the cache key holds what each stage reads, and only that', () => {
     referenceThreads: [],
     gradcheckBatch: ['gradcheck'],
     experiments: [...EXPERIMENT_STAGE_NAMES, 'experiments'],
+    jobs: [],
     cacheDir: [],
     out: [],
   };
@@ -228,6 +229,7 @@ describe('the cache key holds what each stage reads, and only that', () => {
       referenceThreads: { referenceThreads: 1 },
       gradcheckBatch: { gradcheckBatch: 4 },
       experiments: { experiments: false },
+      jobs: { jobs: 1 },
       cacheDir: { cacheDir: path.join(work, 'keys-other') },
       out: { out: path.join(work, 'keys-out') },
     };

@@ -18,7 +18,7 @@ const FILE_SYSTEM_CAUSES: Record<string, string> = {
 };
 
 /** Errors raised on purpose, whose message says everything. */
-const KNOWN_ERRORS = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError', 'PublishError', 'StartupError', 'UnaskedTrainingError'];
+const KNOWN_ERRORS = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError', 'PublishError', 'StartupError', 'UnaskedTrainingError', 'StagesFailedError'];
 
 /** The part of `file` that exists and is a file, for ENOTDIR: the culprit is usually an ancestor. */
 function fileInTheWay(file: string): string | null {

@@ -1,6 +1,8 @@
 // Runs an invocation: list the DAG, say what would run and why, or run it.
 
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { childProcessJobs } from '../dag/child.js';
 import { createCache } from '../dag/cache.js';
 import { commandLine, configNote, flagsFor, type Invocation } from './args.js';
 import { DEFAULTS, FIELDS } from '../config.js';
@@ -14,6 +16,9 @@ export interface PipelineResult {
   reports: StageReport[];
   outputs: Partial<Outputs>;
 }
+
+/** The child process that runs one stage when stages run side by side (--jobs). */
+const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts');
 
 /** Where the data files' hashes are remembered, beside the stage entries. */
 export const FILE_HASHES = 'file-hashes.json';
@@ -61,11 +66,15 @@ export async function runPipeline(invocation: Invocation, hooks: { progress: Pro
   const log = hooks.progress.log;
   log(configNote(invocation));
   const stages = pipelineStages(hooks);
+  const jobs = config.jobs === 0 ? availableParallelism() : config.jobs;
   const runner = createRunner(stages, config, {
     cache: createCache(config.cacheDir),
     files: createFileHashes(path.join(config.cacheDir, FILE_HASHES)),
     log,
     fieldName: (field) => FIELDS[field].flag,
+    jobs,
+    isolate: jobs > 1 ? childProcessJobs({ entry: STAGE_CHILD, config, progress: hooks.progress, signal: hooks.signal }) : undefined,
+    signal: hooks.signal,
   });
   const selection = { stages: invocation.stages, from: invocation.from, force: invocation.force };
 

@@ -9,8 +9,15 @@
 //           choose which run (all stale, --stage, --from, --force)
 //   run   = refuse to start an expensive stage (a training) that --stage / --from did not name,
 //           then in order: load what a running stage needs, run it, cache it with what it read
+//
+// With a thread budget above 1 (--jobs), every stage starts as soon as its inputs are ready and
+// the budget has room for its threads; a stage that declares `threads` then runs through
+// `isolate` (a child process) as a StageJob: it reads its inputs from the cache and writes its
+// entry there, by the same runStage as in process. A failure starts nothing new, lets running
+// stages finish, and reports every failure; an abort starts nothing new and waits for the rest.
 
 import { CacheCorruptError, hashKey, type Made, type StageCache } from './cache.js';
+import { BudgetClosedError, createThreadBudget, type ThreadBudget } from './budget.js';
 import { createFileHashes, type FileHashes } from './file-hashes.js';
 
 /** What a stage's run function gets besides its inputs. */
@@ -19,6 +26,8 @@ export interface StageContext<C> {
   log: (line: string) => void;
   /** Wall time of every stage so far: this run's, or the cached entry's original. */
   stageSeconds: () => Record<string, number>;
+  /** Threads this stage may use: what its `threads` asked for and the budget granted. */
+  threads: number;
 }
 
 /**
@@ -37,6 +46,9 @@ export interface Stage<O, C, N extends keyof O = keyof O, I extends keyof O = ke
   enabledBy?: string; // the flag that enables a disabled stage, for the log
   expensive?: boolean; // a training: --stage / --from stop rather than start it unasked
   fingerprint?: (config: C, files: FileHashes) => Record<string, string>; // outside state the key must see, e.g. data file hashes
+  // Threads it uses, given how many are free (Infinity with --jobs 1). Declare it for long stages only:
+  // with --jobs > 1 they run in a process of their own, which costs about a second to start.
+  threads?: (config: C, free: number) => number;
   run(inputs: Pick<O, I>, context: StageContext<C>): Promise<O[N]> | O[N];
 }
 
@@ -128,11 +140,36 @@ export interface Runner<O> {
   run(selection?: Selection<keyof O>): Promise<{ outputs: Partial<O>; reports: StageReport[] }>;
 }
 
+/** A stage to run elsewhere: its inputs are cache entries (null: disabled), its output becomes one. */
+export interface StageJob {
+  stage: string;
+  key: string;
+  inputs: Record<string, string | null>; // input stage → its key, or null for a disabled one (its value is null)
+  made: Made;
+  threads: number;
+}
+
 export interface RunnerOptions<C> {
   cache: StageCache;
   files?: FileHashes; // content hashes for fingerprints; default: in memory, rehashed each run
   log?: (line: string) => void;
   fieldName?: (field: keyof C) => string; // how a config field is named in reasons, e.g. its flag
+  jobs?: number; // threads stages may use at once; 1 (default) runs one stage at a time, in order
+  isolate?: (job: StageJob) => Promise<void>; // runs a stage that declares threads elsewhere (a child process), when jobs > 1
+  signal?: AbortSignal; // aborted: start no more stages; running ones see the signal themselves
+}
+
+/** Several stages failed in one run; each one's error is kept. */
+export class StagesFailedError extends Error {
+  override name = 'StagesFailedError';
+  constructor(readonly failures: readonly { stage: string; error: Error }[]) {
+    super(`${failures.length} stages failed:\n${failures.map(({ stage, error }) => `  ${stage}: ${error.message.replaceAll('\n', '\n    ')}`).join('\n')}`);
+  }
+}
+
+/** The run was aborted (SIGINT / SIGTERM) before every stage finished. */
+export class RunInterruptedError extends Error {
+  override name = 'InterruptedError';
 }
 
 /** A run would start an expensive stage nobody asked for; thrown before any work. */
@@ -179,6 +216,41 @@ function configView<C>(config: C, allowed: readonly (keyof C)[], stage: string):
 }
 
 const formatValue = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
+
+/** Runs one stage on its inputs with the config it may see; the one way a stage runs, in process or in a child. */
+async function runStage<O, C>(stage: Stage<O, C>, inputs: Pick<O, keyof O>, config: C, context: Omit<StageContext<C>, 'config'>) {
+  const start = performance.now();
+  const view = stage.cache === false ? config : configView(config, [...stage.reads, ...(stage.untracked ?? [])], String(stage.name));
+  const value = await stage.run(inputs, { ...context, config: view });
+  return { value, seconds: (performance.now() - start) / 1000 };
+}
+
+/** A StageJob, where it runs: read the inputs from the cache, run the stage, write its entry. Returns its seconds. */
+export async function runStageJob<O, C>(
+  stages: readonly Stage<O, C>[],
+  config: C,
+  cache: StageCache,
+  job: StageJob,
+  context: { log: (line: string) => void },
+): Promise<number> {
+  const stage = stages.find((s) => String(s.name) === job.stage);
+  if (!stage) throw new Error(`stage job: unknown stage ${JSON.stringify(job.stage)}`);
+  const inputs = {} as Pick<O, keyof O>;
+  for (const input of stage.inputs) {
+    const key = job.inputs[String(input)];
+    if (key === undefined) throw new Error(`stage job ${job.stage}: no key for its input ${String(input)}`);
+    if (key === null) {
+      inputs[input] = null as O[keyof O];
+      continue;
+    }
+    const entry = cache.read<O[keyof O]>(String(input), key);
+    if (!entry) throw new Error(`stage job ${job.stage}: its input ${String(input)} is not in the cache (key ${key})`);
+    inputs[input] = entry.value;
+  }
+  const { value, seconds } = await runStage(stage, inputs, config, { log: context.log, stageSeconds: () => ({}), threads: job.threads });
+  cache.write(job.stage, job.key, value, seconds, job.made);
+  return seconds;
+}
 
 /** Builds a runner over `stages` for one resolved config. */
 export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, options: RunnerOptions<C>): Runner<O> {
@@ -305,6 +377,9 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     return entries;
   };
 
+  const jobs = options.jobs ?? 1;
+  const parallel = jobs > 1;
+
   const run = async (selection: Selection<keyof O> = {}) => {
     const entries = plan(selection);
     const unasked = unaskedStages(entries);
@@ -315,9 +390,35 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     const outputs: Partial<O> = {};
     const seconds = new Map<keyof O, number>();
     const reports: StageReport[] = [];
+    const failures: { stage: string; error: Error }[] = [];
+    const budget: ThreadBudget | null = parallel ? createThreadBudget(jobs) : null;
+    const inProcess = parallel ? createThreadBudget(1) : null; // one stage at a time in this process: TF.js state is process-wide
+    const stop = () => {
+      budget?.close();
+      inProcess?.close();
+    };
+    options.signal?.addEventListener('abort', stop, { once: true });
 
-    const obtain = async (name: keyof O): Promise<O[keyof O]> => {
-      if (name in outputs) return outputs[name] as O[keyof O];
+    // One promise per stage, so stages that share an input wait for the same run of it.
+    const pending = new Map<keyof O, Promise<O[keyof O]>>();
+    const obtain = (name: keyof O): Promise<O[keyof O]> => {
+      let promise = pending.get(name);
+      if (!promise) {
+        promise = load(name).catch((error: Error) => {
+          // A stage's dependants reject with its very error: it is collected once.
+          if (!(error instanceof BudgetClosedError) && !failures.some((failure) => failure.error === error)) {
+            failures.push({ stage: String(name), error });
+            stop(); // start nothing new; stages already running finish (a failed load has no threads to release)
+          }
+          throw error;
+        });
+        promise.catch(() => {}); // handled where awaited, or at the end through failures
+        pending.set(name, promise);
+      }
+      return promise;
+    };
+
+    const load = async (name: keyof O): Promise<O[keyof O]> => {
       const stage = byName.get(name)!;
       if (!isEnabled(stage)) {
         outputs[name] = null as O[keyof O];
@@ -354,21 +455,55 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     };
 
     const execute = async (stage: Stage<O, C>): Promise<O[keyof O]> => {
+      const name = String(stage.name);
       const inputs = {} as Pick<O, keyof O>;
-      for (const input of stage.inputs) inputs[input] = await obtain(input);
-      const planned = byEntry.get(String(stage.name))!;
-      if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${String(stage.name)}`);
-      log(`▶ ${String(stage.name)}: ${stage.description}`);
-      const start = performance.now();
-      const view = stage.cache === false ? config : configView(config, [...stage.reads, ...(stage.untracked ?? [])], String(stage.name));
-      const value = await stage.run(inputs, { config: view, log, stageSeconds });
-      const elapsed = (performance.now() - start) / 1000;
-      if (stage.cache !== false) cache.write(String(stage.name), keys.get(stage.name)!, value, elapsed, made.get(stage.name));
-      outputs[stage.name] = value;
-      seconds.set(stage.name, elapsed);
-      reports.push({ name: String(stage.name), outcome: 'ran', seconds: elapsed });
-      log(`✔ ${String(stage.name)} done in ${elapsed.toFixed(1)} s`);
-      return value;
+      const values = await Promise.all(stage.inputs.map(obtain));
+      stage.inputs.forEach((input, i) => {
+        inputs[input] = values[i]!;
+      });
+      // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
+      const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
+      const isolated = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
+      // Outside the budget (--jobs 1) a stage takes the threads it asks for with all free.
+      const grant = budget ? await budget.acquire((free) => (stage.threads ? stage.threads(config, free) : 1)) : stage.threads?.(config, Infinity) ?? 1;
+      const local = isolated || !inProcess ? null : await inProcess.acquire(() => 1).catch((error: unknown) => {
+        budget?.release(grant);
+        throw error;
+      });
+      try {
+        const planned = byEntry.get(name)!;
+        if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
+        log(`▶ ${name}: ${stage.description}${parallel && stage.threads ? ` (${grant} thread${grant === 1 ? '' : 's'})` : ''}`);
+        let value: O[keyof O];
+        let elapsed: number;
+        if (isolated) {
+          const job: StageJob = {
+            stage: name,
+            key: keys.get(stage.name)!,
+            inputs: Object.fromEntries(stage.inputs.map((input) => [String(input), isEnabled(byName.get(input)!) ? keys.get(input)! : null])),
+            made: made.get(stage.name)!,
+            threads: grant,
+          };
+          await options.isolate!(job);
+          const entry = cache.read<O[keyof O]>(name, job.key);
+          if (!entry) throw new Error(`stage ${name} finished in its process without writing its cache entry`);
+          ({ value, seconds: elapsed } = entry);
+        } else {
+          ({ value, seconds: elapsed } = await runStage(stage, inputs, config, { log, stageSeconds, threads: grant }));
+          if (stage.cache !== false) cache.write(name, keys.get(stage.name)!, value, elapsed, made.get(stage.name));
+        }
+        outputs[stage.name] = value;
+        seconds.set(stage.name, elapsed);
+        reports.push({ name, outcome: 'ran', seconds: elapsed });
+        log(`✔ ${name} done in ${elapsed.toFixed(1)} s`);
+        return value;
+      } catch (error) {
+        stop(); // before its threads are released below, which would start the next stage
+        throw error;
+      } finally {
+        if (local !== null) inProcess!.release(local);
+        budget?.release(grant);
+      }
     };
 
     // Consecutive stages disabled by the same flag are one line, named by the last (the one that gathers them).
@@ -380,6 +515,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       log(`- ${label}: disabled${hint ? `, ${hint} enables ${names.length === 1 ? 'it' : 'them'}` : ''}`);
       disabled = null;
     };
+    const started: Promise<unknown>[] = [];
     for (const entry of entries) {
       const stage = byName.get(entry.name as keyof O)!;
       if (entry.state === 'disabled') {
@@ -391,7 +527,9 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       }
       flushDisabled();
       if (entry.run) {
-        if (!(stage.name in outputs)) await obtain(stage.name);
+        // --jobs 1 runs each stage before the next is looked at, as it always did.
+        if (parallel) started.push(obtain(stage.name));
+        else if (!(stage.name in outputs)) await obtain(stage.name);
       } else if (entry.state === 'cached') {
         reports.push({ name: entry.name, outcome: 'cached', seconds: 0 });
         log(`✔ ${entry.name}: cached`);
@@ -401,7 +539,19 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       }
     }
     flushDisabled();
+    await Promise.allSettled(started);
+    options.signal?.removeEventListener('abort', stop);
+    if (failures.length > 0) {
+      const interrupted = failures.find(({ error }) => error.name === 'InterruptedError');
+      if (interrupted && options.signal?.aborted) throw interrupted.error;
+      if (failures.length === 1) throw failures[0]!.error;
+      throw new StagesFailedError(failures);
+    }
+    const unfinished = entries.filter((entry) => entry.run && !(entry.name in outputs)).map((entry) => entry.name);
+    if (unfinished.length > 0) throw new RunInterruptedError(`the run was interrupted before ${unfinished.join(', ')} ran`);
     files.save(); // only after a whole run: one that stops, fails or is interrupted leaves the cache folder as it was
+    const order = new Map(entries.map((entry, i) => [entry.name, i]));
+    reports.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
     return { outputs, reports };
   };
 

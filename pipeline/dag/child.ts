@@ -1,0 +1,100 @@
+// Runs StageJobs in child processes, one process per stage: TF.js's backend is process-wide
+// state, so two trainings in one process would share it. The parent sends the config and the
+// job; the child reads its inputs from the cache, writes its entry, and reports back:
+//
+//   parent ──{config, job}──► child           child ──log / epoch / batch / end──► parent's progress
+//   parent ◄──done | failed── child           SIGINT / SIGTERM to the parent ──► SIGINT to every child
+//
+// A child never writes reports and never takes the --out lock; a child whose parent dies exits.
+
+import { fork, type ChildProcess } from 'node:child_process';
+import type { EpochProgress, ProgressFactory } from '../progress.js';
+import type { StageJob } from './runner.js';
+
+/** Child to parent. */
+export type ChildMessage =
+  | { kind: 'log'; line: string }
+  | { kind: 'epoch'; id: number; label: string; batches: number }
+  | { kind: 'batch'; id: number; done: number; loss: number; accuracy: number }
+  | { kind: 'end'; id: number; summary: string }
+  | { kind: 'done' }
+  | { kind: 'failed'; name: string; message: string; stack?: string };
+
+/** Parent to child. */
+export interface JobMessage<C> {
+  config: C;
+  job: StageJob;
+}
+
+/** Node flags that let a child run TypeScript, as `npm run pipeline` does. */
+const CHILD_EXEC_ARGV = ['--import', 'tsx'];
+
+// Every live child of this process; one exit hook for all of them, however many runs started them.
+const live = new Set<ChildProcess>();
+let exitHook = false;
+function track(child: ChildProcess): void {
+  live.add(child);
+  child.once('exit', () => live.delete(child));
+  if (exitHook) return;
+  exitHook = true;
+  // A parent that exits early (a second Ctrl-C, a crash) takes its children with it.
+  process.once('exit', () => {
+    for (const orphan of live) orphan.kill('SIGKILL');
+  });
+}
+
+/** An `isolate` for the runner: each job runs in a fresh `node --import tsx entry`. */
+export function childProcessJobs<C>(options: { entry: string; config: C; progress: ProgressFactory; signal?: AbortSignal }): (job: StageJob) => Promise<void> {
+  const running = new Set<ChildProcess>();
+  const interrupt = () => {
+    for (const child of running) child.kill('SIGINT');
+  };
+  options.signal?.addEventListener('abort', interrupt, { once: true });
+
+  return (job) =>
+    new Promise<void>((resolve, reject) => {
+      const child = fork(options.entry, [], { execArgv: CHILD_EXEC_ARGV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+      running.add(child);
+      track(child);
+      const bars = new Map<number, EpochProgress>();
+      let outcome: { done: true } | { done: false; error: Error } | null = null;
+      child.on('message', (message: ChildMessage) => {
+        switch (message.kind) {
+          case 'log':
+            return options.progress.log(message.line);
+          case 'epoch':
+            return void bars.set(message.id, options.progress.epoch(message.label, message.batches));
+          case 'batch':
+            return bars.get(message.id)?.batch(message.done, message.loss, message.accuracy);
+          case 'end':
+            bars.get(message.id)?.end(message.summary);
+            return void bars.delete(message.id);
+          case 'done':
+            outcome = { done: true };
+            return;
+          case 'failed': {
+            // Same name and message as in process, so the CLI words it the same way.
+            const error = new Error(message.message);
+            error.name = message.name;
+            if (message.stack) error.stack = message.stack;
+            outcome = { done: false, error };
+            return;
+          }
+        }
+      });
+      child.once('error', (error) => {
+        outcome ??= { done: false, error: new Error(`stage ${job.stage}: could not start its process (${error.message})`) };
+      });
+      child.once('exit', (code, signal) => {
+        running.delete(child);
+        for (const bar of bars.values()) bar.end(`${job.stage}: stopped`);
+        if (outcome?.done && code === 0) return resolve();
+        if (outcome && !outcome.done) return reject(outcome.error);
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        const error = new Error(`stage ${job.stage}: its process ${how} before it finished`);
+        if (options.signal?.aborted) error.name = 'InterruptedError';
+        reject(error);
+      });
+      child.send({ config: options.config, job } satisfies JobMessage<C>);
+    });
+}

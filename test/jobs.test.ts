@@ -1,0 +1,301 @@
+// --jobs: independent stages side by side. The runner's scheduling on toy stages (budget,
+// failures, abort), then the real CLI: --jobs 1 and --jobs 2 give the same results, and
+// Ctrl-C during two concurrent trainings exits 130, writes nothing and leaves no process.
+
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createThreadBudget } from '../pipeline/dag/budget.js';
+import { consoleProgress } from '../pipeline/progress.js';
+import { createCache } from '../pipeline/dag/cache.js';
+import { StagesFailedError, createRunner, defineStage, runStageJob, type Stage, type StageJob } from '../pipeline/dag/runner.js';
+import { runCli, startCli } from './helpers/cli.js';
+
+let work: string;
+beforeAll(() => {
+  work = mkdtempSync(path.join(os.tmpdir(), 'jobs-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Every file under `dir` with its SHA-256. */
+function snapshot(dir: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const walk = (folder: string) => {
+    for (const name of readdirSync(folder)) {
+      const full = path.join(folder, name);
+      if (statSync(full).isDirectory()) walk(full);
+      else files[path.relative(dir, full)] = createHash('sha256').update(readFileSync(full)).digest('hex');
+    }
+  };
+  walk(dir);
+  return files;
+}
+
+describe('thread budget', () => {
+  it('grants a fixed request when it fits, the rest to a "what is left" request, and refuses after close', async () => {
+    const budget = createThreadBudget(3);
+    expect(await budget.acquire(() => 1)).toBe(1);
+    expect(await budget.acquire((free) => free)).toBe(2);
+    let third: number | null = null;
+    const waiting = budget.acquire(() => 1).then((threads) => (third = threads));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(third).toBeNull(); // all 3 in use
+    budget.release(1);
+    await waiting;
+    expect(third).toBe(1);
+    const refused = budget.acquire(() => 1);
+    budget.close();
+    await expect(refused).rejects.toThrow('the run stopped before this stage started');
+    await expect(budget.acquire(() => 1)).rejects.toThrow('the run stopped before this stage started');
+  });
+
+  it('starts a stage that wants more than the whole budget once nothing else runs', async () => {
+    const budget = createThreadBudget(2);
+    expect(await budget.acquire(() => 5)).toBe(5);
+    let next: number | null = null;
+    const waiting = budget.acquire(() => 1).then((threads) => (next = threads));
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(next).toBeNull();
+    budget.release(5);
+    await waiting;
+    expect(next).toBe(1);
+  });
+});
+
+// Toy DAG: root → slow-a, slow-b, slow-c (each a "training" of 1 thread, or fails) → join.
+interface Toy {
+  root: number;
+  'slow-a': number;
+  'slow-b': number;
+  'slow-c': number;
+  join: number;
+}
+interface ToyConfig {
+  fail: string[]; // stages that throw
+  milliseconds: number;
+}
+
+function toyStages(trace: { running: number; most: number; ran: string[] }): Stage<Toy, ToyConfig>[] {
+  const stage = defineStage<Toy, ToyConfig>();
+  const slow = (name: 'slow-a' | 'slow-b' | 'slow-c', factor: number) =>
+    stage({
+      name,
+      inputs: ['root'],
+      reads: ['fail', 'milliseconds'],
+      version: 1,
+      description: name,
+      threads: () => 1,
+      run: async ({ root }, { config }) => {
+        trace.running++;
+        trace.most = Math.max(trace.most, trace.running);
+        await new Promise((resolve) => setTimeout(resolve, config.milliseconds * factor));
+        trace.running--;
+        if (config.fail.includes(name)) throw new Error(`${name} failed on purpose`);
+        trace.ran.push(name);
+        return root * factor;
+      },
+    });
+  return [
+    stage({ name: 'root', inputs: [], reads: [], version: 1, description: 'root', run: () => 10 }),
+    slow('slow-a', 1),
+    slow('slow-b', 2),
+    slow('slow-c', 3),
+    stage({ name: 'join', inputs: ['slow-a', 'slow-b', 'slow-c'], reads: [], version: 1, description: 'join', run: (inputs) => (trace.ran.push('join'), inputs['slow-a'] + inputs['slow-b'] + inputs['slow-c']) }),
+  ];
+}
+
+async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal) {
+  const cacheDir = mkdtempSync(path.join(work, 'toy-'));
+  const cache = createCache(cacheDir);
+  const trace = { running: 0, most: 0, ran: [] as string[] };
+  const stages = toyStages(trace);
+  const jobsRun: StageJob[] = [];
+  // The job path a child process takes, run here: inputs from the cache, the entry into it.
+  const isolate = async (job: StageJob) => {
+    jobsRun.push(job);
+    await runStageJob(stages, config, cache, job, { log: () => {} });
+  };
+  const runner = createRunner(stages, config, { cache, jobs, isolate, signal });
+  const result = await runner.run().then(
+    (value) => ({ ok: true as const, value }),
+    (error: Error) => ({ ok: false as const, error }),
+  );
+  return { result, trace, jobsRun, cacheDir, entries: readdirSync(cacheDir).sort() };
+}
+
+describe('runner with a thread budget', () => {
+  it('runs independent stages side by side up to the budget, through the job path, with the same result as one at a time', async () => {
+    const one = await toyRun({ fail: [], milliseconds: 50 }, 1);
+    const two = await toyRun({ fail: [], milliseconds: 50 }, 2);
+    expect(one.trace.most).toBe(1);
+    expect(one.jobsRun).toEqual([]); // --jobs 1: everything in process, in order
+    expect(two.trace.most).toBe(2);
+    expect(two.jobsRun.map((job) => [job.stage, job.threads])).toEqual([['slow-a', 1], ['slow-b', 1], ['slow-c', 1]]);
+    expect(one.result.ok && one.result.value.outputs.join).toBe(60);
+    expect(two.result.ok && two.result.value.outputs.join).toBe(60);
+    expect(two.result.ok && two.result.value.reports.map((r) => r.name)).toEqual(['root', 'slow-a', 'slow-b', 'slow-c', 'join']);
+  });
+
+  it('a failure stops its dependants and starts nothing new, lets the running sibling finish, and reports every failure', async () => {
+    // slow-a (50 ms) fails while slow-b (100 ms) runs; slow-c has not started and never does.
+    const single = await toyRun({ fail: ['slow-a'], milliseconds: 50 }, 2);
+    expect(single.result.ok).toBe(false);
+    expect(!single.result.ok && single.result.error.message).toBe('slow-a failed on purpose');
+    expect(single.trace.ran).toEqual(['slow-b']);
+    expect(single.entries).toEqual(['root', 'slow-b']); // the finished sibling is cached, nothing else
+
+    // Both running stages fail: one error naming both.
+    const both = await toyRun({ fail: ['slow-a', 'slow-b'], milliseconds: 50 }, 2);
+    expect(!both.result.ok && both.result.error).toBeInstanceOf(StagesFailedError);
+    expect(!both.result.ok && both.result.error.message).toBe('2 stages failed:\n  slow-a: slow-a failed on purpose\n  slow-b: slow-b failed on purpose');
+    expect(both.trace.ran).toEqual([]);
+  });
+
+  it('an abort starts nothing new, waits for the running stages, and ends the run as interrupted', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 20); // while slow-a and slow-b run
+    const aborted = await toyRun({ fail: [], milliseconds: 50 }, 2, controller.signal);
+    expect(!aborted.result.ok && [aborted.result.error.name, aborted.result.error.message]).toEqual(['InterruptedError', 'the run was interrupted before slow-c, join ran']);
+    expect(aborted.trace.ran).toEqual(['slow-a', 'slow-b']);
+    expect(aborted.trace.running).toBe(0);
+  });
+});
+
+// A small config with the reference and the experiments; --lr 0.05 so a 1-epoch run moves.
+const small = (name: string, jobs: number, extra: string[] = []) => [
+  '--train-size', '2000', '--val-size', '500', '--test-size', '500', '--epochs', '1', '--lr', '0.05', '--backend', 'wasm',
+  '--gradcheck-batch', '4', '--experiments', '--jobs', String(jobs),
+  '--out', path.join(work, name, 'reports'), '--cache-dir', path.join(work, name, 'cache'), ...extra,
+];
+
+/** metrics.json without what may differ between runs of the same config: timings, folders, and how it was run (--jobs, threads). */
+function results(reports: string) {
+  const metrics = JSON.parse(readFileSync(path.join(reports, 'metrics.json'), 'utf8'));
+  delete metrics.stage_seconds;
+  for (const key of ['out', 'cacheDir', 'jobs']) delete metrics.config[key];
+  for (const block of [metrics.tfjs, metrics.reference]) {
+    delete block.train_seconds;
+    delete block.train_samples_per_second;
+  }
+  delete metrics.reference.threads;
+  for (const variant of Object.values(metrics.experiments.variants) as { train_seconds?: number }[]) delete variant.train_seconds;
+  return metrics;
+}
+
+describe('--jobs 1 and --jobs 2 give the same results', () => {
+  it('same metrics.json apart from timings, and byte-identical model files', () => {
+    const one = runCli('pipeline/cli/pipeline.ts', small('one', 1));
+    expect(one.stderr).toBe('');
+    expect(one.status).toBe(0);
+    const two = runCli('pipeline/cli/pipeline.ts', small('two', 2));
+    expect(two.stderr).toBe('');
+    expect(two.status).toBe(0);
+    expect(two.stdout).toMatch(/▶ train: .*\(1 thread\)/); // it did run stages in child processes
+    const reportsOne = path.join(work, 'one', 'reports');
+    const reportsTwo = path.join(work, 'two', 'reports');
+    expect(results(reportsTwo)).toEqual(results(reportsOne));
+    expect(Object.keys(results(reportsOne).experiments.variants)).toHaveLength(10);
+    const models = (reports: string) => Object.fromEntries(Object.entries(snapshot(reports)).filter(([file]) => file.startsWith('model/')));
+    expect(Object.keys(models(reportsOne)).sort()).toEqual(['model/reference/model.json', 'model/reference/weights.bin', 'model/tfjs/model.json', 'model/tfjs/weights.bin']);
+    expect(models(reportsTwo)).toEqual(models(reportsOne));
+  }, 300_000);
+});
+
+/** The pids of `parent`'s child processes, from ps. */
+function childPids(parent: number): number[] {
+  try {
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(parent)], { encoding: 'utf8' }).split('\n').map(Number).filter((pid) => pid > 0);
+  } catch {
+    return []; // ps exits 1 when there are none
+  }
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe('Ctrl-C during two concurrent trainings', () => {
+  it('exits 130, leaves the cache and reports/ byte-identical, and leaves no process behind', async () => {
+    const quick = (epochs: string) => [
+      '--train-size', '4000', '--val-size', '500', '--test-size', '500', '--epochs', epochs, '--backend', 'wasm', '--gradcheck-batch', '4', '--jobs', '2',
+      '--out', path.join(work, 'ctrl-c', 'reports'), '--cache-dir', path.join(work, 'ctrl-c', 'cache'),
+    ];
+    const baseline = runCli('pipeline/cli/pipeline.ts', quick('1'));
+    expect(baseline.status).toBe(0);
+    const before = { reports: snapshot(path.join(work, 'ctrl-c', 'reports')), cache: snapshot(path.join(work, 'ctrl-c', 'cache')) };
+
+    const child: ChildProcess = startCli('pipeline/cli/pipeline.ts', quick('40'));
+    let stdout = '';
+    let stderr = '';
+    const stageProcesses: number[] = [];
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+      // Both trainings are past their first epoch, each in its own process: interrupt the pipeline alone.
+      if (stageProcesses.length === 0 && /tfjs epoch 1\/40:/.test(stdout) && /reference epoch 1\/40:/.test(stdout)) {
+        stageProcesses.push(...childPids(child.pid!));
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
+    expect(stageProcesses).toHaveLength(2);
+    expect(code).toBe(130);
+    expect(stderr).toContain('SIGINT received: stopping after the current batch');
+    expect(stderr).toMatch(/interrupted: .*interrupted in epoch \d+, batch \d+/);
+    expect(stdout).not.toMatch(/✔ (train|reference) done/);
+    expect(stageProcesses.filter(alive)).toEqual([]);
+    expect({ reports: snapshot(path.join(work, 'ctrl-c', 'reports')), cache: snapshot(path.join(work, 'ctrl-c', 'cache')) }).toEqual(before);
+  }, 300_000);
+});
+
+describe('progress of stages side by side', () => {
+  /** A stream that records what is written; `tty` says whether it claims to be a terminal. */
+  const recorder = (tty: boolean) => {
+    const chunks: string[] = [];
+    const stream = { isTTY: tty, columns: 120, write: (chunk: string) => (chunks.push(String(chunk)), true) } as unknown as NodeJS.WriteStream;
+    return { stream, text: () => chunks.join('') };
+  };
+  const twoEpochs = async (progress: ReturnType<typeof consoleProgress>) => {
+    const tfjs = progress.epoch('tfjs epoch 1/2', 10);
+    const reference = progress.epoch('reference epoch 1/2', 10);
+    for (let batch = 1; batch <= 10; batch++) {
+      tfjs.batch(batch, 1 / batch, batch / 10);
+      reference.batch(batch, 2 / batch, batch / 10);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300)); // bars redraw on a timer
+    reference.end('reference epoch 1/2: done');
+    tfjs.end('tfjs epoch 1/2: done');
+  };
+
+  it('piped: one line per epoch per stage, and no bar', async () => {
+    const bars = recorder(false);
+    const lines = recorder(false);
+    await twoEpochs(consoleProgress(bars.stream, lines.stream));
+    expect(lines.text()).toBe('reference epoch 1/2: done\ntfjs epoch 1/2: done\n');
+    expect(bars.text()).toBe('');
+  });
+
+  it('on a terminal: a bar per running stage at once, and the summaries written above them', async () => {
+    const saved = process.env.CI;
+    delete process.env.CI;
+    const terminal = recorder(true);
+    try {
+      await twoEpochs(consoleProgress(terminal.stream, terminal.stream));
+    } finally {
+      if (saved !== undefined) process.env.CI = saved;
+    }
+    const text = terminal.text();
+    // The last frame before the first epoch ends shows both bars, one per line.
+    const frame = text.slice(0, text.indexOf('reference epoch 1/2: done'));
+    expect(frame).toMatch(/tfjs epoch 1\/2 \[[^\]]*\] \d+\/10 batches[^\n]*\n[^\n]*reference epoch 1\/2 \[[^\]]*\] \d+\/10 batches/);
+    expect(text).toContain('reference epoch 1/2: done\n');
+    expect(text).toContain('tfjs epoch 1/2: done\n');
+  });
+});
