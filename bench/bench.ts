@@ -109,13 +109,22 @@ function trainedRates(metricsFile: string): TrainedRates | undefined {
     epochs: metrics.config.epochs,
     tfjs: { backend: metrics.tfjs.backend, imagesPerSecond: metrics.tfjs.train_samples_per_second },
   };
-  if (metrics.reference) rates.reference = { threads: metrics.reference.threads ?? 1, imagesPerSecond: metrics.reference.train_samples_per_second };
+  if (metrics.reference)
+    rates.reference = { threads: metrics.reference.threads ?? 1, imagesPerSecond: metrics.reference.train_samples_per_second };
   return rates;
 }
 
 interface BenchReport {
   date: string;
-  machine: { cpu: string; cores: number; node: string; tfjs: string; platform: string; loadAverageStart: number[]; loadAverageEnd: number[] };
+  machine: {
+    cpu: string;
+    cores: number;
+    node: string;
+    tfjs: string;
+    platform: string;
+    loadAverageStart: number[];
+    loadAverageEnd: number[];
+  };
   settings: Omit<Settings, 'out'> & { batchSize: number; seed: number; lr: number; trainSubset: number; warmupSteps: number };
   backends: { loaded: string[]; unavailable: Record<string, string> };
   training: TrainingRow[];
@@ -142,10 +151,20 @@ function parseSettings(argv: string[]): Settings {
     .option('quick', { type: 'boolean', default: false, describe: 'Fewer repetitions and steps (about a minute without the full run)' })
     .option('skip-full', { type: 'boolean', default: false, describe: 'Skip the full pipeline run, which takes minutes' })
     .option('recipes-only', { type: 'boolean', default: false, describe: 'Only the training recipes against plain SGD, on wasm' })
-    .option('backends', { type: 'string', default: ALL_BACKENDS.join(','), describe: `TF.js backends to try, comma-separated (${ALL_BACKENDS.join(', ')})` })
-    .option('out', { type: 'string', default: 'bench/results', describe: 'Folder for bench.json and bench.md (not reports/, which each pipeline run replaces whole)' })
+    .option('backends', {
+      type: 'string',
+      default: ALL_BACKENDS.join(','),
+      describe: `TF.js backends to try, comma-separated (${ALL_BACKENDS.join(', ')})`,
+    })
+    .option('out', {
+      type: 'string',
+      default: 'bench/results',
+      describe: 'Folder for bench.json and bench.md (not reports/, which each pipeline run replaces whole)',
+    })
     .check((args) => {
-      const unknown = String(args.backends).split(',').filter((name) => !(ALL_BACKENDS as string[]).includes(name));
+      const unknown = String(args.backends)
+        .split(',')
+        .filter((name) => !(ALL_BACKENDS as string[]).includes(name));
       if (unknown.length > 0) throw new Error(`--backends: unknown ${unknown.join(', ')}; expected e.g. --backends wasm,cpu`);
       return true;
     })
@@ -204,11 +223,13 @@ function tfjsTrainers(backend: string): Trainer[] {
     const trained = trainTfjsPlain(dataset, init, options);
     return Promise.resolve({ wallSeconds: trained.trainSeconds, cpuSeconds: trained.trainCpuSeconds });
   };
-  const withKernels = (fast: boolean, run: Trainer['run']): Trainer['run'] => (dataset, init, options) => {
-    if (fast) installFastKernels(backend);
-    else uninstallFastKernels(backend);
-    return run(dataset, init, options);
-  };
+  const withKernels =
+    (fast: boolean, run: Trainer['run']): Trainer['run'] =>
+    (dataset, init, options) => {
+      if (fast) installFastKernels(backend);
+      else uninstallFastKernels(backend);
+      return run(dataset, init, options);
+    };
   const hasFastKernels = installFastKernels(backend);
   uninstallFastKernels(backend);
   const trainers: Trainer[] = [
@@ -308,7 +329,13 @@ async function measureTrainers(
 function measureEvaluate(backend: string, full: Dataset, reps: number): EvaluateRow {
   const init = initialWeights(SEED);
   const trained: TrainedModel = {
-    implementation: 'tfjs', backend, params: init.params, history: [], trainSeconds: 0, samplesPerSecond: 0, trainAccuracy: 0,
+    implementation: 'tfjs',
+    backend,
+    params: init.params,
+    history: [],
+    trainSeconds: 0,
+    samplesPerSecond: 0,
+    trainAccuracy: 0,
   };
   const wallRates: number[] = [];
   const cpuRates: number[] = [];
@@ -320,9 +347,17 @@ function measureEvaluate(backend: string, full: Dataset, reps: number): Evaluate
     const span = stop();
     wallRates.push(full.test.count / span.wallSeconds);
     cpuRates.push(full.test.count / span.cpuSeconds);
-    log(`  ${backend} evaluateModels ${rep + 1}/${reps}: ${Math.round(wallRates.at(-1)!)} test images/s, ${Math.round(cpuRates.at(-1)!)} per CPU-second`);
+    log(
+      `  ${backend} evaluateModels ${rep + 1}/${reps}: ${Math.round(wallRates.at(-1)!)} test images/s, ${Math.round(cpuRates.at(-1)!)} per CPU-second`,
+    );
   }
-  return { backend, testImages: full.test.count, validationImages: full.validation.count, ...summarise(wallRates), perCpuSecond: summarise(cpuRates) };
+  return {
+    backend,
+    testImages: full.test.count,
+    validationImages: full.validation.count,
+    ...summarise(wallRates),
+    perCpuSecond: summarise(cpuRates),
+  };
 }
 
 /**
@@ -333,11 +368,22 @@ function measureEvaluate(backend: string, full: Dataset, reps: number): Evaluate
 function measureFullPipeline(useTime = existsSync('/usr/bin/time')): FullPipeline {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-'));
   // exactly what `npm run pipeline` runs, with a fresh cache and report folder
-  const pipelineArgs = ['run', '--silent', 'pipeline', '--', '--cache-dir', path.join(scratch, 'cache'), '--out', path.join(scratch, 'reports')];
+  const pipelineArgs = [
+    'run',
+    '--silent',
+    'pipeline',
+    '--',
+    '--cache-dir',
+    path.join(scratch, 'cache'),
+    '--out',
+    path.join(scratch, 'reports'),
+  ];
   const command = `npm ${pipelineArgs.join(' ')}`;
   const usageFile = path.join(scratch, 'resource-usage.json');
   const probe = `--import ${pathToFileURL(path.resolve('bench/resource-usage.mjs')).href}`;
-  const env = useTime ? process.env : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${probe}`, BENCH_RESOURCE_FILE: usageFile };
+  const env = useTime
+    ? process.env
+    : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${probe}`, BENCH_RESOURCE_FILE: usageFile };
   log(`  full pipeline: ${command} (takes minutes)`);
   try {
     const start = performance.now();
@@ -360,7 +406,9 @@ function measureFullPipeline(useTime = existsSync('/usr/bin/time')): FullPipelin
       exitCode: child.status,
       wallSeconds,
       peakRssMiB,
-      measuredWith: useTime ? '/usr/bin/time -v (peak RSS of the largest process in the tree)' : 'process.resourceUsage() of each node process in the tree, largest kept',
+      measuredWith: useTime
+        ? '/usr/bin/time -v (peak RSS of the largest process in the tree)'
+        : 'process.resourceUsage() of each node process in the tree, largest kept',
     };
     if (child.status !== 0) result.outputTail = `${child.stdout ?? ''}${stderr}`.trimEnd().split('\n').slice(-15).join('\n');
     else result.trained = trainedRates(path.join(scratch, 'reports', 'metrics.json'));
@@ -375,7 +423,15 @@ function machine(): BenchReport['machine'] {
   const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
   const require = createRequire(import.meta.url);
   const tfjs = (require('@tensorflow/tfjs/package.json') as { version: string }).version;
-  return { cpu, cores: os.cpus().length, node: process.version, tfjs, platform: `${os.platform()} ${os.arch()}`, loadAverageStart: os.loadavg(), loadAverageEnd: [] };
+  return {
+    cpu,
+    cores: os.cpus().length,
+    node: process.version,
+    tfjs,
+    platform: `${os.platform()} ${os.arch()}`,
+    loadAverageStart: os.loadavg(),
+    loadAverageEnd: [],
+  };
 }
 
 const number = (value: number) => Math.round(value).toLocaleString('en-US');
@@ -390,7 +446,9 @@ function markdown(report: BenchReport): string {
     `${report.date} · ${m.cpu}, ${m.cores} cores · Node ${m.node} · TF.js ${m.tfjs} · ${m.platform}`,
     `Backends loaded: ${report.backends.loaded.join(', ')}` +
       (Object.keys(report.backends.unavailable).length > 0
-        ? `; unavailable: ${Object.entries(report.backends.unavailable).map(([name, why]) => `${name} (${why})`).join(', ')}`
+        ? `; unavailable: ${Object.entries(report.backends.unavailable)
+            .map(([name, why]) => `${name} (${why})`)
+            .join(', ')}`
         : ''),
     `Load average (1/5/15 min) at start ${load(m.loadAverageStart)}, at end ${load(m.loadAverageEnd)}; other processes on these cores slow every row alike.`,
     '',
@@ -406,8 +464,8 @@ function markdown(report: BenchReport): string {
         `${number(r.perCpuSecond.median)} | ${range(r.perCpuSecond)} |`,
     ),
     '',
-    'Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process\'s CPU time instead, which other processes on the cores disturb less (it also counts V8\'s helper threads).',
-    'Kernels: *original* are the backend\'s own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/tfjs/fast-kernels.ts).',
+    "Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process's CPU time instead, which other processes on the cores disturb less (it also counts V8's helper threads).",
+    "Kernels: *original* are the backend's own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/tfjs/fast-kernels.ts).",
     'The plain loop gathers each batch from the training tensor on the backend (bench/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
     'The reference with more than one thread shares each SGD step with worker threads (reference/fast/threads.ts); its weights are bit for bit those of one thread. ' +
       'Its per CPU-second figure counts the CPU time of all its threads, spinning included.' +
@@ -421,7 +479,8 @@ function markdown(report: BenchReport): string {
     '| backend | test images | median test images/s | min–max | median per CPU-second | min–max |',
     '|---|---:|---:|---:|---:|---:|',
     ...report.evaluate.map(
-      (r) => `| ${r.backend} | ${r.testImages} | **${number(r.median)}** | ${range(r)} | ${number(r.perCpuSecond.median)} | ${range(r.perCpuSecond)} |`,
+      (r) =>
+        `| ${r.backend} | ${r.testImages} | **${number(r.median)}** | ${range(r)} | ${number(r.perCpuSecond.median)} | ${range(r.perCpuSecond)} |`,
     ),
     '',
     `Each call also scores the ${report.evaluate[0]?.validationImages ?? 0} validation images, which the rate does not count.`,
@@ -446,7 +505,9 @@ function markdown(report: BenchReport): string {
         '',
         `Training throughput this run recorded in metrics.json, over its ${epochs} epochs of 50,000 images (validation excluded): ` +
           `TF.js **${number(tfjs.imagesPerSecond)}** images/s on ${tfjs.backend}` +
-          (reference ? `, the reference **${number(reference.imagesPerSecond)}** images/s on ${reference.threads} thread${reference.threads === 1 ? '' : 's'}.` : '.'),
+          (reference
+            ? `, the reference **${number(reference.imagesPerSecond)}** images/s on ${reference.threads} thread${reference.threads === 1 ? '' : 's'}.`
+            : '.'),
       );
     }
     if (full.outputTail) lines.push('', 'The run failed; its last lines:', '', '```', full.outputTail, '```');
@@ -461,18 +522,27 @@ function targetRows(report: BenchReport): string[] {
   const verdict = (value: number, bound: number, atMost: boolean): string => {
     const met = atMost ? value <= bound : value >= bound;
     const gap = Math.abs(value - bound);
-    return met ? 'met' : `**not met**: ${atMost ? 'over' : 'short'} by ${gap.toLocaleString('en-US', { maximumFractionDigits: 1 })} (${((100 * gap) / bound).toFixed(0)}%)`;
+    return met
+      ? 'met'
+      : `**not met**: ${atMost ? 'over' : 'short'} by ${gap.toLocaleString('en-US', { maximumFractionDigits: 1 })} (${((100 * gap) / bound).toFixed(0)}%)`;
   };
   const rows: string[] = [];
   const wholeEpochs = report.training.filter((r) => r.trainer.endsWith('whole epochs'));
   const tfjs = wholeEpochs.filter((r) => r.backend !== 'typescript' && r.backend !== 'tensorflow').sort((a, b) => b.median - a.median)[0];
-  if (tfjs) rows.push(`| TF.js without tfjs-node ≥ 12,000 images/s | ${number(tfjs.median)} (${tfjs.backend}, ${tfjs.trainer}) | ${verdict(tfjs.median, 12_000, false)} |`);
+  if (tfjs)
+    rows.push(
+      `| TF.js without tfjs-node ≥ 12,000 images/s | ${number(tfjs.median)} (${tfjs.backend}, ${tfjs.trainer}) | ${verdict(tfjs.median, 12_000, false)} |`,
+    );
   const reference = wholeEpochs.filter((r) => r.backend === 'typescript').at(-1); // the default thread count, measured last
-  if (reference) rows.push(`| reference ≥ 20,000 images/s | ${number(reference.median)} (${reference.trainer}) | ${verdict(reference.median, 20_000, false)} |`);
+  if (reference)
+    rows.push(
+      `| reference ≥ 20,000 images/s | ${number(reference.median)} (${reference.trainer}) | ${verdict(reference.median, 20_000, false)} |`,
+    );
   const full = report.fullPipeline;
   if (!('skipped' in full) && full.exitCode === 0) {
     rows.push(`| full pipeline ≤ 150 s wall | ${full.wallSeconds.toFixed(1)} s | ${verdict(full.wallSeconds, 150, true)} |`);
-    if (full.peakRssMiB !== null) rows.push(`| full pipeline peak RSS < 1.5 GB | ${full.peakRssMiB.toFixed(0)} MiB | ${verdict(full.peakRssMiB, 1536, true)} |`);
+    if (full.peakRssMiB !== null)
+      rows.push(`| full pipeline peak RSS < 1.5 GB | ${full.peakRssMiB.toFixed(0)} MiB | ${verdict(full.peakRssMiB, 1536, true)} |`);
   }
   return rows;
 }
@@ -491,8 +561,18 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     machine: machine(),
     settings: {
-      quick: settings.quick, skipFull: settings.skipFull, recipesOnly: false, backends: settings.backends, reps: settings.reps, steps: settings.steps,
-      evaluateReps: settings.evaluateReps, batchSize: BATCH, seed: SEED, lr: LR, trainSubset: TRAIN_SUBSET, warmupSteps: WARMUP_STEPS,
+      quick: settings.quick,
+      skipFull: settings.skipFull,
+      recipesOnly: false,
+      backends: settings.backends,
+      reps: settings.reps,
+      steps: settings.steps,
+      evaluateReps: settings.evaluateReps,
+      batchSize: BATCH,
+      seed: SEED,
+      lr: LR,
+      trainSubset: TRAIN_SUBSET,
+      warmupSteps: WARMUP_STEPS,
     },
     backends: { loaded: [], unavailable: {} },
     training: [],
@@ -537,7 +617,9 @@ async function main(): Promise<void> {
   if (report.backends.loaded.includes('wasm')) {
     log('wasm: trainTfjs on whole epochs');
     await selectBackend('wasm');
-    const optimised = tfjsTrainers('wasm').filter((t) => t.trainer.startsWith('trainTfjs')).map(label);
+    const optimised = tfjsTrainers('wasm')
+      .filter((t) => t.trainer.startsWith('trainTfjs'))
+      .map(label);
     report.training.push(...(await measureTrainers('wasm', optimised, full, 0, settings.reps, wholeEpoch)));
   }
   log('reference: whole epochs');

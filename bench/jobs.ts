@@ -60,13 +60,34 @@ function timedRun(flags: string[], jobs: number): { seconds: number; accuracies:
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-jobs-'));
   const reports = path.join(scratch, 'reports');
   try {
-    const args = ['--import', 'tsx', 'pipeline/cli/pipeline.ts', ...flags, '--jobs', String(jobs), '--cache-dir', path.join(scratch, 'cache'), '--out', reports];
+    const args = [
+      '--import',
+      'tsx',
+      'pipeline/cli/pipeline.ts',
+      ...flags,
+      '--jobs',
+      String(jobs),
+      '--cache-dir',
+      path.join(scratch, 'cache'),
+      '--out',
+      reports,
+    ];
     const start = performance.now();
-    const child = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, CI: 'true' }, maxBuffer: 64 * 1024 * 1024 });
+    const child = spawnSync(process.execPath, args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { ...process.env, CI: 'true' },
+      maxBuffer: 64 * 1024 * 1024,
+    });
     const seconds = (performance.now() - start) / 1000;
-    if (child.status !== 0) throw new Error(`--jobs ${jobs} ${flags.join(' ')}: exit ${child.status}\n${`${child.stdout}${child.stderr}`.trimEnd().split('\n').slice(-15).join('\n')}`);
+    if (child.status !== 0)
+      throw new Error(
+        `--jobs ${jobs} ${flags.join(' ')}: exit ${child.status}\n${`${child.stdout}${child.stderr}`.trimEnd().split('\n').slice(-15).join('\n')}`,
+      );
     const metrics = JSON.parse(readFileSync(path.join(reports, 'metrics.json'), 'utf8'));
-    const variants = Object.entries(metrics.experiments?.variants ?? {}).map(([name, v]) => `${name} ${(v as { test_accuracy: number }).test_accuracy}`);
+    const variants = Object.entries(metrics.experiments?.variants ?? {}).map(
+      ([name, v]) => `${name} ${(v as { test_accuracy: number }).test_accuracy}`,
+    );
     return { seconds, accuracies: [metrics.tfjs.test_accuracy, metrics.reference?.test_accuracy, ...variants].join(', ') };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
@@ -86,7 +107,8 @@ export function measureJobs(cases: readonly JobsCase[], reps: number, log: (line
         seen[jobs] = timedRun(benchCase.flags, jobs);
         times[jobs]!.push(seen[jobs]!.seconds);
       }
-      if (seen[1]!.accuracies !== seen[2]!.accuracies) throw new Error(`${benchCase.name}: --jobs 1 and --jobs 2 disagree: ${seen[1]!.accuracies} vs ${seen[2]!.accuracies}`);
+      if (seen[1]!.accuracies !== seen[2]!.accuracies)
+        throw new Error(`${benchCase.name}: --jobs 1 and --jobs 2 disagree: ${seen[1]!.accuracies} vs ${seen[2]!.accuracies}`);
       ratios.push(seen[2]!.seconds / seen[1]!.seconds);
     }
     const jobs1 = summarise(times[1]!);
@@ -140,9 +162,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.met
     .option('reps', { type: 'number', default: 3, describe: 'Interleaved repetitions of each case' })
     .option('out', { type: 'string', default: 'reports', describe: 'Folder for bench-jobs.json and bench-jobs.md' })
     .check((args) => {
-      const unknown = String(args.cases).split(',').filter((name) => !names.includes(name));
+      const unknown = String(args.cases)
+        .split(',')
+        .filter((name) => !names.includes(name));
       if (unknown.length > 0) throw new Error(`--cases: unknown ${unknown.join(', ')}; expected e.g. --cases quick,experiments`);
-      if (!Number.isInteger(args.reps) || args.reps < 1) throw new Error(`--reps: expected a whole number of at least 1, found ${args.reps}`);
+      if (!Number.isInteger(args.reps) || args.reps < 1)
+        throw new Error(`--reps: expected a whole number of at least 1, found ${args.reps}`);
       return true;
     })
     .strict()
@@ -152,7 +177,10 @@ if (process.argv[1] && path.resolve(process.argv[1]) === path.resolve(import.met
   const rows = measureJobs(cases, parsed.reps, (line) => process.stderr.write(`${line}\n`));
   const text = jobsMarkdown(rows, parsed.reps);
   mkdirSync(parsed.out, { recursive: true });
-  writeFileSync(path.join(parsed.out, 'bench-jobs.json'), `${JSON.stringify({ date: new Date().toISOString(), reps: parsed.reps, rows }, null, 2)}\n`);
+  writeFileSync(
+    path.join(parsed.out, 'bench-jobs.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), reps: parsed.reps, rows }, null, 2)}\n`,
+  );
   writeFileSync(path.join(parsed.out, 'bench-jobs.md'), text);
   process.stdout.write(text);
 }

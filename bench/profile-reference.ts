@@ -21,7 +21,12 @@ const reps = at >= 0 ? Number(process.argv[at + 1]) : 3000;
 if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive whole number, found ${process.argv[at + 1]}`);
 
 const full = preprocessDataset(loadMnist(defaultDataDir()), 50_000, 10_000, 10_000);
-const warm = trainReference(subsetDataset(full, 20_000, BATCH), initialWeights(42).params, { epochs: 1, batchSize: BATCH, lr: 0.01, seed: 42 });
+const warm = trainReference(subsetDataset(full, 20_000, BATCH), initialWeights(42).params, {
+  epochs: 1,
+  batchSize: BATCH,
+  lr: 0.01,
+  seed: 42,
+});
 const params = warm.params;
 const scratch = cloneParams(params); // the updates land here, so every repetition sees the same weights
 const ws = net.createWorkspace(params, BATCH);
@@ -32,14 +37,25 @@ const g = ws.grads;
 // In the order trainStepRows runs them; each reads what the ones before it left in ws.
 const phases: [string, boolean, () => void][] = [
   ['layer 1 forward: z1 = x·w1 + b1', true, () => net.layer1Forward(params, ws)],
-  ['ReLU 1, a1 as nonzeros', false, () => (kernels.reluGate(ws.a1, ws.z1, BATCH * H1), kernels.sparseRowsOf(ws.a1Rows, ws.a1, BATCH, H1))],
+  [
+    'ReLU 1, a1 as nonzeros',
+    false,
+    () => {
+      kernels.reluGate(ws.a1, ws.z1, BATCH * H1);
+      kernels.sparseRowsOf(ws.a1Rows, ws.a1, BATCH, H1);
+    },
+  ],
   ['layer 2 forward: z2 = a1·w2 + b2', false, () => net.layer2Forward(params, ws)],
-  ['ReLU 2, layer 3, softmax, loss', false, () => {
-    kernels.reluGate(ws.a2, ws.z2, BATCH * H2);
-    kernels.matmul(ws.logits, ws.a2, params.w3, BATCH, H2, K, params.b3);
-    softmaxCrossEntropyForward(ws.probs, ws.logits, y, BATCH, K);
-    net.countCorrect(ws.logits, y, BATCH, K);
-  }],
+  [
+    'ReLU 2, layer 3, softmax, loss',
+    false,
+    () => {
+      kernels.reluGate(ws.a2, ws.z2, BATCH * H2);
+      kernels.matmul(ws.logits, ws.a2, params.w3, BATCH, H2, K, params.b3);
+      softmaxCrossEntropyForward(ws.probs, ws.logits, y, BATCH, K);
+      net.countCorrect(ws.logits, y, BATCH, K);
+    },
+  ],
   ['backward to dZ2 (layer 3, ReLU 2)', false, () => net.backwardToZ2(params, y, BATCH, ws)],
   ['layer 2 weights: dW2 = a1ᵀ·dZ2', false, () => net.layer2WeightGradient(ws, BATCH)],
   ['layer 2 input: dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0]', false, () => net.layer2InputGradient(params, BATCH, ws)],
@@ -59,8 +75,14 @@ const total = micros.reduce((a, b) => a + b, 0);
 const layer1 = micros.reduce((sum, us, i) => sum + (phases[i]![1] ? us : 0), 0);
 console.log(`One SGD step of the reference, batch ${BATCH}, ${reps} repetitions of each kernel:\n`);
 phases.forEach(([name, layer1Kernel], i) =>
-  console.log(`${micros[i]!.toFixed(1).padStart(8)} µs ${((100 * micros[i]!) / total).toFixed(1).padStart(5)}% ${layer1Kernel ? '*' : ' '} ${name}`),
+  console.log(
+    `${micros[i]!.toFixed(1).padStart(8)} µs ${((100 * micros[i]!) / total).toFixed(1).padStart(5)}% ${layer1Kernel ? '*' : ' '} ${name}`,
+  ),
 );
-console.log(`${total.toFixed(1).padStart(8)} µs        sum (${Math.round((BATCH * 1e6) / total).toLocaleString('en-US')} images/s on one thread)`);
+console.log(
+  `${total.toFixed(1).padStart(8)} µs        sum (${Math.round((BATCH * 1e6) / total).toLocaleString('en-US')} images/s on one thread)`,
+);
 console.log(`\nLayer 1 (* kernels: z1, xᵀ, dW1, w1's update): ${((100 * layer1) / total).toFixed(0)}% of the step.`);
-console.log(`Nonzeros in the batch: x ${ws.xRows.start[BATCH]} of ${BATCH * D}, a1 ${ws.a1Rows.start[BATCH]} of ${BATCH * H1}, dZ2 ${ws.dZ2Rows.start[BATCH]} of ${BATCH * H2}.`);
+console.log(
+  `Nonzeros in the batch: x ${ws.xRows.start[BATCH]} of ${BATCH * D}, a1 ${ws.a1Rows.start[BATCH]} of ${BATCH * H1}, dZ2 ${ws.dZ2Rows.start[BATCH]} of ${BATCH * H2}.`,
+);

@@ -29,7 +29,12 @@ function kernelTotals(info: Profile): KernelTotals {
   const totals: KernelTotals = new Map();
   for (const kernel of info.kernels) {
     const isMatMul = kernel.name === 'BatchMatMul' || kernel.name === '_FusedMatMul';
-    const key = isMatMul ? `${kernel.name} ${kernel.inputShapes.slice(0, 2).map((shape: number[]) => `[${shape}]`).join('·')}` : kernel.name;
+    const key = isMatMul
+      ? `${kernel.name} ${kernel.inputShapes
+          .slice(0, 2)
+          .map((shape: number[]) => `[${shape}]`)
+          .join('·')}`
+      : kernel.name;
     const entry = totals.get(key) ?? { ms: 0, calls: 0 };
     entry.ms += kernel.kernelTimeMs as number;
     entry.calls++;
@@ -52,8 +57,11 @@ function printTable(label: string, wallMs: number, totals: KernelTotals, steps: 
   const rows = [...totals.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const ms = rows.reduce((sum, [, v]) => sum + v.ms, 0);
   const calls = rows.reduce((sum, [, v]) => sum + v.calls, 0);
-  console.log(`\n${label}: ${(wallMs / steps).toFixed(2)} ms/step wall (profiled); kernels ${(ms / steps).toFixed(2)} ms/step in ${(calls / steps).toFixed(0)} calls`);
-  for (const [name, v] of rows) console.log(`${(v.ms / steps).toFixed(3).padStart(8)} ms ${(v.calls / steps).toFixed(1).padStart(5)}×  ${name}`);
+  console.log(
+    `\n${label}: ${(wallMs / steps).toFixed(2)} ms/step wall (profiled); kernels ${(ms / steps).toFixed(2)} ms/step in ${(calls / steps).toFixed(0)} calls`,
+  );
+  for (const [name, v] of rows)
+    console.log(`${(v.ms / steps).toFixed(3).padStart(8)} ms ${(v.calls / steps).toFixed(1).padStart(5)}×  ${name}`);
 }
 
 async function profileRun(run: () => Promise<unknown>): Promise<{ wallMs: number; totals: KernelTotals }> {
@@ -89,6 +97,11 @@ for (const round of [0, 1]) {
   });
   model.dispose();
   if (report) {
-    printTable(`${backend} trainTfjs, its validation and accuracy passes subtracted`, optimised.wallMs - passes.wallMs, without(optimised.totals, passes.totals), steps);
+    printTable(
+      `${backend} trainTfjs, its validation and accuracy passes subtracted`,
+      optimised.wallMs - passes.wallMs,
+      without(optimised.totals, passes.totals),
+      steps,
+    );
   }
 }

@@ -61,7 +61,9 @@ export async function measureRecipes(full: Dataset, images: number, reps: number
       const seconds = await run(variant, dataset);
       wall[i]!.push(seconds.wall);
       cpu[i]!.push(seconds.cpu);
-      log(`  recipe ${variant} ${rep + 1}/${reps}: ${seconds.wall.toFixed(2)} s wall, ${seconds.cpu.toFixed(2)} s CPU per epoch of ${images} images`);
+      log(
+        `  recipe ${variant} ${rep + 1}/${reps}: ${seconds.wall.toFixed(2)} s wall, ${seconds.cpu.toFixed(2)} s CPU per epoch of ${images} images`,
+      );
     }
   }
   const wallBaseline = spread(wall[0]!).median;
@@ -82,7 +84,10 @@ export function measureUpdates(steps: number, reps: number): UpdateRow[] {
     ['Adam (fused, host)', () => new FusedAdam(1e-3, 0.9, 0.999)],
   ];
   const variables = PARAM_NAMES.map((name) => tf.variable(tf.randomNormal([...PARAM_SHAPES[name]], 0, 0.05, 'float32', 1)));
-  const gradients = variables.map((variable, i) => ({ name: variable.name, tensor: tf.randomNormal(variable.shape, 0, 1e-3, 'float32', i + 2) }));
+  const gradients = variables.map((variable, i) => ({
+    name: variable.name,
+    tensor: tf.randomNormal(variable.shape, 0, 1e-3, 'float32', i + 2),
+  }));
   const optimizers = makers.map(([, make]) => make());
   const times = makers.map(() => [] as number[]);
   try {
@@ -130,6 +135,6 @@ export function recipesMarkdown(recipes: RecipeRow[], updates: UpdateRow[], imag
     '|---|---:|---:|---:|',
     ...updates.map((r) => `| ${r.optimizer} | **${ms(r.median)}** | ${ms(r.min)}–${ms(r.max)} | ${r.ratio.toFixed(2)}× |`),
     '',
-    'trainTfjs uses the fused Adam (pipeline/tfjs/optimizers.ts), which gives the weights of TF.js\'s own to float32 rounding (test/optimizers.test.ts), and TF.js\'s SGD and momentum.',
+    "trainTfjs uses the fused Adam (pipeline/tfjs/optimizers.ts), which gives the weights of TF.js's own to float32 rounding (test/optimizers.test.ts), and TF.js's SGD and momentum.",
   ];
 }

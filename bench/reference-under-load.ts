@@ -34,7 +34,9 @@ for (let rep = 0; rep < reps; rep++) {
     try {
       const trained = await trainReferenceAsync(dataset, init, { epochs: 3, batchSize: 64, lr: 0.01, seed: 42, threads: row.threads });
       rates[i]!.push(trained.samplesPerSecond);
-      console.error(`${row.threads} thread(s), ${row.busy ? 'beside a busy process' : 'quiet'}: ${Math.round(trained.samplesPerSecond)} images/s`);
+      console.error(
+        `${row.threads} thread(s), ${row.busy ? 'beside a busy process' : 'quiet'}: ${Math.round(trained.samplesPerSecond)} images/s`,
+      );
     } finally {
       busy?.kill();
     }
@@ -45,5 +47,7 @@ const number = (value: number) => Math.round(value).toLocaleString('en-US');
 console.log(`| threads | machine | median images/s | min–max |\n|---:|---|---:|---:|`);
 rows.forEach((row, i) => {
   const r = rates[i]!;
-  console.log(`| ${row.threads} | ${row.busy ? 'beside a busy process' : 'quiet'} | **${number(median(r))}** | ${number(Math.min(...r))}–${number(Math.max(...r))} |`);
+  console.log(
+    `| ${row.threads} | ${row.busy ? 'beside a busy process' : 'quiet'} | **${number(median(r))}** | ${number(Math.min(...r))}–${number(Math.max(...r))} |`,
+  );
 });

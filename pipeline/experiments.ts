@@ -79,7 +79,13 @@ function scoreParams(params: Params, split: Split): { loss: number; accuracy: nu
  * stage's loop, on the TF.js backend already selected, and scores the
  * exported weights on the test split.
  */
-export async function runVariant(name: string, dataset: Dataset, init: InitialWeights, config: RunSettings, hooks: ExperimentHooks): Promise<VariantResult> {
+export async function runVariant(
+  name: string,
+  dataset: Dataset,
+  init: InitialWeights,
+  config: RunSettings,
+  hooks: ExperimentHooks,
+): Promise<VariantResult> {
   const variant = findVariant(name);
   const { epochs, batchSize, lr, seed } = config;
   const trained = await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe: variant.recipe, label: name }, hooks);
@@ -110,7 +116,10 @@ export function assembleExperiments(
 ): ExperimentsResult {
   const combinations = results.filter((result) => result.kind === 'combination');
   // Validation only: the test set must stay unseen by every choice.
-  const best = combinations.reduce<VariantResult | null>((leader, result) => (leader === null || result.valAccuracy > leader.valAccuracy ? result : leader), null);
+  const best = combinations.reduce<VariantResult | null>(
+    (leader, result) => (leader === null || result.valAccuracy > leader.valAccuracy ? result : leader),
+    null,
+  );
   return {
     variants: results,
     bestCombination: best,

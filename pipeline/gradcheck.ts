@@ -113,7 +113,9 @@ export function referenceGradients32(params: Params, x: Float32Array, y: Float32
  */
 export function gradientCheck(dataset: Dataset, init: InitialWeights, batchSize: number, seed: number, backend: string): GradientCheck {
   if (tf.getBackend() !== backend) {
-    throw new Error(`gradientCheck: expected the TF.js backend "${backend}" to be active, found "${tf.getBackend()}" (call selectBackend first)`);
+    throw new Error(
+      `gradientCheck: expected the TF.js backend "${backend}" to be active, found "${tf.getBackend()}" (call selectBackend first)`,
+    );
   }
   const { x, y } = gradcheckBatch(dataset, batchSize, seed);
 
@@ -150,18 +152,22 @@ export function gradientCheck(dataset: Dataset, init: InitialWeights, batchSize:
 
 function checkShape(name: ParamName, length: number): void {
   const expected = paramSize(name);
-  if (length !== expected) throw new Error(`gradientCheck: TF.js gradient of ${TFJS_WEIGHT_NAMES[name]} has ${length} entries, expected ${expected}`);
+  if (length !== expected)
+    throw new Error(`gradientCheck: TF.js gradient of ${TFJS_WEIGHT_NAMES[name]} has ${length} entries, expected ${expected}`);
 }
 
 /** Every tensor outside its bound, as "oracle tensor: value ≥ bound" lines; empty when the check passes. */
 export function gradientBoundViolations(check: GradientCheck): string[] {
   const violations: string[] = [];
   for (const [tensor, error] of Object.entries(check.finite_difference)) {
-    if (!(error.max_rel_error < FD_MAX_REL_ERROR)) violations.push(`finite differences ${tensor}: max_rel_error ${error.max_rel_error} ≥ ${FD_MAX_REL_ERROR}`);
+    if (!(error.max_rel_error < FD_MAX_REL_ERROR))
+      violations.push(`finite differences ${tensor}: max_rel_error ${error.max_rel_error} ≥ ${FD_MAX_REL_ERROR}`);
   }
   for (const [tensor, error] of Object.entries(check.tfjs)) {
-    if (!(error.max_abs_error < TFJS_MAX_ABS_ERROR)) violations.push(`TF.js ${tensor}: max_abs_error ${error.max_abs_error} ≥ ${TFJS_MAX_ABS_ERROR}`);
-    if (!(error.max_rel_error < TFJS_MAX_REL_ERROR)) violations.push(`TF.js ${tensor}: max_rel_error ${error.max_rel_error} ≥ ${TFJS_MAX_REL_ERROR}`);
+    if (!(error.max_abs_error < TFJS_MAX_ABS_ERROR))
+      violations.push(`TF.js ${tensor}: max_abs_error ${error.max_abs_error} ≥ ${TFJS_MAX_ABS_ERROR}`);
+    if (!(error.max_rel_error < TFJS_MAX_REL_ERROR))
+      violations.push(`TF.js ${tensor}: max_rel_error ${error.max_rel_error} ≥ ${TFJS_MAX_REL_ERROR}`);
   }
   return violations;
 }

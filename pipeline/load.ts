@@ -131,7 +131,9 @@ export function parseImages(bytes: Buffer, file: string): { images: Uint8Array; 
   const field = header(bytes, file, IMAGE_HEADER_BYTES);
   const magic = field(0);
   if (magic !== IMAGE_MAGIC) {
-    throw new DataError(`${file}: expected image magic number ${IMAGE_MAGIC}, found ${magic}${magic === LABEL_MAGIC ? ' (a label file)' : ''}`);
+    throw new DataError(
+      `${file}: expected image magic number ${IMAGE_MAGIC}, found ${magic}${magic === LABEL_MAGIC ? ' (a label file)' : ''}`,
+    );
   }
   const count = field(4);
   const rows = field(8);
@@ -148,7 +150,9 @@ export function parseLabels(bytes: Buffer, file: string): Uint8Array {
   const field = header(bytes, file, LABEL_HEADER_BYTES);
   const magic = field(0);
   if (magic !== LABEL_MAGIC) {
-    throw new DataError(`${file}: expected label magic number ${LABEL_MAGIC}, found ${magic}${magic === IMAGE_MAGIC ? ' (an image file)' : ''}`);
+    throw new DataError(
+      `${file}: expected label magic number ${LABEL_MAGIC}, found ${magic}${magic === IMAGE_MAGIC ? ' (an image file)' : ''}`,
+    );
   }
   const count = field(4);
   if (bytes.length !== LABEL_HEADER_BYTES + count) throw new DataError(lengthMessage(file, bytes, 'labels', bytes.length));
@@ -176,7 +180,9 @@ function readSplit(dir: string, imageName: string, labelName: string): RawSplit 
 /** Stage load: reads and checks the training and test files in `dataDir`. */
 export function loadMnist(dataDir: string): Mnist {
   if (!existsSync(dataDir) || !statSync(dataDir).isDirectory()) {
-    throw new DataError(`--data-dir ${dataDir}: expected a folder holding the four MNIST IDX files, found ${existsSync(dataDir) ? 'a file' : 'nothing'}`);
+    throw new DataError(
+      `--data-dir ${dataDir}: expected a folder holding the four MNIST IDX files, found ${existsSync(dataDir) ? 'a file' : 'nothing'}`,
+    );
   }
   const missing = Object.values(MNIST_FILES).filter((name) => findFile(dataDir, name) === null);
   if (missing.length > 0) {

@@ -73,7 +73,10 @@ export function runMetadata(backend: string, repository = REPOSITORY): RunMetada
 
 /** Pretty JSON that keeps arrays of numbers (matrix rows) on one line. */
 function compactJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g, (_match, body: string) => `[${body.split(/,\s*/).join(', ')}]`);
+  return JSON.stringify(value, null, 2).replace(
+    /\[\s*(-?[\d.e+-]+(?:,\s*-?[\d.e+-]+)*)\s*\]/g,
+    (_match, body: string) => `[${body.split(/,\s*/).join(', ')}]`,
+  );
 }
 
 export interface ReportInputs {

@@ -127,7 +127,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         const result = await gradientCheck(preprocess, init, config.gradcheckBatch, config.seed, backend);
         log(gradcheckSummary(result));
         const violations = gradientBoundViolations(result);
-        if (violations.length > 0) throw new Error(`gradient check failed, the reference and TF.js disagree:\n  ${violations.join('\n  ')}`);
+        if (violations.length > 0)
+          throw new Error(`gradient check failed, the reference and TF.js disagree:\n  ${violations.join('\n  ')}`);
         return result;
       },
     }),
@@ -183,7 +184,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         description: `experiment: ${variant.description}`,
         inputs: ['preprocess', 'init'],
         // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
-        reads: variant.recipe.optimizer.kind === 'adam' ? ['epochs', 'batchSize', 'seed', 'backend'] : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+        reads:
+          variant.recipe.optimizer.kind === 'adam'
+            ? ['epochs', 'batchSize', 'seed', 'backend']
+            : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
         untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
         version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
         expensive: true,
@@ -207,7 +211,12 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 3, // 2: camelCase fields, the best combination's weights; 3: camelCase epoch records
       enabled: (config) => config.experiments,
       enabledBy: '--experiments',
-      run: (inputs, { config }) => assembleExperiments(EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!), config, inputs.preprocess),
+      run: (inputs, { config }) =>
+        assembleExperiments(
+          EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!),
+          config,
+          inputs.preprocess,
+        ),
     }),
     stage({
       name: 'report',

@@ -148,7 +148,12 @@ interface BatchBuffers {
 }
 
 function batchBuffers(batchSize: number): BatchBuffers {
-  return { images: new Float32Array(batchSize * D), augmented: new Float32Array(batchSize * D), oneHot: new Float32Array(batchSize * K), labels: new Uint8Array(batchSize) };
+  return {
+    images: new Float32Array(batchSize * D),
+    augmented: new Float32Array(batchSize * D),
+    oneHot: new Float32Array(batchSize * K),
+    labels: new Uint8Array(batchSize),
+  };
 }
 
 /** Copies the training rows `rows` into the batch buffers, in order. */
@@ -162,7 +167,13 @@ function fillBatch(batch: BatchBuffers, train: Split, rows: Uint32Array): void {
 }
 
 /** One optimizer step on the first `rows` rows of `images` (B, D) and of `batch`'s labels; returns [mean loss, correct count]. */
-function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, images: Float32Array, batch: BatchBuffers, rows: number): [number, number] {
+function trainStep(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  images: Float32Array,
+  batch: BatchBuffers,
+  rows: number,
+): [number, number] {
   let probabilities: tf.Tensor2D | undefined;
   const loss = tf.tidy(() => {
     const x = tf.tensor2d(images.subarray(0, rows * D), [rows, D]); // (B, D)

@@ -198,7 +198,6 @@ export interface RunMetadataJson {
   wall_seconds: number;
 }
 
-
 /** The contract of reports/metrics.json. */
 export interface MetricsFile {
   run: RunMetadataJson;

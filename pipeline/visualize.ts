@@ -41,15 +41,16 @@ function pickSamples(evaluation: ModelEvaluation, test: Split): Example[] {
     }
     return chosen.slice(0, wanted);
   };
-  return [
-    ...take(evaluation.examples.correct, SAMPLE_RIGHT, true),
-    ...take(evaluation.examples.wrong, SAMPLE_WRONG, false),
-  ];
+  return [...take(evaluation.examples.correct, SAMPLE_RIGHT, true), ...take(evaluation.examples.wrong, SAMPLE_WRONG, false)];
 }
 
 /** Images per digit in each split. */
 function classCounts(dataset: Dataset): ClassCount[] {
-  const splits = [['training', dataset.train], ['validation', dataset.validation], ['test', dataset.test]] as const;
+  const splits = [
+    ['training', dataset.train],
+    ['validation', dataset.validation],
+    ['test', dataset.test],
+  ] as const;
   return splits.flatMap(([split, { labels }]) => {
     const counts = new Array<number>(K).fill(0);
     for (const label of labels) counts[label]!++;

@@ -45,7 +45,8 @@ export function relativeError(analytic: number, numeric: number, floor = REL_ERR
 export type AnalyticGradient = (params: Params<Float64Array>, x: Float64Array, oneHot: Float64Array, batch: number) => Params<Float64Array>;
 
 /** The core's own backward pass. */
-export const referenceGradient: AnalyticGradient = (params, x, oneHot, batch) => backward(params, forward(params, x, oneHot, batch), oneHot, batch);
+export const referenceGradient: AnalyticGradient = (params, x, oneHot, batch) =>
+  backward(params, forward(params, x, oneHot, batch), oneHot, batch);
 
 export interface FiniteDifferenceOptions {
   samples?: number; // parameters per tensor (default FD_SAMPLES)
@@ -100,7 +101,16 @@ function reluDelta(delta: Float64Array, z: Float64Array, n: number): boolean {
  * δz (B, out) += the direct effect of moving one entry of this layer by step:
  * step·input[b, i] in column j for w[i, j] (in, out), or step in column j for b[j].
  */
-function addDirectDelta(dz: Float64Array, weight: boolean, index: number, step: number, input: Float64Array, batch: number, inDim: number, outDim: number): void {
+function addDirectDelta(
+  dz: Float64Array,
+  weight: boolean,
+  index: number,
+  step: number,
+  input: Float64Array,
+  batch: number,
+  inDim: number,
+  outDim: number,
+): void {
   const i = weight ? Math.floor(index / outDim) : -1;
   const j = index % outDim;
   for (let b = 0; b < batch; b++) dz[b * outDim + j]! += i < 0 ? step : step * input[b * inDim + i]!;
@@ -205,7 +215,9 @@ export function finiteDifferenceCheck(
   const seed = options.seed ?? 0;
   const analyticGradient = options.analyticGradient ?? referenceGradient;
   if (x.length < batch * D || oneHot.length < batch * K) {
-    throw new Error(`finiteDifferenceCheck: expected x (${batch}, ${D}) and oneHot (${batch}, ${K}), found ${x.length} and ${oneHot.length} values`);
+    throw new Error(
+      `finiteDifferenceCheck: expected x (${batch}, ${D}) and oneHot (${batch}, ${K}), found ${x.length} and ${oneHot.length} values`,
+    );
   }
   const theta = cloneParams(params); // the hook may not touch the caller's weights
   const analytic = cloneParams(analyticGradient(theta, x, oneHot, batch));

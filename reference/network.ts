@@ -23,7 +23,15 @@ function zerosLike<T extends FloatArray>(like: T, n: number): T {
 // Dense layer: out = x·w + b.
 
 /** out (B, OUT) = x (B, IN) · w (IN, OUT) + b (OUT). */
-export function denseForward(out: FloatArray, x: FloatArray, w: FloatArray, b: FloatArray, batch: number, inDim: number, outDim: number): void {
+export function denseForward(
+  out: FloatArray,
+  x: FloatArray,
+  w: FloatArray,
+  b: FloatArray,
+  batch: number,
+  inDim: number,
+  outDim: number,
+): void {
   for (let r = 0; r < batch; r++) {
     for (let j = 0; j < outDim; j++) {
       let sum = b[j]!;
@@ -100,7 +108,13 @@ export function logSumExpRow(logits: FloatArray, row: number, classes: number): 
  * log p is taken as z − logsumexp(z) with the row max subtracted first, so that
  * neither exp overflows nor log sees a 0; y may be any distribution, not just one-hot.
  */
-export function softmaxCrossEntropyForward(probs: FloatArray, logits: FloatArray, oneHot: FloatArray, batch: number, classes: number): number {
+export function softmaxCrossEntropyForward(
+  probs: FloatArray,
+  logits: FloatArray,
+  oneHot: FloatArray,
+  batch: number,
+  classes: number,
+): number {
   let total = 0;
   for (let r = 0; r < batch; r++) {
     const row = r * classes;
@@ -116,7 +130,13 @@ export function softmaxCrossEntropyForward(probs: FloatArray, logits: FloatArray
 }
 
 /** dLogits (B, K) = (p − y) / B: the gradient of the mean cross-entropy through the softmax. */
-export function softmaxCrossEntropyBackward(dLogits: FloatArray, probs: FloatArray, oneHot: FloatArray, batch: number, classes: number): void {
+export function softmaxCrossEntropyBackward(
+  dLogits: FloatArray,
+  probs: FloatArray,
+  oneHot: FloatArray,
+  batch: number,
+  classes: number,
+): void {
   const n = batch * classes;
   for (let i = 0; i < n; i++) dLogits[i] = (probs[i]! - oneHot[i]!) / batch;
 }

@@ -96,12 +96,17 @@ export class ReferenceDivergenceError extends Error {
 }
 
 function checkSplit(split: TrainingSplit, name: string): void {
-  if (!Number.isInteger(split.count) || split.count < 1) throw new Error(`trainReference: the ${name} split is empty (count ${split.count})`);
+  if (!Number.isInteger(split.count) || split.count < 1)
+    throw new Error(`trainReference: the ${name} split is empty (count ${split.count})`);
   if (split.images.length !== split.count * D) {
-    throw new Error(`trainReference: ${name}.images should hold (${split.count}, ${D}) = ${split.count * D} values, found ${split.images.length}`);
+    throw new Error(
+      `trainReference: ${name}.images should hold (${split.count}, ${D}) = ${split.count * D} values, found ${split.images.length}`,
+    );
   }
   if (split.oneHot.length !== split.count * K) {
-    throw new Error(`trainReference: ${name}.oneHot should hold (${split.count}, ${K}) = ${split.count * K} values, found ${split.oneHot.length}`);
+    throw new Error(
+      `trainReference: ${name}.oneHot should hold (${split.count}, ${K}) = ${split.count * K} values, found ${split.oneHot.length}`,
+    );
   }
 }
 
@@ -110,7 +115,8 @@ function checkOptions(dataset: TrainingData, opts: ReferenceTrainOptions): void 
   checkSplit(dataset.train, 'train');
   checkSplit(dataset.validation, 'validation');
   if (!Number.isInteger(epochs) || epochs < 1) throw new Error(`trainReference: epochs must be a positive integer, found ${epochs}`);
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`trainReference: batchSize must be a positive integer, found ${batchSize}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new Error(`trainReference: batchSize must be a positive integer, found ${batchSize}`);
   if (!(lr > 0)) throw new Error(`trainReference: lr must be positive, found ${lr}`);
   checkThreads(opts.threads ?? 1);
 }
@@ -145,7 +151,8 @@ export function trainReference(
   onEpoch?: (record: EpochRecord) => void,
 ): ReferenceTraining {
   checkOptions(dataset, opts);
-  if ((opts.threads ?? 1) !== 1) throw new Error(`trainReference: trains on one thread only, found threads ${opts.threads}; use trainReferenceAsync`);
+  if ((opts.threads ?? 1) !== 1)
+    throw new Error(`trainReference: trains on one thread only, found threads ${opts.threads}; use trainReferenceAsync`);
   const run = trainingRun(dataset, singleThreadTrainer(init, opts), opts, onEpoch);
   for (;;) {
     const next = run.next();
@@ -249,5 +256,12 @@ function* trainingRun(
     onEpoch?.(record);
   }
   const trainAccuracy = evaluate(params, train.images, train.oneHot, train.count, evalWorkspace).accuracy;
-  return { params, history, trainSeconds, samplesPerSecond: (train.count * epochs) / trainSeconds, trainAccuracy, threads: trainer.threads };
+  return {
+    params,
+    history,
+    trainSeconds,
+    samplesPerSecond: (train.count * epochs) / trainSeconds,
+    trainAccuracy,
+    threads: trainer.threads,
+  };
 }

@@ -41,7 +41,9 @@ function expectSameProbabilities(folded: Float32Array, trained: Float32Array): v
     if (!(difference <= worst)) [worst, at] = [difference, i];
   });
   if (!(worst <= PROBABILITY_TOLERANCE)) {
-    throw new Error(`image ${Math.floor(at / K)}, digit ${at % K}: folded ${folded[at]} vs trained ${trained[at]}, difference ${worst} > ${PROBABILITY_TOLERANCE}`);
+    throw new Error(
+      `image ${Math.floor(at / K)}, digit ${at % K}: folded ${folded[at]} vs trained ${trained[at]}, difference ${worst} > ${PROBABILITY_TOLERANCE}`,
+    );
   }
 }
 
@@ -49,7 +51,13 @@ describe('folding batch norm', () => {
   it('is the affine map per unit: W·γ/σ and (b − μ)·γ/σ + β', () => {
     const kernel = Float32Array.from([1, 2, 3, 4, 5, 6]); // (In = 3, Out = 2)
     const bias = Float32Array.from([0.5, -1]);
-    const norm = { gamma: Float32Array.from([2, 0.5]), beta: Float32Array.from([0.1, 0.2]), movingMean: Float32Array.from([1, -2]), movingVariance: Float32Array.from([3, 0.25]), epsilon: 1 };
+    const norm = {
+      gamma: Float32Array.from([2, 0.5]),
+      beta: Float32Array.from([0.1, 0.2]),
+      movingMean: Float32Array.from([1, -2]),
+      movingVariance: Float32Array.from([3, 0.25]),
+      epsilon: 1,
+    };
     const { kernel: w, bias: b } = foldBatchNorm(kernel, bias, norm);
     const scale = [2 / 2, 0.5 / Math.sqrt(1.25)]; // γ/√(var + ε)
     expect(Array.from(w)).toEqual([1, 2, 3, 4, 5, 6].map((value, i) => Math.fround(value * scale[i % 2]!)));
@@ -61,7 +69,12 @@ describe('folding batch norm', () => {
     for (const name of ['batchnorm1', 'batchnorm2']) {
       const layer = model.getLayer(name);
       const units = layer.getWeights()[0]!.shape[0]!;
-      const values = [tf.randomUniform([units], 0.5, 2, 'float32', 1), tf.randomNormal([units], 0, 0.5, 'float32', 2), tf.randomNormal([units], 0, 1, 'float32', 3), tf.randomUniform([units], 0.1, 4, 'float32', 4)];
+      const values = [
+        tf.randomUniform([units], 0.5, 2, 'float32', 1),
+        tf.randomNormal([units], 0, 0.5, 'float32', 2),
+        tf.randomNormal([units], 0, 1, 'float32', 3),
+        tf.randomUniform([units], 0.1, 4, 'float32', 4),
+      ];
       layer.setWeights(values); // γ, β, moving mean, moving variance
       tf.dispose(values);
     }
@@ -76,12 +89,17 @@ describe('folding batch norm', () => {
   it('on a trained batch-norm variant: the same probabilities and test accuracy, saved and read back as the plain spec network', async () => {
     const variant = findVariant('adam+batchnorm+decay+augment');
     let trainedProbabilities: Float32Array | undefined;
-    const trained = await trainTfjs(dataset, init, { ...tiny, recipe: variant.recipe, label: variant.name }, {
-      progress: silentProgress(),
-      onTrained: (model) => {
-        trainedProbabilities = predictProbabilities(model, dataset.test.images, dataset.test.count);
+    const trained = await trainTfjs(
+      dataset,
+      init,
+      { ...tiny, recipe: variant.recipe, label: variant.name },
+      {
+        progress: silentProgress(),
+        onTrained: (model) => {
+          trainedProbabilities = predictProbabilities(model, dataset.test.images, dataset.test.count);
+        },
       },
-    });
+    );
     const folded = modelWithParams(trained.params);
     const foldedProbabilities = predictProbabilities(folded, dataset.test.images, dataset.test.count);
     folded.dispose();
@@ -100,7 +118,11 @@ describe('folding batch norm', () => {
         writeFileSync(path.join(dir, file.path), file.data);
       }
       const loaded = await loadModel(path.join(dir, 'model/best'));
-      expect(loaded.layers.map((layer) => [layer.getClassName(), layer.name])).toEqual([['Dense', 'dense1'], ['Dense', 'dense2'], ['Dense', 'dense3']]);
+      expect(loaded.layers.map((layer) => [layer.getClassName(), layer.name])).toEqual([
+        ['Dense', 'dense1'],
+        ['Dense', 'dense2'],
+        ['Dense', 'dense3'],
+      ]);
       const reloaded = lossAndAccuracy(predictProbabilities(loaded, dataset.test.images, dataset.test.count), dataset.test.labels).accuracy;
       loaded.dispose();
       expect(reloaded).toBe(recorded.testAccuracy);

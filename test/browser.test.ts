@@ -81,14 +81,26 @@ afterAll(() => {
 describe('the page script and its weights, in Node', () => {
   it('bundles the shared preparation and the reference forward, and nothing of Node, canvas or TF.js', async () => {
     const { script, sources } = await bundlePage();
-    expect(sources).toEqual(expect.arrayContaining(['pipeline/predict/prepare.ts', 'pipeline/render/live-panel/forward.ts', 'reference/network.ts']));
+    expect(sources).toEqual(
+      expect.arrayContaining(['pipeline/predict/prepare.ts', 'pipeline/render/live-panel/forward.ts', 'reference/network.ts']),
+    );
     const foreign = sources.filter((source) => /node_modules|^node:|pipeline\/predict\/predict\.ts|pipeline\/tfjs\//.test(source));
     expect(foreign).toEqual([]);
     expect(script.length).toBeLessThan(100_000);
   });
 
   it('stores weights in half precision, rounded to nearest even', () => {
-    const cases: [number, number][] = [[1, 0x3c00], [-2, 0xc000], [65504, 0x7bff], [1e6, 0x7c00], [2 ** -24, 0x0001], [2 ** -26, 0x0000], [1 + 2 ** -11, 0x3c00], [1 + 3 * 2 ** -11, 0x3c02], [0.1, 0x2e66]];
+    const cases: [number, number][] = [
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [1e6, 0x7c00],
+      [2 ** -24, 0x0001],
+      [2 ** -26, 0x0000],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [0.1, 0x2e66],
+    ];
     for (const [value, bits] of cases) expect([value, toFloat16Bits(value).toString(16)]).toEqual([value, bits.toString(16)]);
     for (let bits = 0; bits < 0x7c00; bits += 37) expect(toFloat16Bits(fromFloat16Bits(bits))).toBe(bits); // every finite half survives
     const rounded = pageParams(spec);
@@ -104,7 +116,10 @@ describe('the page script and its weights, in Node', () => {
     const count = 300;
     const images = new Float32Array(count * D); // (N, D)
     for (let n = 0; n < count; n++) images.set(testImage(n), n * D);
-    for (const [label, params] of [['spec', pageParams(spec)], ['reference', pageParams(reference)]] as const) {
+    for (const [label, params] of [
+      ['spec', pageParams(spec)],
+      ['reference', pageParams(reference)],
+    ] as const) {
       const model: tf.LayersModel = modelWithParams(params);
       const expected = predictProbabilities(model, images, count); // (N, K)
       model.dispose();
@@ -220,7 +235,9 @@ inBrowser('the live panel in Chromium', () => {
       seenOnPage.push(now);
     }
     await page.close();
-    console.log(`panel ready ${readyMs} ms after load began; first digit drawn and answered in ${firstAnswerMs} ms (${indices.length} digits)`);
+    console.log(
+      `panel ready ${readyMs} ms after load began; first digit drawn and answered in ${firstAnswerMs} ms (${indices.length} digits)`,
+    );
 
     // predict on the saved model, and on the page's own half-precision weights
     const halfOut = path.join(work, 'half');
@@ -239,8 +256,15 @@ inBrowser('the live panel in Chromium', () => {
       const [fromSaved, fromHalf] = [saved[i]!, half[i]!];
       if (!fromSaved.ok || !fromHalf.ok) throw new Error(`predict could not read the drawing of test image ${index}`);
       expect([index, page.digit]).toEqual([index, String(fromSaved.guesses[0]!.digit)]);
-      for (const guess of fromHalf.guesses) expectClose(`image ${index}, digit ${guess.digit}, page vs predict on the same weights`, [page.probabilities[guess.digit]!], [guess.probability], FLOAT32_NOISE);
-      for (const guess of fromSaved.guesses) largestGap = Math.max(largestGap, Math.abs(page.probabilities[guess.digit]! - guess.probability));
+      for (const guess of fromHalf.guesses)
+        expectClose(
+          `image ${index}, digit ${guess.digit}, page vs predict on the same weights`,
+          [page.probabilities[guess.digit]!],
+          [guess.probability],
+          FLOAT32_NOISE,
+        );
+      for (const guess of fromSaved.guesses)
+        largestGap = Math.max(largestGap, Math.abs(page.probabilities[guess.digit]! - guess.probability));
       const predictInput = await redPixels(fromSaved.inputImage!);
       expectClose(`image ${index}, the 28×28 input (0–255), page vs --show-input`, page.input, predictInput, 1);
     }
@@ -266,10 +290,18 @@ inBrowser('the live panel in Chromium', () => {
       for (let unit = 0; unit < H2; unit++) rotated.w3[unit * K + ((digit + 1) % K)] = spec.w3[unit * K + digit]!;
     }
     const withBest = path.join(work, 'with-best.html');
-    const panel = await livePanelHtml([{ id: 'tfjs', params: spec }, { id: 'reference', params: reference }, { id: 'best', params: rotated }]);
-    writeFileSync(withBest, `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>panel</title></head><body><main>${panel}</main></body></html>\n`);
+    const panel = await livePanelHtml([
+      { id: 'tfjs', params: spec },
+      { id: 'reference', params: reference },
+      { id: 'best', params: rotated },
+    ]);
+    writeFileSync(
+      withBest,
+      `<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>panel</title></head><body><main>${panel}</main></body></html>\n`,
+    );
 
-    const optionsOf = (page: Page) => page.locator('#model-select option').evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value));
+    const optionsOf = (page: Page) =>
+      page.locator('#model-select option').evaluateAll((options) => options.map((option) => (option as HTMLOptionElement).value));
     const report = await open(path.join(out, 'index.html'));
     expect(await optionsOf(report.page)).toEqual(['tfjs', 'reference']);
     await report.page.close();
@@ -286,7 +318,11 @@ inBrowser('the live panel in Chromium', () => {
     canvas.getContext('2d').drawImage(image, 0, 0);
     const input = prepareRgba(canvas.getContext('2d').getImageData(0, 0, image.width, image.height).data, image.width, image.height).input;
 
-    for (const [id, params] of [['tfjs', spec], ['reference', reference], ['best', rotated]] as const) {
+    for (const [id, params] of [
+      ['tfjs', spec],
+      ['reference', reference],
+      ['best', rotated],
+    ] as const) {
       await page.selectOption('#model-select', id);
       const now = await shown(page);
       expect(now.model).toBe(id);
@@ -308,7 +344,12 @@ inBrowser('the live panel in Chromium', () => {
       await page.screenshot({ path: path.join(SCREENSHOTS, `viewport-${width}.png`) });
       const layout = await page.evaluate(() => {
         const rect = (id: string) => document.getElementById(id)!.getBoundingClientRect();
-        return { canvas: rect('draw-canvas'), prediction: rect('prediction'), panelScroll: document.getElementById('live-panel')!.scrollWidth, panelWidth: document.getElementById('live-panel')!.clientWidth };
+        return {
+          canvas: rect('draw-canvas'),
+          prediction: rect('prediction'),
+          panelScroll: document.getElementById('live-panel')!.scrollWidth,
+          panelWidth: document.getElementById('live-panel')!.clientWidth,
+        };
       });
       expect(layout.canvas.right).toBeLessThanOrEqual(width);
       expect(layout.canvas.width).toBeGreaterThanOrEqual(Math.min(280, width - 80));
@@ -331,7 +372,8 @@ inBrowser('the live panel in Chromium', () => {
     const touch = await context.newCDPSession(page);
     const at = (x: number, y: number) => [{ x: box.x + x * box.width, y: box.y + y * box.height }];
     await touch.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(0.5, 0.15) });
-    for (let step = 1; step <= 12; step++) await touch.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(0.5, 0.15 + (0.7 * step) / 12) });
+    for (let step = 1; step <= 12; step++)
+      await touch.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(0.5, 0.15 + (0.7 * step) / 12) });
     await touch.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
     await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve))));
     expect(await page.locator('#prediction').getAttribute('data-digit')).toMatch(/^\d$/);

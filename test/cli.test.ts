@@ -32,27 +32,49 @@ describe('CLI flags', () => {
   });
 
   it('reads flags into the config', async () => {
-    const { config, stages } = (await parse('--epochs', '3', '--lr=0.1', '--backend', 'cpu', '--no-reference', '--reference-threads', '1', '--stage', 'train', '--stage', 'evaluate'))!;
+    const { config, stages } = (await parse(
+      '--epochs',
+      '3',
+      '--lr=0.1',
+      '--backend',
+      'cpu',
+      '--no-reference',
+      '--reference-threads',
+      '1',
+      '--stage',
+      'train',
+      '--stage',
+      'evaluate',
+    ))!;
     expect(config).toMatchObject({ epochs: 3, lr: 0.1, backend: 'cpu', reference: false, referenceThreads: 1 });
     expect(stages).toEqual(['train', 'evaluate']);
   });
 
-  it('refuses unknown flags, suggesting the closest', () => refused(['--epochz', '3'], 'Unknown argument: --epochz. Did you mean --epochs?'));
+  it('refuses unknown flags, suggesting the closest', () =>
+    refused(['--epochz', '3'], 'Unknown argument: --epochz. Did you mean --epochs?'));
   it('refuses non-numbers, quoting what was given', () => refused(['--epochs', 'ten'], '--epochs: expected a number, found "ten"'));
   it('refuses epochs < 1', () => refused(['--epochs', '0'], '--epochs: expected at least 1, found 0'));
   it('refuses fractional epochs', () => refused(['--epochs', '1.5'], '--epochs: expected a whole number, found 1.5'));
   it('refuses batch size < 1', () => refused(['--batch-size', '0'], '--batch-size: expected at least 1, found 0'));
   it('refuses lr ≤ 0', () => refused(['--lr', '0'], '--lr: expected more than 0, found 0'));
-  it('refuses more than 8 reference threads', () => refused(['--reference-threads', '9'], '--reference-threads: expected at most 8, found 9'));
-  it('refuses an unknown stage, suggesting the closest', () => refused(['--stage', 'trian'], /^--stage trian: .*Did you mean --stage train\?$/));
-  it('refuses an unknown backend, suggesting the closest', () => refused(['--backend', 'gpu'], /^--backend gpu: .*Did you mean --backend cpu\?$/));
+  it('refuses more than 8 reference threads', () =>
+    refused(['--reference-threads', '9'], '--reference-threads: expected at most 8, found 9'));
+  it('refuses an unknown stage, suggesting the closest', () =>
+    refused(['--stage', 'trian'], /^--stage trian: .*Did you mean --stage train\?$/));
+  it('refuses an unknown backend, suggesting the closest', () =>
+    refused(['--backend', 'gpu'], /^--backend gpu: .*Did you mean --backend cpu\?$/));
   it('refuses a positional argument', () => refused(['train'], 'Unknown argument: train'));
   it('refuses a flag given twice', () => refused(['--epochs', '2', '--epochs', '3'], '--epochs: expected one value, found 2 (2, 3)'));
 
   it('refuses --stage with --from, with an example of correct usage', () =>
-    refused(['--stage', 'train', '--from', 'evaluate'], /--stage and --from contradict each other[\s\S]*e\.g\. "npm run pipeline -- --from evaluate"/));
-  it('refuses --list with --force', () => refused(['--list', '--force'], '--list only reports the cache; it cannot be combined with --force'));
-  it('refuses --no-reference with --stage reference', () => refused(['--no-reference', '--stage', 'reference'], '--no-reference contradicts selecting the reference stage'));
+    refused(
+      ['--stage', 'train', '--from', 'evaluate'],
+      /--stage and --from contradict each other[\s\S]*e\.g\. "npm run pipeline -- --from evaluate"/,
+    ));
+  it('refuses --list with --force', () =>
+    refused(['--list', '--force'], '--list only reports the cache; it cannot be combined with --force'));
+  it('refuses --no-reference with --stage reference', () =>
+    refused(['--no-reference', '--stage', 'reference'], '--no-reference contradicts selecting the reference stage'));
 });
 
 describe('docs/flags.md', () => {

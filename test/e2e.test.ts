@@ -33,7 +33,16 @@ describe('end to end on 4,000 real images', () => {
   });
 
   it('writes the contract files', () => {
-    for (const file of ['metrics.json', 'config.json', 'training_history.csv', 'model/tfjs/model.json', 'model/tfjs/weights.bin', 'model/reference/model.json', 'report.md', 'index.html']) {
+    for (const file of [
+      'metrics.json',
+      'config.json',
+      'training_history.csv',
+      'model/tfjs/model.json',
+      'model/tfjs/weights.bin',
+      'model/reference/model.json',
+      'report.md',
+      'index.html',
+    ]) {
       expect(existsSync(path.join(reports(), file))).toBe(true);
     }
   });
@@ -78,7 +87,10 @@ describe('end to end on 4,000 real images', () => {
     const config = JSON.parse(readFileSync(path.join(reports(), 'config.json'), 'utf8')) as Config;
     const { test } = preprocessDataset(loadMnist(defaultDataDir(ROOT)), config.trainSize, config.valSize, config.testSize);
     const m = metrics();
-    for (const [folder, recorded] of [['tfjs', m.tfjs], ['reference', m.reference!]] as const) {
+    for (const [folder, recorded] of [
+      ['tfjs', m.tfjs],
+      ['reference', m.reference!],
+    ] as const) {
       const model = await loadModel(path.join(reports(), 'model', folder));
       try {
         expect(model.inputs[0]!.shape).toEqual([null, 784]);

@@ -6,7 +6,8 @@ import path from 'node:path';
 import { failureMessage, fileSystemMessage, reportsKeptNote } from '../pipeline/cli/errors.js';
 import { DataError } from '../pipeline/load.js';
 
-const errno = (code: string, file: string, syscall = 'open') => Object.assign(new Error(`${code}: raw message, ${syscall} '${file}'`), { code, path: file, syscall });
+const errno = (code: string, file: string, syscall = 'open') =>
+  Object.assign(new Error(`${code}: raw message, ${syscall} '${file}'`), { code, path: file, syscall });
 
 describe('fileSystemMessage', () => {
   it.each([

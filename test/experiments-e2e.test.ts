@@ -20,11 +20,26 @@ const SIZES = { train: 640, val: 300, test: 500 };
 let work: string;
 let run: ReturnType<typeof runCli>;
 const args = (extra: string[]) => [
-  '--train-size', `${SIZES.train}`, '--val-size', `${SIZES.val}`, '--test-size', `${SIZES.test}`, '--epochs', '1', '--no-reference', '--backend', 'wasm',
-  '--out', path.join(work, 'reports'), '--cache-dir', path.join(work, 'cache'), ...extra,
+  '--train-size',
+  `${SIZES.train}`,
+  '--val-size',
+  `${SIZES.val}`,
+  '--test-size',
+  `${SIZES.test}`,
+  '--epochs',
+  '1',
+  '--no-reference',
+  '--backend',
+  'wasm',
+  '--out',
+  path.join(work, 'reports'),
+  '--cache-dir',
+  path.join(work, 'cache'),
+  ...extra,
 ];
 const reports = () => path.join(work, 'reports');
-const experiments = () => (JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile).experiments as ExperimentsMetrics;
+const experiments = () =>
+  (JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile).experiments as ExperimentsMetrics;
 
 beforeAll(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'experiments-e2e-'));
@@ -46,7 +61,11 @@ describe('--experiments on a tiny config', () => {
 
     await selectBackend('wasm');
     const model = await loadModel(path.join(reports(), 'model/best'));
-    expect(model.layers.map((layer) => [layer.getClassName(), layer.name])).toEqual([['Dense', 'dense1'], ['Dense', 'dense2'], ['Dense', 'dense3']]);
+    expect(model.layers.map((layer) => [layer.getClassName(), layer.name])).toEqual([
+      ['Dense', 'dense1'],
+      ['Dense', 'dense2'],
+      ['Dense', 'dense3'],
+    ]);
     const { test } = preprocessDataset(loadMnist(defaultDataDir()), SIZES.train, SIZES.val, SIZES.test);
     const accuracy = lossAndAccuracy(predictProbabilities(model, test.images, test.count), test.labels).accuracy;
     model.dispose();
@@ -64,7 +83,10 @@ describe('--experiments on a tiny config', () => {
       console.warn('skipped: python3 with numpy is not available');
       return;
     }
-    const check = spawnSync('python3', ['scripts/verify_model.py', path.join(reports(), 'model/best'), 'best'], { cwd: ROOT, encoding: 'utf8' });
+    const check = spawnSync('python3', ['scripts/verify_model.py', path.join(reports(), 'model/best'), 'best'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    });
     expect(check.stderr).toBe('');
     expect(check.stdout).toMatch(/metrics\.json experiments\.best_combination: .*difference 0\.0000; confusion matrix identical/);
     expect(check.status).toBe(0);

@@ -156,7 +156,10 @@ describe('a tiny run', () => {
 
   it('trains two variants for one epoch and reports them', async () => {
     const before = tf.memory().numTensors;
-    const variants = [await runVariant('baseline', dataset, init, tiny, hooks), await runVariant('adam+decay+augment', dataset, init, tiny, hooks)];
+    const variants = [
+      await runVariant('baseline', dataset, init, tiny, hooks),
+      await runVariant('adam+decay+augment', dataset, init, tiny, hooks),
+    ];
     expect(tf.memory().numTensors).toBe(before);
     const result = assembleExperiments(variants, tiny, dataset);
     expect(result.variants.map((variant) => variant.name)).toEqual(['baseline', 'adam+decay+augment']);
@@ -184,7 +187,11 @@ describe('a tiny run', () => {
 
     const metrics = experimentsMetrics(result);
     expect(Object.keys(metrics.variants)).toEqual(['baseline', 'adam+decay+augment']);
-    expect(metrics.variants.baseline).toMatchObject({ test_accuracy: result.variants[0]!.testAccuracy, kind: 'single', train_seconds: result.variants[0]!.trainSeconds });
+    expect(metrics.variants.baseline).toMatchObject({
+      test_accuracy: result.variants[0]!.testAccuracy,
+      kind: 'single',
+      train_seconds: result.variants[0]!.trainSeconds,
+    });
     expect(metrics.best_combination).toMatchObject({
       name: 'adam+decay+augment',
       chosen_by: 'validation accuracy',

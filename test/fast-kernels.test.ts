@@ -37,8 +37,13 @@ function randomValues(count: number, seed: number): Float32Array {
  * (batchB, n, p) if transposeB; a batch of 1 broadcasts. Returns (batch, m, n).
  */
 function matMulNaive(
-  a: Float32Array, aShape: number[], b: Float32Array, bShape: number[],
-  transposeA: boolean, transposeB: boolean): { values: Float64Array; shape: number[] } {
+  a: Float32Array,
+  aShape: number[],
+  b: Float32Array,
+  bShape: number[],
+  transposeA: boolean,
+  transposeB: boolean,
+): { values: Float64Array; shape: number[] } {
   const [batchA, aRows, aCols] = aShape.length === 3 ? aShape : [1, ...aShape];
   const [batchB, bRows, bCols] = bShape.length === 3 ? bShape : [1, ...bShape];
   const m = transposeA ? aCols! : aRows!;
@@ -129,7 +134,12 @@ describe('the transposing BatchMatMul', () => {
     ['batched 3-D', [3, 5, 7], [3, 7, 4]],
     ['batched 3-D with a broadcast a', [1, 6, 5], [4, 5, 3]],
   ];
-  const flags: [boolean, boolean][] = [[false, false], [true, false], [false, true], [true, true]];
+  const flags: [boolean, boolean][] = [
+    [false, false],
+    [true, false],
+    [false, true],
+    [true, true],
+  ];
   const swapLastTwo = (shape: number[]) => [...shape.slice(0, -2), shape.at(-1)!, shape.at(-2)!];
 
   for (const [name, aPlain, bPlain] of cases) {
@@ -137,8 +147,14 @@ describe('the transposing BatchMatMul', () => {
       it(`matches the naive matmul and the original kernel: ${name}, transposeA ${transposeA}, transposeB ${transposeB}`, () => {
         const aShape = transposeA ? swapLastTwo(aPlain) : aPlain;
         const bShape = transposeB ? swapLastTwo(bPlain) : bPlain;
-        const a = randomValues(aShape.reduce((x, y) => x * y), 1);
-        const b = randomValues(bShape.reduce((x, y) => x * y), 2);
+        const a = randomValues(
+          aShape.reduce((x, y) => x * y),
+          1,
+        );
+        const b = randomValues(
+          bShape.reduce((x, y) => x * y),
+          2,
+        );
         const expected = matMulNaive(a, aShape, b, bShape, transposeA, transposeB);
         const run = () =>
           tf.tidy(() => {

@@ -44,7 +44,12 @@ function syntheticSplit(count: number, seed: number): Split {
 }
 
 function syntheticDataset(seed: number): Dataset {
-  return { train: syntheticSplit(200, seed), validation: syntheticSplit(20, seed + 10), test: syntheticSplit(20, seed + 20), validationOffset: 200 };
+  return {
+    train: syntheticSplit(200, seed),
+    validation: syntheticSplit(20, seed + 10),
+    test: syntheticSplit(20, seed + 20),
+    validationOffset: 200,
+  };
 }
 
 /** TF.js's own Glorot start, with small random biases so that the bias gradients are not trivially tested at 0. */
@@ -129,11 +134,13 @@ describe('finite differences (float64)', () => {
   });
 
   // Planted bugs: the analytic gradient under test is swapped for a broken one.
-  const broken = (name: ParamName, damage: (gradient: Float64Array) => void): AnalyticGradient => (p, bx, by, b) => {
-    const grads = referenceGradient(p, bx, by, b);
-    damage(grads[name]);
-    return grads;
-  };
+  const broken =
+    (name: ParamName, damage: (gradient: Float64Array) => void): AnalyticGradient =>
+    (p, bx, by, b) => {
+      const grads = referenceGradient(p, bx, by, b);
+      damage(grads[name]);
+      return grads;
+    };
 
   it.each<[string, ParamName, (g: Float64Array) => void]>([
     ['forgot the 1/B of the mean (dW2 ×B)', 'w2', (g) => g.forEach((v, i) => (g[i] = v * batch))],
@@ -178,7 +185,9 @@ describe('TF.js gradients (wasm)', () => {
     }
     expect(result).toMatchObject({ batch_size: 8, seed: 4, backend: 'wasm', step: FD_STEP, finite_difference_samples: FD_SAMPLES });
     expect(gradientBoundViolations(result)).toEqual([]);
-    expect(gradcheckSummary(result)).toMatch(/^gradcheck: finite differences worst max_rel_error \S+ \(dense\S+\) < 1e-6; TF.js worst max_abs_error \S+ \(dense\S+\) < 1e-5, worst max_rel_error \S+ \(dense\S+\) < 1e-5; ok$/);
+    expect(gradcheckSummary(result)).toMatch(
+      /^gradcheck: finite differences worst max_rel_error \S+ \(dense\S+\) < 1e-6; TF.js worst max_abs_error \S+ \(dense\S+\) < 1e-5, worst max_rel_error \S+ \(dense\S+\) < 1e-5; ok$/,
+    );
   });
 
   it('compares every entry, and reports a planted error or a NaN above the bound', () => {
@@ -204,8 +213,16 @@ describe('TF.js gradients (wasm)', () => {
     const missedByAbsoluteBound: string[] = [];
     for (const name of PARAM_NAMES) {
       const honest = compareTensors(ours[name], theirs[name], TFJS_REL_ERROR_FLOOR);
-      const planted = compareTensors(ours[name], theirs[name].map((v) => v * (1 + 1e-4)), TFJS_REL_ERROR_FLOOR);
-      expect({ name, honest: honest.max_rel_error < TFJS_MAX_REL_ERROR, planted: planted.max_rel_error < TFJS_MAX_REL_ERROR }).toEqual({ name, honest: true, planted: false });
+      const planted = compareTensors(
+        ours[name],
+        theirs[name].map((v) => v * (1 + 1e-4)),
+        TFJS_REL_ERROR_FLOOR,
+      );
+      expect({ name, honest: honest.max_rel_error < TFJS_MAX_REL_ERROR, planted: planted.max_rel_error < TFJS_MAX_REL_ERROR }).toEqual({
+        name,
+        honest: true,
+        planted: false,
+      });
       if (planted.max_abs_error < TFJS_MAX_ABS_ERROR) missedByAbsoluteBound.push(name);
     }
     expect(missedByAbsoluteBound).toEqual(expect.arrayContaining(['w1', 'b1', 'w2']));
@@ -229,7 +246,16 @@ describe('TF.js gradients (wasm)', () => {
 
 describe('gradientBoundViolations', () => {
   const ok = { max_abs_error: 1e-9, max_rel_error: 1e-9 };
-  const base = { finite_difference: { 'dense1/kernel': ok }, tfjs: { 'dense1/kernel': ok }, batch_size: 8, seed: 1, finite_difference_samples: 50, finite_difference_skipped: 0, step: 1e-5, backend: 'wasm' };
+  const base = {
+    finite_difference: { 'dense1/kernel': ok },
+    tfjs: { 'dense1/kernel': ok },
+    batch_size: 8,
+    seed: 1,
+    finite_difference_samples: 50,
+    finite_difference_skipped: 0,
+    step: 1e-5,
+    backend: 'wasm',
+  };
 
   it('is empty within the bounds and names each tensor outside them', () => {
     expect(gradientBoundViolations(base)).toEqual([]);
@@ -247,13 +273,23 @@ describe('gradientBoundViolations', () => {
   });
 
   it('gradcheckSummary gives each worst error beside its bound, then ok or FAILED', () => {
-    const fd = { 'dense1/kernel': { max_abs_error: 1e-14, max_rel_error: 9.4e-11 }, 'dense1/bias': { max_abs_error: 1e-15, max_rel_error: 2e-12 } };
-    const tfjs = { 'dense1/kernel': { max_abs_error: 4.5e-8, max_rel_error: 1e-6 }, 'dense1/bias': { max_abs_error: 1e-8, max_rel_error: 3.5e-6 } };
+    const fd = {
+      'dense1/kernel': { max_abs_error: 1e-14, max_rel_error: 9.4e-11 },
+      'dense1/bias': { max_abs_error: 1e-15, max_rel_error: 2e-12 },
+    };
+    const tfjs = {
+      'dense1/kernel': { max_abs_error: 4.5e-8, max_rel_error: 1e-6 },
+      'dense1/bias': { max_abs_error: 1e-8, max_rel_error: 3.5e-6 },
+    };
     expect(gradcheckSummary({ ...base, finite_difference: fd, tfjs })).toBe(
       'gradcheck: finite differences worst max_rel_error 9.40e-11 (dense1/kernel) < 1e-6; ' +
         'TF.js worst max_abs_error 4.50e-8 (dense1/kernel) < 1e-5, worst max_rel_error 3.50e-6 (dense1/bias) < 1e-5; ok',
     );
-    const failing = gradcheckSummary({ ...base, finite_difference: fd, tfjs: { ...tfjs, 'dense2/bias': { max_abs_error: 1e-8, max_rel_error: 5e-5 } } });
+    const failing = gradcheckSummary({
+      ...base,
+      finite_difference: fd,
+      tfjs: { ...tfjs, 'dense2/bias': { max_abs_error: 1e-8, max_rel_error: 5e-5 } },
+    });
     expect(failing).toMatch(/worst max_rel_error 5.00e-5 \(dense2\/bias\) ≥ 1e-5; FAILED$/);
   });
 });

@@ -102,7 +102,17 @@ function toyStages(trace: { running: number; most: number; ran: string[] }): Sta
     slow('slow-a', 1),
     slow('slow-b', 2),
     slow('slow-c', 3),
-    stage({ name: 'join', inputs: ['slow-a', 'slow-b', 'slow-c'], reads: [], version: 1, description: 'join', run: (inputs) => (trace.ran.push('join'), inputs['slow-a'] + inputs['slow-b'] + inputs['slow-c']) }),
+    stage({
+      name: 'join',
+      inputs: ['slow-a', 'slow-b', 'slow-c'],
+      reads: [],
+      version: 1,
+      description: 'join',
+      run: (inputs) => {
+        trace.ran.push('join');
+        return inputs['slow-a'] + inputs['slow-b'] + inputs['slow-c'];
+      },
+    }),
   ];
 }
 
@@ -132,7 +142,11 @@ describe('runner with a thread budget', () => {
     expect(one.trace.most).toBe(1);
     expect(one.jobsRun).toEqual([]); // --jobs 1: everything in process, in order
     expect(two.trace.most).toBe(2);
-    expect(two.jobsRun.map((job) => [job.stage, job.threads])).toEqual([['slow-a', 1], ['slow-b', 1], ['slow-c', 1]]);
+    expect(two.jobsRun.map((job) => [job.stage, job.threads])).toEqual([
+      ['slow-a', 1],
+      ['slow-b', 1],
+      ['slow-c', 1],
+    ]);
     expect(one.result.ok && one.result.value.outputs.join).toBe(60);
     expect(two.result.ok && two.result.value.outputs.join).toBe(60);
     expect(two.result.ok && two.result.value.reports.map((r) => r.name)).toEqual(['root', 'slow-a', 'slow-b', 'slow-c', 'join']);
@@ -149,7 +163,9 @@ describe('runner with a thread budget', () => {
     // Both running stages fail: one error naming both.
     const both = await toyRun({ fail: ['slow-a', 'slow-b'], milliseconds: 50 }, 2);
     expect(!both.result.ok && both.result.error).toBeInstanceOf(StagesFailedError);
-    expect(!both.result.ok && both.result.error.message).toBe('2 stages failed:\n  slow-a: slow-a failed on purpose\n  slow-b: slow-b failed on purpose');
+    expect(!both.result.ok && both.result.error.message).toBe(
+      '2 stages failed:\n  slow-a: slow-a failed on purpose\n  slow-b: slow-b failed on purpose',
+    );
     expect(both.trace.ran).toEqual([]);
   });
 
@@ -157,7 +173,10 @@ describe('runner with a thread budget', () => {
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 20); // while slow-a and slow-b run
     const aborted = await toyRun({ fail: [], milliseconds: 50 }, 2, controller.signal);
-    expect(!aborted.result.ok && [aborted.result.error.name, aborted.result.error.message]).toEqual(['InterruptedError', 'the run was interrupted before slow-c, join ran']);
+    expect(!aborted.result.ok && [aborted.result.error.name, aborted.result.error.message]).toEqual([
+      'InterruptedError',
+      'the run was interrupted before slow-c, join ran',
+    ]);
     expect(aborted.trace.ran).toEqual(['slow-a', 'slow-b']);
     expect(aborted.trace.running).toBe(0);
   });
@@ -165,9 +184,28 @@ describe('runner with a thread budget', () => {
 
 // A small config with the reference and the experiments; --lr 0.05 so a 1-epoch run moves.
 const small = (name: string, jobs: number, extra: string[] = []) => [
-  '--train-size', '2000', '--val-size', '500', '--test-size', '500', '--epochs', '1', '--lr', '0.05', '--backend', 'wasm',
-  '--gradcheck-batch', '4', '--experiments', '--jobs', String(jobs),
-  '--out', path.join(work, name, 'reports'), '--cache-dir', path.join(work, name, 'cache'), ...extra,
+  '--train-size',
+  '2000',
+  '--val-size',
+  '500',
+  '--test-size',
+  '500',
+  '--epochs',
+  '1',
+  '--lr',
+  '0.05',
+  '--backend',
+  'wasm',
+  '--gradcheck-batch',
+  '4',
+  '--experiments',
+  '--jobs',
+  String(jobs),
+  '--out',
+  path.join(work, name, 'reports'),
+  '--cache-dir',
+  path.join(work, name, 'cache'),
+  ...extra,
 ];
 
 /** metrics.json without what may differ between runs of the same config: timings, folders, and how it was run (--jobs, threads). */
@@ -200,7 +238,14 @@ describe('--jobs 1 and --jobs 2 give the same results', () => {
     expect(results(reportsTwo)).toEqual(results(reportsOne));
     expect(Object.keys(results(reportsOne).experiments.variants)).toHaveLength(10);
     const models = (reports: string) => Object.fromEntries(Object.entries(snapshot(reports)).filter(([file]) => file.startsWith('model/')));
-    expect(Object.keys(models(reportsOne)).sort()).toEqual(['model/best/model.json', 'model/best/weights.bin', 'model/reference/model.json', 'model/reference/weights.bin', 'model/tfjs/model.json', 'model/tfjs/weights.bin']);
+    expect(Object.keys(models(reportsOne)).sort()).toEqual([
+      'model/best/model.json',
+      'model/best/weights.bin',
+      'model/reference/model.json',
+      'model/reference/weights.bin',
+      'model/tfjs/model.json',
+      'model/tfjs/weights.bin',
+    ]);
     expect(models(reportsTwo)).toEqual(models(reportsOne));
   }, 300_000);
 });
@@ -208,7 +253,10 @@ describe('--jobs 1 and --jobs 2 give the same results', () => {
 /** The pids of `parent`'s child processes, from ps. */
 function childPids(parent: number): number[] {
   try {
-    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(parent)], { encoding: 'utf8' }).split('\n').map(Number).filter((pid) => pid > 0);
+    return execFileSync('ps', ['-o', 'pid=', '--ppid', String(parent)], { encoding: 'utf8' })
+      .split('\n')
+      .map(Number)
+      .filter((pid) => pid > 0);
   } catch {
     return []; // ps exits 1 when there are none
   }
@@ -226,8 +274,24 @@ const alive = (pid: number) => {
 describe('Ctrl-C during two concurrent trainings', () => {
   it('exits 130, leaves the cache and reports/ byte-identical, and leaves no process behind', async () => {
     const quick = (epochs: string) => [
-      '--train-size', '4000', '--val-size', '500', '--test-size', '500', '--epochs', epochs, '--backend', 'wasm', '--gradcheck-batch', '4', '--jobs', '2',
-      '--out', path.join(work, 'ctrl-c', 'reports'), '--cache-dir', path.join(work, 'ctrl-c', 'cache'),
+      '--train-size',
+      '4000',
+      '--val-size',
+      '500',
+      '--test-size',
+      '500',
+      '--epochs',
+      epochs,
+      '--backend',
+      'wasm',
+      '--gradcheck-batch',
+      '4',
+      '--jobs',
+      '2',
+      '--out',
+      path.join(work, 'ctrl-c', 'reports'),
+      '--cache-dir',
+      path.join(work, 'ctrl-c', 'cache'),
     ];
     const baseline = runCli('pipeline/cli/pipeline.ts', quick('1'));
     expect(baseline.status).toBe(0);
@@ -253,7 +317,9 @@ describe('Ctrl-C during two concurrent trainings', () => {
     expect(stderr).toMatch(/interrupted: .*interrupted in epoch \d+, batch \d+/);
     expect(stdout).not.toMatch(/✔ (train|reference) done/);
     expect(stageProcesses.filter(alive)).toEqual([]);
-    expect({ reports: snapshot(path.join(work, 'ctrl-c', 'reports')), cache: snapshot(path.join(work, 'ctrl-c', 'cache')) }).toEqual(before);
+    expect({ reports: snapshot(path.join(work, 'ctrl-c', 'reports')), cache: snapshot(path.join(work, 'ctrl-c', 'cache')) }).toEqual(
+      before,
+    );
   }, 300_000);
 });
 
@@ -261,7 +327,14 @@ describe('progress of stages side by side', () => {
   /** A stream that records what is written; `tty` says whether it claims to be a terminal. */
   const recorder = (tty: boolean) => {
     const chunks: string[] = [];
-    const stream = { isTTY: tty, columns: 120, write: (chunk: string) => (chunks.push(String(chunk)), true) } as unknown as NodeJS.WriteStream;
+    const stream = {
+      isTTY: tty,
+      columns: 120,
+      write: (chunk: string) => {
+        chunks.push(String(chunk));
+        return true;
+      },
+    } as unknown as NodeJS.WriteStream;
     return { stream, text: () => chunks.join('') };
   };
   const twoEpochs = async (progress: ReturnType<typeof consoleProgress>) => {

@@ -41,7 +41,16 @@ describe('classification metrics', () => {
   });
 
   it('lists the most-confused pairs, largest first', () => {
-    expect(mostConfused([[5, 3, 0], [7, 1, 1], [0, 3, 9]], 3)).toEqual([
+    expect(
+      mostConfused(
+        [
+          [5, 3, 0],
+          [7, 1, 1],
+          [0, 3, 9],
+        ],
+        3,
+      ),
+    ).toEqual([
       { true: 1, predicted: 0, count: 7 },
       { true: 0, predicted: 1, count: 3 },
       { true: 2, predicted: 1, count: 3 },

@@ -28,7 +28,8 @@ function race(oracle: tf.Optimizer, fused: tf.Optimizer & { setLearningRate(lr: 
     if (step === decayAt) {
       const lr = (oracle.getConfig().learningRate as number) * 0.1;
       const settable = oracle as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
-      if (settable.setLearningRate) settable.setLearningRate(lr); // SGD and momentum keep −lr in a tensor
+      if (settable.setLearningRate)
+        settable.setLearningRate(lr); // SGD and momentum keep −lr in a tensor
       else settable.learningRate = lr; // Adam reads it on every step
       fused.setLearningRate((fused.getConfig().learningRate as number) * 0.1);
     }
@@ -55,7 +56,9 @@ function expectSameWeights(actual: number[][], expected: number[][]): void {
       if (!(difference <= worst)) [worst, at] = [difference, i]; // NaN counts as worst
     });
     if (!(worst <= WEIGHT_TOLERANCE)) {
-      throw new Error(`tensor ${t}, index ${at}: fused ${actual[t]![at]} vs TF.js ${expected[t]![at]}, difference ${worst} > ${WEIGHT_TOLERANCE}`);
+      throw new Error(
+        `tensor ${t}, index ${at}: fused ${actual[t]![at]} vs TF.js ${expected[t]![at]}, difference ${worst} > ${WEIGHT_TOLERANCE}`,
+      );
     }
   }
 }
@@ -82,7 +85,11 @@ describe('the fused Adam', () => {
 
   it('leave the tensor count flat', () => {
     const a = problem(4);
-    for (const optimizer of [new FusedAdam(1e-3), createOptimizer({ kind: 'momentum', momentum: 0.9 }, 0.01), createOptimizer({ kind: 'sgd' }, 0.01)]) {
+    for (const optimizer of [
+      new FusedAdam(1e-3),
+      createOptimizer({ kind: 'momentum', momentum: 0.9 }, 0.01),
+      createOptimizer({ kind: 'sgd' }, 0.01),
+    ]) {
       tf.tidy(() => void optimizer.minimize(a.loss, false, a.variables)); // first step: state is allocated
       const before = tf.memory().numTensors;
       for (let step = 0; step < 3; step++) tf.tidy(() => void optimizer.minimize(a.loss, false, a.variables));

@@ -15,7 +15,17 @@ import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
 import { MAX_WORKING_SIDE, ModelError, decodeImage, loadTrainedModel, predictFiles, type FileResult } from '../pipeline/predict/predict.js';
-import { BOX_SIDE, FIELD_SIDE, PredictError, grayscale, prepareDigit, prepareRgba, strokeWidth, topGuesses, type GrayImage } from '../pipeline/predict/prepare.js';
+import {
+  BOX_SIDE,
+  FIELD_SIDE,
+  PredictError,
+  grayscale,
+  prepareDigit,
+  prepareRgba,
+  strokeWidth,
+  topGuesses,
+  type GrayImage,
+} from '../pipeline/predict/prepare.js';
 import { ROOT } from './helpers/cli.js';
 import { grayPng } from './helpers/png.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
@@ -56,7 +66,11 @@ function digitCanvas(
     pixels.data.set([level, level, level, 255], p * 4);
   }
   smallContext.putImageData(pixels, 0, 0);
-  const { canvas, context } = filledCanvas(options.width ?? FIELD_SIDE * scale, options.height ?? FIELD_SIDE * scale, options.invert ? 'white' : 'black');
+  const { canvas, context } = filledCanvas(
+    options.width ?? FIELD_SIDE * scale,
+    options.height ?? FIELD_SIDE * scale,
+    options.invert ? 'white' : 'black',
+  );
   context.drawImage(small, options.left ?? 0, options.top ?? 0, FIELD_SIDE * scale, FIELD_SIDE * scale);
   return canvas;
 }
@@ -87,7 +101,12 @@ beforeAll(async () => {
   out = path.join(work, 'reports');
   dataset = preprocessDataset(loadMnist(defaultDataDir()), 15_000, 1_000, DIGITS);
   // A quick model: larger steps than the spec so that two epochs reach about 94%.
-  const trained = await trainTfjs(dataset, initialWeights(42), { epochs: 2, batchSize: 64, lr: 0.1, seed: 42 }, { progress: silentProgress() });
+  const trained = await trainTfjs(
+    dataset,
+    initialWeights(42),
+    { epochs: 2, batchSize: 64, lr: 0.1, seed: 42 },
+    { progress: silentProgress() },
+  );
   await publishFolder(out, await modelFiles(trained.params, 'model/tfjs'));
   model = await loadTrainedModel(out, 'tfjs');
 });
@@ -298,7 +317,10 @@ describe('the CLI', () => {
     expect(document.model).toBe('tfjs');
     expect(document.results.map((result) => result.ok)).toEqual([true, false, true]);
     const direct = await predictFiles([good, scaled], model);
-    for (const [fromCli, fromCall] of [[document.results[0]!, direct[0]!], [document.results[2]!, direct[1]!]] as const) {
+    for (const [fromCli, fromCall] of [
+      [document.results[0]!, direct[0]!],
+      [document.results[2]!, direct[1]!],
+    ] as const) {
       if (!fromCli.ok || !fromCall.ok) throw new Error('expected both to succeed');
       expect(fromCli.guesses.map((guess) => guess.digit)).toEqual(fromCall.guesses.map((guess) => guess.digit));
       fromCli.guesses.forEach((guess, i) => expect(guess.probability).toBeCloseTo(fromCall.guesses[i]!.probability, 4));
@@ -335,7 +357,8 @@ describe('transparency', () => {
       for (const colour of [255, 0]) {
         const prepared = prepareRgba(onTransparency(canvas, colour), canvas.width, canvas.height);
         const worst = maxDifference(opaque, prepared.input);
-        if (worst.difference > 1 / 255) throw new Error(`digit ${index} in colour ${colour} on transparency: pixel ${worst.index} is ${worst.b}, on paper ${worst.a}`);
+        if (worst.difference > 1 / 255)
+          throw new Error(`digit ${index} in colour ${colour} on transparency: pixel ${worst.index} is ${worst.b}, on paper ${worst.a}`);
       }
     }
   });
@@ -361,13 +384,28 @@ describe('files that promise more than they hold', () => {
     const png = digitCanvas(testDigit(0), { scale: 4, invert: true }).toBuffer('image/png');
     const jpeg = digitCanvas(testDigit(0), { scale: 4, invert: true }).toBuffer('image/jpeg');
     const cases = [
-      { name: 'half.png', bytes: png.subarray(0, Math.floor(png.length / 2)), message: /^truncated PNG: its IDAT chunk needs \d+ bytes, the file has \d+$/ },
-      { name: 'no-end.png', bytes: png.subarray(0, png.length - 12), message: /^truncated PNG: the file ends at byte \d+, before its IEND chunk$/ },
+      {
+        name: 'half.png',
+        bytes: png.subarray(0, Math.floor(png.length / 2)),
+        message: /^truncated PNG: its IDAT chunk needs \d+ bytes, the file has \d+$/,
+      },
+      {
+        name: 'no-end.png',
+        bytes: png.subarray(0, png.length - 12),
+        message: /^truncated PNG: the file ends at byte \d+, before its IEND chunk$/,
+      },
       { name: 'header.png', bytes: png.subarray(0, 20), message: /^truncated PNG: its IHDR chunk needs 33 bytes, the file has 20$/ },
-      { name: 'half.jpg', bytes: jpeg.subarray(0, Math.floor(jpeg.length / 2)), message: /^truncated JPEG: the image data has no end-of-image marker/ },
+      {
+        name: 'half.jpg',
+        bytes: jpeg.subarray(0, Math.floor(jpeg.length / 2)),
+        message: /^truncated JPEG: the image data has no end-of-image marker/,
+      },
     ];
     for (const { name, bytes } of cases) writeFileSync(path.join(folder, name), bytes);
-    const results = await predictFiles(cases.map(({ name }) => path.join(folder, name)), model);
+    const results = await predictFiles(
+      cases.map(({ name }) => path.join(folder, name)),
+      model,
+    );
     results.forEach((result, i) => {
       if (result.ok) throw new Error(`${cases[i]!.name} was read as a digit`);
       expect(result.error).toMatch(cases[i]!.message);
@@ -376,7 +414,9 @@ describe('files that promise more than they hold', () => {
   });
 
   const decodeInChild = async (file: string) => {
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/decode-memory.ts'), file], { cwd: ROOT });
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', path.join(ROOT, 'test/helpers/decode-memory.ts'), file], {
+      cwd: ROOT,
+    });
     return JSON.parse(stdout) as { error?: string; width?: number; height?: number; maxRssMiB: number; seconds: number };
   };
 
@@ -390,11 +430,16 @@ describe('files that promise more than they hold', () => {
   it('refuses a 12000×12000 PNG from its header, in bounded memory', async () => {
     const file = path.join(work, 'huge.png');
     const zeros = new Uint8Array(12_000);
-    writeFileSync(file, grayPng(12_000, 12_000, () => zeros));
+    writeFileSync(
+      file,
+      grayPng(12_000, 12_000, () => zeros),
+    );
     const outcome = await decodeInChild(file);
     expect(outcome.error).toBe('the PNG is 12000×12000 pixels (144 megapixels); predict reads up to 40 megapixels: scale it down first');
     expect(outcome.maxRssMiB - baselineMiB).toBeLessThan(200); // decoding it takes 550 MiB for the pixels alone (2.7 GB seen)
-    console.log(`12000×12000 PNG refused: ${outcome.seconds.toFixed(2)} s, peak RSS ${outcome.maxRssMiB.toFixed(0)} MiB (a 28×28 PNG: ${baselineMiB.toFixed(0)} MiB)`);
+    console.log(
+      `12000×12000 PNG refused: ${outcome.seconds.toFixed(2)} s, peak RSS ${outcome.maxRssMiB.toFixed(0)} MiB (a 28×28 PNG: ${baselineMiB.toFixed(0)} MiB)`,
+    );
   });
 
   it('draws a 4000×3000 photo-sized picture down to 1000 px while decoding, and still reads the digit', async () => {
@@ -407,7 +452,8 @@ describe('files that promise more than they hold', () => {
         const source = Math.floor((y - 200) / 100);
         if (!rows.has(source)) {
           const row = new Uint8Array(4000).fill(255);
-          if (source >= 0 && source < FIELD_SIDE) for (let x = 0; x < 2800; x++) row[600 + x] = 255 - Math.round(255 * ink[source * FIELD_SIDE + Math.floor(x / 100)]!);
+          if (source >= 0 && source < FIELD_SIDE)
+            for (let x = 0; x < 2800; x++) row[600 + x] = 255 - Math.round(255 * ink[source * FIELD_SIDE + Math.floor(x / 100)]!);
           rows.set(source, row);
         }
         return rows.get(source)!;
@@ -416,7 +462,9 @@ describe('files that promise more than they hold', () => {
     const outcome = await decodeInChild(file);
     expect([outcome.width, outcome.height]).toEqual([MAX_WORKING_SIDE, 750]);
     expect(outcome.maxRssMiB - baselineMiB).toBeLessThan(200); // the 12-megapixel decode itself is 46 MiB
-    console.log(`4000×3000 PNG decoded: ${outcome.seconds.toFixed(2)} s, peak RSS ${outcome.maxRssMiB.toFixed(0)} MiB (a 28×28 PNG: ${baselineMiB.toFixed(0)} MiB)`);
+    console.log(
+      `4000×3000 PNG decoded: ${outcome.seconds.toFixed(2)} s, peak RSS ${outcome.maxRssMiB.toFixed(0)} MiB (a 28×28 PNG: ${baselineMiB.toFixed(0)} MiB)`,
+    );
     const [result] = await predictFiles([file], model);
     if (!result!.ok) throw new Error(result!.error);
     expect(result!.guesses[0]!.digit).toBe(dataset.test.labels[3]);

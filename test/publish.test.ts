@@ -23,7 +23,6 @@ function runFiles(run: string, names = FILE_NAMES): ReportFile[] {
   return names.map((name) => ({ path: name, data: new TextEncoder().encode(`${run}:${name}\n`) }));
 }
 
-
 /** The run every data file of `out` comes from; throws on a mix or a missing file. */
 function wholeRun(out: string, names = FILE_NAMES): string {
   const runs = new Set(names.map((name) => readFileSync(path.join(out, name), 'utf8').split(':')[0]));
@@ -89,7 +88,9 @@ describe('publishFolder', () => {
     mkdirSync(disk);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', disk], { encoding: 'utf8' });
     if (mounted.status !== 0) {
-      console.warn(`skipped the real full disk: mounting a tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); the throwing write above covers the property`);
+      console.warn(
+        `skipped the real full disk: mounting a tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); the throwing write above covers the property`,
+      );
       return;
     }
     try {
@@ -111,7 +112,11 @@ describe('publishFolder', () => {
     const dead = deadPid();
     const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
     try {
-      const planted = [`.reports.tmp-${dead}-0a1b2c3d`, `.reports.run-20260101T000000Z-${dead}-0a1b2c3d`, `.reports.tmp-${live.pid}-0a1b2c3d`];
+      const planted = [
+        `.reports.tmp-${dead}-0a1b2c3d`,
+        `.reports.run-20260101T000000Z-${dead}-0a1b2c3d`,
+        `.reports.tmp-${live.pid}-0a1b2c3d`,
+      ];
       for (const name of planted) mkdirSync(path.join(work, name));
       writeFileSync(path.join(work, `.reports.link-${dead}-0a1b2c3d`), '');
       await publishFolder(out, runFiles('second'));
@@ -146,7 +151,10 @@ describe('publishFolder', () => {
     const out = path.join(work, 'reports');
     await publishFolder(out, runFiles('run'));
     expect(readFileSync(path.join(out, 'index.html'), 'utf8')).toBe('run:index.html\n');
-    for (const [command, destination] of [[['-rL', out, path.join(work, 'copy1')], 'copy1'], [['-r', `${out}/.`, path.join(work, 'copy2')], 'copy2']] as const) {
+    for (const [command, destination] of [
+      [['-rL', out, path.join(work, 'copy1')], 'copy1'],
+      [['-r', `${out}/.`, path.join(work, 'copy2')], 'copy2'],
+    ] as const) {
       expect(spawnSync('cp', command).status).toBe(0);
       const copy = path.join(work, destination);
       expect(lstatSync(copy).isDirectory()).toBe(true);

@@ -24,7 +24,15 @@ import {
 import * as fast from '../reference/fast/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, type FloatArray, type Params } from '../reference/shapes.js';
-import { expectAllClose, expectSgdStep, glorotParams, maxAbs, syntheticBatch, syntheticImages, syntheticOneHot } from './helpers/numeric.js';
+import {
+  expectAllClose,
+  expectSgdStep,
+  glorotParams,
+  maxAbs,
+  syntheticBatch,
+  syntheticImages,
+  syntheticOneHot,
+} from './helpers/numeric.js';
 
 function randomMatrix(length: number, seed: number, zeroFraction = 0): Float64Array {
   const random = mulberry32(seed);
@@ -99,7 +107,12 @@ describe('fast kernels against matmulNaive', () => {
     sparseMatmul(out, s, b, n);
     expectAllClose(out, expected, 1e-13, 'sparse · dense');
     sparseMatmul(out, s, b, n, bias);
-    expectAllClose(out, expected.map((v, i) => v + bias[i % n]!), 1e-13, 'sparse · dense + bias');
+    expectAllClose(
+      out,
+      expected.map((v, i) => v + bias[i % n]!),
+      1e-13,
+      'sparse · dense + bias',
+    );
     // The transpose, as a sparse index, times a (m, n) matrix is aᵀ·c.
     const sT = createSparseRows(a, p, m * p);
     transposeSparse(sT, s, p);
@@ -122,7 +135,12 @@ describe('fast kernels against matmulNaive', () => {
     const whole = new Float32Array(m * n);
     sparseMatmul(whole, s, b, n, bias);
     const pieced = new Float32Array(m * n).fill(NaN);
-    for (const [first, end] of [[0, 4], [4, 5], [5, 5], [5, 13]] as const) {
+    for (const [first, end] of [
+      [0, 4],
+      [4, 5],
+      [5, 5],
+      [5, 13],
+    ] as const) {
       sparseMatmul(pieced, s, b, n, bias, first, end);
       expect(pieced.subarray(end * n).every(Number.isNaN)).toBe(true); // rows past the run are untouched
     }
@@ -140,7 +158,12 @@ describe('fast kernels against matmulNaive', () => {
     const n = 200;
     const z = randomMatrix(n, 30, 0.1); // includes exact zeros: the kink counts as off
     const dA = randomMatrix(n, 31);
-    const [aCore, aFast, dZCore, dZFast] = [0, 1, 2, 3].map(() => new Float64Array(n).fill(NaN)) as [Float64Array, Float64Array, Float64Array, Float64Array];
+    const [aCore, aFast, dZCore, dZFast] = [0, 1, 2, 3].map(() => new Float64Array(n).fill(NaN)) as [
+      Float64Array,
+      Float64Array,
+      Float64Array,
+      Float64Array,
+    ];
     core.reluForward(aCore, z, n);
     reluGate(aFast, z, n);
     expectAllClose(aFast, aCore, 0, 'ReLU forward');
@@ -155,7 +178,17 @@ describe('fast kernels against matmulNaive', () => {
     const w = randomMatrix(inDim * outDim, 11);
     const z = randomMatrix(batch * inDim, 12, 0.1);
     const expected = new Float64Array(batch * inDim);
-    core.denseBackward(expected, new Float64Array(inDim * outDim), new Float64Array(outDim), dOut, new Float64Array(batch * inDim), w, batch, inDim, outDim);
+    core.denseBackward(
+      expected,
+      new Float64Array(inDim * outDim),
+      new Float64Array(outDim),
+      dOut,
+      new Float64Array(batch * inDim),
+      w,
+      batch,
+      inDim,
+      outDim,
+    );
     core.reluBackward(expected, expected, z, batch * inDim);
     const a = new Float64Array(batch * inDim);
     reluGate(a, z, batch * inDim);
@@ -170,7 +203,9 @@ describe('fast kernels against matmulNaive', () => {
 
   it('sparseRowsOf refuses a matrix larger than its index', () => {
     const s = createSparseRows(new Float32Array(1), 2, 8);
-    expect(() => sparseRowsOf(s, new Float32Array(12), 3, 4)).toThrow(/a \(3, 4\) matrix does not fit an index sized \(2 rows, 8 entries\)/);
+    expect(() => sparseRowsOf(s, new Float32Array(12), 3, 4)).toThrow(
+      /a \(3, 4\) matrix does not fit an index sized \(2 rows, 8 entries\)/,
+    );
   });
 });
 
@@ -267,7 +302,8 @@ describe('the fast path against the core, tensor by tensor', () => {
         const fastStep = fast.trainStep(fastParams, stepX, stepY, batch, lr, ws);
         expectAllClose([fastStep.loss], [coreAct.loss], 1e-6 * coreAct.loss, `loss before step ${step}`);
         expect({ step, correct: fastStep.correct }).toEqual({ step, correct });
-        for (const name of PARAM_NAMES) expectAllClose(fastParams[name], coreParams[name], 1e-6 * maxAbs(coreParams[name]), `${name} after step ${step}`);
+        for (const name of PARAM_NAMES)
+          expectAllClose(fastParams[name], coreParams[name], 1e-6 * maxAbs(coreParams[name]), `${name} after step ${step}`);
       }
       // ...and the steps moved the weights well beyond that tolerance.
       expect(maxAbs(fastParams.w3.map((v, i) => v - params.w3[i]!))).toBeGreaterThan(1e-3);
@@ -295,7 +331,9 @@ describe('training step, prediction and evaluation on the fast path', () => {
   it('refuses a batch larger than the workspace', () => {
     const params = glorotParams(1);
     const ws = fast.createWorkspace(params, 4);
-    expect(() => fast.forward(params, syntheticImages(5, 1), 5, ws)).toThrow(/forward: batch must be an integer in 1\.\.4 \(the workspace's maxBatch\), found 5/);
+    expect(() => fast.forward(params, syntheticImages(5, 1), 5, ws)).toThrow(
+      /forward: batch must be an integer in 1\.\.4 \(the workspace's maxBatch\), found 5/,
+    );
   });
 
   it('predict, hiddenActivations and evaluate agree with forward across chunk boundaries', () => {

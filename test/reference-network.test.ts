@@ -120,7 +120,11 @@ describe("each operation's backward is the derivative of its forward", () => {
     };
     const h = 1e-3;
     const along = (v: Float64Array, u: Float64Array, sign: number): Float64Array => v.map((value, i) => value + sign * h * u[i]!);
-    for (const [name, v, gradient, seed] of [['x', x, dX, 5], ['w', w, dW, 6], ['b', b, db, 7]] as const) {
+    for (const [name, v, gradient, seed] of [
+      ['x', x, dX, 5],
+      ['w', w, dW, 6],
+      ['b', b, db, 7],
+    ] as const) {
       const u = random(v.length, seed);
       const plus = objective(name === 'x' ? along(x, u, 1) : x, name === 'w' ? along(w, u, 1) : w, name === 'b' ? along(b, u, 1) : b);
       const minus = objective(name === 'x' ? along(x, u, -1) : x, name === 'w' ? along(w, u, -1) : w, name === 'b' ? along(b, u, -1) : b);
@@ -148,7 +152,14 @@ describe("each operation's backward is the derivative of its forward", () => {
     softmaxCrossEntropyBackward(dLogits, probs, oneHot, batch, classes);
     const h = 1e-5;
     const numeric = Array.from(logits, (_, i) => {
-      const moved = (sign: number): number => softmaxCrossEntropyForward(new Float64Array(batch * classes), logits.map((v, j) => (j === i ? v + sign * h : v)), oneHot, batch, classes);
+      const moved = (sign: number): number =>
+        softmaxCrossEntropyForward(
+          new Float64Array(batch * classes),
+          logits.map((v, j) => (j === i ? v + sign * h : v)),
+          oneHot,
+          batch,
+          classes,
+        );
       return (moved(1) - moved(-1)) / (2 * h);
     });
     expectAllClose(dLogits, numeric, 1e-9, 'dLogits');

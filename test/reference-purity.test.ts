@@ -69,7 +69,15 @@ describe('reference/ is pure TypeScript', () => {
   it('no file under reference/ imports @tensorflow, directly or through a relative import', () => {
     const files = filesUnder(REFERENCE_DIR);
     expect(files.map((f) => relative(ROOT, f))).toEqual(
-      expect.arrayContaining(['reference/network.ts', 'reference/train.ts', 'reference/gradcheck.ts', 'reference/fast/network.ts', 'reference/fast/kernels.ts', 'reference/fast/threads.ts', 'reference/fast/step-worker.ts']),
+      expect.arrayContaining([
+        'reference/network.ts',
+        'reference/train.ts',
+        'reference/gradcheck.ts',
+        'reference/fast/network.ts',
+        'reference/fast/kernels.ts',
+        'reference/fast/threads.ts',
+        'reference/fast/step-worker.ts',
+      ]),
     );
     expect(tensorflowImports(files)).toEqual([]);
   });
@@ -85,7 +93,11 @@ describe('reference/ is pure TypeScript', () => {
       'import {\n  matMul,\n  add,\n} from "@tensorflow/tfjs";',
       "import { D } from './shapes.js'; // fine",
     ].join('\n');
-    expect(moduleReferences(source).map((r) => r.specifier).sort()).toEqual([
+    expect(
+      moduleReferences(source)
+        .map((r) => r.specifier)
+        .sort(),
+    ).toEqual([
       './shapes.js',
       '@tensorflow/tfjs',
       '@tensorflow/tfjs',
@@ -102,7 +114,8 @@ describe('reference/ is pure TypeScript', () => {
 
   it('follows relative value imports out of reference/, but not type-only ones', () => {
     const files: Record<string, string> = {
-      [join(REFERENCE_DIR, 'a.ts')]: "import { helper } from '../pipeline/tfjs/backend.js';\nimport type { Dataset } from '../pipeline/types.js';",
+      [join(REFERENCE_DIR, 'a.ts')]:
+        "import { helper } from '../pipeline/tfjs/backend.js';\nimport type { Dataset } from '../pipeline/types.js';",
     };
     const read = (path: string): string => files[path] ?? readFileSync(path, 'utf8');
     // pipeline/tfjs/backend.ts imports TF.js, so a value import of it makes reference/ impure;

@@ -59,11 +59,15 @@ describe('reference training on several threads', () => {
   }, 60_000);
 
   it('trainReference, which is synchronous, refuses threads', () => {
-    expect(() => trainReference(dataset, init, { ...OPTIONS, threads: 2 })).toThrow('trains on one thread only, found threads 2; use trainReferenceAsync');
+    expect(() => trainReference(dataset, init, { ...OPTIONS, threads: 2 })).toThrow(
+      'trains on one thread only, found threads 2; use trainReferenceAsync',
+    );
   });
 
   it(`refuses a thread count outside 1..${MAX_THREADS}`, async () => {
-    await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: 0 })).rejects.toThrow(`reference threads: expected a whole number from 1 to ${MAX_THREADS}, found 0`);
+    await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: 0 })).rejects.toThrow(
+      `reference threads: expected a whole number from 1 to ${MAX_THREADS}, found 0`,
+    );
     await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: MAX_THREADS + 1 })).rejects.toThrow(`found ${MAX_THREADS + 1}`);
   });
 
@@ -85,7 +89,9 @@ describe('StepTeam', () => {
   it('refuses weights that are not in shared memory', async () => {
     const params = shareParams(init);
     const ws = createWorkspace(params, 64, true);
-    await expect(StepTeam.start({ ...params, w1: init.w1.slice() }, ws, 0.1, 2)).rejects.toThrow('StepTeam.start: w1 is not in shared memory');
+    await expect(StepTeam.start({ ...params, w1: init.w1.slice() }, ws, 0.1, 2)).rejects.toThrow(
+      'StepTeam.start: w1 is not in shared memory',
+    );
   });
 
   it('reports workers that cannot start as a WorkerStartError naming the module (the pipeline then trains on one thread)', async () => {

@@ -93,7 +93,8 @@ describe('reference training in lockstep with TF.js', () => {
           });
           const ours = trainStep(params, x, y, rows.length, OPTIONS.lr, ws);
           // The loss before the step, from the same weights: float32 rounding apart, the same number.
-          if (!(Math.abs(ours.loss - tfLoss) < 1e-5)) throw new Error(`epoch ${epoch + 1}, batch ${b + 1}: loss ${ours.loss} vs TF.js ${tfLoss}`);
+          if (!(Math.abs(ours.loss - tfLoss) < 1e-5))
+            throw new Error(`epoch ${epoch + 1}, batch ${b + 1}: loss ${ours.loss} vs TF.js ${tfLoss}`);
           steps++;
         }
       }
@@ -152,9 +153,24 @@ describe('reference training in lockstep with TF.js', () => {
     const tfjs = await trainTfjs(dataset, { params: init, seed: 6 }, OPTIONS, { progress: silentProgress() });
     const reference = trainReference(dataset, init, OPTIONS);
     for (const name of PARAM_NAMES) expectAllClose(reference.params[name], tfjs.params[name], 1e-6, name);
-    expectAllClose(reference.history.map((r) => r.loss), tfjs.history.map((r) => r.loss), 1e-5, 'epoch loss');
-    expectAllClose(reference.history.map((r) => r.valLoss), tfjs.history.map((r) => r.valLoss), 1e-4, 'validation loss');
-    expectAllClose(reference.history.map((r) => r.accuracy), tfjs.history.map((r) => r.accuracy), 1 / COUNT, 'epoch accuracy');
+    expectAllClose(
+      reference.history.map((r) => r.loss),
+      tfjs.history.map((r) => r.loss),
+      1e-5,
+      'epoch loss',
+    );
+    expectAllClose(
+      reference.history.map((r) => r.valLoss),
+      tfjs.history.map((r) => r.valLoss),
+      1e-4,
+      'validation loss',
+    );
+    expectAllClose(
+      reference.history.map((r) => r.accuracy),
+      tfjs.history.map((r) => r.accuracy),
+      1 / COUNT,
+      'epoch accuracy',
+    );
     expect(Math.abs(reference.trainAccuracy - tfjs.trainAccuracy)).toBeLessThanOrEqual(1 / COUNT);
   });
 });
@@ -169,7 +185,9 @@ describe('reference training failures', () => {
     }
     expect(error).toBeInstanceOf(ReferenceDivergenceError);
     const divergence = error as ReferenceDivergenceError;
-    expect(divergence.message).toMatch(/^reference training diverged: the batch loss became (NaN|Infinity|-Infinity) in epoch \d, batch \d+ of 11 \(--lr 10000000000 is probably too large\)$/);
+    expect(divergence.message).toMatch(
+      /^reference training diverged: the batch loss became (NaN|Infinity|-Infinity) in epoch \d, batch \d+ of 11 \(--lr 10000000000 is probably too large\)$/,
+    );
     expect(divergence.message).toContain(`epoch ${divergence.epoch}, batch ${divergence.batch} of 11`);
     expect(Number.isFinite(divergence.loss)).toBe(false);
   });

@@ -3,7 +3,20 @@
 // small run and checks reports/ and the cache byte for byte afterwards.
 
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -19,8 +32,15 @@ const cacheDir = () => path.join(work, 'cache');
 /** The small run's flags; `overrides` replace a value (the CLI refuses a flag given twice). */
 const args = (overrides: Record<string, string> = {}, base = work, flags: string[] = []) => {
   const options: Record<string, string> = {
-    'train-size': '1000', 'val-size': '200', 'test-size': '500', epochs: '1', backend: 'wasm', 'gradcheck-batch': '4',
-    out: path.join(base, 'reports'), 'cache-dir': path.join(base, 'cache'), ...overrides,
+    'train-size': '1000',
+    'val-size': '200',
+    'test-size': '500',
+    epochs: '1',
+    backend: 'wasm',
+    'gradcheck-batch': '4',
+    out: path.join(base, 'reports'),
+    'cache-dir': path.join(base, 'cache'),
+    ...overrides,
   };
   return [...Object.entries(options).flatMap(([flag, value]) => [`--${flag}`, value]), ...flags];
 };
@@ -45,47 +65,74 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 describe('bad data files leave reports and cache unchanged', () => {
   const trainImages = MNIST_FILES.trainImages;
   const cases: [string, (dir: string) => void, RegExp][] = [
-    ['a truncated image file', (dir) => {
-      const file = path.join(dir, trainImages);
-      writeFileSync(file, readFileSync(file).subarray(0, 1_000_000));
-    }, /train-images-idx3-ubyte: header says 60000 images of 28×28, so expected 47040016 bytes, found 1000000 \(truncated\)/],
-    ['a wrong magic number', (dir) => {
-      const file = path.join(dir, trainImages);
-      const bytes = readFileSync(file);
-      bytes.writeUInt32BE(1234, 0);
-      writeFileSync(file, bytes);
-    }, /train-images-idx3-ubyte: expected image magic number 2051, found 1234/],
-    ['an image/label count mismatch', (dir) => writeFileSync(path.join(dir, MNIST_FILES.testLabels), labelFileBytes([1, 2, 3])),
-      /t10k-labels-idx1-ubyte: expected 10000 labels to match .*t10k-images-idx3-ubyte, found 3/],
-    ['a label outside 0–9', (dir) => {
-      const file = path.join(dir, MNIST_FILES.trainLabels);
-      const bytes = readFileSync(file);
-      bytes[8 + 17] = 11;
-      writeFileSync(file, bytes);
-    }, /train-labels-idx1-ubyte: expected labels 0–9, found 11 at index 17/],
-    ['a corrupt .gz', (dir) => {
-      const file = path.join(dir, MNIST_FILES.testImages);
-      const gz = gzipSync(readFileSync(file));
-      rmSync(file);
-      writeFileSync(`${file}.gz`, gz.subarray(0, gz.length - 100));
-    }, /t10k-images-idx3-ubyte\.gz: corrupt gzip data/],
+    [
+      'a truncated image file',
+      (dir) => {
+        const file = path.join(dir, trainImages);
+        writeFileSync(file, readFileSync(file).subarray(0, 1_000_000));
+      },
+      /train-images-idx3-ubyte: header says 60000 images of 28×28, so expected 47040016 bytes, found 1000000 \(truncated\)/,
+    ],
+    [
+      'a wrong magic number',
+      (dir) => {
+        const file = path.join(dir, trainImages);
+        const bytes = readFileSync(file);
+        bytes.writeUInt32BE(1234, 0);
+        writeFileSync(file, bytes);
+      },
+      /train-images-idx3-ubyte: expected image magic number 2051, found 1234/,
+    ],
+    [
+      'an image/label count mismatch',
+      (dir) => writeFileSync(path.join(dir, MNIST_FILES.testLabels), labelFileBytes([1, 2, 3])),
+      /t10k-labels-idx1-ubyte: expected 10000 labels to match .*t10k-images-idx3-ubyte, found 3/,
+    ],
+    [
+      'a label outside 0–9',
+      (dir) => {
+        const file = path.join(dir, MNIST_FILES.trainLabels);
+        const bytes = readFileSync(file);
+        bytes[8 + 17] = 11;
+        writeFileSync(file, bytes);
+      },
+      /train-labels-idx1-ubyte: expected labels 0–9, found 11 at index 17/,
+    ],
+    [
+      'a corrupt .gz',
+      (dir) => {
+        const file = path.join(dir, MNIST_FILES.testImages);
+        const gz = gzipSync(readFileSync(file));
+        rmSync(file);
+        writeFileSync(`${file}.gz`, gz.subarray(0, gz.length - 100));
+      },
+      /t10k-images-idx3-ubyte\.gz: corrupt gzip data/,
+    ],
     ['a missing file', (dir) => rmSync(path.join(dir, MNIST_FILES.testLabels)), /missing t10k-labels-idx1-ubyte\[\.gz\]/],
-    ['a folder with only some of the files', (dir) => {
-      rmSync(path.join(dir, MNIST_FILES.testImages));
-      rmSync(path.join(dir, MNIST_FILES.trainLabels));
-    }, /missing train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\]/],
+    [
+      'a folder with only some of the files',
+      (dir) => {
+        rmSync(path.join(dir, MNIST_FILES.testImages));
+        rmSync(path.join(dir, MNIST_FILES.trainLabels));
+      },
+      /missing train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\]/,
+    ],
   ];
 
-  it.each(cases)('%s', (_name, damage, message) => {
-    const before = state();
-    const dir = damagedData(damage);
-    const result = runCli('pipeline/cli/pipeline.ts', args({ 'data-dir': dir }));
-    expect(result.status).toBe(1);
-    expect(result.stderr).toMatch(message);
-    expect(result.stderr).toContain(`Reports in ${out()}/ were left as they were.`);
-    expect(state()).toEqual(before);
-    rmSync(dir, { recursive: true, force: true });
-  }, 120_000);
+  it.each(cases)(
+    '%s',
+    (_name, damage, message) => {
+      const before = state();
+      const dir = damagedData(damage);
+      const result = runCli('pipeline/cli/pipeline.ts', args({ 'data-dir': dir }));
+      expect(result.status).toBe(1);
+      expect(result.stderr).toMatch(message);
+      expect(result.stderr).toContain(`Reports in ${out()}/ were left as they were.`);
+      expect(state()).toEqual(before);
+      rmSync(dir, { recursive: true, force: true });
+    },
+    120_000,
+  );
 });
 
 describe('divergence', () => {
@@ -99,7 +146,10 @@ describe('divergence', () => {
 });
 
 /** Starts a long run and signals it once its first epoch has begun. */
-function interruptDuringTraining(signal: NodeJS.Signals, waitFor: RegExp): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
+function interruptDuringTraining(
+  signal: NodeJS.Signals,
+  waitFor: RegExp,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string; stdout: string }> {
   const child = startCli('pipeline/cli/pipeline.ts', args({ epochs: '40', seed: '99' }, work, ['--no-reference']));
   let stdout = '';
   let stderr = '';
@@ -116,17 +166,21 @@ function interruptDuringTraining(signal: NodeJS.Signals, waitFor: RegExp): Promi
 }
 
 describe('interruption', () => {
-  it.each(['SIGINT', 'SIGTERM'] as const)('%s during training stops cleanly and keeps reports and cache', async (signal) => {
-    const before = state();
-    const result = await interruptDuringTraining(signal, /tfjs epoch 1\//);
-    expect(result.code).toBe(130);
-    expect(result.stderr).toContain(`${signal} received: stopping after the current batch`);
-    expect(result.stderr).toMatch(/interrupted: training interrupted in epoch \d+, batch \d+/);
-    const after = state();
-    expect(after.reports).toEqual(before.reports);
-    // Stages that finished before the signal (e.g. gradcheck for the new seed) may be cached; nothing earlier changed.
-    for (const [file, hash] of Object.entries(before.cache)) expect(after.cache[file]).toBe(hash);
-  }, 180_000);
+  it.each(['SIGINT', 'SIGTERM'] as const)(
+    '%s during training stops cleanly and keeps reports and cache',
+    async (signal) => {
+      const before = state();
+      const result = await interruptDuringTraining(signal, /tfjs epoch 1\//);
+      expect(result.code).toBe(130);
+      expect(result.stderr).toContain(`${signal} received: stopping after the current batch`);
+      expect(result.stderr).toMatch(/interrupted: training interrupted in epoch \d+, batch \d+/);
+      const after = state();
+      expect(after.reports).toEqual(before.reports);
+      // Stages that finished before the signal (e.g. gradcheck for the new seed) may be cached; nothing earlier changed.
+      for (const [file, hash] of Object.entries(before.cache)) expect(after.cache[file]).toBe(hash);
+    },
+    180_000,
+  );
 
   it('SIGKILL during epoch 2 leaves nothing half-written, and the next run succeeds', async () => {
     const before = state();
@@ -136,7 +190,9 @@ describe('interruption', () => {
     const next = runCli('pipeline/cli/pipeline.ts', args());
     expect(next.status).toBe(0);
     expect(next.stdout).toMatch(/✔ train: cached/);
-    const leftovers = readdirSync(cacheDir(), { recursive: true }).map(String).filter((name) => name.includes('.tmp-'));
+    const leftovers = readdirSync(cacheDir(), { recursive: true })
+      .map(String)
+      .filter((name) => name.includes('.tmp-'));
     expect(leftovers).toEqual([]);
   }, 180_000);
 });
@@ -264,7 +320,8 @@ describe('the report folder holds one whole run', () => {
     first.stderr.resume();
     const firstDone = new Promise<number | null>((resolve) => first.on('close', (code) => resolve(code)));
     const lock = path.join(work, '.reports.lock');
-    while (!(existsSync(lock) && readFileSync(lock, 'utf8').trim() === String(first.pid))) await new Promise((resolve) => setTimeout(resolve, 20));
+    while (!(existsSync(lock) && readFileSync(lock, 'utf8').trim() === String(first.pid)))
+      await new Promise((resolve) => setTimeout(resolve, 20));
     const second = startCli('pipeline/cli/pipeline.ts', args({ seed: '11' }));
     let secondOut = '';
     second.stdout.on('data', (chunk: Buffer) => (secondOut += chunk.toString()));
@@ -282,11 +339,15 @@ describe('the report folder holds one whole run', () => {
 });
 
 describe('refusals at start-up, before any training', () => {
-  it('--out \'\' and --cache-dir \'\' are refused with exit 2 and write nothing', () => {
+  it("--out '' and --cache-dir '' are refused with exit 2 and write nothing", () => {
     const cwd = mkdtempSync(path.join(work, 'cwd-'));
     const loader = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
     for (const flag of ['out', 'cache-dir']) {
-      const result = spawnSync(process.execPath, ['--import', loader, path.join(ROOT, 'pipeline/cli/pipeline.ts'), ...args({ [flag]: '' })], { cwd, encoding: 'utf8' });
+      const result = spawnSync(
+        process.execPath,
+        ['--import', loader, path.join(ROOT, 'pipeline/cli/pipeline.ts'), ...args({ [flag]: '' })],
+        { cwd, encoding: 'utf8' },
+      );
       expect(result.status).toBe(2);
       expect(result.stderr).toContain(`--${flag}: expected a folder path, found "" (an empty path would write into the current folder)`);
       expect(readdirSync(cwd)).toEqual([]);
@@ -305,22 +366,36 @@ describe('refusals at start-up, before any training', () => {
     return file;
   };
   const unwritable: [string, () => Record<string, string>, (overrides: Record<string, string>) => string][] = [
-    ['a cache dir that is a plain file', () => ({ 'cache-dir': plainFile() }),
-      (o) => `--cache-dir ${o['cache-dir']}: cannot be written: expected a folder, found a file (ENOTDIR on mkdir)`],
-    ['an --out under a plain file', () => ({ out: path.join(plainFile(), 'reports') }),
-      (o) => `--out ${o.out}: cannot be written: ${path.dirname(o.out!)}: expected a folder, found a file (ENOTDIR on mkdir)`],
-    ['an --out that is a plain file', () => ({ out: plainFile() }), (o) => `--out ${o.out}: expected a report folder, found a file, not a folder`],
+    [
+      'a cache dir that is a plain file',
+      () => ({ 'cache-dir': plainFile() }),
+      (o) => `--cache-dir ${o['cache-dir']}: cannot be written: expected a folder, found a file (ENOTDIR on mkdir)`,
+    ],
+    [
+      'an --out under a plain file',
+      () => ({ out: path.join(plainFile(), 'reports') }),
+      (o) => `--out ${o.out}: cannot be written: ${path.dirname(o.out!)}: expected a folder, found a file (ENOTDIR on mkdir)`,
+    ],
+    [
+      'an --out that is a plain file',
+      () => ({ out: plainFile() }),
+      (o) => `--out ${o.out}: expected a report folder, found a file, not a folder`,
+    ],
   ];
-  it.each(unwritable)('%s is refused with exit 1, one line, no stack', (_name, overrides, message) => {
-    const before = state();
-    const flags = overrides();
-    const result = runCli('pipeline/cli/pipeline.ts', args(flags));
-    expect(result.status).toBe(1);
-    expect(result.stderr).toContain(`error: ${message(flags)}`);
-    expect(result.stderr).not.toMatch(STACK_LINE);
-    expect(result.stdout).not.toMatch(/▶/); // no stage started
-    expect(state()).toEqual(before);
-  }, 60_000);
+  it.each(unwritable)(
+    '%s is refused with exit 1, one line, no stack',
+    (_name, overrides, message) => {
+      const before = state();
+      const flags = overrides();
+      const result = runCli('pipeline/cli/pipeline.ts', args(flags));
+      expect(result.status).toBe(1);
+      expect(result.stderr).toContain(`error: ${message(flags)}`);
+      expect(result.stderr).not.toMatch(STACK_LINE);
+      expect(result.stdout).not.toMatch(/▶/); // no stage started
+      expect(state()).toEqual(before);
+    },
+    60_000,
+  );
 
   it('a read-only --out or --cache-dir (EROFS, a read-only tmpfs) is refused with exit 1, no stack', () => {
     const readOnly = path.join(work, 'read-only');
@@ -331,10 +406,15 @@ describe('refusals at start-up, before any training', () => {
       return;
     }
     try {
-      for (const [flag, value, culprit] of [['out', path.join(readOnly, 'reports'), readOnly], ['cache-dir', readOnly, '']] as const) {
+      for (const [flag, value, culprit] of [
+        ['out', path.join(readOnly, 'reports'), readOnly],
+        ['cache-dir', readOnly, ''],
+      ] as const) {
         const result = runCli('pipeline/cli/pipeline.ts', args({ [flag]: value }));
         expect(result.status).toBe(1);
-        expect(result.stderr).toContain(`error: --${flag} ${value}: cannot be written: ${culprit ? `${culprit}: ` : ''}the file system is read-only (EROFS on open)`);
+        expect(result.stderr).toContain(
+          `error: --${flag} ${value}: cannot be written: ${culprit ? `${culprit}: ` : ''}the file system is read-only (EROFS on open)`,
+        );
         expect(result.stderr).not.toMatch(STACK_LINE);
         expect(result.stdout).not.toMatch(/▶/);
       }
@@ -350,7 +430,9 @@ describe('a disk that fills while the report is written', () => {
     mkdirSync(disk);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk], { encoding: 'utf8' });
     if (mounted.status !== 0) {
-      console.warn(`skipped: mounting a tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); test/publish.test.ts covers a write that throws`);
+      console.warn(
+        `skipped: mounting a tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); test/publish.test.ts covers a write that throws`,
+      );
       return;
     }
     try {
@@ -361,7 +443,9 @@ describe('a disk that fills while the report is written', () => {
       writeFileSync(path.join(disk, 'filler'), Buffer.alloc(free - 512 * 1024)); // room for a quarter of a report
       const result = runCli('pipeline/cli/pipeline.ts', args({ out: reports, seed: '7' }));
       expect(result.status).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(`^error: ${disk}/\\.reports\\.tmp-\\d+-[0-9a-f]+/\\S+: no space left on the device \\(ENOSPC on write\\)$`, 'm'));
+      expect(result.stderr).toMatch(
+        new RegExp(`^error: ${disk}/\\.reports\\.tmp-\\d+-[0-9a-f]+/\\S+: no space left on the device \\(ENOSPC on write\\)$`, 'm'),
+      );
       expect(result.stderr).toContain(`Reports in ${reports}/ were left as they were.`);
       expect(result.stderr).not.toMatch(STACK_LINE);
       expect(snapshot(reports)).toEqual(before);

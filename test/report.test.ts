@@ -12,7 +12,6 @@ import { runMetadata } from '../pipeline/report.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, RunMetadata, Visuals } from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
 
-
 /** A small PNG of its own colour, so each file's base64 is distinct. */
 function tinyPng(seed: number): Uint8Array {
   const canvas = createCanvas(40, 20);
@@ -36,7 +35,9 @@ function visuals(): Visuals {
 }
 
 function confusion(correctPerDigit: number): number[][] {
-  return Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? correctPerDigit : p === (t + 1) % 10 ? 3 : 0)));
+  return Array.from({ length: 10 }, (_, t) =>
+    Array.from({ length: 10 }, (_, p) => (t === p ? correctPerDigit : p === (t + 1) % 10 ? 3 : 0)),
+  );
 }
 
 function implementation(backend: string, accuracies: { train: number; val: number; test: number }): ImplementationMetrics {
@@ -184,11 +185,7 @@ describe('buildReport', () => {
   });
 
   test('a test accuracy inside the published range is not called inconsistent', () => {
-    const good = buildReport(
-      metrics({ tfjs: implementation('wasm', { train: 0.98512, val: 0.97831, test: 0.97456 }) }),
-      both,
-      visuals(),
-    );
+    const good = buildReport(metrics({ tfjs: implementation('wasm', { train: 0.98512, val: 0.97831, test: 0.97456 }) }), both, visuals());
     const comparison = section(text(good, 'report.md'), 'Compared with the original course document');
     expect(comparison).toContain('within the published 97.2–97.9%');
     expect(comparison).toContain('+0.01 pp'); // 98.51 − 98.5
@@ -204,7 +201,18 @@ describe('buildReport', () => {
 
   test('the run metadata comes before the results', () => {
     for (const document of [markdown, html]) {
-      for (const expected of ['2026-11-28 21:04:05 UTC', '183.5 s wall time', '0123456789ab', 'with uncommitted changes', 'Node 20.18.1', 'TF.js 4.22.0', 'wasm backend 4.22.1', 'linux 6.1.0 (x64)', 'Test CPU @ 2.10GHz', '2 cores']) {
+      for (const expected of [
+        '2026-11-28 21:04:05 UTC',
+        '183.5 s wall time',
+        '0123456789ab',
+        'with uncommitted changes',
+        'Node 20.18.1',
+        'TF.js 4.22.0',
+        'wasm backend 4.22.1',
+        'linux 6.1.0 (x64)',
+        'Test CPU @ 2.10GHz',
+        '2 cores',
+      ]) {
         expect(document).toContain(expected);
         expect(document.indexOf(expected)).toBeLessThan(document.indexOf('Results'));
       }
@@ -259,10 +267,12 @@ describe('buildReport', () => {
 
   test('report.md and index.html show the same numbers', () => {
     const numbers = (document: string) =>
-      (document
-        .replace(/<style>[\s\S]*?<\/style>/, '')
-        .replace(/data:image\/png;base64,[A-Za-z0-9+/=]+/g, '')
-        .match(/-?\d[\d,]*\.\d+(%| pp)?/g) ?? []).sort();
+      (
+        document
+          .replace(/<style>[\s\S]*?<\/style>/, '')
+          .replace(/data:image\/png;base64,[A-Za-z0-9+/=]+/g, '')
+          .match(/-?\d[\d,]*\.\d+(%| pp)?/g) ?? []
+      ).sort();
     expect(numbers(html)).toEqual(numbers(markdown));
   });
 

@@ -3,7 +3,18 @@
 // and the cache key holds what each stage reads, and only that.
 
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { configNote, parseArgs, UsageError } from '../pipeline/cli/args.js';
@@ -33,12 +44,26 @@ function mkdirOnce(dir: string): string {
 
 /** A small run's flags: 2,000 training images of the fake data, one epoch unless `epochs` says otherwise. */
 const small = (name: string, extra: string[] = [], epochs = '1') => [
-  '--data-dir', data, '--train-size', '2000', '--val-size', '500', '--test-size', '500', '--epochs', epochs, '--backend', 'wasm',
-  '--out', path.join(work, name, 'reports'), '--cache-dir', path.join(work, name, 'cache'), ...extra,
+  '--data-dir',
+  data,
+  '--train-size',
+  '2000',
+  '--val-size',
+  '500',
+  '--test-size',
+  '500',
+  '--epochs',
+  epochs,
+  '--backend',
+  'wasm',
+  '--out',
+  path.join(work, name, 'reports'),
+  '--cache-dir',
+  path.join(work, name, 'cache'),
+  ...extra,
 ];
 const outOf = (name: string) => path.join(work, name, 'reports');
 const cacheOf = (name: string) => path.join(work, name, 'cache');
-
 
 function mustRun(args: string[]) {
   const result = runCli(PIPELINE, args);
@@ -106,7 +131,11 @@ describe('the three reruns of issue 12', () => {
     // The command it names does the training.
     const trained = mustRun(command.replace('npm run pipeline -- ', '').split(' '));
     expect(trained.stdout).toMatch(/▶ train/);
-    expect(JSON.parse(readFileSync(path.join(outOf('custom'), 'config.json'), 'utf8'))).toMatchObject({ lr: 0.05, epochs: 2, reference: false });
+    expect(JSON.parse(readFileSync(path.join(outOf('custom'), 'config.json'), 'utf8'))).toMatchObject({
+      lr: 0.05,
+      epochs: 2,
+      reference: false,
+    });
   }, 120_000);
 
   it('--stage stops for a training missing from the cache, and creates no cache folder', () => {
@@ -117,7 +146,9 @@ describe('the three reruns of issue 12', () => {
     expect(stopped.stderr).toContain('  train: missing (not in the cache); no earlier run of it in the cache');
     expect(stopped.stderr).toContain('  reference: missing (not in the cache); no earlier run of it in the cache');
     expect(stopped.stderr).toMatch(/the full run: npm run pipeline -- --data-dir .* --cache-dir .*no-cache --out .*spec\/reports/);
-    expect(stopped.stderr).toContain(`to train them, then --stage evaluate: npm run pipeline -- --cache-dir ${empty} --out ${outOf('spec')} --stage train --stage reference --stage evaluate`);
+    expect(stopped.stderr).toContain(
+      `to train them, then --stage evaluate: npm run pipeline -- --cache-dir ${empty} --out ${outOf('spec')} --stage train --stage reference --stage evaluate`,
+    );
     expect(existsSync(empty)).toBe(false);
     expect(snapshot(outOf('spec'))).toEqual(before);
   }, 60_000);
@@ -132,11 +163,14 @@ describe('which config a run starts from', () => {
   });
   const parse = (...argv: string[]) => parseArgs(argv, () => {});
 
-  it.each([['--stage', 'visualize'], ['--from', 'evaluate'], ['--list'], ['--dry-run']])('%s starts from config.json of the run in --out', async (...selection) => {
-    const invocation = (await parse(...selection, '--out', runDir))!;
-    expect(invocation.config).toEqual({ ...DEFAULTS, epochs: 3, out: runDir });
-    expect(configNote(invocation)).toBe(`using the config of ${runDir}/ (epochs 3), overridden by: none`);
-  });
+  it.each([['--stage', 'visualize'], ['--from', 'evaluate'], ['--list'], ['--dry-run']])(
+    '%s starts from config.json of the run in --out',
+    async (...selection) => {
+      const invocation = (await parse(...selection, '--out', runDir))!;
+      expect(invocation.config).toEqual({ ...DEFAULTS, epochs: 3, out: runDir });
+      expect(configNote(invocation)).toBe(`using the config of ${runDir}/ (epochs 3), overridden by: none`);
+    },
+  );
 
   it('flags, then --config, override it', async () => {
     const file = path.join(work, 'options.json');
@@ -233,7 +267,11 @@ describe('the cache key holds what each stage reads, and only that', () => {
       cacheDir: { cacheDir: path.join(work, 'keys-other') },
       out: { out: path.join(work, 'keys-out') },
     };
-    expect(Object.keys(changed).filter((key) => key in DEFAULTS).sort()).toEqual([...CONFIG_KEYS].sort());
+    expect(
+      Object.keys(changed)
+        .filter((key) => key in DEFAULTS)
+        .sort(),
+    ).toEqual([...CONFIG_KEYS].sort());
     const stages = pipelineStages({ progress: { log: () => {}, epoch: () => ({ batch() {}, end() {} }) } });
     const plan = (config: Config) => createRunner(stages, config, { cache: createCache(config.cacheDir) }).plan();
     const before = new Map(plan(base).map((entry) => [entry.name, entry]));
@@ -241,7 +279,10 @@ describe('the cache key holds what each stage reads, and only that', () => {
     for (const [field, change] of Object.entries(changed)) {
       stale[field] = plan({ ...base, ...change })
         .filter((entry) => entry.name !== 'report') // never cached: runs whenever selected
-        .filter((entry) => entry.key !== before.get(entry.name)!.key || (entry.state === 'disabled') !== (before.get(entry.name)!.state === 'disabled'))
+        .filter(
+          (entry) =>
+            entry.key !== before.get(entry.name)!.key || (entry.state === 'disabled') !== (before.get(entry.name)!.state === 'disabled'),
+        )
         .map((entry) => entry.name);
     }
     // A disabled stage reads nothing: with the reference off, lr reaches only what really reads it.
@@ -290,7 +331,7 @@ describe('file hashes', () => {
     expect(createFileHashes(stateFile).hash(file)).toBe(sha('fifth'));
   });
 
-  it('rereads a file changed within two seconds of being hashed (git\'s racily clean case)', () => {
+  it("rereads a file changed within two seconds of being hashed (git's racily clean case)", () => {
     const file = path.join(dir, 'x');
     const stateFile = path.join(dir, 'state.json');
     writeFileSync(file, 'first');
@@ -307,7 +348,7 @@ describe('file hashes', () => {
     const file = path.join(dir, 'x');
     const stateFile = path.join(dir, 'state.json');
     writeFileSync(file, 'bytes');
-    for (const text of ['null', '{"version": 1, "files": null}', '{"garbage', '{"version": 1, "files": {"' + file + '": {"sha256": 3}}}']) {
+    for (const text of ['null', '{"version": 1, "files": null}', '{"garbage', `{"version": 1, "files": {"${file}": {"sha256": 3}}}`]) {
       writeFileSync(stateFile, text);
       const hashes = createFileHashes(stateFile);
       expect(hashes.hash(file)).toBe(sha('bytes'));

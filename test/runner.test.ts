@@ -30,10 +30,50 @@ interface ToyConfig {
 function toyStages(calls: string[]): Stage<Toy, ToyConfig>[] {
   const stage = defineStage<Toy, ToyConfig>();
   return [
-    stage({ name: 'a', inputs: [], reads: [], version: 1, description: 'a', run: () => (calls.push('a'), Float32Array.from([1, 2, 3])) }),
-    stage({ name: 'b', inputs: ['a'], reads: ['scale'], version: 1, description: 'b', run: ({ a }, { config }) => (calls.push('b'), a.reduce((s, v) => s + v, 0) * config.scale) }),
-    stage({ name: 'c', inputs: ['a'], reads: ['label'], version: 1, description: 'c', run: ({ a }, { config }) => (calls.push('c'), `${config.label}:${a.length}`) }),
-    stage({ name: 'd', inputs: ['b', 'c'], reads: [], version: 1, description: 'd', run: ({ b, c }) => (calls.push('d'), { sum: b, label: c }) }),
+    stage({
+      name: 'a',
+      inputs: [],
+      reads: [],
+      version: 1,
+      description: 'a',
+      run: () => {
+        calls.push('a');
+        return Float32Array.from([1, 2, 3]);
+      },
+    }),
+    stage({
+      name: 'b',
+      inputs: ['a'],
+      reads: ['scale'],
+      version: 1,
+      description: 'b',
+      run: ({ a }, { config }) => {
+        calls.push('b');
+        return a.reduce((s, v) => s + v, 0) * config.scale;
+      },
+    }),
+    stage({
+      name: 'c',
+      inputs: ['a'],
+      reads: ['label'],
+      version: 1,
+      description: 'c',
+      run: ({ a }, { config }) => {
+        calls.push('c');
+        return `${config.label}:${a.length}`;
+      },
+    }),
+    stage({
+      name: 'd',
+      inputs: ['b', 'c'],
+      reads: [],
+      version: 1,
+      description: 'd',
+      run: ({ b, c }) => {
+        calls.push('d');
+        return { sum: b, label: c };
+      },
+    }),
   ];
 }
 
@@ -98,9 +138,22 @@ describe('DAG runner', () => {
 
   it('plans cached / stale / missing without running', async () => {
     const runner = () => createRunner(toyStages([]), config, { cache: createCache(cacheDir) });
-    expect(runner().plan().map((e) => e.state)).toEqual(['missing', 'missing', 'missing', 'missing']);
+    expect(
+      runner()
+        .plan()
+        .map((e) => e.state),
+    ).toEqual(['missing', 'missing', 'missing', 'missing']);
     await run([], { ...config, label: 'old' });
-    expect(runner().plan().map((e) => [e.name, e.state])).toEqual([['a', 'cached'], ['b', 'cached'], ['c', 'stale'], ['d', 'stale']]);
+    expect(
+      runner()
+        .plan()
+        .map((e) => [e.name, e.state]),
+    ).toEqual([
+      ['a', 'cached'],
+      ['b', 'cached'],
+      ['c', 'stale'],
+      ['d', 'stale'],
+    ]);
   });
 
   it('detects a corrupted entry, reports it and recomputes', async () => {
@@ -134,7 +187,6 @@ describe('DAG runner', () => {
   });
 });
 
-
 describe('damaged manifests', () => {
   const damage = (text: string) => {
     const bDir = path.join(cacheDir, 'b');
@@ -160,7 +212,11 @@ describe('damaged manifests', () => {
     expect(calls).toEqual(['b']);
     expect(outputs.b).toBe(12);
     expect(lines.join('\n')).toMatch(/cache: damaged cache entry: .*manifest\.json: expected .*; recomputing b/);
-    expect(createRunner(toyStages([]), config, { cache: createCache(cacheDir) }).plan().map((e) => e.state)).toEqual(['cached', 'cached', 'cached', 'cached']);
+    expect(
+      createRunner(toyStages([]), config, { cache: createCache(cacheDir) })
+        .plan()
+        .map((e) => e.state),
+    ).toEqual(['cached', 'cached', 'cached', 'cached']);
   });
 
   it('a damaged manifest of another entry does not stop the plan', async () => {
@@ -173,12 +229,21 @@ describe('damaged manifests', () => {
 
 describe('why a stage runs', () => {
   const reasons = (cfg: ToyConfig) =>
-    Object.fromEntries(createRunner(toyStages([]), cfg, { cache: createCache(cacheDir), fieldName: (f) => `--${f}` }).plan().map((e) => [e.name, e.cause]));
+    Object.fromEntries(
+      createRunner(toyStages([]), cfg, { cache: createCache(cacheDir), fieldName: (f) => `--${f}` })
+        .plan()
+        .map((e) => [e.name, e.cause]),
+    );
 
   it('names the field with its old and new value, and the upstream stage that reruns', async () => {
     expect(reasons(config)).toEqual({ a: 'not in the cache', b: 'not in the cache', c: 'not in the cache', d: 'not in the cache' });
     await run([]);
-    expect(reasons({ ...config, scale: 3, label: 'y' })).toEqual({ a: 'cached', b: '--scale 2 → 3', c: '--label "x" → "y"', d: 'upstream b reruns, upstream c reruns' });
+    expect(reasons({ ...config, scale: 3, label: 'y' })).toEqual({
+      a: 'cached',
+      b: '--scale 2 → 3',
+      c: '--label "x" → "y"',
+      d: 'upstream b reruns, upstream c reruns',
+    });
   });
 
   it('compares with the closest earlier entry', async () => {
@@ -191,18 +256,29 @@ describe('why a stage runs', () => {
 
   it('names a changed fingerprint, e.g. a data file', async () => {
     let bytes = 'one';
-    const stages = (): Stage<Toy, ToyConfig>[] => toyStages([]).map((s) => (s.name === 'a' ? { ...s, fingerprint: () => ({ 'data file x': bytes }) } : s));
+    const stages = (): Stage<Toy, ToyConfig>[] =>
+      toyStages([]).map((s) => (s.name === 'a' ? { ...s, fingerprint: () => ({ 'data file x': bytes }) } : s));
     await createRunner(stages(), config, { cache: createCache(cacheDir) }).run();
     bytes = 'two';
     const plan = createRunner(stages(), config, { cache: createCache(cacheDir) }).plan();
-    expect(plan.map((e) => e.cause)).toEqual(['data file x changed', 'upstream a reruns', 'upstream a reruns', 'upstream b reruns, upstream c reruns']);
+    expect(plan.map((e) => e.cause)).toEqual([
+      'data file x changed',
+      'upstream a reruns',
+      'upstream a reruns',
+      'upstream b reruns, upstream c reruns',
+    ]);
   });
 
   it('records in each manifest what the entry read', async () => {
     await run([]);
     const [key] = readdirSync(path.join(cacheDir, 'b'));
     const manifest = JSON.parse(readFileSync(path.join(cacheDir, 'b', key!, 'manifest.json'), 'utf8'));
-    expect(manifest.made).toEqual({ version: 1, reads: { scale: 2 }, fingerprint: {}, inputs: { a: readdirSync(path.join(cacheDir, 'a'))[0] } });
+    expect(manifest.made).toEqual({
+      version: 1,
+      reads: { scale: 2 },
+      fingerprint: {},
+      inputs: { a: readdirSync(path.join(cacheDir, 'a'))[0] },
+    });
   });
 });
 
@@ -218,7 +294,9 @@ describe('--stage never starts an expensive stage unasked', () => {
     const plan = runner.plan({ stages: ['d'] });
     expect(plan.filter((e) => e.unasked).map((e) => [e.name, e.cause])).toEqual([['b', '--scale 2 → 3']]);
     expect(plan.find((e) => e.name === 'b')!.previousSeconds).toEqual(expect.any(Number));
-    await expect(runner.run({ stages: ['d'] })).rejects.toThrow(new UnaskedTrainingError([], 'b (--scale 2 → 3) would have to run first; name it with --stage or --from'));
+    await expect(runner.run({ stages: ['d'] })).rejects.toThrow(
+      new UnaskedTrainingError([], 'b (--scale 2 → 3) would have to run first; name it with --stage or --from'),
+    );
     expect(calls).toEqual([]);
     expect(snapshot(cacheDir)).toEqual(before);
   });
@@ -251,7 +329,9 @@ describe('--stage never starts an expensive stage unasked', () => {
     const stateFile = path.join(cacheDir, 'file-hashes.json');
     const dataFile = path.join(cacheDir, '..', `${path.basename(cacheDir)}-data`);
     writeFileSync(dataFile, 'bytes');
-    const withData = stages([]).map((s) => (s.name === 'a' ? { ...s, fingerprint: (_c: ToyConfig, files: { hash(f: string): string }) => ({ data: files.hash(dataFile) }) } : s));
+    const withData = stages([]).map((s) =>
+      s.name === 'a' ? { ...s, fingerprint: (_c: ToyConfig, files: { hash(f: string): string }) => ({ data: files.hash(dataFile) }) } : s,
+    );
     const runner = createRunner(withData, config, { cache: createCache(cacheDir), files: createFileHashes(stateFile) });
     await expect(runner.run({ stages: ['d'] })).rejects.toThrow(UnaskedTrainingError);
     expect(existsSync(stateFile)).toBe(false);
@@ -265,7 +345,16 @@ describe('a cached stage sees only the config fields it declares', () => {
   it('throws naming the stage and the field when it reads another', async () => {
     const stage = defineStage<Toy, ToyConfig>();
     const sneaky = toyStages([]).map((s) =>
-      s.name === 'c' ? stage({ name: 'c', inputs: ['a'], reads: ['label'], version: 1, description: 'c', run: (_i, { config: cfg }) => `${cfg.label}${cfg.scale}` }) : s,
+      s.name === 'c'
+        ? stage({
+            name: 'c',
+            inputs: ['a'],
+            reads: ['label'],
+            version: 1,
+            description: 'c',
+            run: (_i, { config: cfg }) => `${cfg.label}${cfg.scale}`,
+          })
+        : s,
     );
     const runner = createRunner(sneaky, config, { cache: createCache(cacheDir) });
     const attempt = runner.run();
@@ -280,7 +369,18 @@ describe('a cached stage sees only the config fields it declares', () => {
     const seen: unknown[] = [];
     const stages = toyStages([]).map((s) =>
       s.name === 'c'
-        ? stage({ name: 'c', inputs: ['a'], reads: ['label'], untracked: ['withC'], version: 1, description: 'c', run: (_i, { config: cfg }) => (seen.push({ ...cfg }), `${cfg.label}${cfg.withC}`) })
+        ? stage({
+            name: 'c',
+            inputs: ['a'],
+            reads: ['label'],
+            untracked: ['withC'],
+            version: 1,
+            description: 'c',
+            run: (_i, { config: cfg }) => {
+              seen.push({ ...cfg });
+              return `${cfg.label}${cfg.withC}`;
+            },
+          })
         : s,
     );
     await createRunner(stages, config, { cache: createCache(cacheDir) }).run();
@@ -335,7 +435,13 @@ describe('cycles', () => {
 
 describe('cache encoding', () => {
   it('round-trips typed arrays, nested objects and non-finite numbers', () => {
-    const value = { w: Float32Array.from([1.5, -2]), labels: Uint8Array.from([3, 4, 5]), nested: [{ d: Float64Array.from([Math.PI]) }], nan: NaN, n: null };
+    const value = {
+      w: Float32Array.from([1.5, -2]),
+      labels: Uint8Array.from([3, 4, 5]),
+      nested: [{ d: Float64Array.from([Math.PI]) }],
+      nan: NaN,
+      n: null,
+    };
     const { json, arrays } = encodeValue(value);
     const back = decodeValue<typeof value>(json, arrays);
     expect(Array.from(back.w)).toEqual([1.5, -2]);

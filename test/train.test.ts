@@ -36,17 +36,25 @@ describe('TF.js training', () => {
     const before = tf.memory().numTensors;
     for (const variant of EXPERIMENT_VARIANTS) {
       const counts: number[] = [];
-      await trainTfjs(dataset, initialWeights(7), { ...options, epochs: 2, recipe: variant.recipe, label: variant.name }, {
-        ...hooks(),
-        onEpochEnd: (_record, numTensors) => counts.push(numTensors),
-      });
+      await trainTfjs(
+        dataset,
+        initialWeights(7),
+        { ...options, epochs: 2, recipe: variant.recipe, label: variant.name },
+        {
+          ...hooks(),
+          onEpochEnd: (_record, numTensors) => counts.push(numTensors),
+        },
+      );
       expect([variant.name, new Set(counts).size]).toEqual([variant.name, 1]);
       expect([variant.name, tf.memory().numTensors]).toEqual([variant.name, before]);
     }
   });
 
   it('stops an Adam run at the first non-finite batch loss too, naming its learning rate', async () => {
-    const adam = { ...EXPERIMENT_VARIANTS.find((variant) => variant.name === 'adam')!.recipe, optimizer: { kind: 'adam' as const, lr: 1e6 } };
+    const adam = {
+      ...EXPERIMENT_VARIANTS.find((variant) => variant.name === 'adam')!.recipe,
+      optimizer: { kind: 'adam' as const, lr: 1e6 },
+    };
     await expect(trainTfjs(dataset, initialWeights(7), { ...options, recipe: adam, label: 'adam' }, hooks())).rejects.toThrow(
       /^adam training diverged: the batch loss became (NaN|Infinity) in epoch \d, batch \d+ of 7 \(Adam's learning rate 1000000 is probably too large\)$/,
     );
@@ -80,7 +88,9 @@ describe('TF.js training', () => {
     const controller = new AbortController();
     controller.abort();
     const before = tf.memory().numTensors;
-    await expect(trainTfjs(dataset, initialWeights(7), options, { ...hooks(), signal: controller.signal })).rejects.toThrow(InterruptedError);
+    await expect(trainTfjs(dataset, initialWeights(7), options, { ...hooks(), signal: controller.signal })).rejects.toThrow(
+      InterruptedError,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -182,7 +182,6 @@ function titleInkPixels({ width, pixels }: Decoded, bandHeight: number): number 
   return dark;
 }
 
-
 /** Smallest size each figure can have at 2×, from what it must contain. */
 const MIN_SIZE: Record<string, [width: number, height: number]> = {
   'training_curves.png': [2 * 2 * 340, 2 * 260],
@@ -223,7 +222,9 @@ describe('renderVisuals', () => {
   });
 
   test('confusion matrix spec: errors have their own labelled colour scale, up to the largest error', () => {
-    const spec = specOf(visuals, 'confusion_matrix') as unknown as { layer: { encoding?: { color?: { title?: string; scale?: { domain?: number[] } } } }[] };
+    const spec = specOf(visuals, 'confusion_matrix') as unknown as {
+      layer: { encoding?: { color?: { title?: string; scale?: { domain?: number[] } } } }[];
+    };
     const scales = spec.layer.map((layer) => layer.encoding?.color).filter((color) => color?.title !== undefined);
     const largestError = Math.max(...evaluation.tfjs.confusionMatrix.flatMap((row, t) => row.filter((_, p) => p !== t)));
     const largestRight = Math.max(...evaluation.tfjs.confusionMatrix.map((row, t) => row[t]!));
@@ -235,8 +236,15 @@ describe('renderVisuals', () => {
 
   test('class counts spec: images per digit in each split, as in the labels', () => {
     const values = specOf(visuals, 'class_counts').data.values as { split: string; digit: number; count: number }[];
-    for (const [split, { labels }] of [['training', dataset.train], ['validation', dataset.validation], ['test', dataset.test]] as const) {
-      const counts = values.filter((v) => v.split === split).sort((a, b) => a.digit - b.digit).map((v) => v.count);
+    for (const [split, { labels }] of [
+      ['training', dataset.train],
+      ['validation', dataset.validation],
+      ['test', dataset.test],
+    ] as const) {
+      const counts = values
+        .filter((v) => v.split === split)
+        .sort((a, b) => a.digit - b.digit)
+        .map((v) => v.count);
       expect(counts).toEqual(Array.from({ length: K }, (_, digit) => labels.filter((label) => label === digit).length));
     }
   });
@@ -258,16 +266,19 @@ describe('renderVisuals', () => {
     expect(f1?.value).toBeCloseTo(evaluation.tfjs.perClass[4]!.f1, 10);
   });
 
-  test.each(['training_curves', 'confusion_matrix', 'per_class_metrics', 'class_counts'])('%s: every encoded field exists in the data', (name) => {
-    const spec = specOf(visuals, name);
-    const fields = encodedFields(spec);
-    expect(fields.length).toBeGreaterThan(0);
-    for (const field of fields) {
-      const missing = spec.data.values.filter((row) => !(field in row));
-      if (missing.length > 0) throw new Error(`${name}: field "${field}" is missing from ${missing.length} data rows`);
-    }
-    expect(JSON.stringify(spec)).toContain('"font":"DejaVu Sans"');
-  });
+  test.each(['training_curves', 'confusion_matrix', 'per_class_metrics', 'class_counts'])(
+    '%s: every encoded field exists in the data',
+    (name) => {
+      const spec = specOf(visuals, name);
+      const fields = encodedFields(spec);
+      expect(fields.length).toBeGreaterThan(0);
+      for (const field of fields) {
+        const missing = spec.data.values.filter((row) => !(field in row));
+        if (missing.length > 0) throw new Error(`${name}: field "${field}" is missing from ${missing.length} data rows`);
+      }
+      expect(JSON.stringify(spec)).toContain('"font":"DejaVu Sans"');
+    },
+  );
 
   test.each(PNG_PATHS)('%s decodes to its size, is not blank and has a title', async (path) => {
     const image = await decode(file(visuals, path));

@@ -71,7 +71,9 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new UsageError(`--config ${file}: expected JSON, found a syntax error (${(error as Error).message})`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError(`--config ${file}: expected a JSON object of options, found ${Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+    throw new UsageError(
+      `--config ${file}: expected a JSON object of options, found ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+    );
   }
   return parsed as Record<string, unknown>;
 }
@@ -84,10 +86,14 @@ function readRunConfig(folder: string): Config | null {
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UsageError(`${file}: expected the JSON config of the run in --out ${folder}, found a syntax error (${(error as Error).message})`);
+    throw new UsageError(
+      `${file}: expected the JSON config of the run in --out ${folder}, found a syntax error (${(error as Error).message})`,
+    );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError(`${file}: expected a JSON object of options, found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+    throw new UsageError(
+      `${file}: expected a JSON object of options, found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+    );
   }
   try {
     // The folder it lies in is the run's --out, wherever it was first written.
@@ -130,7 +136,9 @@ export function configNote(invocation: Pick<Invocation, 'base' | 'overrides'>): 
   if (base.kind === 'defaults') return `using the defaults, ${overridden}`;
   const folder = `${base.folder.replace(/\/+$/, '')}/`;
   if (base.kind === 'no-run') return `${folder} holds no run (no config.json): using the defaults, ${overridden}`;
-  const changed = Object.fromEntries(CONFIG_KEYS.filter((key) => key !== 'out' && base.config[key] !== DEFAULTS[key]).map((key) => [key, base.config[key]]));
+  const changed = Object.fromEntries(
+    CONFIG_KEYS.filter((key) => key !== 'out' && base.config[key] !== DEFAULTS[key]).map((key) => [key, base.config[key]]),
+  );
   return `using the config of ${folder} (${describeFields(changed) || 'the defaults'}), ${overridden}`;
 }
 
@@ -139,15 +147,43 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   const parser = withCliConventions(
     yargs([...argv])
       .scriptName('npm run pipeline --')
-      .usage('$0 [options]\n\nTrains the 784-128-64-10 network on MNIST with TF.js, checks it against a pure-TypeScript reference, and writes reports/.')
+      .usage(
+        '$0 [options]\n\nTrains the 784-128-64-10 network on MNIST with TF.js, checks it against a pure-TypeScript reference, and writes reports/.',
+      )
       .options(Object.fromEntries(CONFIG_KEYS.map((key) => [FIELDS[key].flag, configOption(key)])))
       .options({
-        stage: { type: 'string', array: true, choices: STAGE_NAMES, describe: 'Run this stage (repeatable), plus whatever upstream of it is missing or stale', group: 'Stage selection:' },
-        from: { type: 'string', choices: STAGE_NAMES, describe: 'Run this stage and everything downstream of it', group: 'Stage selection:' },
+        stage: {
+          type: 'string',
+          array: true,
+          choices: STAGE_NAMES,
+          describe: 'Run this stage (repeatable), plus whatever upstream of it is missing or stale',
+          group: 'Stage selection:',
+        },
+        from: {
+          type: 'string',
+          choices: STAGE_NAMES,
+          describe: 'Run this stage and everything downstream of it',
+          group: 'Stage selection:',
+        },
         force: { type: 'boolean', default: false, describe: 'Ignore the cache: rerun every selected stage', group: 'Stage selection:' },
-        list: { type: 'boolean', default: false, describe: 'Print the DAG with each stage\'s state (cached, stale, missing) and exit', group: 'Stage selection:' },
-        'dry-run': { type: 'boolean', default: false, describe: 'Print what would run, and why, without running it', group: 'Stage selection:' },
-        config: { type: 'string', describe: 'JSON file of options (the keys of reports/config.json); flags override it', defaultDescription: 'none', group: 'Pipeline options:' },
+        list: {
+          type: 'boolean',
+          default: false,
+          describe: "Print the DAG with each stage's state (cached, stale, missing) and exit",
+          group: 'Stage selection:',
+        },
+        'dry-run': {
+          type: 'boolean',
+          default: false,
+          describe: 'Print what would run, and why, without running it',
+          group: 'Stage selection:',
+        },
+        config: {
+          type: 'string',
+          describe: 'JSON file of options (the keys of reports/config.json); flags override it',
+          defaultDescription: 'none',
+          group: 'Pipeline options:',
+        },
       }),
     EXAMPLES,
   );
@@ -187,7 +223,11 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   const mode: Mode = parsed.list ? 'list' : parsed['dry-run'] ? 'dry-run' : 'run';
   const rerun = stages.length > 0 || from !== undefined || mode !== 'run';
   const runConfig = rerun ? readRunConfig(given.out) : null;
-  const base: BaseConfig = !rerun ? { kind: 'defaults' } : runConfig ? { kind: 'run', folder: given.out, config: runConfig } : { kind: 'no-run', folder: given.out };
+  const base: BaseConfig = !rerun
+    ? { kind: 'defaults' }
+    : runConfig
+      ? { kind: 'run', folder: given.out, config: runConfig }
+      : { kind: 'no-run', folder: given.out };
   const baseConfig = runConfig ?? DEFAULTS;
   const config: Config = { ...baseConfig };
   const changed: Partial<Config> = {};
@@ -203,7 +243,9 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
     );
   }
   if (parsed.list && (parsed['dry-run'] || parsed.force)) {
-    throw new UsageError(`--list only reports the cache; it cannot be combined with ${parsed.force ? '--force' : '--dry-run'}. Example: npm run pipeline -- --list`);
+    throw new UsageError(
+      `--list only reports the cache; it cannot be combined with ${parsed.force ? '--force' : '--dry-run'}. Example: npm run pipeline -- --list`,
+    );
   }
   if (!config.reference && (stages.includes('reference') || from === 'reference')) {
     throw new UsageError(

@@ -18,7 +18,17 @@ const FILE_SYSTEM_CAUSES: Record<string, string> = {
 };
 
 /** Errors raised on purpose, whose message says everything. */
-const KNOWN_ERRORS = ['DataError', 'DivergenceError', 'ConfigError', 'UsageError', 'CacheCorruptError', 'PublishError', 'StartupError', 'UnaskedTrainingError', 'StagesFailedError'];
+const KNOWN_ERRORS = [
+  'DataError',
+  'DivergenceError',
+  'ConfigError',
+  'UsageError',
+  'CacheCorruptError',
+  'PublishError',
+  'StartupError',
+  'UnaskedTrainingError',
+  'StagesFailedError',
+];
 
 /** The part of `file` that exists and is a file, for ENOTDIR: the culprit is usually an ancestor. */
 function fileInTheWay(file: string): string | null {
@@ -34,7 +44,8 @@ export function fileSystemCause(error: unknown): { path: string; cause: string }
   if (typeof code !== 'string' || !(code in FILE_SYSTEM_CAUSES) || typeof file !== 'string') return null;
   if (code === 'ENOTDIR' || code === 'EEXIST') {
     const culprit = fileInTheWay(file);
-    if (culprit) return { path: culprit, cause: `expected a folder, found a file (${code} on ${syscall}${culprit === file ? '' : ` ${file}`})` };
+    if (culprit)
+      return { path: culprit, cause: `expected a folder, found a file (${code} on ${syscall}${culprit === file ? '' : ` ${file}`})` };
   }
   return { path: file, cause: `${FILE_SYSTEM_CAUSES[code]} (${code} on ${syscall})` };
 }

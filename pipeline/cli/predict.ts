@@ -27,7 +27,13 @@ interface PredictInvocation {
 }
 
 /** Flags that take one value, each with an example of giving it once. */
-const SINGLE_FLAGS: Record<string, string> = { model: '--model best', out: '--out reports', json: '--json', 'show-input': '--show-input seen/', backend: '--backend wasm' };
+const SINGLE_FLAGS: Record<string, string> = {
+  model: '--model best',
+  out: '--out reports',
+  json: '--json',
+  'show-input': '--show-input seen/',
+  backend: '--backend wasm',
+};
 
 /** Refuses a flag given twice (`--out A --out B`): which one was meant is a guess we do not make. */
 function refuseRepeatedFlags(argv: readonly string[]): void {
@@ -54,11 +60,25 @@ async function parsePredictArgs(argv: readonly string[]): Promise<PredictInvocat
         command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
       )
       .options({
-        model: { type: 'string', choices: MODEL_NAMES, default: 'tfjs', describe: 'Which trained model: <out>/model/tfjs, <out>/model/reference, or <out>/model/best (saved by --experiments)' },
+        model: {
+          type: 'string',
+          choices: MODEL_NAMES,
+          default: 'tfjs',
+          describe: 'Which trained model: <out>/model/tfjs, <out>/model/reference, or <out>/model/best (saved by --experiments)',
+        },
         out: { type: 'string', default: DEFAULTS.out, describe: 'Report folder of the pipeline run that trained the model' },
         json: { type: 'boolean', default: false, describe: 'Print one JSON document instead of lines of text' },
-        'show-input': { type: 'string', describe: 'Write the 28×28 image the network saw for each file into this folder', defaultDescription: 'none' },
-        backend: { type: 'string', choices: [...BACKENDS], default: DEFAULTS.backend, describe: 'TF.js backend (auto tries node, then wasm, then cpu)' },
+        'show-input': {
+          type: 'string',
+          describe: 'Write the 28×28 image the network saw for each file into this folder',
+          defaultDescription: 'none',
+        },
+        backend: {
+          type: 'string',
+          choices: [...BACKENDS],
+          default: DEFAULTS.backend,
+          describe: 'TF.js backend (auto tries node, then wasm, then cpu)',
+        },
       }),
     EXAMPLES,
   );

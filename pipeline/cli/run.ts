@@ -50,7 +50,9 @@ function stopMessage(invocation: Invocation, unasked: PlanEntry[]): string {
   const named = [...unasked.map((entry) => entry.name), ...invocation.stages].flatMap((name) => ['--stage', name]);
   const commands = [
     ...(unasked.length === 1 ? [`to train it and redo what follows: ${commandLine([...rerunFlags, '--from', unasked[0]!.name])}`] : []),
-    ...(unasked.length > 1 && invocation.stages.length > 0 ? [`to train them, then ${asked}: ${commandLine([...rerunFlags, ...named])}`] : []),
+    ...(unasked.length > 1 && invocation.stages.length > 0
+      ? [`to train them, then ${asked}: ${commandLine([...rerunFlags, ...named])}`]
+      : []),
     `the full run: ${commandLine(flagsFor(config, DEFAULTS))}`,
   ];
   return [
@@ -61,7 +63,10 @@ function stopMessage(invocation: Invocation, unasked: PlanEntry[]): string {
   ].join('\n');
 }
 
-export async function runPipeline(invocation: Invocation, hooks: { progress: ProgressFactory; signal?: AbortSignal }): Promise<PipelineResult> {
+export async function runPipeline(
+  invocation: Invocation,
+  hooks: { progress: ProgressFactory; signal?: AbortSignal },
+): Promise<PipelineResult> {
   const { config } = invocation;
   const log = hooks.progress.log;
   log(configNote(invocation));

@@ -48,9 +48,17 @@ export function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: str
 }
 
 /** Takes both locks, waiting for a live holder; returns the function that releases them. */
-export async function lockOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>, log: (line: string) => void, signal?: AbortSignal): Promise<() => void> {
+export async function lockOutputFolders(
+  config: Pick<Config, 'out' | 'cacheDir'>,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<() => void> {
   const releases: (() => void)[] = [];
-  const releaseAll = () => releases.splice(0).reverse().forEach((release) => release());
+  const releaseAll = () =>
+    releases
+      .splice(0)
+      .reverse()
+      .forEach((release) => release());
   try {
     for (const { file, what } of lockFiles(config)) {
       mkdirSync(path.dirname(file), { recursive: true });
@@ -64,7 +72,11 @@ export async function lockOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>
 }
 
 /** Start-up of a run that writes: check the folders, then take their locks. */
-export async function prepareOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>, log: (line: string) => void, signal?: AbortSignal): Promise<() => void> {
+export async function prepareOutputFolders(
+  config: Pick<Config, 'out' | 'cacheDir'>,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<() => void> {
   checkOutputFolders(config);
   return lockOutputFolders(config, log, signal);
 }

@@ -110,7 +110,9 @@ export function decodeValue<T>(json: string, arrays: Buffer): T {
 const isRecord = (value: unknown): value is Record<string, unknown> => value !== null && typeof value === 'object' && !Array.isArray(value);
 
 function isMade(value: unknown): value is Made {
-  return isRecord(value) && typeof value.version === 'number' && isRecord(value.reads) && isRecord(value.fingerprint) && isRecord(value.inputs);
+  return (
+    isRecord(value) && typeof value.version === 'number' && isRecord(value.reads) && isRecord(value.fingerprint) && isRecord(value.inputs)
+  );
 }
 
 /** Reads and checks a manifest's shape; throws CacheCorruptError naming the file for null, garbage or a wrong shape. */
@@ -124,10 +126,21 @@ function readManifest(manifestFile: string): Manifest {
   const files = isRecord(parsed) ? parsed.files : undefined;
   const fileEntriesOk =
     isRecord(files) &&
-    [VALUE_FILE, ARRAYS_FILE].every((name) => isRecord(files[name]) && typeof files[name].bytes === 'number' && typeof files[name].sha256 === 'string');
+    [VALUE_FILE, ARRAYS_FILE].every(
+      (name) => isRecord(files[name]) && typeof files[name].bytes === 'number' && typeof files[name].sha256 === 'string',
+    );
   if (!isRecord(parsed) || !fileEntriesOk || typeof parsed.seconds !== 'number') {
-    const found = parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : isRecord(parsed) ? 'an object without seconds and both files' : typeof parsed;
-    throw new CacheCorruptError(`${manifestFile}: expected a manifest with seconds and the size and SHA-256 of ${VALUE_FILE} and ${ARRAYS_FILE}, found ${found}`);
+    const found =
+      parsed === null
+        ? 'null'
+        : Array.isArray(parsed)
+          ? 'an array'
+          : isRecord(parsed)
+            ? 'an object without seconds and both files'
+            : typeof parsed;
+    throw new CacheCorruptError(
+      `${manifestFile}: expected a manifest with seconds and the size and SHA-256 of ${VALUE_FILE} and ${ARRAYS_FILE}, found ${found}`,
+    );
   }
   const manifest = parsed as unknown as Manifest;
   return { ...manifest, made: isMade(parsed.made) ? parsed.made : undefined };
@@ -150,9 +163,7 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   }
 }
 
-export type EntryState =
-  | { state: 'cached' | 'stale' | 'missing' }
-  | { state: 'damaged'; problem: string }; // a manifest that is null, garbage, or names files that are not there
+export type EntryState = { state: 'cached' | 'stale' | 'missing' } | { state: 'damaged'; problem: string }; // a manifest that is null, garbage, or names files that are not there
 
 export interface StageCache {
   /** The state of `stage` at `key` from its manifest and file sizes, without hashing: present, damaged, absent, or another key exists. */
@@ -183,7 +194,9 @@ export function createCache(cacheDir: string): StageCache {
             const file = path.join(dir, name);
             const bytes = existsSync(file) ? statSync(file).size : null;
             if (bytes !== expected.bytes) {
-              throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found ${bytes === null ? 'the file missing' : bytes}`);
+              throw new CacheCorruptError(
+                `${file}: expected ${expected.bytes} bytes, found ${bytes === null ? 'the file missing' : bytes}`,
+              );
             }
           }
           return { state: 'cached' };

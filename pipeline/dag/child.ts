@@ -44,7 +44,12 @@ function track(child: ChildProcess): void {
 }
 
 /** An `isolate` for the runner: each job runs in a fresh `node --import tsx entry`. */
-export function childProcessJobs<C>(options: { entry: string; config: C; progress: ProgressFactory; signal?: AbortSignal }): (job: StageJob) => Promise<void> {
+export function childProcessJobs<C>(options: {
+  entry: string;
+  config: C;
+  progress: ProgressFactory;
+  signal?: AbortSignal;
+}): (job: StageJob) => Promise<void> {
   const running = new Set<ChildProcess>();
   const interrupt = () => {
     for (const child of running) child.kill('SIGINT');
@@ -53,7 +58,11 @@ export function childProcessJobs<C>(options: { entry: string; config: C; progres
 
   return (job) =>
     new Promise<void>((resolve, reject) => {
-      const child = fork(options.entry, [], { execArgv: CHILD_EXEC_ARGV, stdio: ['ignore', 'inherit', 'inherit', 'ipc'], serialization: 'advanced' });
+      const child = fork(options.entry, [], {
+        execArgv: CHILD_EXEC_ARGV,
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        serialization: 'advanced',
+      });
       running.add(child);
       track(child);
       const bars = new Map<number, EpochProgress>();

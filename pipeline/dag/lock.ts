@@ -63,7 +63,8 @@ export async function acquireLock(lockFile: string, options: LockOptions): Promi
       options.log(`another run (pid ${pid}) is writing ${options.what}; waiting (Ctrl-C to stop)`);
       announced = pid;
     }
-    if (options.signal?.aborted) throw new LockInterruptedError(`stopped while waiting for pid ${pid ?? '?'} to finish writing ${options.what}`);
+    if (options.signal?.aborted)
+      throw new LockInterruptedError(`stopped while waiting for pid ${pid ?? '?'} to finish writing ${options.what}`);
     try {
       await sleep(options.pollMs ?? 250, undefined, { signal: options.signal });
     } catch {

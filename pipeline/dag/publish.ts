@@ -15,7 +15,21 @@
 // A real folder at <base> (written by an older version) is moved aside once, the one step with a window.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+  type Stats,
+} from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -83,7 +97,9 @@ export async function publishFolder(out: string, files: PublishFile[], hooks: Pu
     for (const [name, expected] of Object.entries(manifest.files)) {
       const bytes = await readFile(path.join(temporary, name));
       if (bytes.length !== expected.bytes || sha256(bytes) !== expected.sha256) {
-        throw new PublishError(`${path.join(temporary, name)}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, read back ${bytes.length} bytes that differ`);
+        throw new PublishError(
+          `${path.join(temporary, name)}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, read back ${bytes.length} bytes that differ`,
+        );
       }
     }
     await writeFile(path.join(temporary, PUBLISH_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
@@ -92,7 +108,10 @@ export async function publishFolder(out: string, files: PublishFile[], hooks: Pu
     throw error;
   }
 
-  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const finished = `${prefix}run-${stamp}-${process.pid}-${uniqueId()}`;
   renameSync(temporary, path.join(parent, finished));
   const link = path.join(parent, `${prefix}link-${process.pid}-${uniqueId()}`);
@@ -119,7 +138,9 @@ export async function publishFolder(out: string, files: PublishFile[], hooks: Pu
 function resolveInside(folder: string, name: string): string {
   const target = path.resolve(folder, name);
   if (name === '' || name === PUBLISH_MANIFEST || path.isAbsolute(name) || !target.startsWith(folder + path.sep)) {
-    throw new PublishError(`report file ${JSON.stringify(name)}: expected a relative path inside the report folder, other than ${PUBLISH_MANIFEST}`);
+    throw new PublishError(
+      `report file ${JSON.stringify(name)}: expected a relative path inside the report folder, other than ${PUBLISH_MANIFEST}`,
+    );
   }
   return target;
 }
@@ -147,7 +168,7 @@ function moveLegacyFolderAside(absolute: string, prefix: string): string {
  */
 export function publishTargetProblem(out: string): string | null {
   const { absolute } = siblings(out);
-  let stat;
+  let stat: Stats;
   try {
     stat = lstatSync(absolute);
   } catch {
@@ -219,7 +240,8 @@ export function verifyPublished(out: string): string[] {
       continue;
     }
     const bytes = readFileSync(file);
-    if (bytes.length !== expected.bytes || sha256(bytes) !== expected.sha256) problems.push(`${file}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, found other bytes`);
+    if (bytes.length !== expected.bytes || sha256(bytes) !== expected.sha256)
+      problems.push(`${file}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, found other bytes`);
   }
   return problems;
 }

@@ -54,8 +54,7 @@ export interface Stage<O, C, N extends keyof O = keyof O, I extends keyof O = ke
 
 /** Ties a stage's input list to its run signature; use it to declare every stage. */
 export function defineStage<O, C>() {
-  return <N extends keyof O, I extends keyof O>(stage: Stage<O, C, N, I>): Stage<O, C> =>
-    stage as unknown as Stage<O, C>;
+  return <N extends keyof O, I extends keyof O>(stage: Stage<O, C, N, I>): Stage<O, C> => stage as unknown as Stage<O, C>;
 }
 
 export type CycleCheck = { hasCycle: true; cycle: string[] } | { hasCycle: false };
@@ -163,7 +162,9 @@ export interface RunnerOptions<C> {
 export class StagesFailedError extends Error {
   override name = 'StagesFailedError';
   constructor(readonly failures: readonly { stage: string; error: Error }[]) {
-    super(`${failures.length} stages failed:\n${failures.map(({ stage, error }) => `  ${stage}: ${error.message.replaceAll('\n', '\n    ')}`).join('\n')}`);
+    super(
+      `${failures.length} stages failed:\n${failures.map(({ stage, error }) => `  ${stage}: ${error.message.replaceAll('\n', '\n    ')}`).join('\n')}`,
+    );
   }
 }
 
@@ -286,7 +287,8 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     if (previous.version !== current.version) found.push(`version ${previous.version} → ${current.version}`);
     for (const [field, value] of Object.entries(current.reads)) {
       const before = previous.reads[field];
-      if (JSON.stringify(before) !== JSON.stringify(value)) found.push(`${fieldName(field as keyof C)} ${formatValue(before)} → ${formatValue(value)}`);
+      if (JSON.stringify(before) !== JSON.stringify(value))
+        found.push(`${fieldName(field as keyof C)} ${formatValue(before)} → ${formatValue(value)}`);
     }
     for (const [label, value] of Object.entries(current.fingerprint)) {
       if (previous.fingerprint[label] !== value) found.push(`${label} changed`);
@@ -299,7 +301,12 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
 
   /** The state of a stage, why, and what the closest earlier entry of it took. */
   const status = (stage: Stage<O, C>, runs: Set<keyof O>): { state: StageState; cause: string; previousSeconds: number | null } => {
-    if (!isEnabled(stage)) return { state: 'disabled', cause: stage.enabledBy ? `${stage.enabledBy} enables it` : 'disabled by the config', previousSeconds: null };
+    if (!isEnabled(stage))
+      return {
+        state: 'disabled',
+        cause: stage.enabledBy ? `${stage.enabledBy} enables it` : 'disabled by the config',
+        previousSeconds: null,
+      };
     if (stage.cache === false) return { state: 'uncached', cause: 'never cached: runs whenever selected', previousSeconds: null };
     const name = String(stage.name);
     const found = cache.state(name, keys.get(stage.name)!);
@@ -312,8 +319,13 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       const diffs = differences(stage, entry.made, runs);
       if (best === null || diffs.length < best.diffs.length) best = { diffs, seconds: entry.seconds };
     }
-    if (found.state === 'damaged') return { state: 'damaged', cause: `damaged cache entry: ${found.problem}`, previousSeconds: best?.seconds ?? null };
-    return { state: 'stale', cause: best ? best.diffs.join(', ') : 'only damaged entries in the cache', previousSeconds: best?.seconds ?? null };
+    if (found.state === 'damaged')
+      return { state: 'damaged', cause: `damaged cache entry: ${found.problem}`, previousSeconds: best?.seconds ?? null };
+    return {
+      state: 'stale',
+      cause: best ? best.diffs.join(', ') : 'only damaged entries in the cache',
+      previousSeconds: best?.seconds ?? null,
+    };
   };
 
   const downstreamOf = (root: keyof O): Set<keyof O> => {
@@ -360,7 +372,10 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
         reason = run ? 'its inputs are fresh' : state === 'cached' ? 'cached' : `not selected; ${cause}`;
       } else if (named.has(stage.name)) {
         run = true;
-        reason = selection.from !== undefined && !(selection.stages ?? []).includes(stage.name) ? `downstream of --from ${String(selection.from)}` : 'selected';
+        reason =
+          selection.from !== undefined && !(selection.stages ?? []).includes(stage.name)
+            ? `downstream of --from ${String(selection.from)}`
+            : 'selected';
         if (state !== 'cached' && state !== 'uncached') reason += `; ${cause}`;
       } else if (selection.force) {
         run = true;
@@ -372,7 +387,18 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       if (run) runs.add(stage.name);
       const expensive = stage.expensive ?? false;
       const unasked = run && expensive && explicit && !named.has(stage.name) && !selection.force;
-      entries.push({ name: String(stage.name), key: keys.get(stage.name)!, version: stage.version, state, cause, run, reason, expensive, unasked, previousSeconds });
+      entries.push({
+        name: String(stage.name),
+        key: keys.get(stage.name)!,
+        version: stage.version,
+        state,
+        cause,
+        run,
+        reason,
+        expensive,
+        unasked,
+        previousSeconds,
+      });
     }
     return entries;
   };
@@ -465,11 +491,18 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
       const isolated = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
       // Outside the budget (--jobs 1) a stage takes the threads it asks for with all free.
-      const grant = budget ? await budget.acquire((free) => (stage.threads ? stage.threads(config, free) : 1)) : stage.threads?.(config, Infinity) ?? 1;
-      const local = isolated || !inProcess ? null : await inProcess.acquire(() => 1).catch((error: unknown) => {
-        budget?.release(grant);
-        throw error;
-      });
+      const grant = budget
+        ? await budget.acquire((free) => (stage.threads ? stage.threads(config, free) : 1))
+        : (stage.threads?.(config, Infinity) ?? 1);
+      const local =
+        isolated || !inProcess
+          ? null
+          : await inProcess
+              .acquire(() => 1)
+              .catch((error: unknown) => {
+                budget?.release(grant);
+                throw error;
+              });
       try {
         const planned = byEntry.get(name)!;
         if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
@@ -480,7 +513,9 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
           const job: StageJob = {
             stage: name,
             key: keys.get(stage.name)!,
-            inputs: Object.fromEntries(stage.inputs.map((input) => [String(input), isEnabled(byName.get(input)!) ? keys.get(input)! : null])),
+            inputs: Object.fromEntries(
+              stage.inputs.map((input) => [String(input), isEnabled(byName.get(input)!) ? keys.get(input)! : null]),
+            ),
             made: made.get(stage.name)!,
             threads: grant,
           };

@@ -177,7 +177,13 @@ function experimentsChartSpec(result: ExperimentsResult): TopLevelSpec {
         mark: { type: 'line', point: true, strokeWidth: 2 },
         encoding: {
           x: { field: 'epoch', type: 'quantitative', title: 'Epoch', axis: { tickMinStep: 1, format: 'd' } },
-          y: { field: 'val_accuracy', type: 'quantitative', title: 'Validation accuracy', scale: { domain: [curveMin, 1], zero: false }, axis: { format: '.1%' } },
+          y: {
+            field: 'val_accuracy',
+            type: 'quantitative',
+            title: 'Validation accuracy',
+            scale: { domain: [curveMin, 1], zero: false },
+            axis: { format: '.1%' },
+          },
           color: colour,
         },
       },

@@ -43,10 +43,25 @@ export const EXPERIMENT_VARIANTS = [
   { name: 'baseline', kind: 'single', description: 'the spec: plain SGD at --lr', recipe: SPEC_RECIPE },
   { name: 'momentum', kind: 'single', description: 'SGD with momentum 0.9', recipe: { ...SPEC_RECIPE, optimizer: MOMENTUM } },
   { name: 'adam', kind: 'single', description: 'Adam, learning rate 1e-3', recipe: { ...SPEC_RECIPE, optimizer: ADAM } },
-  { name: 'step-decay', kind: 'single', description: 'SGD; learning rate ×0.1 after epoch 10', recipe: { ...SPEC_RECIPE, stepDecay: STEP_DECAY } },
+  {
+    name: 'step-decay',
+    kind: 'single',
+    description: 'SGD; learning rate ×0.1 after epoch 10',
+    recipe: { ...SPEC_RECIPE, stepDecay: STEP_DECAY },
+  },
   { name: 'dropout', kind: 'single', description: 'dropout 0.2 after each hidden layer', recipe: { ...SPEC_RECIPE, dropout: 0.2 } },
-  { name: 'batchnorm', kind: 'single', description: 'batch normalisation before each hidden ReLU', recipe: { ...SPEC_RECIPE, batchNorm: true } },
-  { name: 'augment', kind: 'single', description: 'random shifts up to ±2 px and rotations up to ±10°', recipe: { ...SPEC_RECIPE, augment: AUGMENT } },
+  {
+    name: 'batchnorm',
+    kind: 'single',
+    description: 'batch normalisation before each hidden ReLU',
+    recipe: { ...SPEC_RECIPE, batchNorm: true },
+  },
+  {
+    name: 'augment',
+    kind: 'single',
+    description: 'random shifts up to ±2 px and rotations up to ±10°',
+    recipe: { ...SPEC_RECIPE, augment: AUGMENT },
+  },
   {
     name: 'adam+decay+augment',
     kind: 'combination',

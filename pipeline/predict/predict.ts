@@ -8,7 +8,7 @@
 
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { createCanvas, createImageData, loadImage } from 'canvas';
+import { createCanvas, createImageData, loadImage, type Image } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
 import { D, K } from '../../reference/shapes.js';
 import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
@@ -53,11 +53,13 @@ function pngDimensions(bytes: Uint8Array): Dimensions {
     if (offset + 8 > bytes.length) throw new PredictError(`truncated PNG: the file ends at byte ${bytes.length}, before its IEND chunk`);
     const length = view.getUint32(offset);
     const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
-    if (!/^[A-Za-z]{4}$/.test(type)) throw new PredictError(`corrupt PNG: expected a chunk type at byte ${offset + 4}, found bytes that are not one`);
+    if (!/^[A-Za-z]{4}$/.test(type))
+      throw new PredictError(`corrupt PNG: expected a chunk type at byte ${offset + 4}, found bytes that are not one`);
     const end = offset + 12 + length; // length, type, data, CRC
     if (end > bytes.length) throw new PredictError(`truncated PNG: its ${type} chunk needs ${end} bytes, the file has ${bytes.length}`);
     if (size === null) {
-      if (type !== 'IHDR' || length !== 13) throw new PredictError(`corrupt PNG: expected the 13-byte IHDR chunk first, found ${type} of ${length} bytes`);
+      if (type !== 'IHDR' || length !== 13)
+        throw new PredictError(`corrupt PNG: expected the 13-byte IHDR chunk first, found ${type} of ${length} bytes`);
       size = { width: view.getUint32(offset + 8), height: view.getUint32(offset + 12) };
     }
     if (type === 'IEND') return size;
@@ -80,7 +82,8 @@ function jpegDimensions(bytes: Uint8Array): Dimensions {
     if (offset + 3 > bytes.length) throw new PredictError(`truncated JPEG: the file ends at byte ${bytes.length}, before its image data`);
     const marker = bytes[offset]!;
     const length = view.getUint16(offset + 1); // counts itself, not the marker
-    if (offset + 1 + length > bytes.length) throw new PredictError(`truncated JPEG: a header segment needs ${offset + 1 + length} bytes, the file has ${bytes.length}`);
+    if (offset + 1 + length > bytes.length)
+      throw new PredictError(`truncated JPEG: a header segment needs ${offset + 1 + length} bytes, the file has ${bytes.length}`);
     if (isJpegFrame(marker)) size = { width: view.getUint16(offset + 6), height: view.getUint16(offset + 4) };
     if (marker === JPEG_SOS) break;
     offset += 1 + length;
@@ -116,7 +119,7 @@ export async function decodeImage(file: string): Promise<GrayImage> {
         `predict reads up to ${MAX_PIXELS / 1e6} megapixels: scale it down first`,
     );
   }
-  let image;
+  let image: Image;
   try {
     image = await loadImage(bytes);
   } catch (error) {
@@ -194,7 +197,11 @@ function uniqueName(folder: string, file: string, taken: Set<string>): string {
  * Prepares and classifies every file. A file that fails gets its error and the
  * others go on. With `showInput`, the 28×28 image each file became is written there.
  */
-export async function predictFiles(files: readonly string[], model: tf.LayersModel, options: { showInput?: string } = {}): Promise<FileResult[]> {
+export async function predictFiles(
+  files: readonly string[],
+  model: tf.LayersModel,
+  options: { showInput?: string } = {},
+): Promise<FileResult[]> {
   const results: FileResult[] = [];
   const prepared: { slot: number; input: Float32Array }[] = [];
   const taken = new Set<string>();

@@ -228,7 +228,9 @@ export function prepareDigit(image: GrayImage): PreparedDigit {
   const background = median(inverted ? border.map((value) => 1 - value) : border);
   const peak = ink.reduce((a, b) => Math.max(a, b), 0);
   if (peak - background < MIN_CONTRAST) {
-    throw new PredictError(`no ink: the image is a single tone (${image.width}×${image.height}, contrast ${(peak - background).toFixed(2)})`);
+    throw new PredictError(
+      `no ink: the image is a single tone (${image.width}×${image.height}, contrast ${(peak - background).toFixed(2)})`,
+    );
   }
   let x0 = width;
   let y0 = height;

@@ -117,7 +117,14 @@ export function trainingCurvesSpec(histories: { implementation: string; history:
         field: 'implementation',
         type: 'nominal',
         title: 'Implementation',
-        scale: { domain: implementations, range: [[1, 0], [6, 4], [2, 2]] },
+        scale: {
+          domain: implementations,
+          range: [
+            [1, 0],
+            [6, 4],
+            [2, 2],
+          ],
+        },
         legend: { symbolType: 'stroke', symbolStrokeWidth: 2, symbolSize: 400, symbolStrokeColor: '#333333' },
       },
     },
@@ -330,7 +337,9 @@ export function classCountsSpec(counts: ClassCount[]): TopLevelSpec {
     $schema: SPEC_SCHEMA,
     title: { text: 'Images per digit in each split', subtitle: `${totals.join(', ')} images; each panel has its own scale` },
     data: { values: counts },
-    facet: { column: { field: 'split', type: 'nominal', title: null, sort: splits, header: { labelFontSize: 13, labelFontWeight: 'bold' } } },
+    facet: {
+      column: { field: 'split', type: 'nominal', title: null, sort: splits, header: { labelFontSize: 13, labelFontWeight: 'bold' } },
+    },
     spec: {
       width: 290,
       height: 180,
@@ -351,7 +360,10 @@ export function classCountsSpec(counts: ClassCount[]): TopLevelSpec {
           },
         },
         // Counts inside the bars' tops, where they cannot collide with the frame or each other.
-        { mark: { type: 'text', baseline: 'top', dy: 4, fontSize: 10, color: 'white' }, encoding: { text: { field: 'count', type: 'quantitative', format: 'd' } } },
+        {
+          mark: { type: 'text', baseline: 'top', dy: 4, fontSize: 10, color: 'white' },
+          encoding: { text: { field: 'count', type: 'quantitative', format: 'd' } },
+        },
       ],
     },
     resolve: { scale: { y: 'independent' } },

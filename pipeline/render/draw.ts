@@ -92,10 +92,7 @@ export const HEADING_HEIGHT = MARGIN + TITLE_SIZE + 8 + SUBTITLE_SIZE + 24;
 export function createFigure(width: number, height: number, title: string, subtitle: string): Figure {
   registerFonts();
   const measuring = createCanvas(1, 1).getContext('2d');
-  const headingWidth = Math.max(
-    textWidth(measuring, title, TITLE_SIZE, true),
-    textWidth(measuring, subtitle, SUBTITLE_SIZE),
-  );
+  const headingWidth = Math.max(textWidth(measuring, title, TITLE_SIZE, true), textWidth(measuring, subtitle, SUBTITLE_SIZE));
   const figureWidth = Math.ceil(Math.max(width, headingWidth + 2 * MARGIN));
   const canvas = createCanvas(figureWidth * SCALE, Math.ceil(height * SCALE));
   const ctx = canvas.getContext('2d');
@@ -162,14 +159,29 @@ export function drawRaster(
   ctx.imageSmoothingEnabled = true;
 }
 
-export function strokeBox(ctx: CanvasRenderingContext2D, x: number, y: number, width: number, height: number, colour: string, lineWidth: number): void {
+export function strokeBox(
+  ctx: CanvasRenderingContext2D,
+  x: number,
+  y: number,
+  width: number,
+  height: number,
+  colour: string,
+  lineWidth: number,
+): void {
   ctx.strokeStyle = colour;
   ctx.lineWidth = lineWidth;
   ctx.strokeRect(x - lineWidth / 2, y - lineWidth / 2, width + lineWidth, height + lineWidth);
 }
 
 /** Test image `index` of an (N, D) buffer, as dark ink on white. */
-export function drawDigit(ctx: CanvasRenderingContext2D, images: Float32Array, index: number, x: number, y: number, pixelSize: number): void {
+export function drawDigit(
+  ctx: CanvasRenderingContext2D,
+  images: Float32Array,
+  index: number,
+  x: number,
+  y: number,
+  pixelSize: number,
+): void {
   const offset = index * D; // row stride of the (N, D) image buffer
   drawRaster(ctx, x, y, IMAGE_SIDE, IMAGE_SIDE, pixelSize, (pixel) => inkColour(images[offset + pixel]!));
 }

@@ -174,8 +174,14 @@ export function trainingImagesPng(train: Split): Uint8Array {
   const { ctx } = figure;
   rows.forEach((indices, digit) => {
     const y = top + digit * (DATA_TILE + DATA_GAP);
-    drawText(ctx, `${digit}`, MARGIN + DATA_LABEL_WIDTH / 2, y + DATA_TILE / 2, { size: 16, bold: true, align: 'center', baseline: 'middle' });
-    if (indices.length === 0) drawText(ctx, 'no images of this digit', MARGIN + DATA_LABEL_WIDTH, y + DATA_TILE / 2, { colour: MUTED_COLOUR, baseline: 'middle' });
+    drawText(ctx, `${digit}`, MARGIN + DATA_LABEL_WIDTH / 2, y + DATA_TILE / 2, {
+      size: 16,
+      bold: true,
+      align: 'center',
+      baseline: 'middle',
+    });
+    if (indices.length === 0)
+      drawText(ctx, 'no images of this digit', MARGIN + DATA_LABEL_WIDTH, y + DATA_TILE / 2, { colour: MUTED_COLOUR, baseline: 'middle' });
     indices.forEach((index, column) => {
       const x = MARGIN + DATA_LABEL_WIDTH + column * (DATA_TILE + DATA_GAP);
       drawDigit(ctx, train.images, index, x, y, DATA_PIXEL);
@@ -230,7 +236,10 @@ export function misclassifiedPng(
   }
   shownPairs.forEach((pair, row) => {
     const rowY = top + row * MISCLASSIFIED_ROW_HEIGHT;
-    drawText(ctx, `true ${pair.true} → predicted ${pair.predicted}`, MARGIN, rowY + DIGIT_TILE / 2 - 2, { size: LABEL_SIZE + 1, bold: true });
+    drawText(ctx, `true ${pair.true} → predicted ${pair.predicted}`, MARGIN, rowY + DIGIT_TILE / 2 - 2, {
+      size: LABEL_SIZE + 1,
+      bold: true,
+    });
     drawText(ctx, `n = ${pair.count} test images`, MARGIN, rowY + DIGIT_TILE / 2 + LABEL_SIZE + 4, {
       size: SMALL_SIZE,
       colour: MUTED_COLOUR,

@@ -95,7 +95,12 @@ interface Report {
 /** One row per quantity, one column per implementation, and reference − TF.js when both ran. */
 function comparisonTable(
   implementations: Implementation[],
-  rows: { name: string; value: (m: ImplementationMetrics) => number; format: (value: number) => string; difference: (d: number) => string }[],
+  rows: {
+    name: string;
+    value: (m: ImplementationMetrics) => number;
+    format: (value: number) => string;
+    difference: (d: number) => string;
+  }[],
 ): Block {
   const both = implementations.length === 2;
   return {
@@ -159,12 +164,19 @@ function summary({ metrics, implementations }: Report): Section {
       {
         kind: 'list',
         items: [
-          [{ strong: 'Run' }, `: started ${run.started_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, ${seconds(run.wall_seconds)} s wall time in all`],
+          [
+            { strong: 'Run' },
+            `: started ${run.started_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, ${seconds(run.wall_seconds)} s wall time in all`,
+          ],
           [
             { strong: 'Code' },
             ': commit ',
             { code: run.git_commit === 'unknown' ? 'unknown' : run.git_commit.slice(0, 12) },
-            run.git_dirty === 'unknown' ? ', working tree state unknown' : run.git_dirty ? ' with uncommitted changes' : ', no uncommitted changes',
+            run.git_dirty === 'unknown'
+              ? ', working tree state unknown'
+              : run.git_dirty
+                ? ' with uncommitted changes'
+                : ', no uncommitted changes',
           ],
           [{ strong: 'Software' }, `: Node ${run.node_version}, TF.js ${run.tfjs_version}, ${run.backend} backend ${run.backend_version}`],
           [{ strong: 'Machine' }, `: ${run.os}, ${run.cpu_model}, ${counted(run.cpu_cores, 'core')}`],
@@ -180,8 +192,18 @@ function results({ metrics, implementations, histories }: Report): Section {
     comparisonTable(implementations, [
       { name: 'Test accuracy', value: (m) => m.test_accuracy, format: percentAndFraction, difference: accuracyDifference },
       { name: 'Test loss', value: (m) => m.test_loss, format: (v) => v.toFixed(4), difference: (d) => signed(d, 4) },
-      { name: 'Validation accuracy (last epoch)', value: (m) => m.val_accuracy, format: percentAndFraction, difference: accuracyDifference },
-      { name: 'Train accuracy (after training)', value: (m) => m.train_accuracy, format: percentAndFraction, difference: accuracyDifference },
+      {
+        name: 'Validation accuracy (last epoch)',
+        value: (m) => m.val_accuracy,
+        format: percentAndFraction,
+        difference: accuracyDifference,
+      },
+      {
+        name: 'Train accuracy (after training)',
+        value: (m) => m.train_accuracy,
+        format: percentAndFraction,
+        difference: accuracyDifference,
+      },
       { name: 'Training seconds', value: (m) => m.train_seconds, format: seconds, difference: (d) => signed(d, 1, ' s') },
       { name: 'Training images/s', value: (m) => m.train_samples_per_second, format: thousands, difference: (d) => signed(d, 0) },
     ]),
@@ -206,19 +228,24 @@ function results({ metrics, implementations, histories }: Report): Section {
 }
 
 /** Largest |val_accuracy| difference between two histories at the same epoch. */
-function largestValidationGap(first: EpochRecord[], second: EpochRecord[]): { epoch: number; difference: number; first: number; second: number } | null {
+function largestValidationGap(
+  first: EpochRecord[],
+  second: EpochRecord[],
+): { epoch: number; difference: number; first: number; second: number } | null {
   let largest: { epoch: number; difference: number; first: number; second: number } | null = null;
   for (const record of first) {
     const other = second.find((candidate) => candidate.epoch === record.epoch);
     if (!other) continue;
     const difference = Math.abs(record.valAccuracy - other.valAccuracy);
-    if (!largest || difference > largest.difference) largest = { epoch: record.epoch, difference, first: record.valAccuracy, second: other.valAccuracy };
+    if (!largest || difference > largest.difference)
+      largest = { epoch: record.epoch, difference, first: record.valAccuracy, second: other.valAccuracy };
   }
   return largest;
 }
 
 function trainingCurves({ implementations, figures }: Report): Section {
-  const dashes = implementations.length === 2 ? ' TF.js solid, the reference dashed beneath it: where only a solid line shows, the two coincide.' : '';
+  const dashes =
+    implementations.length === 2 ? ' TF.js solid, the reference dashed beneath it: where only a solid line shows, the two coincide.' : '';
   return section('training-curves', 'Training curves', [
     ...figures.figure('training_curves.png', `Loss and accuracy per epoch, on the training batches and on the validation split.${dashes}`),
   ]);
@@ -234,7 +261,9 @@ function mistakes({ implementations, figures }: Report): Section {
     ),
   ];
   if (reference) {
-    const cells = tfjs!.metrics.confusion_matrix.flatMap((row, t) => row.map((count, p) => reference.metrics.confusion_matrix[t]![p]! - count));
+    const cells = tfjs!.metrics.confusion_matrix.flatMap((row, t) =>
+      row.map((count, p) => reference.metrics.confusion_matrix[t]![p]! - count),
+    );
     const differing = cells.filter((difference) => difference !== 0).length;
     blocks.push(
       paragraph(
@@ -246,11 +275,18 @@ function mistakes({ implementations, figures }: Report): Section {
   // The pairs either model confuses most, counted in both matrices.
   const pairs = implementations.flatMap(({ metrics }) => metrics.most_confused.map((pair) => `${pair.true}→${pair.predicted}`));
   const shown = [...new Set(pairs)].map((key) => key.split('→').map(Number) as [number, number]);
-  shown.sort(([t1, p1], [t2, p2]) => tfjs!.metrics.confusion_matrix[t2]![p2]! - tfjs!.metrics.confusion_matrix[t1]![p1]! || t1 - t2 || p1 - p2);
+  shown.sort(
+    ([t1, p1], [t2, p2]) => tfjs!.metrics.confusion_matrix[t2]![p2]! - tfjs!.metrics.confusion_matrix[t1]![p1]! || t1 - t2 || p1 - p2,
+  );
   blocks.push({ kind: 'heading', level: 3, text: 'Most confused pairs' });
   blocks.push({
     kind: 'table',
-    header: ['True digit', 'Predicted digit', ...implementations.map(({ name }) => `${name} (images)`), ...(reference ? ['Difference'] : [])],
+    header: [
+      'True digit',
+      'Predicted digit',
+      ...implementations.map(({ name }) => `${name} (images)`),
+      ...(reference ? ['Difference'] : []),
+    ],
     numeric: [true, true, ...implementations.map(() => true), ...(reference ? [true] : [])],
     rows: shown.map(([t, p]) => {
       const counts = implementations.map(({ metrics }) => metrics.confusion_matrix[t]![p]!);
@@ -366,7 +402,9 @@ function rangeDifference(measured: number, [low, high]: readonly [number, number
 function courseComparison({ metrics }: Report): Section {
   const config = metrics.config;
   const usedSpec =
-    config.lr === SPEC_HYPERPARAMETERS.lr && config.batchSize === SPEC_HYPERPARAMETERS.batchSize && config.epochs === SPEC_HYPERPARAMETERS.epochs;
+    config.lr === SPEC_HYPERPARAMETERS.lr &&
+    config.batchSize === SPEC_HYPERPARAMETERS.batchSize &&
+    config.epochs === SPEC_HYPERPARAMETERS.epochs;
   if (!usedSpec) return { id: 'course', blocks: [] };
   const ours = metrics.tfjs;
   const test = shownPercent(ours.test_accuracy);
@@ -432,26 +470,45 @@ function experiments({ metrics }: Report): Section {
 
 function configuration({ metrics }: Report): Section {
   const config = metrics.config;
-  return section('configuration', 'Configuration', [
-    {
-      kind: 'table',
-      header: ['Option', 'Value', 'Meaning'],
-      numeric: [false, false, false],
-      rows: (Object.keys(config) as (keyof typeof config)[]).map((key) => [key, JSON.stringify(config[key]), FIELDS[key]?.description ?? '']),
-    },
-  ], { folded: true });
+  return section(
+    'configuration',
+    'Configuration',
+    [
+      {
+        kind: 'table',
+        header: ['Option', 'Value', 'Meaning'],
+        numeric: [false, false, false],
+        rows: (Object.keys(config) as (keyof typeof config)[]).map((key) => [
+          key,
+          JSON.stringify(config[key]),
+          FIELDS[key]?.description ?? '',
+        ]),
+      },
+    ],
+    { folded: true },
+  );
 }
 
 function timings({ metrics }: Report): Section {
   const stages = Object.entries(metrics.stage_seconds);
   const total = stages.reduce((sum, [, value]) => sum + value, 0);
-  return section('timings', 'Timings', [
-    paragraph(
-      `This run took ${seconds(metrics.run.wall_seconds)} s of wall time. Stages read from the cache keep the time of the run that ` +
-        'computed them, so their total can exceed it. Training time excludes the validation passes.',
-    ),
-    { kind: 'table', header: ['Stage', 'Seconds'], numeric: [false, true], rows: [...stages.map(([stage, value]) => [stage, seconds(value)]), ['total', seconds(total)]] },
-  ], { folded: true });
+  return section(
+    'timings',
+    'Timings',
+    [
+      paragraph(
+        `This run took ${seconds(metrics.run.wall_seconds)} s of wall time. Stages read from the cache keep the time of the run that ` +
+          'computed them, so their total can exceed it. Training time excludes the validation passes.',
+      ),
+      {
+        kind: 'table',
+        header: ['Stage', 'Seconds'],
+        numeric: [false, true],
+        rows: [...stages.map(([stage, value]) => [stage, seconds(value)]), ['total', seconds(total)]],
+      },
+    ],
+    { folded: true },
+  );
 }
 
 /** Per-epoch numbers of both implementations side by side. */
@@ -463,45 +520,70 @@ function trainingHistory({ histories }: Report): Section {
     { title: 'val_accuracy', cell: (record: EpochRecord) => percentAndFraction(record.valAccuracy) },
     { title: 'seconds', cell: (record: EpochRecord) => seconds(record.seconds) },
   ];
-  return section('history', 'Training history', [
-    paragraph("Per epoch: mean training loss over the batches, validation accuracy after the epoch, and the epoch's seconds; every column is in training_history.csv."),
-    {
-      kind: 'table',
-      header: ['Epoch', ...columns.flatMap(({ title }) => [...names.map((name) => `${title} (${name})`), ...(title === 'val_accuracy' && reference ? ['difference'] : [])])],
-      numeric: [true, ...columns.flatMap(({ title }) => [...names.map(() => true), ...(title === 'val_accuracy' && reference ? [true] : [])])],
-      rows: (tfjs?.history ?? []).map((record, i) => {
-        const other = reference?.history[i];
-        return [
-          `${record.epoch}`,
-          ...columns.flatMap(({ title, cell }) => [
-            cell(record),
-            ...(reference ? [other ? cell(other) : '–'] : []),
-            ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.valAccuracy - record.valAccuracy) : '–'] : []),
+  return section(
+    'history',
+    'Training history',
+    [
+      paragraph(
+        "Per epoch: mean training loss over the batches, validation accuracy after the epoch, and the epoch's seconds; every column is in training_history.csv.",
+      ),
+      {
+        kind: 'table',
+        header: [
+          'Epoch',
+          ...columns.flatMap(({ title }) => [
+            ...names.map((name) => `${title} (${name})`),
+            ...(title === 'val_accuracy' && reference ? ['difference'] : []),
           ]),
-        ];
-      }),
-    },
-  ], { folded: true });
+        ],
+        numeric: [
+          true,
+          ...columns.flatMap(({ title }) => [...names.map(() => true), ...(title === 'val_accuracy' && reference ? [true] : [])]),
+        ],
+        rows: (tfjs?.history ?? []).map((record, i) => {
+          const other = reference?.history[i];
+          return [
+            `${record.epoch}`,
+            ...columns.flatMap(({ title, cell }) => [
+              cell(record),
+              ...(reference ? [other ? cell(other) : '–'] : []),
+              ...(title === 'val_accuracy' && reference ? [other ? accuracyDifference(other.valAccuracy - record.valAccuracy) : '–'] : []),
+            ]),
+          ];
+        }),
+      },
+    ],
+    { folded: true },
+  );
 }
 
 function confusionCounts({ implementations }: Report): Section {
   const matrix = implementations[0]!.metrics.confusion_matrix;
   const digits = matrix.map((_, digit) => `${digit}`);
-  return section('confusion-counts', 'Confusion matrix counts (TF.js)', [
-    paragraph('Rows are the true digit, columns the predicted digit.'),
-    {
-      kind: 'table',
-      header: ['true ↓ predicted →', ...digits, 'total'],
-      numeric: [false, ...digits.map(() => true), true],
-      rows: matrix.map((row, digit) => [`${digit}`, ...row.map((count) => `${count}`), `${row.reduce((a, b) => a + b, 0)}`]),
-    },
-  ], { folded: true });
+  return section(
+    'confusion-counts',
+    'Confusion matrix counts (TF.js)',
+    [
+      paragraph('Rows are the true digit, columns the predicted digit.'),
+      {
+        kind: 'table',
+        header: ['true ↓ predicted →', ...digits, 'total'],
+        numeric: [false, ...digits.map(() => true), true],
+        rows: matrix.map((row, digit) => [`${digit}`, ...row.map((count) => `${count}`), `${row.reduce((a, b) => a + b, 0)}`]),
+      },
+    ],
+    { folded: true },
+  );
 }
 
 function otherFigures({ figures }: Report): Section {
   const unplaced = figures.unplaced();
   if (unplaced.length === 0) return { id: 'other-figures', blocks: [] };
-  return section('other-figures', 'Other figures', unplaced.flatMap((file) => figures.figure(file.path, file.path)));
+  return section(
+    'other-figures',
+    'Other figures',
+    unplaced.flatMap((file) => figures.figure(file.path, file.path)),
+  );
 }
 
 /** ", the reference on 2 threads", or nothing when the thread count is not recorded. */
@@ -524,6 +606,9 @@ export function buildReport(metrics: MetricsFile, histories: History[], visuals:
   const encoder = new TextEncoder();
   return [
     { path: 'report.md', data: encoder.encode(renderMarkdown(sections)) },
-    { path: 'index.html', data: encoder.encode(renderHtml(sections, 'MNIST training report', { results: options.htmlAfterResults ?? [] })) },
+    {
+      path: 'index.html',
+      data: encoder.encode(renderHtml(sections, 'MNIST training report', { results: options.htmlAfterResults ?? [] })),
+    },
   ];
 }

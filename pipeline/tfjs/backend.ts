@@ -31,7 +31,9 @@ export async function selectBackend(requested: BackendName, log: (line: string) 
       failures.push(`${name}: setBackend returned false`);
     } catch (error) {
       const missing = (error as { code?: string }).code === 'ERR_MODULE_NOT_FOUND'; // an optional package, not a fault
-      failures.push(`${name}: ${missing ? `${name === 'node' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-backend-wasm'} is not installed` : (error as Error).message.split('\n')[0]}`);
+      failures.push(
+        `${name}: ${missing ? `${name === 'node' ? '@tensorflow/tfjs-node' : '@tensorflow/tfjs-backend-wasm'} is not installed` : (error as Error).message.split('\n')[0]}`,
+      );
     }
     if (requested === 'auto') log(`TF.js backend ${failures[failures.length - 1]}; trying the next`);
   }

@@ -87,10 +87,15 @@ export interface BatchNormParams {
  * W' = W·γ/σ, b' = (b − μ)·γ/σ + β with σ = √(movingVariance + ε), per unit.
  * `kernel` is (In, Out) row-major, `bias` (Out); computed in float64, stored in float32.
  */
-export function foldBatchNorm(kernel: Float32Array, bias: Float32Array, norm: BatchNormParams): { kernel: Float32Array; bias: Float32Array } {
+export function foldBatchNorm(
+  kernel: Float32Array,
+  bias: Float32Array,
+  norm: BatchNormParams,
+): { kernel: Float32Array; bias: Float32Array } {
   const Out = bias.length;
   const In = kernel.length / Out;
-  if (!Number.isInteger(In) || norm.gamma.length !== Out) throw new Error(`foldBatchNorm: kernel of ${kernel.length} values does not fit ${Out} units`);
+  if (!Number.isInteger(In) || norm.gamma.length !== Out)
+    throw new Error(`foldBatchNorm: kernel of ${kernel.length} values does not fit ${Out} units`);
   const scale = Array.from({ length: Out }, (_, j) => norm.gamma[j]! / Math.sqrt(norm.movingVariance[j]! + norm.epsilon)); // γ/σ
   const folded = new Float32Array(kernel.length); // (In, Out)
   for (let i = 0; i < In; i++) for (let j = 0; j < Out; j++) folded[i * Out + j] = kernel[i * Out + j]! * scale[j]!;
@@ -102,7 +107,12 @@ export function foldBatchNorm(kernel: Float32Array, bias: Float32Array, norm: Ba
 export function exportParams(model: tf.LayersModel): Params {
   const norms = [0, 1].map((layer) => model.layers.find((candidate) => candidate.name === batchNormName(layer)));
   if (norms.every((norm) => norm === undefined)) return readParams(model);
-  const dense = LAYER_NAMES.map((name) => model.getLayer(name).getWeights().map((w) => Float32Array.from(w.dataSync() as Float32Array)));
+  const dense = LAYER_NAMES.map((name) =>
+    model
+      .getLayer(name)
+      .getWeights()
+      .map((w) => Float32Array.from(w.dataSync() as Float32Array)),
+  );
   const layers = dense.map(([kernel, bias], layer) => {
     const norm = norms[layer];
     if (norm === undefined) return { kernel: kernel!, bias: bias! };

@@ -220,7 +220,9 @@ export function createSparseRows<T extends FloatArray>(like: T, maxRows: number,
 /** Fills s with the nonzeros of m (rows, cols); returns how many there are. */
 export function sparseRowsOf<T extends FloatArray>(s: SparseRows<T>, m: FloatArray, rows: number, cols: number): number {
   if (rows + 1 > s.start.length || rows * cols > s.column.length) {
-    throw new Error(`sparseRowsOf: a (${rows}, ${cols}) matrix does not fit an index sized (${s.start.length - 1} rows, ${s.column.length} entries)`);
+    throw new Error(
+      `sparseRowsOf: a (${rows}, ${cols}) matrix does not fit an index sized (${s.start.length - 1} rows, ${s.column.length} entries)`,
+    );
   }
   return fillSparseRows(s, m, rows, cols);
 }
@@ -270,14 +272,16 @@ export function gatherSparseRows<T extends FloatArray>(
   first: number,
   count: number,
 ): void {
-  if (count + 1 > out.start.length) throw new Error(`gatherSparseRows: ${count} rows do not fit an index sized for ${out.start.length - 1}`);
+  if (count + 1 > out.start.length)
+    throw new Error(`gatherSparseRows: ${count} rows do not fit an index sized for ${out.start.length - 1}`);
   const { start, column, value } = out;
   let e = 0;
   start[0] = 0;
   for (let r = 0; r < count; r++) {
     const row = order[first + r]!;
     const end = source.start[row + 1]!;
-    if (e + end - source.start[row]! > column.length) throw new Error(`gatherSparseRows: the batch has more nonzeros than the ${column.length} the index holds`);
+    if (e + end - source.start[row]! > column.length)
+      throw new Error(`gatherSparseRows: the batch has more nonzeros than the ${column.length} the index holds`);
     for (let i = source.start[row]!; i < end; i++) {
       column[e] = source.column[i]!;
       value[e] = source.value[i]!;
@@ -358,8 +362,14 @@ export function sparseMatmul(
       for (let j = 0; j < n; j++) {
         out[o + j] =
           out[o + j]! +
-          v0 * b[b0 + j]! + v1 * b[b1 + j]! + v2 * b[b2 + j]! + v3 * b[b3 + j]! +
-          v4 * b[b4 + j]! + v5 * b[b5 + j]! + v6 * b[b6 + j]! + v7 * b[b7 + j]!;
+          v0 * b[b0 + j]! +
+          v1 * b[b1 + j]! +
+          v2 * b[b2 + j]! +
+          v3 * b[b3 + j]! +
+          v4 * b[b4 + j]! +
+          v5 * b[b5 + j]! +
+          v6 * b[b6 + j]! +
+          v7 * b[b7 + j]!;
       }
     }
     if (e + 3 < rowEnd) {

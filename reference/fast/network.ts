@@ -58,7 +58,8 @@ export interface Workspace<T extends FloatArray> {
  * memory worker threads can see (threads.ts).
  */
 export function createWorkspace<T extends FloatArray>(params: Params<T>, maxBatch: number, shared = false): Workspace<T> {
-  if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new Error(`createWorkspace: maxBatch must be a positive integer, found ${maxBatch}`);
+  if (!Number.isInteger(maxBatch) || maxBatch < 1)
+    throw new Error(`createWorkspace: maxBatch must be a positive integer, found ${maxBatch}`);
   const like = params.w1;
   const make = (n: number): T => arrayLike(like, n, shared);
   const batch = maxBatch;
@@ -180,12 +181,7 @@ function softmaxForward(probs: FloatArray, logits: FloatArray, batch: number, cl
  * ∂L/∂θ for the batch forward just ran on, into ws.grads (returned).
  * The chain rule from the loss back to x, one layer pair at a time.
  */
-export function backward<T extends FloatArray>(
-  params: Params<T>,
-  oneHot: FloatArray,
-  batch: number,
-  ws: Workspace<T>,
-): Params<T> {
+export function backward<T extends FloatArray>(params: Params<T>, oneHot: FloatArray, batch: number, ws: Workspace<T>): Params<T> {
   checkBatch(batch, ws, 'backward');
   backwardToLayer1(params, oneHot, batch, ws);
   transposeSparse(ws.xCols, ws.xRows, D);
@@ -194,12 +190,7 @@ export function backward<T extends FloatArray>(
 }
 
 /** backward from the loss down to ws.dZ1 = ∂L/∂z1: every gradient but layer 1's. */
-function backwardToLayer1<T extends FloatArray>(
-  params: Params<T>,
-  oneHot: FloatArray,
-  batch: number,
-  ws: Workspace<T>,
-): void {
+function backwardToLayer1<T extends FloatArray>(params: Params<T>, oneHot: FloatArray, batch: number, ws: Workspace<T>): void {
   backwardToZ2(params, oneHot, batch, ws);
   layer2WeightGradient(ws, batch);
   layer2InputGradient(params, batch, ws);
@@ -396,7 +387,8 @@ export function evaluate<T extends FloatArray>(
   ws: Workspace<T> = createWorkspace(params, CHUNK),
 ): SplitEvaluation {
   checkSplit(images, count, 'evaluate');
-  if (oneHot.length < count * K) throw new Error(`evaluate: expected oneHot (${count}, ${K}) = ${count * K} values, found ${oneHot.length}`);
+  if (oneHot.length < count * K)
+    throw new Error(`evaluate: expected oneHot (${count}, ${K}) = ${count * K} values, found ${oneHot.length}`);
   if (count === 0) throw new Error('evaluate: the split is empty');
   const predictions = new Uint8Array(count); // (N)
   let lossSum = 0;

@@ -199,7 +199,14 @@ export class StepTeam {
     workerModule = new URL('./step-worker.ts', import.meta.url), // tests point it elsewhere
   ): Promise<StepTeam> {
     checkThreads(threads);
-    for (const [name, array] of Object.entries({ ...params, z1: ws.z1, dZ1: ws.dZ1, dW1: ws.grads.w1, xRows: ws.xRows.value, xCols: ws.xCols.value })) {
+    for (const [name, array] of Object.entries({
+      ...params,
+      z1: ws.z1,
+      dZ1: ws.dZ1,
+      dW1: ws.grads.w1,
+      xRows: ws.xRows.value,
+      xCols: ws.xCols.value,
+    })) {
       if (!(array.buffer instanceof SharedArrayBuffer)) throw new Error(`StepTeam.start: ${name} is not in shared memory`);
     }
     const team = new StepTeam(params, ws, lr, threads);
@@ -283,7 +290,11 @@ export class StepTeam {
     Atomics.add(this.ctrl, PHASE, 1);
     Atomics.notify(this.ctrl, PHASE);
     const workers = this.workers.splice(0);
-    for (const worker of workers) worker.removeAllListeners('exit').removeAllListeners('error').on('error', () => {});
+    for (const worker of workers)
+      worker
+        .removeAllListeners('exit')
+        .removeAllListeners('error')
+        .on('error', () => {});
     await Promise.all(workers.map((worker) => worker.terminate()));
   }
 

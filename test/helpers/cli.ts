@@ -31,7 +31,22 @@ export function startCli(script: string, args: string[]) {
 /** A small run: 4,000 training images, two epochs at lr 0.05 (the spec's 0.01 barely moves in 125 steps), wasm. */
 export function smallRunArgs(work: string, extra: string[] = []): string[] {
   return [
-    '--train-size', '4000', '--val-size', '500', '--test-size', '1000', '--epochs', '2', '--lr', '0.05', '--backend', 'wasm',
-    '--out', path.join(work, 'reports'), '--cache-dir', path.join(work, 'cache'), ...extra,
+    '--train-size',
+    '4000',
+    '--val-size',
+    '500',
+    '--test-size',
+    '1000',
+    '--epochs',
+    '2',
+    '--lr',
+    '0.05',
+    '--backend',
+    'wasm',
+    '--out',
+    path.join(work, 'reports'),
+    '--cache-dir',
+    path.join(work, 'cache'),
+    ...extra,
   ];
 }

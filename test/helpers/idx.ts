@@ -5,7 +5,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 
-export function imageFileBytes(count: number, options: { magic?: number; rows?: number; cols?: number; fill?: (n: number, p: number) => number } = {}): Buffer {
+export function imageFileBytes(
+  count: number,
+  options: { magic?: number; rows?: number; cols?: number; fill?: (n: number, p: number) => number } = {},
+): Buffer {
   const rows = options.rows ?? 28;
   const cols = options.cols ?? 28;
   const header = Buffer.alloc(16);

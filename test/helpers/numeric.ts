@@ -42,7 +42,14 @@ export function glorotParams(seed: number): Params {
     const limit = Math.sqrt(6 / (fanIn + fanOut));
     return Float32Array.from({ length: fanIn * fanOut }, () => (random() * 2 - 1) * limit * scale);
   };
-  return { w1: uniform(D, H1), b1: uniform(1, H1, 0.1), w2: uniform(H1, H2), b2: uniform(1, H2, 0.1), w3: uniform(H2, K), b3: uniform(1, K, 0.1) };
+  return {
+    w1: uniform(D, H1),
+    b1: uniform(1, H1, 0.1),
+    w2: uniform(H1, H2),
+    b2: uniform(1, H2, 0.1),
+    w3: uniform(H2, K),
+    b3: uniform(1, K, 0.1),
+  };
 }
 
 /** MNIST-like images (N, D): about 80% exact zeros, the rest in (0, 1]. */
@@ -67,6 +74,9 @@ export function syntheticBatch(batch: number, seed: number): { params: Params; x
 /** Fails unless every float32 weight of `after` is exactly fround(before − lr·grad): one SGD step, bit for bit. */
 export function expectSgdStep(after: Params, before: Params, grads: Params, lr: number): void {
   for (const name of PARAM_NAMES) {
-    expect({ name, values: Array.from(after[name]) }).toEqual({ name, values: Array.from(before[name], (v, i) => Math.fround(v - lr * grads[name][i]!)) });
+    expect({ name, values: Array.from(after[name]) }).toEqual({
+      name,
+      values: Array.from(before[name], (v, i) => Math.fround(v - lr * grads[name][i]!)),
+    });
   }
 }

@@ -97,7 +97,7 @@ async function start(): Promise<void> {
     const model = select.value;
     prediction.dataset.model = model;
     const { data: rgba, width, height } = draw.getImageData(0, 0, drawCanvas.width, drawCanvas.height);
-    let prepared;
+    let prepared: ReturnType<typeof prepareRgba>;
     try {
       prepared = prepareRgba(rgba, width, height);
     } catch (error) {
@@ -141,7 +141,10 @@ async function start(): Promise<void> {
   let last: { x: number; y: number } | null = null;
   const point = (event: PointerEvent) => {
     const rect = drawCanvas.getBoundingClientRect();
-    return { x: ((event.clientX - rect.left) * drawCanvas.width) / rect.width, y: ((event.clientY - rect.top) * drawCanvas.height) / rect.height };
+    return {
+      x: ((event.clientX - rect.left) * drawCanvas.width) / rect.width,
+      y: ((event.clientY - rect.top) * drawCanvas.height) / rect.height,
+    };
   };
   const stroke = (to: { x: number; y: number }) => {
     draw.strokeStyle = '#000000';

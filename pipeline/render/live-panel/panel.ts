@@ -44,7 +44,8 @@ export async function bundlePage(): Promise<{ script: string; sources: string[] 
     metafile: true,
   });
   const script = result.outputFiles[0]!.text;
-  if (/<\/script/i.test(script)) throw new Error(`live panel: the bundle of ${PAGE_SOURCE} contains "</script", which would end the page's script early`);
+  if (/<\/script/i.test(script))
+    throw new Error(`live panel: the bundle of ${PAGE_SOURCE} contains "</script", which would end the page's script early`);
   return { script, sources: Object.keys(result.metafile.inputs) };
 }
 
@@ -81,10 +82,12 @@ function useThisModel(models: readonly LiveModel[]): string {
     'npm run predict -- my-digit.png                   # the spec model: top 3 digits',
     'npm run predict -- my-digit.png --show-input seen/ # also save the 28×28 image it saw',
     'npm run predict -- my-digit.png --model reference',
-    hasBest ? 'npm run predict -- my-digit.png --model best' : 'npm run pipeline -- --experiments                 # saves model/best, then --model best',
+    hasBest
+      ? 'npm run predict -- my-digit.png --model best'
+      : 'npm run pipeline -- --experiments                 # saves model/best, then --model best',
   ].join('\n');
   const node = [
-    "// Node, with @tensorflow/tfjs-node (its file:// loader)",
+    '// Node, with @tensorflow/tfjs-node (its file:// loader)',
     "import * as tf from '@tensorflow/tfjs-node';",
     "const model = await tf.loadLayersModel('file://reports/model/tfjs/model.json');",
     '// input: 784 values in [0, 1], white ink on black, prepared as npm run predict does',

@@ -72,7 +72,8 @@ export function xorBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 /** The inverse of packParams: float32 params holding the half-precision values. */
 export function unpackParams(planes: Uint8Array): Params {
-  if (planes.length !== 2 * TOTAL) throw new Error(`unpackParams: expected ${2 * TOTAL} bytes (${TOTAL} float16 weights), found ${planes.length}`);
+  if (planes.length !== 2 * TOTAL)
+    throw new Error(`unpackParams: expected ${2 * TOTAL} bytes (${TOTAL} float16 weights), found ${planes.length}`);
   const params = {} as Params;
   let offset = 0;
   for (const name of PARAM_NAMES) {
