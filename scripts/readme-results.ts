@@ -8,22 +8,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { DEFAULTS, FIELDS, type Config } from '../pipeline/config.js';
 import { percent, thousands } from '../pipeline/render/format.js';
-import type { ImplementationMetrics, MetricsFile } from '../pipeline/types.js';
+import type { ImplementationMetrics, MetricsFile, RunMetadataJson } from '../pipeline/types.js';
 
 const README = path.join(import.meta.dirname, '..', 'README.md');
 const BEGIN = '<!-- results:begin (written by npm run readme-results; do not edit) -->';
 const END = '<!-- results:end -->';
 
-/** Run metadata, where the run recorded it (issue 15); else what this machine and checkout say. */
-interface RunInfo {
-  commit?: string;
-  dirty?: boolean;
-  started?: string;
-  cpu?: string;
-  cores?: number;
-  node?: string;
-  wall_seconds?: number;
-}
+/** Run metadata as metrics.json records it; a run from before it was recorded has none. */
+type RunInfo = Partial<RunMetadataJson>;
 
 /** The command that reproduces the run: the flags whose values differ from the defaults, out and cache aside. */
 function command(config: Config): string {
@@ -69,7 +61,13 @@ function resultsBlock(metrics: MetricsFile, history: HistoryRow[], run: RunInfo,
     '|---|---:|---:|---:|---:|---:|---:|',
     row(`TF.js (${metrics.backend})`, metrics.tfjs),
   ];
-  if (metrics.reference) lines.push(row(`TypeScript reference (${metrics.reference.threads ?? 1} threads)`, metrics.reference));
+  if (metrics.reference)
+    lines.push(
+      row(
+        `TypeScript reference (${metrics.reference.threads ?? 1} thread${(metrics.reference.threads ?? 1) === 1 ? '' : 's'})`,
+        metrics.reference,
+      ),
+    );
   lines.push('');
   if (metrics.reference) {
     const byEpoch = (name: string) => history.filter((r) => r.implementation === name).sort((a, b) => a.epoch - b.epoch);
@@ -97,14 +95,15 @@ function resultsBlock(metrics: MetricsFile, history: HistoryRow[], run: RunInfo,
         `${worst(check.finite_difference, 'max_rel_error')}, and TF.js's own gradients to an absolute error of at most ${worst(check.tfjs, 'max_abs_error')}, on every tensor.`,
     );
   }
-  const machine = `${run.cpu ?? os.cpus()[0]?.model ?? 'unknown CPU'}, ${run.cores ?? os.cpus().length} cores, Node ${run.node ?? process.version}`;
-  const commit = run.commit
-    ? `${run.commit.slice(0, 7)}${run.dirty ? ' (uncommitted changes)' : ''}`
-    : `${gitHead()} (the checkout the table was written from)`;
+  const machine = `${run.cpu_model ?? os.cpus()[0]?.model ?? 'unknown CPU'}, ${run.cpu_cores ?? os.cpus().length} cores, Node ${run.node_version ?? process.version}`;
+  const commit =
+    run.git_commit && run.git_commit !== 'unknown'
+      ? `${run.git_commit.slice(0, 7)}${run.git_dirty === true ? ' (uncommitted changes)' : ''}`
+      : `${gitHead()} (the checkout the table was written from)`;
   const wall = run.wall_seconds ?? Object.values(metrics.stage_seconds).reduce((sum, s) => sum + s, 0);
   lines.push(
     '',
-    `<sub>From \`${command(metrics.config)}\` at commit ${commit}${run.started ? ` on ${run.started.slice(0, 10)}` : ''}; ${machine}; ` +
+    `<sub>From \`${command(metrics.config)}\` at commit ${commit}${run.started_at ? ` on ${run.started_at.slice(0, 10)}` : ''}; ${machine}; ` +
       `the run took ${(wall / 60).toFixed(1)} min${note ? ` (${note})` : ''}. \`reports/metrics.json\` holds every figure.</sub>`,
     END,
   );
@@ -123,7 +122,7 @@ const args = process.argv.slice(2);
 const noteAt = args.indexOf('--note');
 const note = noteAt >= 0 ? (args.splice(noteAt, 2)[1] ?? '') : '';
 const out = args[0] ?? 'reports';
-const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')) as MetricsFile & { run?: RunInfo };
+const metrics = JSON.parse(readFileSync(path.join(out, 'metrics.json'), 'utf8')) as MetricsFile;
 const readme = readFileSync(README, 'utf8');
 const [start, end] = [readme.indexOf(BEGIN), readme.indexOf(END)];
 if (start < 0 || end < start) {

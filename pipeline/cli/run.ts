@@ -63,10 +63,24 @@ function stopMessage(invocation: Invocation, unasked: PlanEntry[]): string {
   ].join('\n');
 }
 
+/** The same progress, saying each backend line once: every process that runs TF.js stages chooses its backend. */
+function backendLinesOnce(progress: ProgressFactory): ProgressFactory {
+  const said = new Set<string>();
+  const log = (line: string) => {
+    if (line.startsWith('TF.js backend')) {
+      if (said.has(line)) return;
+      said.add(line);
+    }
+    progress.log(line);
+  };
+  return { ...progress, log };
+}
+
 export async function runPipeline(
   invocation: Invocation,
-  hooks: { progress: ProgressFactory; signal?: AbortSignal },
+  given: { progress: ProgressFactory; signal?: AbortSignal },
 ): Promise<PipelineResult> {
+  const hooks = { ...given, progress: backendLinesOnce(given.progress) };
   const { config } = invocation;
   const log = hooks.progress.log;
   log(configNote(invocation));
