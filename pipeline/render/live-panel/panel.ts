@@ -77,12 +77,12 @@ const PANEL_STYLE = `
 `;
 
 function useThisModel(models: readonly LiveModel[]): string {
-  const hasBest = models.some((model) => model.id === 'best');
+  const has = (id: LiveModelId) => models.some((model) => model.id === id);
   const predict = [
     'npm run predict -- my-digit.png                   # the spec model: top 3 digits',
     'npm run predict -- my-digit.png --show-input seen/ # also save the 28×28 image it saw',
-    'npm run predict -- my-digit.png --model reference',
-    hasBest
+    ...(has('reference') ? ['npm run predict -- my-digit.png --model reference'] : []),
+    has('best')
       ? 'npm run predict -- my-digit.png --model best'
       : 'npm run pipeline -- --experiments                 # saves model/best, then --model best',
   ].join('\n');
