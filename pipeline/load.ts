@@ -126,15 +126,18 @@ function header(bytes: Buffer, file: string, headerBytes: number): (offset: numb
   return (offset) => bytes.readUInt32BE(offset);
 }
 
+/** Refuses a file whose magic number is not its kind's, naming the other kind when the two files were swapped. */
+function checkMagic(found: number, file: string, kind: 'image' | 'label'): void {
+  const [expected, other, otherName] =
+    kind === 'image' ? [IMAGE_MAGIC, LABEL_MAGIC, 'a label file'] : [LABEL_MAGIC, IMAGE_MAGIC, 'an image file'];
+  if (found !== expected)
+    throw new DataError(`${file}: expected ${kind} magic number ${expected}, found ${found}${found === other ? ` (${otherName})` : ''}`);
+}
+
 /** Parses an IDX3 image file; checks magic, 28×28 and the length. */
 export function parseImages(bytes: Buffer, file: string): { images: Uint8Array; count: number; rows: number; cols: number } {
   const field = header(bytes, file, IMAGE_HEADER_BYTES);
-  const magic = field(0);
-  if (magic !== IMAGE_MAGIC) {
-    throw new DataError(
-      `${file}: expected image magic number ${IMAGE_MAGIC}, found ${magic}${magic === LABEL_MAGIC ? ' (a label file)' : ''}`,
-    );
-  }
+  checkMagic(field(0), file, 'image');
   const count = field(4);
   const rows = field(8);
   const cols = field(12);
@@ -148,12 +151,7 @@ export function parseImages(bytes: Buffer, file: string): { images: Uint8Array; 
 /** Parses an IDX1 label file; checks magic, the length and that every label is 0–9. */
 export function parseLabels(bytes: Buffer, file: string): Uint8Array {
   const field = header(bytes, file, LABEL_HEADER_BYTES);
-  const magic = field(0);
-  if (magic !== LABEL_MAGIC) {
-    throw new DataError(
-      `${file}: expected label magic number ${LABEL_MAGIC}, found ${magic}${magic === IMAGE_MAGIC ? ' (an image file)' : ''}`,
-    );
-  }
+  checkMagic(field(0), file, 'label');
   const count = field(4);
   if (bytes.length !== LABEL_HEADER_BYTES + count) throw new DataError(lengthMessage(file, bytes, 'labels', bytes.length));
   const labels = new Uint8Array(bytes.buffer, bytes.byteOffset + LABEL_HEADER_BYTES, count).slice();

@@ -14,29 +14,12 @@ import { loadModel } from '../pipeline/tfjs/model-io.js';
 import { lossAndAccuracy, predictProbabilities } from '../pipeline/tfjs/model.js';
 import type { MetricsFile } from '../pipeline/types.js';
 import type { ExperimentsMetrics } from '../pipeline/experiments/comparison.js';
-import { ROOT, runCli } from './helpers/cli.js';
+import { ROOT, runCli, runFlags } from './helpers/cli.js';
 
-const SIZES = { train: 640, val: 300, test: 500 };
+const SIZES = { train: 640, val: 300, test: 500, epochs: 1 };
 let work: string;
 let run: ReturnType<typeof runCli>;
-const args = (extra: string[]) => [
-  '--train-size',
-  `${SIZES.train}`,
-  '--val-size',
-  `${SIZES.val}`,
-  '--test-size',
-  `${SIZES.test}`,
-  '--epochs',
-  '1',
-  '--no-reference',
-  '--backend',
-  'wasm',
-  '--out',
-  path.join(work, 'reports'),
-  '--cache-dir',
-  path.join(work, 'cache'),
-  ...extra,
-];
+const args = (extra: string[]) => runFlags(work, SIZES, ['--no-reference', ...extra]);
 const reports = () => path.join(work, 'reports');
 const experiments = () =>
   (JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile).experiments as ExperimentsMetrics;

@@ -3,35 +3,21 @@
 // Ctrl-C during two concurrent trainings exits 130, writes nothing and leaves no process.
 
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createThreadBudget } from '../pipeline/dag/budget.js';
 import { consoleProgress } from '../pipeline/progress.js';
 import { createCache } from '../pipeline/dag/cache.js';
 import { StagesFailedError, createRunner, defineStage, runStageJob, type Stage, type StageJob } from '../pipeline/dag/runner.js';
-import { runCli, startCli } from './helpers/cli.js';
+import { runCli, runFlags, startCli } from './helpers/cli.js';
+import { snapshot } from './helpers/files.js';
 
 let work: string;
 beforeAll(() => {
   work = mkdtempSync(path.join(os.tmpdir(), 'jobs-'));
 });
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-/** Every file under `dir` with its SHA-256. */
-function snapshot(dir: string): Record<string, string> {
-  const files: Record<string, string> = {};
-  const walk = (folder: string) => {
-    for (const name of readdirSync(folder)) {
-      const full = path.join(folder, name);
-      if (statSync(full).isDirectory()) walk(full);
-      else files[path.relative(dir, full)] = createHash('sha256').update(readFileSync(full)).digest('hex');
-    }
-  };
-  walk(dir);
-  return files;
-}
 
 describe('thread budget', () => {
   it('grants a fixed request when it fits, the rest to a "what is left" request, and refuses after close', async () => {
@@ -183,30 +169,11 @@ describe('runner with a thread budget', () => {
 });
 
 // A small config with the reference and the experiments; --lr 0.05 so a 1-epoch run moves.
-const small = (name: string, jobs: number, extra: string[] = []) => [
-  '--train-size',
-  '2000',
-  '--val-size',
-  '500',
-  '--test-size',
-  '500',
-  '--epochs',
-  '1',
-  '--lr',
-  '0.05',
-  '--backend',
-  'wasm',
-  '--gradcheck-batch',
-  '4',
-  '--experiments',
-  '--jobs',
-  String(jobs),
-  '--out',
-  path.join(work, name, 'reports'),
-  '--cache-dir',
-  path.join(work, name, 'cache'),
-  ...extra,
-];
+const small = (name: string, jobs: number, extra: string[] = []) =>
+  runFlags(path.join(work, name), { train: 2000, val: 500, test: 500, epochs: 1 }, [
+    ...['--lr', '0.05', '--gradcheck-batch', '4', '--experiments', '--jobs', String(jobs)],
+    ...extra,
+  ]);
 
 /** metrics.json without what may differ between runs of the same config: timings, folders, and how it was run (--jobs, threads). */
 function results(reports: string) {
@@ -273,31 +240,13 @@ const alive = (pid: number) => {
 
 describe('Ctrl-C during two concurrent trainings', () => {
   it('exits 130, leaves the cache and reports/ byte-identical, and leaves no process behind', async () => {
-    const quick = (epochs: string) => [
-      '--train-size',
-      '4000',
-      '--val-size',
-      '500',
-      '--test-size',
-      '500',
-      '--epochs',
-      epochs,
-      '--backend',
-      'wasm',
-      '--gradcheck-batch',
-      '4',
-      '--jobs',
-      '2',
-      '--out',
-      path.join(work, 'ctrl-c', 'reports'),
-      '--cache-dir',
-      path.join(work, 'ctrl-c', 'cache'),
-    ];
-    const baseline = runCli('pipeline/cli/pipeline.ts', quick('1'));
+    const quick = (epochs: number) =>
+      runFlags(path.join(work, 'ctrl-c'), { train: 4000, val: 500, test: 500, epochs }, ['--gradcheck-batch', '4', '--jobs', '2']);
+    const baseline = runCli('pipeline/cli/pipeline.ts', quick(1));
     expect(baseline.status).toBe(0);
     const before = { reports: snapshot(path.join(work, 'ctrl-c', 'reports')), cache: snapshot(path.join(work, 'ctrl-c', 'cache')) };
 
-    const child: ChildProcess = startCli('pipeline/cli/pipeline.ts', quick('40'));
+    const child: ChildProcess = startCli('pipeline/cli/pipeline.ts', quick(40));
     let stdout = '';
     let stderr = '';
     const stageProcesses: number[] = [];

@@ -23,7 +23,7 @@ import { createCache } from '../pipeline/dag/cache.js';
 import { createFileHashes } from '../pipeline/dag/file-hashes.js';
 import { createRunner } from '../pipeline/dag/runner.js';
 import { EXPERIMENT_STAGE_NAMES, pipelineStages, type StageName } from '../pipeline/stages.js';
-import { runCli } from './helpers/cli.js';
+import { runCli, runFlags } from './helpers/cli.js';
 import { writeFakeMnist } from './helpers/idx.js';
 import { snapshot } from './helpers/files.js';
 
@@ -43,25 +43,8 @@ function mkdirOnce(dir: string): string {
 }
 
 /** A small run's flags: 2,000 training images of the fake data, one epoch unless `epochs` says otherwise. */
-const small = (name: string, extra: string[] = [], epochs = '1') => [
-  '--data-dir',
-  data,
-  '--train-size',
-  '2000',
-  '--val-size',
-  '500',
-  '--test-size',
-  '500',
-  '--epochs',
-  epochs,
-  '--backend',
-  'wasm',
-  '--out',
-  path.join(work, name, 'reports'),
-  '--cache-dir',
-  path.join(work, name, 'cache'),
-  ...extra,
-];
+const small = (name: string, extra: string[] = [], epochs = 1) =>
+  runFlags(path.join(work, name), { train: 2000, val: 500, test: 500, epochs }, ['--data-dir', data, ...extra]);
 const outOf = (name: string) => path.join(work, name, 'reports');
 const cacheOf = (name: string) => path.join(work, name, 'cache');
 
@@ -76,7 +59,7 @@ const TRAININGS = /▶ (train|reference|experiment-)/;
 describe('the three reruns of issue 12', () => {
   beforeAll(() => {
     mustRun(small('spec')); // reference on, lr 0.01
-    mustRun(small('custom', ['--no-reference'], '2'));
+    mustRun(small('custom', ['--no-reference'], 2));
   }, 300_000);
 
   it('after the data files are touched, --stage visualize trains nothing', () => {

@@ -28,25 +28,22 @@ export function startCli(script: string, args: string[]) {
   return spawn(process.execPath, [...NODE_ARGS, path.join(ROOT, script), ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
 }
 
+/** A run's size: images per split and epochs. */
+export interface RunSize {
+  train: number;
+  val: number;
+  test: number;
+  epochs: number;
+}
+
+/** The flags of a run of `size` on wasm that writes into `work`/reports and `work`/cache; `extra` after them. */
+export function runFlags(work: string, size: RunSize, extra: string[] = []): string[] {
+  const sizes = ['--train-size', `${size.train}`, '--val-size', `${size.val}`, '--test-size', `${size.test}`, '--epochs', `${size.epochs}`];
+  const folders = ['--out', path.join(work, 'reports'), '--cache-dir', path.join(work, 'cache')];
+  return [...sizes, '--backend', 'wasm', ...folders, ...extra];
+}
+
 /** A small run: 4,000 training images, two epochs at lr 0.05 (the spec's 0.01 barely moves in 125 steps), wasm. */
 export function smallRunArgs(work: string, extra: string[] = []): string[] {
-  return [
-    '--train-size',
-    '4000',
-    '--val-size',
-    '500',
-    '--test-size',
-    '1000',
-    '--epochs',
-    '2',
-    '--lr',
-    '0.05',
-    '--backend',
-    'wasm',
-    '--out',
-    path.join(work, 'reports'),
-    '--cache-dir',
-    path.join(work, 'cache'),
-    ...extra,
-  ];
+  return runFlags(work, { train: 4000, val: 500, test: 1000, epochs: 2 }, ['--lr', '0.05', ...extra]);
 }
