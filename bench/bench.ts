@@ -15,12 +15,10 @@
 // that load from other processes hits them alike; reported as median (min–max).
 // Writes <out>/bench.json and <out>/bench.md, and prints the markdown.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
@@ -32,10 +30,11 @@ import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { buildModel, writeParams } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
-import type { Dataset, InitialWeights, MetricsFile, TrainedModel } from '../pipeline/types.js';
+import type { Dataset, InitialWeights, TrainedModel } from '../pipeline/types.js';
 import { D, K } from '../reference/shapes.js';
 import { defaultThreads } from '../reference/fast/threads.js';
 import { trainReferenceAsync } from '../reference/train.js';
+import { measureFullPipeline, type FullPipeline } from './full-pipeline.js';
 import { jobsSection } from './jobs.js';
 import { trainTfjsPlain } from './plain-loop.js';
 import { measureRecipes, measureUpdates, recipesMarkdown } from './recipes.js';
@@ -82,36 +81,6 @@ interface EvaluateRow extends Summary {
   testImages: number;
   validationImages: number; // the split's size only: evaluateModels no longer scores validation
   perCpuSecond: Summary; // test images per second of process CPU time
-}
-
-interface FullPipeline {
-  command: string;
-  exitCode: number | null;
-  wallSeconds: number;
-  peakRssMiB: number | null;
-  measuredWith: string;
-  outputTail?: string; // the last lines of output when the run failed
-  trained?: TrainedRates; // from the run's metrics.json
-}
-
-/** Training throughput the pipeline itself recorded, over all its epochs (validation excluded). */
-interface TrainedRates {
-  epochs: number;
-  tfjs: { backend: string; imagesPerSecond: number };
-  reference?: { threads: number; imagesPerSecond: number };
-}
-
-/** The training rates in a metrics.json written by the pipeline, or undefined if it cannot be read. */
-function trainedRates(metricsFile: string): TrainedRates | undefined {
-  if (!existsSync(metricsFile)) return undefined;
-  const metrics = JSON.parse(readFileSync(metricsFile, 'utf8')) as MetricsFile;
-  const rates: TrainedRates = {
-    epochs: metrics.config.epochs,
-    tfjs: { backend: metrics.tfjs.backend, imagesPerSecond: metrics.tfjs.train_samples_per_second },
-  };
-  if (metrics.reference)
-    rates.reference = { threads: metrics.reference.threads ?? 1, imagesPerSecond: metrics.reference.train_samples_per_second };
-  return rates;
 }
 
 interface BenchReport {
@@ -360,64 +329,6 @@ function measureEvaluate(backend: string, full: Dataset, reps: number): Evaluate
   };
 }
 
-/**
- * The default pipeline in a child process with a fresh cache and report folder.
- * Peak RSS comes from GNU time when present, else each node process in the
- * tree records its own at exit and the largest is kept (bench/resource-usage.mjs).
- */
-function measureFullPipeline(useTime = existsSync('/usr/bin/time')): FullPipeline {
-  const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-'));
-  // exactly what `npm run pipeline` runs, with a fresh cache and report folder
-  const pipelineArgs = [
-    'run',
-    '--silent',
-    'pipeline',
-    '--',
-    '--cache-dir',
-    path.join(scratch, 'cache'),
-    '--out',
-    path.join(scratch, 'reports'),
-  ];
-  const command = `npm ${pipelineArgs.join(' ')}`;
-  const usageFile = path.join(scratch, 'resource-usage.json');
-  const probe = `--import ${pathToFileURL(path.resolve('bench/resource-usage.mjs')).href}`;
-  const env = useTime
-    ? process.env
-    : { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${probe}`, BENCH_RESOURCE_FILE: usageFile };
-  log(`  full pipeline: ${command} (takes minutes)`);
-  try {
-    const start = performance.now();
-    const child = useTime
-      ? spawnSync('/usr/bin/time', ['-v', 'npm', ...pipelineArgs], { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })
-      : spawnSync('npm', pipelineArgs, { env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-    const wallSeconds = (performance.now() - start) / 1000;
-    let stderr = child.stderr ?? '';
-    let peakRssMiB: number | null = null;
-    if (useTime) {
-      const stats = stderr.lastIndexOf('\tCommand being timed:');
-      const match = /Maximum resident set size \(kbytes\): (\d+)/.exec(stderr.slice(Math.max(stats, 0)));
-      if (match) peakRssMiB = Number(match[1]) / 1024;
-      if (stats >= 0) stderr = stderr.slice(0, stats);
-    } else if (existsSync(usageFile)) {
-      peakRssMiB = (JSON.parse(readFileSync(usageFile, 'utf8')) as { maxRSS: number }).maxRSS / 1024;
-    }
-    const result: FullPipeline = {
-      command,
-      exitCode: child.status,
-      wallSeconds,
-      peakRssMiB,
-      measuredWith: useTime
-        ? '/usr/bin/time -v (peak RSS of the largest process in the tree)'
-        : 'process.resourceUsage() of each node process in the tree, largest kept',
-    };
-    if (child.status !== 0) result.outputTail = `${child.stdout ?? ''}${stderr}`.trimEnd().split('\n').slice(-15).join('\n');
-    else result.trained = trainedRates(path.join(scratch, 'reports', 'metrics.json'));
-    return result;
-  } finally {
-    rmSync(scratch, { recursive: true, force: true });
-  }
-}
-
 function machine(): BenchReport['machine'] {
   const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const cpu = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
@@ -627,7 +538,7 @@ async function main(): Promise<void> {
   report.referenceThreadStartMs = threadStartMs.length > 0 ? summarise(threadStartMs) : null;
   if (report.backends.loaded.includes('wasm')) report.recipes = await recipeTables(settings, full);
 
-  if (!settings.skipFull) report.fullPipeline = measureFullPipeline();
+  if (!settings.skipFull) report.fullPipeline = measureFullPipeline(log);
   report.machine.loadAverageEnd = os.loadavg();
 
   mkdirSync(settings.out, { recursive: true });

@@ -10,7 +10,7 @@ import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './errors.js';
 import { prepareOutputFolders } from './startup.js';
 import { consoleProgress } from '../progress.js';
-import { percent, thousands } from '../render/format.js';
+import { counted, percent } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
 
 /** A path quoted so that it can be pasted into a shell. */
@@ -26,7 +26,7 @@ function closingLines(config: Config, wallSeconds: number): string[] {
   const accuracies = [`TF.js ${percent(metrics.tfjs.test_accuracy)}`];
   if (metrics.reference) accuracies.push(`reference ${percent(metrics.reference.test_accuracy)}`);
   return [
-    `test accuracy: ${accuracies.join(', ')} (${metrics.config.epochs} epoch${metrics.config.epochs === 1 ? '' : 's'}, ${thousands(metrics.config.trainSize)} training images)`,
+    `test accuracy: ${accuracies.join(', ')} (${counted(metrics.config.epochs, 'epoch')}, ${counted(metrics.config.trainSize, 'training image')})`,
     `wall time: ${wallSeconds < 90 ? `${wallSeconds.toFixed(1)} s` : `${(wallSeconds / 60).toFixed(1)} min`}`,
     `open ${shellWord(path.join(config.out, 'index.html'))}`,
     `try your own digit: npm run predict -- my-digit.png${config.out === 'reports' ? '' : ` --out ${shellWord(config.out)}`}`,

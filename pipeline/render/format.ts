@@ -22,3 +22,39 @@ export function thousands(value: number): string {
     .toString()
     .replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
+
+/** 0.97234 → "97.23% (0.9723)" */
+export function percentAndFraction(fraction: number): string {
+  return `${percent(fraction)} (${fraction.toFixed(4)})`;
+}
+
+/** A signed difference in percentage points: "+0.35 pp", "-1.62 pp", "0.00 pp". */
+export function percentagePoints(difference: number): string {
+  return signed(difference, 2, ' pp');
+}
+
+/** "+0.0012", "-3.4 s", "0.00": a signed difference rounded to `decimals`. */
+export function signed(difference: number, decimals: number, unit = ''): string {
+  const rounded = Math.abs(difference).toFixed(decimals);
+  if (Number(rounded) === 0) return `${(0).toFixed(decimals)}${unit}`;
+  return `${difference > 0 ? '+' : '-'}${rounded}${unit}`;
+}
+
+/** A fraction as percent rounded to the 2 decimals shown, so differences match the printed numbers. */
+export function shownPercent(fraction: number): number {
+  return Number((fraction * 100).toFixed(2));
+}
+
+/** 12.345 → "12.3" */
+export function seconds(value: number): string {
+  return value.toFixed(1);
+}
+
+export function scientific(value: number): string {
+  return value.toExponential(2);
+}
+
+/** 1 → "1 epoch", 15 → "15 epochs" */
+export function counted(count: number, noun: string): string {
+  return `${thousands(count)} ${noun}${count === 1 ? '' : 's'}`;
+}

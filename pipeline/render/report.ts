@@ -8,44 +8,18 @@ import { FIELDS } from '../config.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from '../gradcheck.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 import { renderHtml, renderMarkdown, type Block, type Inline, type Section } from './document.js';
-import { implementationLabel, percent, thousands } from './format.js';
-
-// ---------------------------------------------------------------- number formats
-
-/** 0.97234 → "97.23% (0.9723)" */
-function percentAndFraction(fraction: number): string {
-  return `${percent(fraction)} (${fraction.toFixed(4)})`;
-}
-
-/** A signed difference in percentage points: "+0.35 pp", "-1.62 pp", "0.00 pp". */
-function percentagePoints(difference: number): string {
-  return signed(difference, 2, ' pp');
-}
-
-/** "+0.0012", "-3.4 s", "0.00": a signed difference rounded to `decimals`. */
-function signed(difference: number, decimals: number, unit = ''): string {
-  const rounded = Math.abs(difference).toFixed(decimals);
-  if (Number(rounded) === 0) return `${(0).toFixed(decimals)}${unit}`;
-  return `${difference > 0 ? '+' : '-'}${rounded}${unit}`;
-}
-
-/** A fraction as percent rounded to the 2 decimals shown, so differences match the printed numbers. */
-function shownPercent(fraction: number): number {
-  return Number((fraction * 100).toFixed(2));
-}
-
-function seconds(value: number): string {
-  return value.toFixed(1);
-}
-
-function scientific(value: number): string {
-  return value.toExponential(2);
-}
-
-/** 1 → "1 epoch", 15 → "15 epochs" */
-function counted(count: number, noun: string): string {
-  return `${thousands(count)} ${noun}${count === 1 ? '' : 's'}`;
-}
+import {
+  counted,
+  implementationLabel,
+  percent,
+  percentAndFraction,
+  percentagePoints,
+  scientific,
+  seconds,
+  shownPercent,
+  signed,
+  thousands,
+} from './format.js';
 
 // ---------------------------------------------------------------- blocks
 
