@@ -15,14 +15,12 @@
 //    reported for every variant but never used to choose. Its weights, batch
 //    norm folded in, are saved as the plain spec network (model/best).
 
-import { K, type Params } from '../reference/shapes.js';
+import type { Params } from '../reference/shapes.js';
 import type { Config } from './config.js';
 import { TARGET_TEST_ACCURACY, findVariant, type ExperimentVariant, type TrainingRecipe } from './experiments/variants.js';
-import { confusionMatrix } from './metrics.js';
-import type { ProgressFactory } from './progress.js';
-import { argmax, lossAndAccuracy, modelWithParams, predictProbabilities } from './tfjs/model.js';
-import { trainTfjs } from './train.js';
-import type { Dataset, EpochRecord, InitialWeights, Split } from './types.js';
+import { evaluateModel } from './evaluate.js';
+import { trainTfjs, type TrainHooks } from './train.js';
+import type { Dataset, EpochRecord, InitialWeights } from './types.js';
 
 /** One variant's outcome. */
 export interface VariantResult {
@@ -55,24 +53,9 @@ export interface ExperimentsResult {
   testSize: number;
 }
 
-export interface ExperimentHooks {
-  progress: ProgressFactory;
-  signal?: AbortSignal; // aborted by SIGINT / SIGTERM: stop at the next batch
-}
+export type ExperimentHooks = Pick<TrainHooks, 'progress' | 'signal'>;
 
 type RunSettings = Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed'>;
-
-/** Test loss, accuracy and confusion matrix of plain dense `params`. */
-function scoreParams(params: Params, split: Split): { loss: number; accuracy: number; confusion: number[][] } {
-  const model = modelWithParams(params);
-  try {
-    const probabilities = predictProbabilities(model, split.images, split.count); // (N, K)
-    const predictions = Uint8Array.from({ length: split.count }, (_, n) => argmax(probabilities.subarray(n * K, (n + 1) * K)));
-    return { ...lossAndAccuracy(probabilities, split.labels), confusion: confusionMatrix(split.labels, predictions) };
-  } finally {
-    model.dispose();
-  }
-}
 
 /**
  * Stage node experiment-<name>: trains one variant from `init` with the train
@@ -89,7 +72,7 @@ export async function runVariant(
   const variant = findVariant(name);
   const { epochs, batchSize, lr, seed } = config;
   const trained = await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe: variant.recipe, label: name }, hooks);
-  const test = scoreParams(trained.params, dataset.test);
+  const test = evaluateModel(dataset, trained); // the exported weights, scored as the evaluate stage scores the spec model
   const last = trained.history.at(-1);
   return {
     name: variant.name,
@@ -101,9 +84,9 @@ export async function runVariant(
     trainSeconds: trained.trainSeconds,
     valAccuracy: last?.valAccuracy ?? Number.NaN,
     valLoss: last?.valLoss ?? Number.NaN,
-    testAccuracy: test.accuracy,
-    testLoss: test.loss,
-    testConfusionMatrix: test.confusion,
+    testAccuracy: test.testAccuracy,
+    testLoss: test.testLoss,
+    testConfusionMatrix: test.confusionMatrix,
     params: trained.params,
   };
 }

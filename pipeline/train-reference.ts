@@ -5,10 +5,11 @@ import { WorkerStartError, defaultThreads } from '../reference/fast/threads.js';
 import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
 import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';
-import { DivergenceError, InterruptedError } from './train.js';
+import { InterruptedError } from './dag/interrupted.js';
+import { DivergenceError } from './train.js';
 import type { Dataset, InitialWeights, TrainedModel } from './types.js';
 
-export const REFERENCE_BACKEND = 'typescript';
+const REFERENCE_BACKEND = 'typescript';
 
 /** Threads the reference asks for: --reference-threads, or with 0 what the --jobs budget leaves free, at most the default. */
 export function referenceThreads(config: Pick<Config, 'referenceThreads'>, free: number): number {

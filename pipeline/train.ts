@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchCount, epochPermutation } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
 import { epochRecord } from '../reference/train.js';
+import { InterruptedError } from './dag/interrupted.js';
 import { augmentImages, augmentRandom } from './experiments/augment.js';
 import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from './experiments/variants.js';
 import { installFastKernels } from './tfjs/fast-kernels.js';
@@ -35,11 +36,6 @@ export interface TrainOptions {
 /** Thrown when a batch loss stops being finite. */
 export class DivergenceError extends Error {
   override name = 'DivergenceError';
-}
-
-/** Thrown when the run is interrupted (SIGINT / SIGTERM) between batches. */
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
 }
 
 export interface TrainHooks {

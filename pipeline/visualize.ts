@@ -17,6 +17,7 @@ import {
   type ClassCount,
 } from './render/charts.js';
 import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, trainingImagesPng, weightGridPng } from './render/grids.js';
+import { textFile } from './render/publish.js';
 import { K } from '../reference/shapes.js';
 import type { Dataset, Evaluation, Example, ModelEvaluation, ReportFile, Split, TrainedModel, Visuals } from './types.js';
 
@@ -59,7 +60,7 @@ function classCounts(dataset: Dataset): ClassCount[] {
 }
 
 function specFile(name: string, spec: TopLevelSpec): ReportFile {
-  return { path: `specs/${name}.vl.json`, data: new TextEncoder().encode(`${JSON.stringify(spec, null, 2)}\n`) };
+  return textFile(`specs/${name}.vl.json`, `${JSON.stringify(spec, null, 2)}\n`);
 }
 
 /** Renders every figure; returns PNGs plus the Vega-Lite specs under specs/. */

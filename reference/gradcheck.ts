@@ -30,7 +30,7 @@ import { deriveSeed, mulberry32 } from './random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, paramSize, type FloatArray, type ParamName, type Params } from './shapes.js';
 
 /** The floor of the relative error's denominator. */
-export const REL_ERROR_FLOOR = 1e-8;
+const REL_ERROR_FLOOR = 1e-8;
 /** The default step h: small enough that truncation (~h²) is negligible, large enough that rounding (~ε·L/h) stays ~1e-11. */
 export const FD_STEP = 1e-5;
 /** The default number of parameters checked per tensor (all of them when a tensor is smaller). */

@@ -6,7 +6,8 @@ import { loadMnist } from '../pipeline/load.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { EXPERIMENT_VARIANTS } from '../pipeline/experiments/variants.js';
-import { DivergenceError, InterruptedError, initialWeights, trainTfjs } from '../pipeline/train.js';
+import { InterruptedError } from '../pipeline/dag/interrupted.js';
+import { DivergenceError, initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset } from '../pipeline/types.js';
 import { writeFakeMnist } from './helpers/idx.js';
 

@@ -104,7 +104,8 @@ function readRunConfig(folder: string): Config | null {
   }
 }
 
-const shellWord = (word: string) => (/^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);
+/** A word quoted so that it can be pasted into a shell. */
+export const shellWord = (word: string) => (/^[\w./@%+=:,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`);
 
 /** The flags that turn `base` into `config`, e.g. ["--epochs", "3", "--no-reference"]. */
 export function flagsFor(config: Config, base: Config): string[] {

@@ -4,19 +4,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
-import { parseArgs } from './args.js';
+import { parseArgs, shellWord } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, readFlags } from './conventions.js';
 import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './errors.js';
 import { prepareOutputFolders } from './startup.js';
 import { consoleProgress } from '../progress.js';
-import { counted, percent } from '../render/format.js';
+import { counted, duration, percent } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
-
-/** A path quoted so that it can be pasted into a shell. */
-function shellWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
 
 /** The run's last lines: what it scored, how long it took (since the process started), where to look, and what to try next. */
 function closingLines(config: Config, wallSeconds: number): string[] {
@@ -27,7 +22,7 @@ function closingLines(config: Config, wallSeconds: number): string[] {
   if (metrics.reference) accuracies.push(`reference ${percent(metrics.reference.test_accuracy)}`);
   return [
     `test accuracy: ${accuracies.join(', ')} (${counted(metrics.config.epochs, 'epoch')}, ${counted(metrics.config.trainSize, 'training image')})`,
-    `wall time: ${wallSeconds < 90 ? `${wallSeconds.toFixed(1)} s` : `${(wallSeconds / 60).toFixed(1)} min`}`,
+    `wall time: ${duration(wallSeconds, 1)}`,
     `open ${shellWord(path.join(config.out, 'index.html'))}`,
     `try your own digit: npm run predict -- my-digit.png${config.out === 'reports' ? '' : ` --out ${shellWord(config.out)}`}`,
   ];
@@ -56,7 +51,7 @@ async function main(): Promise<number> {
     if (invocation.mode === 'run') {
       const ran = reports.filter((r) => r.outcome === 'ran').map((r) => r.name);
       progress.log(`done: ran ${ran.length > 0 ? ran.join(', ') : 'nothing (all cached)'}; reports in ${invocation.config.out}/`);
-      const published = reports.some((r) => r.name === 'report' && (r.outcome === 'ran' || r.outcome === 'cached'));
+      const published = reports.some((r) => r.name === 'report' && r.outcome === 'ran');
       if (published) for (const line of closingLines(invocation.config, performance.now() / 1000)) progress.log(line);
     }
     return 0;

@@ -10,6 +10,7 @@ import { createFileHashes } from '../dag/file-hashes.js';
 import type { ProgressFactory } from '../progress.js';
 import { UnaskedTrainingError, createRunner, unaskedStages, type PlanEntry, type StageReport } from '../dag/runner.js';
 import { pipelineStages, type Outputs } from '../stages.js';
+import { duration } from '../render/format.js';
 
 export interface PipelineResult {
   plan: PlanEntry[];
@@ -21,7 +22,7 @@ export interface PipelineResult {
 const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts');
 
 /** Where the data files' hashes are remembered, beside the stage entries. */
-export const FILE_HASHES = 'file-hashes.json';
+const FILE_HASHES = 'file-hashes.json';
 
 function planTable(entries: PlanEntry[], showRun: boolean): string {
   const width = Math.max(...entries.map((e) => e.name.length));
@@ -32,8 +33,6 @@ function planTable(entries: PlanEntry[], showRun: boolean): string {
     })
     .join('\n');
 }
-
-const duration = (seconds: number) => (seconds < 90 ? `${Math.round(seconds)} s` : `${(seconds / 60).toFixed(1)} min`);
 
 /** Why a rerun stops: each training it would start, why, what it took, and the commands that do it. */
 function stopMessage(invocation: Invocation, unasked: PlanEntry[]): string {
@@ -110,6 +109,6 @@ export async function runPipeline(
     return { plan, reports: [], outputs: {} };
   }
   if (unasked.length > 0) throw new UnaskedTrainingError(unasked, stopMessage(invocation, unasked));
-  const { outputs, reports } = await runner.run(selection);
+  const { outputs, reports } = await runner.run(selection, plan);
   return { plan, reports, outputs };
 }

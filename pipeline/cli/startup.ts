@@ -14,7 +14,7 @@ export class StartupError extends Error {
 }
 
 /** Throws StartupError naming the flag, the folder and what is wrong with it. */
-export function checkOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>): void {
+function checkOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>): void {
   const problems: string[] = [];
   const check = (flag: string, folder: string, asSibling: boolean) => {
     try {
@@ -40,7 +40,7 @@ function lockFileOf(folder: string): string {
 }
 
 /** The lock files of a run: one beside the cache, one beside the report folder. */
-export function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: string; what: string }[] {
+function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: string; what: string }[] {
   return [
     { file: lockFileOf(config.cacheDir), what: `${config.cacheDir}/ (the cache)` },
     { file: lockFileOf(config.out), what: `${config.out}/` },
@@ -48,7 +48,7 @@ export function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: str
 }
 
 /** Takes both locks, waiting for a live holder; returns the function that releases them. */
-export async function lockOutputFolders(
+async function lockOutputFolders(
   config: Pick<Config, 'out' | 'cacheDir'>,
   log: (line: string) => void,
   signal?: AbortSignal,

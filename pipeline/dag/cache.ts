@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { processAlive } from './lock.js';
 
 const TYPED_ARRAYS = { Float32Array, Float64Array, Uint8Array, Uint32Array, Int32Array } as const;
 type TypedArrayName = keyof typeof TYPED_ARRAYS;
@@ -163,7 +164,10 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   }
 }
 
-export type EntryState = { state: 'cached' | 'stale' | 'missing' } | { state: 'damaged'; problem: string }; // a manifest that is null, garbage, or names files that are not there
+export type EntryState =
+  | { state: 'cached'; seconds: number } // the run time its manifest records
+  | { state: 'stale' | 'missing' }
+  | { state: 'damaged'; problem: string }; // a manifest that is null, garbage, or names files that are not there
 
 export interface StageCache {
   /** The state of `stage` at `key` from its manifest and file sizes, without hashing: present, damaged, absent, or another key exists. */
@@ -172,8 +176,6 @@ export interface StageCache {
   entries(stage: string): EntryInfo[];
   /** Reads and verifies an entry; null when absent; throws CacheCorruptError when its bytes changed. */
   read<T>(stage: string, key: string): CacheEntry<T> | null;
-  /** The run time recorded in an entry's manifest, or null. */
-  seconds(stage: string, key: string): number | null;
   write(stage: string, key: string, value: unknown, seconds: number, made?: Made): void;
   /** Deletes an entry (after corruption was reported). */
   remove(stage: string, key: string): void;
@@ -199,7 +201,7 @@ export function createCache(cacheDir: string): StageCache {
               );
             }
           }
-          return { state: 'cached' };
+          return { state: 'cached', seconds: manifest.seconds };
         } catch (error) {
           if (!(error instanceof CacheCorruptError)) throw error;
           return { state: 'damaged', problem: error.message };
@@ -249,14 +251,6 @@ export function createCache(cacheDir: string): StageCache {
         contents[name] = bytes;
       }
       return { value: decodeValue<T>(contents[VALUE_FILE]!.toString('utf8'), contents[ARRAYS_FILE]!), seconds: manifest.seconds };
-    },
-
-    seconds(stage, key) {
-      try {
-        return readManifest(path.join(entryDir(stage, key), MANIFEST)).seconds;
-      } catch {
-        return null;
-      }
     },
 
     write(stage, key, value, seconds, made) {
@@ -311,15 +305,6 @@ function removeOrphans(stageDir: string): void {
     if (!name.startsWith('.tmp-')) continue;
     const pid = Number(name.split('-').at(-2));
     if (!Number.isInteger(pid) || !processAlive(pid)) rmSync(path.join(stageDir, name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 

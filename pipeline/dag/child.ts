@@ -10,6 +10,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import type { EpochProgress, ProgressFactory } from '../progress.js';
 import type { StageJob } from './runner.js';
+import { InterruptedError } from './interrupted.js';
 
 /** Child to parent. */
 export type ChildMessage =
@@ -100,9 +101,8 @@ export function childProcessJobs<C>(options: {
         if (outcome?.done && code === 0) return resolve();
         if (outcome && !outcome.done) return reject(outcome.error);
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-        const error = new Error(`stage ${job.stage}: its process ${how} before it finished`);
-        if (options.signal?.aborted) error.name = 'InterruptedError';
-        reject(error);
+        const message = `stage ${job.stage}: its process ${how} before it finished`;
+        reject(options.signal?.aborted ? new InterruptedError(message) : new Error(message));
       });
       child.send({ config: options.config, job } satisfies JobMessage<C>);
     });

@@ -5,17 +5,23 @@
 import { readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { processAlive } from './publish.js';
+import { InterruptedError } from './interrupted.js';
+
+/** Whether process `pid` still runs: the test for a stale lock or a dead writer's leftovers. */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
+  }
+}
 
 export interface LockOptions {
   what: string; // how messages name the folder, e.g. "reports/"
   log: (line: string) => void;
   signal?: AbortSignal; // stops the waiting
   pollMs?: number;
-}
-
-export class LockInterruptedError extends Error {
-  override name = 'InterruptedError';
 }
 
 /** The pid written in `lockFile`, or null when it is absent or unreadable. */
@@ -64,11 +70,11 @@ export async function acquireLock(lockFile: string, options: LockOptions): Promi
       announced = pid;
     }
     if (options.signal?.aborted)
-      throw new LockInterruptedError(`stopped while waiting for pid ${pid ?? '?'} to finish writing ${options.what}`);
+      throw new InterruptedError(`stopped while waiting for pid ${pid ?? '?'} to finish writing ${options.what}`);
     try {
       await sleep(options.pollMs ?? 250, undefined, { signal: options.signal });
     } catch {
-      throw new LockInterruptedError(`stopped while waiting for pid ${pid ?? '?'} to finish writing ${options.what}`);
+      throw new InterruptedError(`stopped while waiting for pid ${pid ?? '?'} to finish writing ${options.what}`);
     }
   }
 }

@@ -32,6 +32,7 @@ import {
 } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { processAlive } from './lock.js';
 
 export const PUBLISH_MANIFEST = 'manifest.json';
 
@@ -190,7 +191,7 @@ function checkPublishTarget(out: string): void {
 }
 
 /** Removes unfinished and replaced siblings of `out` whose writer is dead (or is us and is done with them). */
-export function removeLeftovers(out: string): string[] {
+function removeLeftovers(out: string): string[] {
   const { absolute, parent, prefix } = siblings(out);
   if (!existsSync(parent)) return [];
   const current = currentTarget(absolute);
@@ -212,15 +213,6 @@ export function removeLeftovers(out: string): string[] {
     }
   }
   return removed;
-}
-
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'; // alive, owned by someone else
-  }
 }
 
 /** Reads `out`'s manifest and checks every file against it; returns the problems found. */

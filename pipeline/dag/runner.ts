@@ -19,6 +19,7 @@
 import { CacheCorruptError, hashKey, type Made, type StageCache } from './cache.js';
 import { BudgetClosedError, createThreadBudget, type ThreadBudget } from './budget.js';
 import { createFileHashes, type FileHashes } from './file-hashes.js';
+import { InterruptedError } from './interrupted.js';
 
 /** What a stage's run function gets besides its inputs. */
 export interface StageContext<C> {
@@ -136,7 +137,7 @@ export interface StageReport {
 
 export interface Runner<O> {
   plan(selection?: Selection<keyof O>): PlanEntry[];
-  run(selection?: Selection<keyof O>): Promise<{ outputs: Partial<O>; reports: StageReport[] }>;
+  run(selection?: Selection<keyof O>, entries?: PlanEntry[]): Promise<{ outputs: Partial<O>; reports: StageReport[] }>;
 }
 
 /** A stage to run elsewhere: its inputs are cache entries (null: disabled), its output becomes one. */
@@ -166,11 +167,6 @@ export class StagesFailedError extends Error {
       `${failures.length} stages failed:\n${failures.map(({ stage, error }) => `  ${stage}: ${error.message.replaceAll('\n', '\n    ')}`).join('\n')}`,
     );
   }
-}
-
-/** The run was aborted (SIGINT / SIGTERM) before every stage finished. */
-export class RunInterruptedError extends Error {
-  override name = 'InterruptedError';
 }
 
 /** A run would start an expensive stage nobody asked for; thrown before any work. */
@@ -310,7 +306,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     if (stage.cache === false) return { state: 'uncached', cause: 'never cached: runs whenever selected', previousSeconds: null };
     const name = String(stage.name);
     const found = cache.state(name, keys.get(stage.name)!);
-    if (found.state === 'cached') return { state: 'cached', cause: 'cached', previousSeconds: cache.seconds(name, keys.get(stage.name)!) };
+    if (found.state === 'cached') return { state: 'cached', cause: 'cached', previousSeconds: found.seconds };
     if (found.state === 'missing') return { state: 'missing', cause: 'not in the cache', previousSeconds: null };
     // The closest earlier entry explains best what changed; ties go to the newest.
     const earlier = cache.entries(name).filter((entry) => entry.key !== keys.get(stage.name));
@@ -406,8 +402,8 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
   const jobs = options.jobs ?? 1;
   const parallel = jobs > 1;
 
-  const run = async (selection: Selection<keyof O> = {}) => {
-    const entries = plan(selection);
+  /** Runs `selection`; a caller that has already planned it passes that plan, so the cache is read once. */
+  const run = async (selection: Selection<keyof O> = {}, entries: PlanEntry[] = plan(selection)) => {
     const unasked = unaskedStages(entries);
     if (unasked.length > 0) throw new UnaskedTrainingError(unasked);
     const byEntry = new Map(entries.map((entry) => [entry.name, entry]));
@@ -474,7 +470,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     const stageSeconds = (): Record<string, number> => {
       const table: Record<string, number> = {};
       for (const entry of entries) {
-        const known = seconds.get(entry.name as keyof O) ?? (entry.state === 'cached' ? cache.seconds(entry.name, entry.key) : null);
+        const known = seconds.get(entry.name as keyof O) ?? (entry.state === 'cached' ? entry.previousSeconds : null);
         if (known !== null && known !== undefined) table[entry.name] = known;
       }
       return table;
@@ -583,7 +579,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       throw new StagesFailedError(failures);
     }
     const unfinished = entries.filter((entry) => entry.run && !(entry.name in outputs)).map((entry) => entry.name);
-    if (unfinished.length > 0) throw new RunInterruptedError(`the run was interrupted before ${unfinished.join(', ')} ran`);
+    if (unfinished.length > 0) throw new InterruptedError(`the run was interrupted before ${unfinished.join(', ')} ran`);
     files.save(); // only after a whole run: one that stops, fails or is interrupted leaves the cache folder as it was
     const order = new Map(entries.map((entry, i) => [entry.name, i]));
     reports.sort((a, b) => order.get(a.name)! - order.get(b.name)!);

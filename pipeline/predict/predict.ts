@@ -17,7 +17,7 @@ import type { ModelName } from './model-names.js';
 import { FIELD_SIDE, PredictError, grayscale, prepareDigit, topGuesses, type GrayImage, type Guess } from './prepare.js';
 
 /** Larger pictures are refused before decoding: decoding takes 4 bytes a pixel (40 MP = 160 MB). */
-export const MAX_PIXELS = 40_000_000;
+const MAX_PIXELS = 40_000_000;
 /** A decoded picture is drawn down to at most this side before preparation, bounding all later work. */
 export const MAX_WORKING_SIDE = 1000;
 
@@ -140,7 +140,7 @@ export async function decodeImage(file: string): Promise<GrayImage> {
 // Prediction.
 
 /** A 28×28 grayscale PNG of a (D) input, white ink on black as the network sees it. */
-export function inputPng(input: Float32Array): Uint8Array {
+function inputPng(input: Float32Array): Uint8Array {
   const rgba = new Uint8ClampedArray(D * 4);
   for (let p = 0; p < D; p++) {
     const level = Math.round(input[p]! * 255);
@@ -152,7 +152,7 @@ export function inputPng(input: Float32Array): Uint8Array {
 }
 
 /** The folder a trained model is saved in, under the report folder `out`. */
-export function modelFolder(out: string, name: ModelName): string {
+function modelFolder(out: string, name: ModelName): string {
   return path.join(out, 'model', name);
 }
 

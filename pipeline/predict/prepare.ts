@@ -26,8 +26,8 @@ const BORDER_FRACTION = 0.02; // the background is judged from this outer ring o
 
 // Stroke width as a fraction of the digit's longer side, measured with strokeWidth().
 // Over MNIST's 10,000 test digits: 0.1st percentile 0.059, 1st 0.074, median 0.137.
-export const MIN_STROKE_FRACTION = 0.06; // thinner than this is thickened …
-export const TARGET_STROKE_FRACTION = 0.12; // … to this
+const MIN_STROKE_FRACTION = 0.06; // thinner than this is thickened …
+const TARGET_STROKE_FRACTION = 0.12; // … to this
 
 /** A problem with one input picture: not decodable, or without ink. */
 export class PredictError extends Error {
@@ -146,7 +146,7 @@ function axisWeights(sourceLength: number, targetLength: number): { index: numbe
 }
 
 /** Resamples a (sh, sw) image to (th, tw): rows first, then columns. */
-export function resample(source: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
+function resample(source: Float32Array, sw: number, sh: number, tw: number, th: number): Float32Array {
   const across = axisWeights(sw, tw);
   const down = axisWeights(sh, th);
   const wide = new Float32Array(sh * tw); // (sh, tw)

@@ -78,7 +78,7 @@ export function renderMarkdown(sections: Section[]): string {
 
 // ---------------------------------------------------------------- HTML
 
-function escapeHtml(text: string): string {
+export function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 

@@ -45,6 +45,11 @@ export function shownPercent(fraction: number): number {
   return Number((fraction * 100).toFixed(2));
 }
 
+/** A wall time: "12 s" under a minute and a half (seconds to `digits` places), else "2.5 min". */
+export function duration(seconds: number, digits = 0): string {
+  return seconds < 90 ? `${seconds.toFixed(digits)} s` : `${(seconds / 60).toFixed(1)} min`;
+}
+
 /** 12.345 → "12.3" */
 export function seconds(value: number): string {
   return value.toFixed(1);

@@ -16,10 +16,10 @@ import type {
   TrainedModel,
 } from '../types.js';
 
-export const HISTORY_COLUMNS = ['implementation', 'epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'seconds'] as const;
+const HISTORY_COLUMNS = ['implementation', 'epoch', 'loss', 'accuracy', 'val_loss', 'val_accuracy', 'seconds'] as const;
 
 /** One implementation's metrics.json block: the in-memory camelCase names become the file's snake_case. */
-export function implementationMetrics(trained: TrainedModel, evaluation: ModelEvaluation): ImplementationMetrics {
+function implementationMetrics(trained: TrainedModel, evaluation: ModelEvaluation): ImplementationMetrics {
   const last = trained.history.at(-1);
   if (!last) throw new Error(`metrics.json: the ${trained.implementation} model has no training history (epochs must be ≥ 1)`);
   return {

@@ -8,6 +8,7 @@ import { FIELDS } from '../config.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from '../gradcheck.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 import { renderHtml, renderMarkdown, type Block, type Inline, type Section } from './document.js';
+import { textFile } from './publish.js';
 import {
   counted,
   implementationLabel,
@@ -577,12 +578,8 @@ export function buildReport(metrics: MetricsFile, histories: History[], visuals:
   const implementations: Implementation[] = [{ name: implementationLabel('tfjs'), metrics: metrics.tfjs }];
   if (metrics.reference) implementations.push({ name: implementationLabel('reference'), metrics: metrics.reference });
   const sections = reportDocument({ metrics, implementations, histories, figures: figureShelf(visuals) });
-  const encoder = new TextEncoder();
   return [
-    { path: 'report.md', data: encoder.encode(renderMarkdown(sections)) },
-    {
-      path: 'index.html',
-      data: encoder.encode(renderHtml(sections, 'MNIST training report', { results: options.htmlAfterResults ?? [] })),
-    },
+    textFile('report.md', renderMarkdown(sections)),
+    textFile('index.html', renderHtml(sections, 'MNIST training report', { results: options.htmlAfterResults ?? [] })),
   ];
 }

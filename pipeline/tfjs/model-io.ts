@@ -9,7 +9,7 @@ import { modelWithParams } from './model.js';
 import type { Params, ReportFile } from '../types.js';
 
 export const MODEL_JSON = 'model.json';
-export const WEIGHTS_BIN = 'weights.bin';
+const WEIGHTS_BIN = 'weights.bin';
 
 function concatWeights(data: tf.io.WeightData): Uint8Array {
   const buffers = Array.isArray(data) ? data : [data];
@@ -44,7 +44,7 @@ export async function modelFiles(params: Params, folder: string): Promise<Report
 }
 
 /** A load handler for a folder holding model.json and the weight files it names. */
-export function fileLoadHandler(folder: string): tf.io.IOHandler {
+function fileLoadHandler(folder: string): tf.io.IOHandler {
   return {
     load: async () => {
       const jsonFile = path.join(folder, MODEL_JSON);

@@ -9,11 +9,13 @@ import { deflateRawSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
 import { H1, H2, type Params } from '../../../reference/shapes.js';
+import type { ModelName } from '../../predict/model-names.js';
 import { FIELD_SIDE } from '../../predict/prepare.js';
+import { escapeHtml } from '../document.js';
 import { ACTIVATION_CELL, DRAW_SIDE, H1_COLUMNS, H2_COLUMNS, type PanelData } from './layout.js';
 import { packParams, xorBytes } from './weights.js';
 
-export type LiveModelId = 'tfjs' | 'reference' | 'best';
+export type LiveModelId = ModelName; // a model the panel offers is one predict can load
 
 /** A trained model to offer in the panel's switch; its folder is model/<id>. */
 export interface LiveModel {
@@ -47,10 +49,6 @@ export async function bundlePage(): Promise<{ script: string; sources: string[] 
   if (/<\/script/i.test(script))
     throw new Error(`live panel: the bundle of ${PAGE_SOURCE} contains "</script", which would end the page's script early`);
   return { script, sources: Object.keys(result.metafile.inputs) };
-}
-
-function escapeHtml(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 const PANEL_STYLE = `
