@@ -13,6 +13,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { D, K } from '../../reference/shapes.js';
 import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
 import { predictProbabilities } from '../tfjs/model.js';
+import { percent } from '../render/format.js';
 import type { ModelName } from './model-names.js';
 import { FIELD_SIDE, PredictError, grayscale, prepareDigit, topGuesses, type GrayImage, type Guess } from './prepare.js';
 
@@ -234,6 +235,6 @@ export async function predictFiles(
 /** One line per file: the guesses, or the error. */
 export function formatResult(result: FileResult): string {
   if (!result.ok) return `${result.file}: error: ${result.error}`;
-  const guesses = result.guesses.map((guess) => `${guess.digit} (${(guess.probability * 100).toFixed(1)}%)`).join(', ');
+  const guesses = result.guesses.map((guess) => `${guess.digit} (${percent(guess.probability, 1)})`).join(', ');
   return `${result.file}: ${guesses}${result.inputImage ? `  [input: ${result.inputImage}]` : ''}`;
 }

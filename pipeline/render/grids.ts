@@ -5,7 +5,7 @@
 import { forward } from '../../reference/network.js';
 import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../../reference/shapes.js';
 import type { ConfusedPair, Example, Split } from '../types.js';
-import { thousands } from './format.js';
+import { percent, thousands } from './format.js';
 import {
   CORRECT_COLOUR,
   HEADING_HEIGHT,
@@ -16,20 +16,18 @@ import {
   SMALL_SIZE,
   WRONG_COLOUR,
   createFigure,
-  divergingColour,
   drawDigit,
   drawHorizontalColourBar,
   drawRaster,
   drawText,
   drawVerticalColourBar,
-  formatPercent,
   formatValue,
   pngBytes,
-  sequentialColour,
   strokeBox,
   textWidth,
   type TextStyle,
 } from './draw.js';
+import { divergingColour, sequentialColour } from './colours.js';
 
 // ---------------------------------------------------------------- first-layer weights
 
@@ -138,7 +136,7 @@ export function samplePredictionsPng(images: Float32Array /* (N, D) */, samples:
       bold: wrong,
       colour: wrong ? WRONG_COLOUR : CORRECT_COLOUR,
     });
-    drawText(ctx, `p = ${formatPercent(sample.probability)}  #${sample.index}`, centre, labelY + LABEL_SIZE + 5, {
+    drawText(ctx, `p = ${percent(sample.probability)}  #${sample.index}`, centre, labelY + LABEL_SIZE + 5, {
       size: SMALL_SIZE,
       align: 'center',
       colour: MUTED_COLOUR,
@@ -254,7 +252,7 @@ export function misclassifiedPng(
       const x = MARGIN + labelWidth + i * MISCLASSIFIED_CELL_WIDTH + (MISCLASSIFIED_CELL_WIDTH - DIGIT_TILE) / 2;
       drawDigit(ctx, test.images, index, x, rowY, DIGIT_PIXEL);
       strokeBox(ctx, x, rowY, DIGIT_TILE, DIGIT_TILE, '#bbbbbb', 1);
-      drawText(ctx, `p = ${formatPercent(confidence[index]!)}`, x + DIGIT_TILE / 2, rowY + DIGIT_TILE + 6 + SMALL_SIZE, {
+      drawText(ctx, `p = ${percent(confidence[index]!)}`, x + DIGIT_TILE / 2, rowY + DIGIT_TILE + 6 + SMALL_SIZE, {
         size: SMALL_SIZE,
         align: 'center',
         colour: MUTED_COLOUR,

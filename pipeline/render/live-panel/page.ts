@@ -9,27 +9,11 @@
 
 import { H1, H2 } from '../../../reference/shapes.js';
 import { FIELD_SIDE, PredictError, TOP_K, prepareRgba, topGuesses } from '../../predict/prepare.js';
+import { sequentialColour } from '../colours.js';
+import { percent } from '../format.js';
 import { createForward, type Activations } from './forward.js';
 import { H1_COLUMNS, H2_COLUMNS, PEN_FRACTION, type PanelData } from './layout.js';
 import { unpackParams, xorBytes } from './weights.js';
-
-/** ColorBrewer YlOrBr from white, the report's activation ramp (pipeline/render/grids.ts): a silent unit is blank. */
-const SEQUENTIAL_STOPS: readonly (readonly [number, number, number])[] = [
-  [255, 255, 255],
-  [254, 227, 145],
-  [254, 153, 41],
-  [204, 76, 2],
-  [102, 37, 6],
-];
-
-function rampColour(t: number): string {
-  const position = Math.min(1, Math.max(0, Number.isFinite(t) ? t : 0)) * (SEQUENTIAL_STOPS.length - 1);
-  const lower = Math.min(Math.floor(position), SEQUENTIAL_STOPS.length - 2);
-  const fraction = position - lower;
-  const a = SEQUENTIAL_STOPS[lower]!;
-  const b = SEQUENTIAL_STOPS[lower + 1]!;
-  return `rgb(${a.map((channel, i) => Math.round(channel + (b[i]! - channel) * fraction)).join(',')})`;
-}
 
 /** base64 → inflate → float16 byte planes (see ./weights.ts). Local: no request leaves the page. */
 async function inflatePlanes(base64: string): Promise<Uint8Array> {
@@ -50,7 +34,8 @@ function drawActivations(canvas: HTMLCanvasElement, values: Float32Array | null,
   const cell = canvas.width / columns;
   const max = values ? values.reduce((a, b) => Math.max(a, b), 0) : 0;
   for (let unit = 0; unit < units; unit++) {
-    context.fillStyle = rampColour(values && max > 0 ? values[unit]! / max : 0);
+    const [r, g, b] = sequentialColour(values && max > 0 ? values[unit]! : 0, max > 0 ? max : 1); // the report's activation ramp
+    context.fillStyle = `rgb(${r},${g},${b})`;
     context.fillRect((unit % columns) * cell, Math.floor(unit / columns) * cell, cell, cell);
   }
 }
@@ -119,8 +104,8 @@ async function start(): Promise<void> {
       ...guesses.map(({ digit, probability }) => {
         const row = document.createElement('div');
         row.className = 'lp-bar';
-        const percent = `${(probability * 100).toFixed(1)}%`;
-        row.innerHTML = `<span class="lp-bar-digit">${digit}</span><span class="lp-bar-track"><span class="lp-bar-fill" style="width:${(probability * 100).toFixed(2)}%"></span></span><span class="lp-bar-value">${percent}</span>`;
+        const shown = percent(probability, 1);
+        row.innerHTML = `<span class="lp-bar-digit">${digit}</span><span class="lp-bar-track"><span class="lp-bar-fill" style="width:${(probability * 100).toFixed(2)}%"></span></span><span class="lp-bar-value">${shown}</span>`;
         return row;
       }),
     );
