@@ -16,6 +16,7 @@ import { backward, createWorkspace, forward } from '../reference/fast/network.js
 import { deriveSeed, epochPermutation } from '../reference/random.js';
 import { D, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, cloneParams, paramSize, type ParamName, type Params } from '../reference/shapes.js';
 import { crossEntropy, modelWithParams } from './tfjs/model.js';
+import { batchBuffers, fillBatch } from './train.js';
 import type { Dataset, GradientCheck, InitialWeights, TensorError } from './types.js';
 
 /** Finite differences must agree with the float64 analytic gradient to this relative error. */
@@ -44,14 +45,9 @@ function gradcheckBatch(dataset: Dataset, batchSize: number, seed: number): { x:
     throw new Error(`gradientCheck: --gradcheck-batch must be between 1 and the ${train.count} training images, found ${batchSize}`);
   }
   const order = epochPermutation(train.count, deriveSeed(seed, GRADCHECK_STREAM), 0);
-  const x = new Float32Array(batchSize * D); // (B, D)
-  const y = new Float32Array(batchSize * K); // (B, K)
-  for (let r = 0; r < batchSize; r++) {
-    const image = order[r]!;
-    x.set(train.images.subarray(image * D, (image + 1) * D), r * D);
-    y.set(train.oneHot.subarray(image * K, (image + 1) * K), r * K);
-  }
-  return { x, y };
+  const batch = batchBuffers(batchSize);
+  fillBatch(batch, train, order.subarray(0, batchSize)); // as a training step fills its batch
+  return { x: batch.images, y: batch.oneHot };
 }
 
 /** TF.js's gradient of the training loss (pipeline/tfjs/model.ts crossEntropy) for every weight, in reference order. */

@@ -136,14 +136,14 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
  * Reused every step: the cpu backend keeps a reference instead of copying, which
  * is safe because each step disposes every tensor made from it.
  */
-interface BatchBuffers {
+export interface BatchBuffers {
   images: Float32Array; // (B, D)
   augmented: Float32Array; // (B, D), the images after augmentation, when the recipe asks for it
   oneHot: Float32Array; // (B, K)
   labels: Uint8Array; // (B)
 }
 
-function batchBuffers(batchSize: number): BatchBuffers {
+export function batchBuffers(batchSize: number): BatchBuffers {
   return {
     images: new Float32Array(batchSize * D),
     augmented: new Float32Array(batchSize * D),
@@ -153,7 +153,7 @@ function batchBuffers(batchSize: number): BatchBuffers {
 }
 
 /** Copies the training rows `rows` into the batch buffers, in order. */
-function fillBatch(batch: BatchBuffers, train: Split, rows: Uint32Array): void {
+export function fillBatch(batch: BatchBuffers, train: Split, rows: Uint32Array): void {
   for (let r = 0; r < rows.length; r++) {
     const n = rows[r]!;
     batch.images.set(train.images.subarray(n * D, (n + 1) * D), r * D);

@@ -147,8 +147,27 @@ function readManifest(manifestFile: string): Manifest {
   return { ...manifest, made: isMade(parsed.made) ? parsed.made : undefined };
 }
 
-function sha256(data: Buffer | string): string {
+function sha256(data: Uint8Array | string): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** What a manifest records of a file, here and in a published report folder: its size and SHA-256. */
+export interface FileRecord {
+  bytes: number;
+  sha256: string;
+}
+
+export function fileRecord(data: Uint8Array | string): FileRecord {
+  return { bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, sha256: sha256(data) };
+}
+
+/** Why `file`, whose contents are `data` (null: it is missing), no longer matches its record; null when it does. */
+export function recordProblem(file: string, expected: FileRecord, data: Uint8Array | null): string | null {
+  if (data === null) return `${file}: expected ${expected.bytes} bytes, found the file missing`;
+  if (data.byteLength !== expected.bytes)
+    return `${file}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, found ${data.byteLength} bytes`;
+  const digest = sha256(data);
+  return digest === expected.sha256 ? null : `${file}: expected SHA-256 ${expected.sha256.slice(0, 12)}…, found ${digest.slice(0, 12)}…`;
 }
 
 /** Writes `data` to `file` through a temporary name and a rename, so readers never see half a file. */
@@ -239,16 +258,10 @@ export function createCache(cacheDir: string): StageCache {
       for (const name of [VALUE_FILE, ARRAYS_FILE]) {
         const file = path.join(dir, name);
         const expected = manifest.files[name]!; // readManifest checked both
-        if (!existsSync(file)) throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found the file missing`);
-        const bytes = readFileSync(file);
-        if (bytes.length !== expected.bytes) {
-          throw new CacheCorruptError(`${file}: expected ${expected.bytes} bytes, found ${bytes.length}`);
-        }
-        const digest = sha256(bytes);
-        if (digest !== expected.sha256) {
-          throw new CacheCorruptError(`${file}: expected SHA-256 ${expected.sha256.slice(0, 12)}…, found ${digest.slice(0, 12)}…`);
-        }
-        contents[name] = bytes;
+        const bytes = existsSync(file) ? readFileSync(file) : null;
+        const problem = recordProblem(file, expected, bytes);
+        if (problem) throw new CacheCorruptError(problem);
+        contents[name] = bytes!;
       }
       return { value: decodeValue<T>(contents[VALUE_FILE]!.toString('utf8'), contents[ARRAYS_FILE]!), seconds: manifest.seconds };
     },
@@ -268,8 +281,8 @@ export function createCache(cacheDir: string): StageCache {
           createdAt: new Date().toISOString(),
           ...(made ? { made } : {}),
           files: {
-            [VALUE_FILE]: { bytes: Buffer.byteLength(json), sha256: sha256(json) },
-            [ARRAYS_FILE]: { bytes: arrays.length, sha256: sha256(arrays) },
+            [VALUE_FILE]: fileRecord(json),
+            [ARRAYS_FILE]: fileRecord(arrays),
           },
         };
         // The manifest goes last: an entry without one is never read.

@@ -14,7 +14,7 @@
 //
 // A real folder at <base> (written by an older version) is moved aside once, the one step with a window.
 
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   existsSync,
   lstatSync,
@@ -32,6 +32,7 @@ import {
 } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fileRecord, recordProblem, type FileRecord } from './cache.js';
 import { processAlive } from './lock.js';
 
 export const PUBLISH_MANIFEST = 'manifest.json';
@@ -59,10 +60,9 @@ export class PublishError extends Error {
 interface Manifest {
   createdAt: string;
   pid: number;
-  files: Record<string, { bytes: number; sha256: string }>;
+  files: Record<string, FileRecord>;
 }
 
-const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
 const uniqueId = () => randomBytes(4).toString('hex');
 
 /** The parts of a publish target: its parent folder and the prefix of its sibling folders. */
@@ -91,17 +91,13 @@ export async function publishFolder(out: string, files: PublishFile[], hooks: Pu
       await writeFile(target, file.data).catch((error: unknown) => {
         throw withPath(error, target); // fs/promises leaves `path` out of a failed write (ENOSPC)
       });
-      manifest.files[file.path] = { bytes: file.data.byteLength, sha256: sha256(file.data) };
+      manifest.files[file.path] = fileRecord(file.data);
       await hooks.afterWrite?.(file.path, ++written, files.length);
     }
     // Read back: a short write or a full disk that went unnoticed fails here, before anything is switched.
     for (const [name, expected] of Object.entries(manifest.files)) {
-      const bytes = await readFile(path.join(temporary, name));
-      if (bytes.length !== expected.bytes || sha256(bytes) !== expected.sha256) {
-        throw new PublishError(
-          `${path.join(temporary, name)}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, read back ${bytes.length} bytes that differ`,
-        );
-      }
+      const problem = recordProblem(path.join(temporary, name), expected, await readFile(path.join(temporary, name)));
+      if (problem) throw new PublishError(`${problem} (read back after writing)`);
     }
     await writeFile(path.join(temporary, PUBLISH_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
   } catch (error) {
@@ -227,13 +223,8 @@ export function verifyPublished(out: string): string[] {
   const problems: string[] = [];
   for (const [name, expected] of Object.entries(manifest.files ?? {})) {
     const file = path.join(out, name);
-    if (!existsSync(file)) {
-      problems.push(`${file}: expected ${expected.bytes} bytes, found the file missing`);
-      continue;
-    }
-    const bytes = readFileSync(file);
-    if (bytes.length !== expected.bytes || sha256(bytes) !== expected.sha256)
-      problems.push(`${file}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, found other bytes`);
+    const problem = recordProblem(file, expected, existsSync(file) ? readFileSync(file) : null);
+    if (problem) problems.push(problem);
   }
   return problems;
 }

@@ -15,7 +15,7 @@ import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
 import { predictProbabilities } from '../tfjs/model.js';
 import { percent } from '../render/format.js';
 import type { ModelName } from './model-names.js';
-import { FIELD_SIDE, PredictError, grayscale, prepareDigit, topGuesses, type GrayImage, type Guess } from './prepare.js';
+import { FIELD_SIDE, PredictError, grayscale, inputRgba, prepareDigit, topGuesses, type GrayImage, type Guess } from './prepare.js';
 
 /** Larger pictures are refused before decoding: decoding takes 4 bytes a pixel (40 MP = 160 MB). */
 const MAX_PIXELS = 40_000_000;
@@ -142,13 +142,8 @@ export async function decodeImage(file: string): Promise<GrayImage> {
 
 /** A 28×28 grayscale PNG of a (D) input, white ink on black as the network sees it. */
 function inputPng(input: Float32Array): Uint8Array {
-  const rgba = new Uint8ClampedArray(D * 4);
-  for (let p = 0; p < D; p++) {
-    const level = Math.round(input[p]! * 255);
-    rgba.set([level, level, level, 255], p * 4);
-  }
   const canvas = createCanvas(FIELD_SIDE, FIELD_SIDE);
-  canvas.getContext('2d').putImageData(createImageData(rgba, FIELD_SIDE, FIELD_SIDE), 0, 0);
+  canvas.getContext('2d').putImageData(createImageData(inputRgba(input), FIELD_SIDE, FIELD_SIDE), 0, 0);
   return new Uint8Array(canvas.toBuffer('image/png'));
 }
 

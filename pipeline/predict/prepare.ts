@@ -307,6 +307,16 @@ export function prepareRgba(rgba: ArrayLike<number>, width: number, height: numb
 // ---------------------------------------------------------------------------
 // Reading the answer.
 
+/** The network's input (FIELD_SIDE², values 0–1) as opaque RGBA, white ink on black as the network sees it. */
+export function inputRgba(input: Float32Array): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(FIELD_SIDE * FIELD_SIDE * 4);
+  for (let p = 0; p < FIELD_SIDE * FIELD_SIDE; p++) {
+    const level = Math.round(input[p]! * 255);
+    rgba.set([level, level, level, 255], p * 4);
+  }
+  return rgba;
+}
+
 /** The `k` most probable digits, most probable first. */
 export function topGuesses(probabilities: ArrayLike<number>, k = TOP_K): Guess[] {
   return Array.from(probabilities, (probability, digit) => ({ digit, probability }))

@@ -8,7 +8,7 @@
 // D = 784, H1 = 128, H2 = 64, K = 10.
 
 import { H1, H2 } from '../../../reference/shapes.js';
-import { FIELD_SIDE, PredictError, TOP_K, prepareRgba, topGuesses } from '../../predict/prepare.js';
+import { FIELD_SIDE, PredictError, TOP_K, inputRgba, prepareRgba, topGuesses } from '../../predict/prepare.js';
 import { sequentialColour } from '../colours.js';
 import { percent } from '../format.js';
 import { createForward, type Activations } from './forward.js';
@@ -67,10 +67,7 @@ async function start(): Promise<void> {
 
   function show(input: Float32Array | null, activations: Activations | null): void {
     const pixels = inputCanvas.getContext('2d')!.createImageData(FIELD_SIDE, FIELD_SIDE);
-    for (let p = 0; p < FIELD_SIDE * FIELD_SIDE; p++) {
-      const level = input ? Math.round(input[p]! * 255) : 0; // as predict --show-input writes it
-      pixels.data.set([level, level, level, 255], p * 4);
-    }
+    pixels.data.set(inputRgba(input ?? new Float32Array(FIELD_SIDE * FIELD_SIDE))); // as predict --show-input writes it; none: black
     inputCanvas.getContext('2d')!.putImageData(pixels, 0, 0);
     drawActivations(hidden1, activations?.a1 ?? null, H1, H1_COLUMNS);
     drawActivations(hidden2, activations?.a2 ?? null, H2, H2_COLUMNS);
