@@ -24,12 +24,12 @@ import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
 import { assembleExperiments, runVariant, type ExperimentsResult, type VariantResult } from './experiments.js';
-import { EXPERIMENT_VARIANTS } from './experiments/variants.js';
+import { EXPERIMENT_VARIANTS, recipeCost, SPEC_RECIPE } from './experiments/variants.js';
 import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
 import { preprocessDataset } from './preprocess.js';
 import type { ProgressFactory } from './progress.js';
-import { referenceThreads, trainReferenceStage } from './train-reference.js';
+import { REFERENCE_COST, referenceThreads, trainReferenceStage } from './train-reference.js';
 import { writeReportFolder } from './report.js';
 import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights, trainTfjs } from './train.js';
@@ -140,6 +140,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 2, // 2: camelCase epoch records (valLoss, valAccuracy)
       expensive: true,
       threads: () => 1, // TF.js on wasm is single-threaded in Node
+      cost: (config) => recipeCost(SPEC_RECIPE) * config.epochs * config.trainSize,
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
         return trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
@@ -157,7 +158,9 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       enabled: (config) => config.reference,
       enabledBy: '--reference',
       threads: referenceThreads,
-      run: ({ preprocess, init }, { config, threads }) => trainReferenceStage(preprocess, init, config, hooks, threads),
+      cost: (config) => REFERENCE_COST * config.epochs * config.trainSize,
+      run: ({ preprocess, init }, { config, onThreads }) =>
+        trainReferenceStage(preprocess, init, config, hooks, referenceThreads(config).max, onThreads),
     }),
     stage({
       name: 'evaluate',
@@ -195,6 +198,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
         enabled: (config) => config.experiments,
         enabledBy: '--experiments',
         threads: () => 1,
+        cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
         run: async ({ preprocess, init }, { config, log }) => {
           await useBackend(config.backend);
           const result = await runVariant(variant.name, preprocess, init, config, hooks);

@@ -2,6 +2,8 @@
 // from the same initial weights over the same batches.
 
 import { WorkerStartError, defaultThreads } from '../reference/fast/threads.js';
+import type { ThreadRequest } from './dag/budget.js';
+import { counted } from './render/format.js';
 import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
 import type { Config } from './config.js';
 import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';
@@ -11,9 +13,15 @@ import type { Dataset, InitialWeights, TrainedModel } from './types.js';
 
 const REFERENCE_BACKEND = 'typescript';
 
-/** Threads the reference asks for: --reference-threads, or with 0 what the --jobs budget leaves free, at most the default. */
-export function referenceThreads(config: Pick<Config, 'referenceThreads'>, free: number): number {
-  return config.referenceThreads === 0 ? Math.max(1, Math.min(free, defaultThreads())) : config.referenceThreads;
+/** Rough cost of one reference image on one thread, a TF.js SGD image = 1 (wasm, docs/performance.md); for ordering under --jobs. */
+export const REFERENCE_COST = 1.4;
+
+/**
+ * Threads the reference asks for: --reference-threads, or with 0 from 1 up to the default, taking what
+ * the --jobs budget leaves free while it trains (a thread that another stage needs goes back to it).
+ */
+export function referenceThreads(config: Pick<Config, 'referenceThreads'>): ThreadRequest {
+  return config.referenceThreads === 0 ? { min: 1, max: defaultThreads() } : { min: config.referenceThreads, max: config.referenceThreads };
 }
 
 export async function trainReferenceStage(
@@ -21,12 +29,18 @@ export async function trainReferenceStage(
   init: InitialWeights,
   config: Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed' | 'referenceThreads'>,
   hooks: { progress: ProgressFactory; signal?: AbortSignal },
-  threads = referenceThreads(config, Infinity), // what the runner granted
+  threads = referenceThreads(config).max, // the team's size: the most threads it may get
+  onThreads: (listener: (threads: number) => void) => void = (listener) => listener(threads), // the runner's share, as it changes
 ): Promise<TrainedModel> {
   const { epochs } = config;
   let bar: EpochProgress | null = null;
+  let granted = threads;
+  onThreads((count) => {
+    granted = count;
+  });
   const train = (threads: number) => {
-    hooks.progress.log(`reference: training on ${threads} thread${threads === 1 ? '' : 's'}`);
+    let active = Math.min(granted, threads);
+    hooks.progress.log(`reference: training on ${counted(active, 'thread')}${active < threads ? ` of ${threads}` : ''}`);
     return trainReferenceAsync(
       dataset,
       init.params,
@@ -36,6 +50,12 @@ export async function trainReferenceStage(
         lr: config.lr,
         seed: config.seed,
         threads,
+        activeThreads: () => {
+          const now = Math.min(granted, threads);
+          if (now !== active) hooks.progress.log(`reference: now on ${counted(now, 'thread')} (the --jobs budget changed)`);
+          active = now;
+          return now;
+        },
         signal: hooks.signal,
         onBatch: ({ epoch, batch, batches, loss, accuracy }) => {
           if (batch === 1) bar = hooks.progress.epoch(`reference epoch ${epoch}/${epochs}`, batches);

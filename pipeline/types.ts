@@ -67,7 +67,7 @@ export interface TrainedModel {
   trainSeconds: number; // training time, validation passes excluded
   samplesPerSecond: number; // training images per second over trainSeconds
   trainAccuracy: number; // accuracy on the whole training split after the last epoch
-  threads?: number; // the reference's threads (reference/fast/threads.ts); TF.js leaves threading to its backend
+  threads?: number; // the reference's team of threads (reference/fast/threads.ts); under --jobs some may sleep while other stages run; TF.js leaves threading to its backend
 }
 
 export interface ClassMetrics {
@@ -153,7 +153,7 @@ export type { Config, Params };
 /** One implementation's block in metrics.json (`tfjs` or `reference`). */
 export interface ImplementationMetrics {
   backend: string;
-  threads?: number; // the reference's threads
+  threads?: number; // the reference's team of threads (at most this many worked at once)
   epochs: number;
   train_accuracy: number;
   val_accuracy: number;

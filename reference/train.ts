@@ -32,6 +32,7 @@ export interface ReferenceTrainOptions {
   lr: number;
   seed: number; // the shuffle seed, the same the TF.js trainer is given
   threads?: number; // threads sharing each step (trainReferenceAsync only; default 1); the result is the same for any count
+  activeThreads?: () => number; // of those, how many work on the next step (default all); asked before every step
   signal?: AbortSignal; // when aborted, training stops before the next batch
   onBatch?: (progress: BatchProgress) => void; // after every batch, e.g. for a progress bar
   onStart?: () => void; // once the worker threads run, right before training begins (the bench starts its clock here)
@@ -52,7 +53,7 @@ export interface ReferenceTraining {
   trainSeconds: number; // training time, validation passes excluded
   samplesPerSecond: number; // training images per second over trainSeconds
   trainAccuracy: number; // accuracy on the whole training split after the last epoch
-  threads: number; // threads that trained it
+  threads: number; // the team's threads (with activeThreads, at most this many worked at once)
 }
 
 /**
@@ -182,7 +183,16 @@ export async function trainReferenceAsync(
   const ws = createWorkspace(params, opts.batchSize, true);
   const team = await StepTeam.start(params, ws, opts.lr, threads);
   try {
-    const trainer: Trainer = { params, ws, threads, step: (oneHot, rows) => team.step(oneHot, rows) };
+    const active = opts.activeThreads ?? (() => threads);
+    const trainer: Trainer = {
+      params,
+      ws,
+      threads,
+      step: (oneHot, rows) => {
+        team.setActive(active());
+        return team.step(oneHot, rows);
+      },
+    };
     const trained = await drive(trainingRun(dataset, trainer, opts, onEpoch));
     return { ...trained, params: cloneParams(trained.params) }; // back in ordinary memory
   } finally {

@@ -20,33 +20,69 @@ beforeAll(() => {
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 describe('thread budget', () => {
-  it('grants a fixed request when it fits, the rest to a "what is left" request, and refuses after close', async () => {
+  const turn = () => new Promise((resolve) => setImmediate(resolve)); // the budget decides on the next turn
+  const one = { min: 1, max: 1 };
+
+  it('grants a fixed request when it fits, makes later ones wait, and refuses after close', async () => {
     const budget = createThreadBudget(3);
-    expect(await budget.acquire(() => 1)).toBe(1);
-    expect(await budget.acquire((free) => free)).toBe(2);
+    const first = await budget.acquire(one);
+    const second = await budget.acquire({ min: 2, max: 2 });
+    expect([first.threads, second.threads]).toEqual([1, 2]);
     let third: number | null = null;
-    const waiting = budget.acquire(() => 1).then((threads) => (third = threads));
-    await new Promise((resolve) => setImmediate(resolve));
+    const waiting = budget.acquire(one).then((lease) => (third = lease.threads));
+    await turn();
     expect(third).toBeNull(); // all 3 in use
-    budget.release(1);
+    first.release();
     await waiting;
     expect(third).toBe(1);
-    const refused = budget.acquire(() => 1);
+    const refused = budget.acquire(one);
     budget.close();
     await expect(refused).rejects.toThrow('the run stopped before this stage started');
-    await expect(budget.acquire(() => 1)).rejects.toThrow('the run stopped before this stage started');
+    await expect(budget.acquire(one)).rejects.toThrow('the run stopped before this stage started');
   });
 
   it('starts a stage that wants more than the whole budget once nothing else runs', async () => {
     const budget = createThreadBudget(2);
-    expect(await budget.acquire(() => 5)).toBe(5);
+    const big = await budget.acquire({ min: 5, max: 5 });
+    expect(big.threads).toBe(5);
     let next: number | null = null;
-    const waiting = budget.acquire(() => 1).then((threads) => (next = threads));
-    await new Promise((resolve) => setImmediate(resolve));
+    const waiting = budget.acquire(one).then((lease) => (next = lease.threads));
+    await turn();
     expect(next).toBeNull();
-    budget.release(5);
+    big.release();
     await waiting;
     expect(next).toBe(1);
+  });
+
+  it('of the stages that ask together, starts the costliest first', async () => {
+    const budget = createThreadBudget(1);
+    const order: string[] = [];
+    const ask = (name: string, cost: number) =>
+      budget.acquire(one, cost).then((lease) => {
+        order.push(name);
+        setImmediate(() => lease.release()); // the stage "runs" for one turn
+      });
+    await Promise.all([ask('cheap', 1), ask('dear', 3), ask('middling', 2)]);
+    expect(order).toEqual(['dear', 'middling', 'cheap']);
+  });
+
+  it('gives free threads to a stage that can use more, and takes them back for a stage that needs them', async () => {
+    const budget = createThreadBudget(2);
+    const seen: number[] = [];
+    const tfjs = await budget.acquire(one, 1);
+    const reference = await budget.acquire({ min: 1, max: 2 }, 2);
+    reference.onChange((threads) => seen.push(threads)); // called now, then on each change
+    expect([tfjs.threads, reference.threads]).toEqual([1, 1]);
+    tfjs.release(); // nobody waits: the reference takes the thread
+    await turn();
+    expect(reference.threads).toBe(2);
+    const variant = await budget.acquire(one, 1); // fits once the reference gives one back
+    expect([variant.threads, reference.threads]).toEqual([1, 1]);
+    expect(seen).toEqual([1, 2, 1]);
+    variant.release();
+    await turn();
+    expect(reference.threads).toBe(2);
+    expect(() => variant.release()).toThrow('released twice');
   });
 });
 
@@ -122,17 +158,15 @@ async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal) {
 }
 
 describe('runner with a thread budget', () => {
-  it('runs independent stages side by side up to the budget, through the job path, with the same result as one at a time', async () => {
+  it('runs independent stages side by side up to the budget, here or through the job path, with the same result as one at a time', async () => {
     const one = await toyRun({ fail: [], milliseconds: 50 }, 1);
     const two = await toyRun({ fail: [], milliseconds: 50 }, 2);
     expect(one.trace.most).toBe(1);
     expect(one.jobsRun).toEqual([]); // --jobs 1: everything in process, in order
     expect(two.trace.most).toBe(2);
-    expect(two.jobsRun.map((job) => [job.stage, job.threads])).toEqual([
-      ['slow-a', 1],
-      ['slow-b', 1],
-      ['slow-c', 1],
-    ]);
+    // slow-a and slow-b start together: slow-a here, as this process is free, slow-b elsewhere; slow-c
+    // follows slow-a, here again.
+    expect(two.jobsRun.map((job) => [job.stage, job.threads])).toEqual([['slow-b', 1]]);
     expect(one.result.ok && one.result.value.outputs.join).toBe(60);
     expect(two.result.ok && two.result.value.outputs.join).toBe(60);
     expect(two.result.ok && two.result.value.reports.map((r) => r.name)).toEqual(['root', 'slow-a', 'slow-b', 'slow-c', 'join']);
@@ -175,7 +209,7 @@ const small = (name: string, jobs: number, extra: string[] = []) =>
     ...extra,
   ]);
 
-/** metrics.json without what may differ between runs of the same config: timings, folders, and how it was run (--jobs, threads). */
+/** metrics.json without what may differ between runs of the same config: timings, and the flags that name folders and --jobs. */
 function results(reports: string) {
   const metrics = JSON.parse(readFileSync(path.join(reports, 'metrics.json'), 'utf8'));
   delete metrics.stage_seconds;
@@ -186,7 +220,6 @@ function results(reports: string) {
     delete block.train_seconds;
     delete block.train_samples_per_second;
   }
-  delete metrics.reference.threads;
   for (const variant of Object.values(metrics.experiments.variants) as { train_seconds?: number }[]) delete variant.train_seconds;
   return metrics;
 }
@@ -199,7 +232,7 @@ describe('--jobs 1 and --jobs 2 give the same results', () => {
     const two = runCli('pipeline/cli/pipeline.ts', small('two', 2));
     expect(two.stderr).toBe('');
     expect(two.status).toBe(0);
-    expect(two.stdout).toMatch(/▶ train: .*\(1 thread\)/); // it did run stages in child processes
+    expect(two.stdout).toMatch(/▶ experiment-\S+: .*\(1 thread, own process\)/); // it did run stages in child processes
     const reportsOne = path.join(work, 'one', 'reports');
     const reportsTwo = path.join(work, 'two', 'reports');
     expect(results(reportsTwo)).toEqual(results(reportsOne));
@@ -253,14 +286,14 @@ describe('Ctrl-C during two concurrent trainings', () => {
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     child.stdout!.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      // Both trainings are past their first epoch, each in its own process: interrupt the pipeline alone.
+      // Both trainings are past their first epoch, one in this process and one in its own: interrupt the pipeline alone.
       if (stageProcesses.length === 0 && /tfjs epoch 1\/40:/.test(stdout) && /reference epoch 1\/40:/.test(stdout)) {
         stageProcesses.push(...childPids(child.pid!));
         child.kill('SIGINT');
       }
     });
     const code = await new Promise<number | null>((resolve) => child.on('close', (exitCode) => resolve(exitCode)));
-    expect(stageProcesses).toHaveLength(2);
+    expect(stageProcesses).toHaveLength(1);
     expect(code).toBe(130);
     expect(stderr).toContain('SIGINT received: stopping after the current batch');
     expect(stderr).toMatch(/interrupted: .*interrupted in epoch \d+, batch \d+/);

@@ -58,6 +58,32 @@ describe('reference training on several threads', () => {
     expect(firstDifference(six.params, one.params)).toBeNull();
   }, 60_000);
 
+  // The --jobs budget lends the reference a thread and takes it back while it trains (StepTeam.setActive).
+  it('with the working threads changing from step to step, still gives the single-threaded weights', async () => {
+    const pattern = [1, 3, 2, 2, 1, 3, 3, 1];
+    let steps = 0;
+    const changing = await trainReferenceAsync(dataset, init, {
+      ...OPTIONS,
+      threads: 3,
+      activeThreads: () => pattern[Math.floor(steps++ / 2) % pattern.length]!,
+    });
+    expect(steps).toBe(2 * Math.ceil(700 / 64));
+    expect(firstDifference(changing.params, single.params)).toBeNull();
+  });
+
+  it('with one working thread of three, the other two sleep', async () => {
+    let wall = 0;
+    let cpu = process.cpuUsage();
+    const onStart = () => {
+      wall = performance.now(); // the workers have started, loading their code on every core
+      cpu = process.cpuUsage();
+    };
+    await trainReferenceAsync(dataset, init, { ...OPTIONS, epochs: 8, threads: 3, activeThreads: () => 1, onStart });
+    const used = process.cpuUsage(cpu);
+    const cores = (used.user + used.system) / 1000 / (performance.now() - wall);
+    expect(cores).toBeLessThan(1.3); // three busy threads would use the 2 cores of the CI machine
+  }, 60_000);
+
   it('trainReference, which is synchronous, refuses threads', () => {
     expect(() => trainReference(dataset, init, { ...OPTIONS, threads: 2 })).toThrow(
       'trains on one thread only, found threads 2; use trainReferenceAsync',

@@ -1,50 +1,150 @@
-// A budget of threads shared by the stages that run at once (--jobs). A stage asks with a
-// function of the free count (the reference takes what is left), and waits until it fits;
-// a stage that wants more than the whole budget starts once nothing else runs.
+// A budget of threads shared by the stages that run at once (--jobs). A stage asks for a
+// range, at least `min` and at most `max` threads, and waits until its `min` fits:
+//
+//   - Of the stages waiting, the costliest starts first (longest first: the long trainings
+//     do not end up alone at the end). Requests are looked at on the next turn of the event
+//     loop, so stages that become ready together are ordered by cost, not by who asked first.
+//   - Threads nobody waits for go to running stages below their `max` (the reference takes
+//     what is left); a stage that fits only once those are taken back gets them at once.
+//   - A stage that wants more than the whole budget starts once nothing else runs.
 
 /** Thrown to stages still waiting when the budget closes (a failure or an abort): they never start. */
 export class BudgetClosedError extends Error {
   override name = 'BudgetClosedError';
 }
 
+export interface ThreadRequest {
+  min: number; // the stage cannot start with fewer
+  max: number; // it can use no more; max > min: the stage follows changes while it runs
+}
+
+/** The threads a running stage holds; the budget may change them while it runs, between min and max. */
+export interface ThreadLease {
+  readonly threads: number;
+  /** Calls listener with the count now, and again whenever the budget gives or takes back threads. */
+  onChange(listener: (threads: number) => void): void;
+  release(): void;
+}
+
 export interface ThreadBudget {
-  /** Resolves with the threads granted once `want(free)` fits; rejects with BudgetClosedError after close(). */
-  acquire(want: (free: number) => number): Promise<number>;
-  release(threads: number): void;
+  /** Resolves once `request.min` fits (see above); rejects with BudgetClosedError after close(). */
+  acquire(request: ThreadRequest, priority?: number): Promise<ThreadLease>;
+  /** The lease at once if `request.min` is free and nobody waits, else null. */
+  tryAcquire(request: ThreadRequest, priority?: number): ThreadLease | null;
   /** Starts nothing more: every waiting and later acquire rejects. */
   close(): void;
 }
 
+interface Lease extends ThreadLease {
+  threads: number;
+  readonly request: ThreadRequest;
+  readonly priority: number;
+  readonly listeners: ((threads: number) => void)[];
+}
+
+interface Waiter {
+  request: ThreadRequest;
+  priority: number;
+  resolve: (lease: Lease) => void;
+  reject: (error: Error) => void;
+}
+
 export function createThreadBudget(total: number): ThreadBudget {
   if (!Number.isInteger(total) || total < 1) throw new Error(`thread budget: expected a whole number of at least 1, found ${total}`);
-  let inUse = 0;
+  const running = new Set<Lease>();
+  const waiting: Waiter[] = []; // by priority, highest first; first come first within one priority
   let closed = false;
-  const waiting: { want: (free: number) => number; resolve: (threads: number) => void; reject: (error: Error) => void }[] = [];
+  let scheduled = false;
 
-  // First come, first served, but a later stage that fits may pass one that does not yet.
+  const inUse = () => [...running].reduce((sum, lease) => sum + lease.threads, 0);
+  const byPriority = (a: { priority: number }, b: { priority: number }) =>
+    a.priority === b.priority ? 0 : a.priority > b.priority ? -1 : 1;
+
+  const setThreads = (lease: Lease, threads: number) => {
+    if (threads === lease.threads) return;
+    lease.threads = threads;
+    for (const listener of lease.listeners) listener(threads);
+  };
+
   const grant = () => {
+    scheduled = false;
     for (let i = 0; i < waiting.length; ) {
-      const free = total - inUse;
-      const threads = Math.max(1, waiting[i]!.want(free));
-      if (threads <= free || inUse === 0) {
-        inUse += threads;
-        waiting.splice(i, 1)[0]!.resolve(threads);
-      } else i++;
+      const { request } = waiting[i]!;
+      // Threads held above their min come back first, from the cheapest stage first.
+      const lenders = [...running]
+        .filter((lease) => lease.threads > lease.request.min)
+        .sort(byPriority)
+        .reverse();
+      const lendable = lenders.reduce((sum, lease) => sum + lease.threads - lease.request.min, 0);
+      const free = total - inUse();
+      if (request.min > free + lendable && running.size > 0) {
+        i++; // a later, smaller request may still fit
+        continue;
+      }
+      let missing = request.min - free;
+      for (const lease of lenders) {
+        if (missing <= 0) break;
+        const back = Math.min(missing, lease.threads - lease.request.min);
+        setThreads(lease, lease.threads - back);
+        missing -= back;
+      }
+      const waiter = waiting.splice(i, 1)[0]!;
+      waiter.resolve(lend(request, waiter.priority));
+    }
+    // What nobody waits for goes to the running stages that can use more, the costliest first.
+    for (const lease of [...running].sort(byPriority)) {
+      const free = total - inUse();
+      if (free <= 0) break;
+      setThreads(lease, Math.min(lease.request.max, lease.threads + free));
     }
   };
 
+  const lend = (request: ThreadRequest, priority: number): Lease => {
+    const lease: Lease = {
+      threads: request.min,
+      request,
+      priority,
+      listeners: [],
+      onChange: (listener) => {
+        lease.listeners.push(listener);
+        listener(lease.threads);
+      },
+      release: () => {
+        if (!running.delete(lease)) throw new Error('thread budget: a lease was released twice');
+        schedule();
+      },
+    };
+    running.add(lease);
+    return lease;
+  };
+
+  const check = (request: ThreadRequest) => {
+    if (!(Number.isInteger(request.min) && request.min >= 1 && request.max >= request.min))
+      throw new Error(`thread budget: expected 1 ≤ min ≤ max, found min ${request.min}, max ${request.max}`);
+  };
+
+  const schedule = () => {
+    if (scheduled || closed) return;
+    scheduled = true;
+    setImmediate(grant);
+  };
+
   return {
-    acquire(want) {
+    acquire(request, priority = 0) {
       if (closed) return Promise.reject(new BudgetClosedError('the run stopped before this stage started'));
+      check(request);
       return new Promise((resolve, reject) => {
-        waiting.push({ want, resolve, reject });
-        grant();
+        const at = waiting.findIndex((waiter) => waiter.priority < priority);
+        waiting.splice(at === -1 ? waiting.length : at, 0, { request, priority, resolve, reject });
+        schedule();
       });
     },
-    release(threads) {
-      inUse -= threads;
-      if (inUse < 0) throw new Error(`thread budget: released ${threads} threads, more than were in use`);
-      grant();
+    tryAcquire(request, priority = 0) {
+      check(request);
+      if (closed || waiting.length > 0 || request.min > total - inUse()) return null;
+      const lease = lend(request, priority);
+      schedule(); // it may take more of what is free
+      return lease;
     },
     close() {
       closed = true;

@@ -4,6 +4,7 @@
 //
 //   parent ──{config, job}──► child           child ──log / epoch / batch / end──► parent's progress
 //   parent ◄──done | failed── child           SIGINT / SIGTERM to the parent ──► SIGINT to every child
+//   parent ──{threads}──────► child           (a stage that asked for a range: the budget changed its share)
 //
 // A child never writes reports and never takes the --out lock; a child whose parent dies exits.
 
@@ -21,10 +22,13 @@ export type ChildMessage =
   | { kind: 'done' }
   | { kind: 'failed'; name: string; message: string; stack?: string };
 
-/** Parent to child. */
+/** Parent to child: first the job, then any changes to its threads. */
 export interface JobMessage<C> {
   config: C;
   job: StageJob;
+}
+export interface ThreadsMessage {
+  threads: number;
 }
 
 /** Node flags that let a child run TypeScript, as `npm run pipeline` does. */
@@ -50,14 +54,14 @@ export function childProcessJobs<C>(options: {
   config: C;
   progress: ProgressFactory;
   signal?: AbortSignal;
-}): (job: StageJob) => Promise<void> {
+}): (job: StageJob, onThreads: (listener: (threads: number) => void) => void) => Promise<void> {
   const running = new Set<ChildProcess>();
   const interrupt = () => {
     for (const child of running) child.kill('SIGINT');
   };
   options.signal?.addEventListener('abort', interrupt, { once: true });
 
-  return (job) =>
+  return (job, onThreads) =>
     new Promise<void>((resolve, reject) => {
       const child = fork(options.entry, [], {
         execArgv: CHILD_EXEC_ARGV,
@@ -105,5 +109,8 @@ export function childProcessJobs<C>(options: {
         reject(options.signal?.aborted ? new InterruptedError(message) : new Error(message));
       });
       child.send({ config: options.config, job } satisfies JobMessage<C>);
+      onThreads((threads) => {
+        if (child.connected) child.send({ threads } satisfies ThreadsMessage);
+      });
     });
 }

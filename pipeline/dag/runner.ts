@@ -11,13 +11,14 @@
 //           then in order: load what a running stage needs, run it, cache it with what it read
 //
 // With a thread budget above 1 (--jobs), every stage starts as soon as its inputs are ready and
-// the budget has room for its threads; a stage that declares `threads` then runs through
+// the budget has room for its threads (the costliest waiting stage first, dag/budget.ts); a
+// stage that declares `threads` then runs through
 // `isolate` (a child process) as a StageJob: it reads its inputs from the cache and writes its
 // entry there, by the same runStage as in process. A failure starts nothing new, lets running
 // stages finish, and reports every failure; an abort starts nothing new and waits for the rest.
 
 import { CacheCorruptError, hashKey, type Made, type StageCache } from './cache.js';
-import { BudgetClosedError, createThreadBudget, type ThreadBudget } from './budget.js';
+import { BudgetClosedError, createThreadBudget, type ThreadBudget, type ThreadLease, type ThreadRequest } from './budget.js';
 import { createFileHashes, type FileHashes } from './file-hashes.js';
 import { InterruptedError } from './interrupted.js';
 
@@ -29,6 +30,8 @@ export interface StageContext<C> {
   stageSeconds: () => Record<string, number>;
   /** Threads this stage may use: what its `threads` asked for and the budget granted. */
   threads: number;
+  /** For a stage that asked for a range: calls listener with its count now, and again when the budget changes it. */
+  onThreads: (listener: (threads: number) => void) => void;
 }
 
 /**
@@ -47,9 +50,13 @@ export interface Stage<O, C, N extends keyof O = keyof O, I extends keyof O = ke
   enabledBy?: string; // the flag that enables a disabled stage, for the log
   expensive?: boolean; // a training: --stage / --from stop rather than start it unasked
   fingerprint?: (config: C, files: FileHashes) => Record<string, string>; // outside state the key must see, e.g. data file hashes
-  // Threads it uses, given how many are free (Infinity with --jobs 1). Declare it for long stages only:
-  // with --jobs > 1 they run in a process of their own, which costs about a second to start.
-  threads?: (config: C, free: number) => number;
+  // Threads it uses: a count, or a range it follows while it runs (with --jobs 1 it gets the top of it).
+  // Declare it for long stages only: with --jobs > 1 they run in a process of their own, which costs
+  // about a second to start.
+  threads?: (config: C) => number | ThreadRequest;
+  // Rough relative work (e.g. images trained × a per-image factor), for ordering only: with --jobs > 1,
+  // of the stages waiting for threads the costliest starts first; those without a cost (quick ones) before all.
+  cost?: (config: C) => number;
   run(inputs: Pick<O, I>, context: StageContext<C>): Promise<O[N]> | O[N];
 }
 
@@ -155,7 +162,8 @@ export interface RunnerOptions<C> {
   log?: (line: string) => void;
   fieldName?: (field: keyof C) => string; // how a config field is named in reasons, e.g. its flag
   jobs?: number; // threads stages may use at once; 1 (default) runs one stage at a time, in order
-  isolate?: (job: StageJob) => Promise<void>; // runs a stage that declares threads elsewhere (a child process), when jobs > 1
+  // Runs a stage that declares threads elsewhere (a child process), when jobs > 1; onThreads tells it of changes to its threads.
+  isolate?: (job: StageJob, onThreads: (listener: (threads: number) => void) => void) => Promise<void>;
   signal?: AbortSignal; // aborted: start no more stages; running ones see the signal themselves
 }
 
@@ -212,6 +220,8 @@ function configView<C>(config: C, allowed: readonly (keyof C)[], stage: string):
   return Object.freeze(view);
 }
 
+const ONE = { min: 1, max: 1 };
+
 const formatValue = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
 
 /** Runs one stage on its inputs with the config it may see; the one way a stage runs, in process or in a child. */
@@ -228,7 +238,7 @@ export async function runStageJob<O, C>(
   config: C,
   cache: StageCache,
   job: StageJob,
-  context: { log: (line: string) => void },
+  context: { log: (line: string) => void; onThreads?: (listener: (threads: number) => void) => void },
 ): Promise<number> {
   const stage = stages.find((s) => String(s.name) === job.stage);
   if (!stage) throw new Error(`stage job: unknown stage ${JSON.stringify(job.stage)}`);
@@ -244,7 +254,12 @@ export async function runStageJob<O, C>(
     if (!entry) throw new Error(`stage job ${job.stage}: its input ${String(input)} is not in the cache (key ${key})`);
     inputs[input] = entry.value;
   }
-  const { value, seconds } = await runStage(stage, inputs, config, { log: context.log, stageSeconds: () => ({}), threads: job.threads });
+  const { value, seconds } = await runStage(stage, inputs, config, {
+    log: context.log,
+    stageSeconds: () => ({}),
+    threads: job.threads,
+    onThreads: context.onThreads ?? ((listener) => listener(job.threads)),
+  });
   cache.write(job.stage, job.key, value, seconds, job.made);
   return seconds;
 }
@@ -485,24 +500,29 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       });
       // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
       const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
-      const isolated = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
-      // Outside the budget (--jobs 1) a stage takes the threads it asks for with all free.
-      const grant = budget
-        ? await budget.acquire((free) => (stage.threads ? stage.threads(config, free) : 1))
-        : (stage.threads?.(config, Infinity) ?? 1);
-      const local =
-        isolated || !inProcess
-          ? null
-          : await inProcess
-              .acquire(() => 1)
-              .catch((error: unknown) => {
-                budget?.release(grant);
-                throw error;
-              });
+      const isolatable = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
+      const asked = stage.threads?.(config) ?? 1;
+      const request = typeof asked === 'number' ? { min: asked, max: asked } : asked;
+      const priority = stage.cost?.(config) ?? Infinity; // a stage without a cost is quick: it goes first
+      // A stage that must run here takes this process first, so while it waits for it, it holds no threads.
+      let local = isolatable || !inProcess ? null : (inProcess.tryAcquire(ONE) ?? (await inProcess.acquire(ONE, priority)));
+      // Outside the budget (--jobs 1) a stage gets the most it asks for.
+      const lease: ThreadLease | null = budget
+        ? await budget.acquire(request, priority).catch((error: unknown) => {
+            local?.release();
+            throw error;
+          })
+        : null;
+      // One that may run elsewhere runs here when this process is free: one child process fewer to start.
+      if (isolatable) local = inProcess!.tryAcquire(ONE, priority);
+      const isolated = isolatable && local === null;
+      const grant = lease?.threads ?? request.max;
+      const onThreads = (listener: (threads: number) => void) => (lease ? lease.onChange(listener) : listener(grant));
       try {
         const planned = byEntry.get(name)!;
         if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
-        log(`▶ ${name}: ${stage.description}${parallel && stage.threads ? ` (${grant} thread${grant === 1 ? '' : 's'})` : ''}`);
+        const where = parallel && stage.threads ? ` (${grant} thread${grant === 1 ? '' : 's'}${isolated ? ', own process' : ''})` : '';
+        log(`▶ ${name}: ${stage.description}${where}`);
         let value: O[keyof O];
         let elapsed: number;
         if (isolated) {
@@ -515,12 +535,12 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
             made: made.get(stage.name)!,
             threads: grant,
           };
-          await options.isolate!(job);
+          await options.isolate!(job, onThreads);
           const entry = cache.read<O[keyof O]>(name, job.key);
           if (!entry) throw new Error(`stage ${name} finished in its process without writing its cache entry`);
           ({ value, seconds: elapsed } = entry);
         } else {
-          ({ value, seconds: elapsed } = await runStage(stage, inputs, config, { log, stageSeconds, threads: grant }));
+          ({ value, seconds: elapsed } = await runStage(stage, inputs, config, { log, stageSeconds, threads: grant, onThreads }));
           if (stage.cache !== false) cache.write(name, keys.get(stage.name)!, value, elapsed, made.get(stage.name));
         }
         outputs[stage.name] = value;
@@ -532,8 +552,8 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
         stop(); // before its threads are released below, which would start the next stage
         throw error;
       } finally {
-        if (local !== null) inProcess!.release(local);
-        budget?.release(grant);
+        local?.release();
+        lease?.release();
       }
     };
 

@@ -91,6 +91,16 @@ export function findVariant(name: string): ExperimentVariant {
   return variant;
 }
 
+/**
+ * Rough cost of training one image with `recipe`, plain SGD = 1: each change adds what it cost on its
+ * own in `npm run bench -- --recipes-only` (docs/performance.md). For ordering the stages under
+ * --jobs only (the costliest starts first); nothing else depends on it.
+ */
+export function recipeCost(recipe: TrainingRecipe): number {
+  const optimizer = { sgd: 0, momentum: 0.13, adam: 0.37 }[recipe.optimizer.kind];
+  return 1 + optimizer + (recipe.dropout > 0 ? 0.18 : 0) + (recipe.augment ? 0.28 : 0) + (recipe.batchNorm ? 1.49 : 0);
+}
+
 /** The learning rate for 0-based `epoch`; SGD and momentum start at `configLr`, Adam at its own. */
 export function learningRateAt(recipe: TrainingRecipe, configLr: number, epoch: number): number {
   const base = recipe.optimizer.kind === 'adam' ? recipe.optimizer.lr : configLr;

@@ -80,7 +80,8 @@ const NEXT = 6; // (phase << CHUNK_BITS) + the next chunk of that phase to claim
 const COMPLETED = 7; // chunks of the current phase finished
 const TRANSPOSE = 8; // the batch's xᵀ: OPEN, CLAIMED or DONE
 const LAYER2_GRADIENT = 9; // dW2 and db2: OPEN, CLAIMED or DONE
-const CONTROL_SLOTS = 10;
+const ACTIVE = 10; // threads that work, the main thread included: worker t helps while t < ACTIVE
+const CONTROL_SLOTS = 11;
 
 // The kinds of phase, in the order a step runs them: phase p is of kind p % PHASES_PER_STEP.
 const FORWARD1 = 1; // z1 = x·w1 + b1, chunks of images
@@ -185,6 +186,16 @@ export class StepTeam {
   ) {
     Atomics.store(this.ctrl, TRANSPOSE, DONE); // no batch yet: nothing to claim
     Atomics.store(this.ctrl, LAYER2_GRADIENT, DONE);
+    Atomics.store(this.ctrl, ACTIVE, threads);
+  }
+
+  /**
+   * Lets only `active` of the team's threads work from the next phase on (1 = the main thread
+   * alone); the others sleep until they are let back. Any count gives the same weights.
+   */
+  setActive(active: number): void {
+    const count = Math.max(1, Math.min(this.threads, active));
+    if (Atomics.exchange(this.ctrl, ACTIVE, count) !== count) Atomics.notify(this.ctrl, ACTIVE);
   }
 
   /**
@@ -289,6 +300,7 @@ export class StepTeam {
     Atomics.store(this.ctrl, STOP, 1);
     Atomics.add(this.ctrl, PHASE, 1);
     Atomics.notify(this.ctrl, PHASE);
+    Atomics.notify(this.ctrl, ACTIVE);
     const workers = this.workers.splice(0);
     for (const worker of workers)
       worker
@@ -341,6 +353,12 @@ export function serveStep(setup: WorkerSetup): void {
     Atomics.add(ctrl, READY, 1);
     let phase = 0;
     for (;;) {
+      const active = Atomics.load(ctrl, ACTIVE);
+      if (index >= active) {
+        sleep(ctrl, ACTIVE, active, 1000); // not needed now: wait to be let back (or stopped)
+        if (Atomics.load(ctrl, STOP) !== 0) return;
+        continue;
+      }
       // A worker that wakes late may find a later phase on, or no work left: the claims tell.
       phase = waitWhile(ctrl, PHASE, phase);
       if (Atomics.load(ctrl, STOP) !== 0) return;
