@@ -500,12 +500,13 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       });
       // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
       const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
-      const isolatable = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
+      const isolated = parallel && stage.threads !== undefined && stage.cache !== false && cachedInputs && options.isolate !== undefined;
       const asked = stage.threads?.(config) ?? 1;
       const request = typeof asked === 'number' ? { min: asked, max: asked } : asked;
       const priority = stage.cost?.(config) ?? Infinity; // a stage without a cost is quick: it goes first
-      // A stage that must run here takes this process first, so while it waits for it, it holds no threads.
-      let local = isolatable || !inProcess ? null : (inProcess.tryAcquire(ONE) ?? (await inProcess.acquire(ONE, priority)));
+      // A stage that must run here takes this process first (at once if it is free, so that it asks the budget
+      // together with the stages that became ready with it), and while it waits for it, it holds no threads.
+      const local = isolated || !inProcess ? null : (inProcess.tryAcquire(ONE) ?? (await inProcess.acquire(ONE, priority)));
       // Outside the budget (--jobs 1) a stage gets the most it asks for.
       const lease: ThreadLease | null = budget
         ? await budget.acquire(request, priority).catch((error: unknown) => {
@@ -513,16 +514,12 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
             throw error;
           })
         : null;
-      // One that may run elsewhere runs here when this process is free: one child process fewer to start.
-      if (isolatable) local = inProcess!.tryAcquire(ONE, priority);
-      const isolated = isolatable && local === null;
       const grant = lease?.threads ?? request.max;
       const onThreads = (listener: (threads: number) => void) => (lease ? lease.onChange(listener) : listener(grant));
       try {
         const planned = byEntry.get(name)!;
         if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
-        const where = parallel && stage.threads ? ` (${grant} thread${grant === 1 ? '' : 's'}${isolated ? ', own process' : ''})` : '';
-        log(`▶ ${name}: ${stage.description}${where}`);
+        log(`▶ ${name}: ${stage.description}${parallel && stage.threads ? ` (${grant} thread${grant === 1 ? '' : 's'})` : ''}`);
         let value: O[keyof O];
         let elapsed: number;
         if (isolated) {
