@@ -2,13 +2,15 @@
 // 784-128-64-10 network goes with better training recipes.
 //
 //   EXPERIMENT_VARIANTS ──► runVariant (one cached node per variant) ──► assembleExperiments ──► report stage
+//     (the baseline: variantResult of the train stage's model)
 //     experiments/variants.ts   trainTfjs with the variant's recipe:       best combination,         experiments.md/.png
 //                               same init, split, shuffle and loop         by validation accuracy    (experiments/comparison.ts),
 //                               as the train stage                                                   model/best
 //
 // 1. Every variant is trainTfjs (pipeline/train.ts) with its own recipe, from
 //    the shared seeded initial weights over the shared epoch shuffle, so only
-//    the recipe differs. The baseline's recipe is the spec's: it IS the train stage.
+//    the recipe differs. The baseline's recipe is the spec's: it IS the train stage,
+//    so its node scores the train stage's model instead of training it again.
 // 2. Single changes to the spec: momentum, Adam, a step decay, dropout, batch
 //    normalisation, augmentation. Then a few combinations of them.
 // 3. The best combination is chosen by VALIDATION accuracy; test accuracy is
@@ -20,7 +22,7 @@ import type { Config } from './config.js';
 import { TARGET_TEST_ACCURACY, findVariant, type ExperimentVariant, type TrainingRecipe } from './experiments/variants.js';
 import { evaluateModel } from './evaluate.js';
 import { trainTfjs, type TrainHooks } from './train.js';
-import type { Dataset, EpochRecord, InitialWeights } from './types.js';
+import type { Dataset, EpochRecord, InitialWeights, TrainedModel } from './types.js';
 
 /** One variant's outcome. */
 export interface VariantResult {
@@ -69,10 +71,15 @@ export async function runVariant(
   config: RunSettings,
   hooks: ExperimentHooks,
 ): Promise<VariantResult> {
-  const variant = findVariant(name);
   const { epochs, batchSize, lr, seed } = config;
-  const trained = await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe: variant.recipe, label: name }, hooks);
-  const test = evaluateModel(dataset, trained); // the exported weights, scored as the evaluate stage scores the spec model
+  const recipe = findVariant(name).recipe;
+  return variantResult(name, await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe, label: name }, hooks), dataset);
+}
+
+/** A variant's outcome from its trained model: the exported weights scored on the test split, as the evaluate stage scores the spec model. */
+export function variantResult(name: string, trained: TrainedModel, dataset: Dataset): VariantResult {
+  const variant = findVariant(name);
+  const test = evaluateModel(dataset, trained);
   const last = trained.history.at(-1);
   return {
     name: variant.name,

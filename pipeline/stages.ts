@@ -16,6 +16,7 @@
 // 7. evaluate    test metrics of both models, by the same code
 // 8. visualize   Vega-Lite charts and canvas image grids
 // 9. experiment-<variant>  (--experiments) trainTfjs with one recipe of pipeline/experiments/variants.ts each, cached on its own
+//                          (the baseline, the spec's recipe, scores the train stage's model)
 // 10. experiments          (--experiments) the comparison; best combination by validation accuracy
 // 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png, model/best) into --out
 
@@ -23,7 +24,7 @@ import path from 'node:path';
 import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
 import { evaluateModels } from './evaluate.js';
-import { assembleExperiments, runVariant, type ExperimentsResult, type VariantResult } from './experiments.js';
+import { assembleExperiments, runVariant, variantResult, type ExperimentsResult, type VariantResult } from './experiments.js';
 import { EXPERIMENT_VARIANTS, recipeCost, SPEC_RECIPE } from './experiments/variants.js';
 import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
@@ -182,30 +183,43 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       run: ({ preprocess, train, reference, evaluate }) => renderVisuals(preprocess, train, reference, evaluate),
     }),
     ...EXPERIMENT_VARIANTS.map((variant) =>
-      stage({
-        name: `experiment-${variant.name}` as ExperimentStageName,
-        description: `experiment: ${variant.description}`,
-        inputs: ['preprocess', 'init'],
-        // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
-        reads:
-          variant.recipe.optimizer.kind === 'adam'
-            ? ['epochs', 'batchSize', 'seed', 'backend']
-            : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
-        untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
-        version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
-        expensive: true,
-        fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
-        enabled: (config) => config.experiments,
-        enabledBy: '--experiments',
-        threads: () => 1,
-        cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
-        run: async ({ preprocess, init }, { config, log }) => {
-          await useBackend(config.backend);
-          const result = await runVariant(variant.name, preprocess, init, config, hooks);
-          log(`experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`);
-          return result;
-        },
-      }),
+      variant.recipe === SPEC_RECIPE
+        ? stage({
+            name: `experiment-${variant.name}` as ExperimentStageName,
+            description: `experiment: ${variant.description} (the train stage's model)`,
+            inputs: ['preprocess', 'train'],
+            reads: [],
+            version: 4, // 4: the train stage's model, scored, instead of a second training of the same recipe
+            enabled: (config) => config.experiments,
+            enabledBy: '--experiments',
+            run: ({ preprocess, train }) => variantResult(variant.name, train, preprocess),
+          })
+        : stage({
+            name: `experiment-${variant.name}` as ExperimentStageName,
+            description: `experiment: ${variant.description}`,
+            inputs: ['preprocess', 'init'],
+            // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
+            reads:
+              variant.recipe.optimizer.kind === 'adam'
+                ? ['epochs', 'batchSize', 'seed', 'backend']
+                : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+            untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
+            version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
+            expensive: true,
+            fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
+            enabled: (config) => config.experiments,
+            enabledBy: '--experiments',
+            threads: () => 1,
+            cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
+            run: async ({ preprocess, init }, { config, log }) => {
+              await useBackend(config.backend);
+              const result = await runVariant(variant.name, preprocess, init, config, hooks);
+              log(
+                `experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`,
+              );
+              return result;
+            },
+          }),
     ),
     stage({
       name: 'experiments',
