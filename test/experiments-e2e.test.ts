@@ -55,6 +55,15 @@ describe('--experiments on a tiny config', () => {
     expect(accuracy).toBe(best.test_accuracy);
   });
 
+  it('trains every variant but the baseline, which scores the model of the train stage', () => {
+    const trained = [...run.stdout.matchAll(/^(\S+) epoch 1\/1:/gm)].map((match) => match[1]);
+    expect(trained.sort()).toEqual(
+      ['tfjs', ...EXPERIMENT_VARIANTS.map((variant) => variant.name).filter((name) => name !== 'baseline')].sort(),
+    );
+    const metrics = JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile;
+    expect(experiments().variants.baseline!.test_accuracy).toBe(metrics.tfjs.test_accuracy);
+  });
+
   it('offers the best model in the live panel of index.html', () => {
     const html = readFileSync(path.join(reports(), 'index.html'), 'utf8');
     expect(html).toContain('<option value="best">');

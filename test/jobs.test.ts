@@ -54,16 +54,16 @@ describe('thread budget', () => {
     expect(next).toBe(1);
   });
 
-  it('of the stages that ask together, starts the costliest first', async () => {
+  it('of the stages that ask together, starts the costliest first, and one that can grow after those that cannot', async () => {
     const budget = createThreadBudget(1);
     const order: string[] = [];
-    const ask = (name: string, cost: number) =>
-      budget.acquire(one, cost).then((lease) => {
+    const ask = (name: string, cost: number, request = one) =>
+      budget.acquire(request, cost).then((lease) => {
         order.push(name);
         setImmediate(() => lease.release()); // the stage "runs" for one turn
       });
-    await Promise.all([ask('cheap', 1), ask('dear', 3), ask('middling', 2)]);
-    expect(order).toEqual(['dear', 'middling', 'cheap']);
+    await Promise.all([ask('cheap', 1), ask('elastic', 5, { min: 1, max: 2 }), ask('dear', 3), ask('middling', 2)]);
+    expect(order).toEqual(['dear', 'middling', 'cheap', 'elastic']);
   });
 
   it('gives free threads to a stage that can use more, and takes them back for a stage that needs them', async () => {

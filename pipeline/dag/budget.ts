@@ -2,8 +2,10 @@
 // range, at least `min` and at most `max` threads, and waits until its `min` fits:
 //
 //   - Of the stages waiting, the costliest starts first (longest first: the long trainings
-//     do not end up alone at the end). Requests are looked at on the next turn of the event
-//     loop, so stages that become ready together are ordered by cost, not by who asked first.
+//     do not end up alone at the end), and one that can grow (max > min) after all that
+//     cannot: whenever it starts, it grows into the threads the others leave idle at the end.
+//     Requests are looked at on the next turn of the event loop, so stages that become
+//     ready together are ordered by cost, not by who asked first.
 //   - Threads nobody waits for go to running stages below their `max` (the reference takes
 //     what is left); a stage that fits only once those are taken back gets them at once.
 //   - A stage that wants more than the whole budget starts once nothing else runs.
@@ -52,7 +54,7 @@ interface Waiter {
 export function createThreadBudget(total: number): ThreadBudget {
   if (!Number.isInteger(total) || total < 1) throw new Error(`thread budget: expected a whole number of at least 1, found ${total}`);
   const running = new Set<Lease>();
-  const waiting: Waiter[] = []; // by priority, highest first; first come first within one priority
+  const waiting: Waiter[] = []; // in the order they start: see before, first come first among equals
   let closed = false;
   let scheduled = false;
 
@@ -134,7 +136,9 @@ export function createThreadBudget(total: number): ThreadBudget {
       if (closed) return Promise.reject(new BudgetClosedError('the run stopped before this stage started'));
       check(request);
       return new Promise((resolve, reject) => {
-        const at = waiting.findIndex((waiter) => waiter.priority < priority);
+        const grows = (r: ThreadRequest) => r.max > r.min;
+        const before = (waiter: Waiter) => (grows(waiter.request) === grows(request) ? waiter.priority >= priority : grows(request));
+        const at = waiting.findIndex((waiter) => !before(waiter));
         waiting.splice(at === -1 ? waiting.length : at, 0, { request, priority, resolve, reject });
         schedule();
       });
