@@ -37,12 +37,33 @@ export interface ThreadBudget {
   close(): void;
 }
 
+/** A thread count that tells its listeners when it changes, and a new listener at once. */
+export function watchedCount(initial: number) {
+  let value = initial;
+  const listeners: ((count: number) => void)[] = [];
+  return {
+    get value() {
+      return value;
+    },
+    set(count: number) {
+      if (count === value) return;
+      value = count;
+      for (const listener of listeners) listener(count);
+    },
+    onChange(listener: (count: number) => void) {
+      listeners.push(listener);
+      listener(value);
+    },
+  };
+}
+
 interface Lease extends ThreadLease {
-  threads: number;
+  readonly count: ReturnType<typeof watchedCount>;
   readonly request: ThreadRequest;
   readonly priority: number;
-  readonly listeners: ((threads: number) => void)[];
 }
+
+const grows = (request: ThreadRequest) => request.max > request.min;
 
 interface Waiter {
   request: ThreadRequest;
@@ -61,12 +82,6 @@ export function createThreadBudget(total: number): ThreadBudget {
   const inUse = () => [...running].reduce((sum, lease) => sum + lease.threads, 0);
   const byPriority = (a: { priority: number }, b: { priority: number }) =>
     a.priority === b.priority ? 0 : a.priority > b.priority ? -1 : 1;
-
-  const setThreads = (lease: Lease, threads: number) => {
-    if (threads === lease.threads) return;
-    lease.threads = threads;
-    for (const listener of lease.listeners) listener(threads);
-  };
 
   const grant = () => {
     scheduled = false;
@@ -87,7 +102,7 @@ export function createThreadBudget(total: number): ThreadBudget {
       for (const lease of lenders) {
         if (missing <= 0) break;
         const back = Math.min(missing, lease.threads - lease.request.min);
-        setThreads(lease, lease.threads - back);
+        lease.count.set(lease.threads - back);
         missing -= back;
       }
       const waiter = waiting.splice(i, 1)[0]!;
@@ -97,20 +112,20 @@ export function createThreadBudget(total: number): ThreadBudget {
     for (const lease of [...running].sort(byPriority)) {
       const free = total - inUse();
       if (free <= 0) break;
-      setThreads(lease, Math.min(lease.request.max, lease.threads + free));
+      lease.count.set(Math.min(lease.request.max, lease.threads + free));
     }
   };
 
   const lend = (request: ThreadRequest, priority: number): Lease => {
+    const count = watchedCount(request.min);
     const lease: Lease = {
-      threads: request.min,
+      count,
+      get threads() {
+        return count.value;
+      },
       request,
       priority,
-      listeners: [],
-      onChange: (listener) => {
-        lease.listeners.push(listener);
-        listener(lease.threads);
-      },
+      onChange: count.onChange,
       release: () => {
         if (!running.delete(lease)) throw new Error('thread budget: a lease was released twice');
         schedule();
@@ -136,7 +151,6 @@ export function createThreadBudget(total: number): ThreadBudget {
       if (closed) return Promise.reject(new BudgetClosedError('the run stopped before this stage started'));
       check(request);
       return new Promise((resolve, reject) => {
-        const grows = (r: ThreadRequest) => r.max > r.min;
         const before = (waiter: Waiter) => (grows(waiter.request) === grows(request) ? waiter.priority >= priority : grows(request));
         const at = waiting.findIndex((waiter) => !before(waiter));
         waiting.splice(at === -1 ? waiting.length : at, 0, { request, priority, resolve, reject });

@@ -3,6 +3,7 @@
 // a vanished parent stop the stage at its next batch; it then writes nothing.
 
 import { createCache } from './cache.js';
+import { watchedCount } from './budget.js';
 import type { ChildMessage, JobMessage, ThreadsMessage } from './child.js';
 import { runStageJob } from './runner.js';
 import type { Config } from '../config.js';
@@ -42,22 +43,15 @@ process.on('SIGINT', () => controller.abort());
 process.on('SIGTERM', () => controller.abort());
 process.on('disconnect', () => process.exit(1)); // the parent is gone: nobody would read the result
 
-const threadListeners: ((threads: number) => void)[] = [];
 process.once('message', async ({ config, job }: JobMessage<Config>) => {
-  let threadsNow = job.threads;
-  process.on('message', ({ threads }: ThreadsMessage) => {
-    threadsNow = threads;
-    for (const listener of threadListeners) listener(threads);
-  });
+  const threads = watchedCount(job.threads); // the parent's budget may change it while the stage runs
+  process.on('message', (message: ThreadsMessage) => threads.set(message.threads));
   const progress = parentProgress();
   try {
     const stages = pipelineStages({ progress, signal: controller.signal });
     await runStageJob(stages, config, createCache(config.cacheDir), job, {
       log: progress.log,
-      onThreads: (listener) => {
-        threadListeners.push(listener);
-        listener(threadsNow);
-      },
+      onThreads: threads.onChange,
     });
     await send({ kind: 'done' });
     process.exit(0);
