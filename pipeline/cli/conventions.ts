@@ -4,6 +4,7 @@
 // among the choices. Light on purpose: both CLIs parse their flags before
 // loading TF.js, vega or canvas, so --help stays fast.
 
+import path from 'node:path';
 import type { Argv } from 'yargs';
 
 /** Exit codes of both commands. */
@@ -219,4 +220,17 @@ function flagMistake(options: OptionTable, argv: readonly string[]): string | nu
     return `--${flag} ${value}: expected ${listed}.${suggestion ? ` Did you mean --${flag} ${suggestion}?` : ''}`;
   }
   return null;
+}
+
+/**
+ * A path the user typed, as seen from this process. `npm run` starts us in the project's root and
+ * leaves the folder the user typed in as INIT_CWD, so a relative path there is resolved from it.
+ * The answer stays relative to our working folder where it can, so messages read as the user wrote them.
+ */
+export function callerPath(typed: string, env: NodeJS.ProcessEnv = process.env): string {
+  const caller = env.INIT_CWD;
+  if (path.isAbsolute(typed) || !caller || path.resolve(caller) === process.cwd()) return typed;
+  const absolute = path.resolve(caller, typed);
+  const relative = path.relative(process.cwd(), absolute);
+  return relative === '' ? '.' : relative.split(path.sep)[0] === '..' ? absolute : relative;
 }

@@ -211,8 +211,11 @@ function removeLeftovers(out: string): string[] {
   return removed;
 }
 
-/** Reads `out`'s manifest and checks every file against it; returns the problems found. */
-export function verifyPublished(out: string): string[] {
+/**
+ * Reads `out`'s manifest and checks every file against it (only those under the relative folder `under`,
+ * when given); returns the problems found, each naming the file.
+ */
+export function verifyPublished(out: string, under?: string): string[] {
   const manifestFile = path.join(out, PUBLISH_MANIFEST);
   let manifest: Manifest;
   try {
@@ -221,7 +224,9 @@ export function verifyPublished(out: string): string[] {
     return [`${manifestFile}: expected a JSON manifest, found ${(error as Error).message}`];
   }
   const problems: string[] = [];
+  const prefix = under === undefined ? '' : `${under.replace(/\/+$/, '')}/`;
   for (const [name, expected] of Object.entries(manifest.files ?? {})) {
+    if (!name.startsWith(prefix)) continue;
     const file = path.join(out, name);
     const problem = recordProblem(file, expected, existsSync(file) ? readFileSync(file) : null);
     if (problem) problems.push(problem);
