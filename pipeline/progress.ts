@@ -22,7 +22,7 @@ export interface ProgressFactory {
  * otherwise only the summary lines, one per epoch per stage.
  */
 export function consoleProgress(stream: NodeJS.WriteStream = process.stderr, lines: NodeJS.WriteStream = process.stdout): ProgressFactory {
-  const interactive = Boolean(stream.isTTY) && !process.env.CI;
+  const interactive = Boolean(stream.isTTY) && !process.env.CI && process.env.TERM !== 'dumb'; // a dumb terminal cannot move its cursor
   let bars: cliProgress.MultiBar | null = null; // while any epoch runs
   let open = 0;
   // While bars are drawn on the terminal the log goes above them, so the two never overwrite each other.

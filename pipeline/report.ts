@@ -93,6 +93,7 @@ export async function writeReportFolder(
   { train, reference, evaluate, gradcheck, visualize, experiments }: ReportInputs,
   config: Config,
   stageSeconds: Record<string, number>,
+  log: (line: string) => void = () => {},
 ): Promise<string[]> {
   const metrics = metricsFile({
     run: runMetadata(train.backend),
@@ -124,6 +125,6 @@ export async function writeReportFolder(
     ...(experiments ? await experimentsFiles(experiments) : []),
     ...(best ? await modelFiles(best.params, BEST_MODEL_FOLDER) : []),
   ];
-  await publishFolder(config.out, files); // the whole folder at once: no stale files of an earlier run stay beside these
+  await publishFolder(config.out, files, { log }); // the whole folder at once: no stale files of an earlier run stay beside these
   return files.map((file) => file.path);
 }

@@ -243,9 +243,9 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['out'],
       version: 1,
       cache: false,
-      run: async (inputs, { config, stageSeconds }) => {
+      run: async (inputs, { config, stageSeconds, log }) => {
         await useBackend(config.backend); // saving the models builds TF.js layers
-        return writeReportFolder(inputs, config, stageSeconds());
+        return writeReportFolder(inputs, config, stageSeconds(), log);
       },
     }),
   ];

@@ -2,10 +2,21 @@
 // a publish that fails part-way, leftovers of killed runs, and the lock.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { acquireLock } from '../pipeline/dag/lock.js';
+import { acquireLock, processStartTime } from '../pipeline/dag/lock.js';
 import { publishFolder, publishTargetProblem, verifyPublished } from '../pipeline/dag/publish.js';
 import type { ReportFile } from '../pipeline/types.js';
 import { snapshot } from './helpers/files.js';
@@ -118,7 +129,10 @@ describe('publishFolder', () => {
         `.reports.tmp-${live.pid}-0a1b2c3d`,
       ];
       for (const name of planted) mkdirSync(path.join(work, name));
-      writeFileSync(path.join(work, `.reports.link-${dead}-0a1b2c3d`), '');
+      // Each with our mark: the half-built folders their .publishing file, the run folder its manifest, the link its target.
+      for (const name of [planted[0]!, planted[2]!]) writeFileSync(path.join(work, name, '.publishing'), '');
+      writeFileSync(path.join(work, planted[1]!, 'manifest.json'), JSON.stringify({ createdAt: '', pid: dead, files: {} }));
+      symlinkSync(planted[1]!, path.join(work, `.reports.link-${dead}-0a1b2c3d`));
       await publishFolder(out, runFiles('second'));
       expect(wholeRun(out)).toBe('second');
       expect(leftovers(out)).toEqual([`.reports.tmp-${live.pid}-0a1b2c3d`]);
@@ -127,24 +141,135 @@ describe('publishFolder', () => {
     }
   });
 
-  it('takes over a report folder of an older version, and refuses a folder of other files or a plain file', async () => {
-    const legacy = path.join(work, 'reports');
-    mkdirSync(legacy);
-    writeFileSync(path.join(legacy, 'metrics.json'), '{}');
-    await publishFolder(legacy, runFiles('new'));
-    expect(lstatSync(legacy).isSymbolicLink()).toBe(true);
-    expect(wholeRun(legacy)).toBe('new');
-    expect(leftovers(legacy)).toEqual([]);
+  it('moves a report folder of ours that is a real folder aside under a visible name, and says where', async () => {
+    const published = path.join(work, 'published');
+    await publishFolder(published, runFiles('old'));
+    const copy = path.join(work, 'results');
+    expect(spawnSync('cp', ['-rL', published, copy]).status).toBe(0); // a real folder: its manifest lists every file
+    const before = snapshot(copy);
+    const lines: string[] = [];
+    const result = await publishFolder(copy, runFiles('new'), { log: (line) => lines.push(line) });
+    expect(lstatSync(copy).isSymbolicLink()).toBe(true);
+    expect(wholeRun(copy)).toBe('new');
+    expect(result.movedAside).toMatch(/\/results\.before-\d{8}T\d{6}Z$/);
+    expect(snapshot(result.movedAside!)).toEqual(before);
+    expect(lines).toEqual([`${copy} was a report folder of an earlier run; it is now ${result.movedAside}`]);
+    expect(leftovers(copy)).toEqual([]);
+  });
 
-    const foreign = path.join(work, 'home');
-    mkdirSync(foreign);
-    writeFileSync(path.join(foreign, 'notes.txt'), 'mine');
-    await expect(publishFolder(foreign, runFiles('new'))).rejects.toThrow(
-      `--out ${foreign}: expected a report folder, found a folder of other files (no metrics.json), which publishing would replace; choose an empty or new folder`,
+  const refusal = (out: string, found: string, suggestion: string) =>
+    `--out ${out}: expected a new folder or a report folder of this pipeline, found ${found}. ` +
+    `Nothing there was changed; choose another folder, e.g. --out ${suggestion}`;
+
+  it('refuses, byte for byte untouched, every folder that is not ours', async () => {
+    const cases: [string, (folder: string) => void, string][] = [
+      ['dotfiles only', (f) => writeFileSync(path.join(f, '.env'), 'SECRET=1'), 'a folder of files this pipeline did not write (.env)'],
+      [
+        'a git work tree',
+        (f) => {
+          mkdirSync(path.join(f, '.git'));
+          writeFileSync(path.join(f, '.git', 'config'), '[core]');
+        },
+        'a git work tree',
+      ],
+      [
+        'user files beside a metrics.json',
+        (f) => {
+          writeFileSync(path.join(f, 'metrics.json'), '{}');
+          writeFileSync(path.join(f, 'thesis.txt'), 'chapter 1');
+          mkdirSync(path.join(f, 'figs'));
+          writeFileSync(path.join(f, 'figs', 'a.png'), 'png');
+        },
+        'a folder of files this pipeline did not write (figs, metrics.json, thesis.txt)',
+      ],
+      [
+        'a report folder of ours with a user file added',
+        (f) => {
+          for (const file of runFiles('old')) {
+            mkdirSync(path.dirname(path.join(f, file.path)), { recursive: true });
+            writeFileSync(path.join(f, file.path), file.data);
+          }
+          const files = Object.fromEntries(runFiles('old').map((file) => [file.path, { bytes: file.data.length, sha256: 'x' }]));
+          writeFileSync(path.join(f, 'manifest.json'), JSON.stringify({ createdAt: '', pid: 1, files }));
+          writeFileSync(path.join(f, 'notes.txt'), 'mine');
+          mkdirSync(path.join(f, 'empty-folder-of-mine'));
+        },
+        'a report folder holding files this pipeline did not write (empty-folder-of-mine/, notes.txt)',
+      ],
+    ];
+    for (const [name, fill, found] of cases) {
+      const folder = path.join(work, name.replaceAll(' ', '-'));
+      mkdirSync(folder);
+      fill(folder);
+      const before = snapshot(folder);
+      const names = readdirSync(folder).sort();
+      await expect(publishFolder(folder, runFiles('new'))).rejects.toThrow(refusal(folder, found, `${folder}-reports`));
+      expect(snapshot(folder)).toEqual(before);
+      expect(readdirSync(folder).sort()).toEqual(names);
+      expect(lstatSync(folder).isDirectory()).toBe(true);
+    }
+    const userFolder = path.join(work, 'pictures');
+    mkdirSync(userFolder);
+    writeFileSync(path.join(userFolder, 'cat.png'), 'cat');
+    const link = path.join(work, 'link-to-pictures');
+    symlinkSync(userFolder, link);
+    await expect(publishFolder(link, runFiles('new'))).rejects.toThrow(
+      refusal(link, `a symlink this pipeline did not make (to ${userFolder})`, `${link}-reports`),
     );
-    expect(readdirSync(foreign)).toEqual(['notes.txt']);
+    expect(readlinkSync(link)).toBe(userFolder);
+    expect(readdirSync(userFolder)).toEqual(['cat.png']);
     writeFileSync(path.join(work, 'plain'), 'x');
-    expect(publishTargetProblem(path.join(work, 'plain'))).toBe('a file, not a folder');
+    expect(publishTargetProblem(path.join(work, 'plain'))).toBe(
+      refusal(path.join(work, 'plain'), 'a file, not a folder', `${path.join(work, 'plain')}-reports`),
+    );
+    expect(readdirSync(work).filter((entry) => entry.startsWith('.'))).toEqual([]); // nothing built beside any of them
+  });
+
+  it('replaces an empty folder with the link, and refuses one that gains a file while the run works', async () => {
+    const empty = path.join(work, 'empty');
+    mkdirSync(empty);
+    await publishFolder(empty, runFiles('first'));
+    expect(wholeRun(empty)).toBe('first');
+
+    const filling = path.join(work, 'filling');
+    mkdirSync(filling);
+    await expect(
+      publishFolder(filling, runFiles('new'), {
+        afterWrite: (_file, written) => {
+          if (written === 1) writeFileSync(path.join(filling, 'arrived.txt'), 'while the run trained');
+        },
+      }),
+    ).rejects.toThrow(refusal(filling, 'a folder of files this pipeline did not write (arrived.txt)', `${filling}-reports`));
+    expect(readdirSync(filling)).toEqual(['arrived.txt']);
+    expect(readdirSync(work).filter((entry) => entry.startsWith('.filling.'))).toEqual([]);
+  });
+
+  it('keeps a leftover that does not carry our mark: a run folder with a user file, an unmarked tmp folder', async () => {
+    const out = path.join(work, 'reports');
+    await publishFolder(out, runFiles('first'));
+    const firstRun = readlinkSync(out);
+    writeFileSync(path.join(out, 'my-notes.txt'), 'written into reports/ by the user');
+    const dead = deadPid();
+    const unmarked = `.reports.tmp-${dead}-0a1b2c3d`;
+    mkdirSync(path.join(work, unmarked));
+    writeFileSync(path.join(work, unmarked, 'data.csv'), '1,2');
+    const lines: string[] = [];
+    await publishFolder(out, runFiles('second'), { log: (line) => lines.push(line) });
+    expect(wholeRun(out)).toBe('second');
+    expect(readFileSync(path.join(work, firstRun, 'my-notes.txt'), 'utf8')).toBe('written into reports/ by the user');
+    expect(readFileSync(path.join(work, unmarked, 'data.csv'), 'utf8')).toBe('1,2');
+    expect(leftovers(out).sort()).toEqual([firstRun, unmarked].sort());
+    expect(lines).toEqual([
+      `kept ${path.join(work, firstRun)}: it holds files this pipeline did not write (my-notes.txt); move what you need out of it, then delete it`,
+    ]);
+  });
+
+  it('refuses the current folder, the project, and the home folder', () => {
+    const project = path.resolve(import.meta.dirname, '..');
+    expect(publishTargetProblem('.')).toBe(refusal('.', 'the current folder', 'reports'));
+    expect(publishTargetProblem(project)).toMatch(new RegExp(`found (the current folder|this project's own folder)\\.`));
+    expect(publishTargetProblem(os.homedir())).toMatch(/found (your home folder|a folder that holds the current folder)\./);
+    expect(publishTargetProblem('/')).toMatch(/found a folder that holds the current folder\./);
   });
 
   it('opens and copies like a folder: index.html through the link, and cp -rL or cp -r out/. copies the files', async () => {
@@ -179,36 +304,78 @@ describe('publishFolder', () => {
 });
 
 describe('acquireLock', () => {
-  it('makes a second writer wait for the first, naming its pid', async () => {
-    const lockFile = path.join(work, '.lock');
+  /** A live process that is not this one, and the lock file it would write. */
+  function liveHolder(lockFile: string, started?: string) {
+    const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)']);
+    const pid = child.pid!;
+    writeFileSync(lockFile, `${JSON.stringify({ pid, started: started ?? processStartTime(pid) })}\n`);
+    return { child, pid };
+  }
+
+  it('makes a second writer wait for the first, naming its pid and the lock file, then takes it', async () => {
+    const lockFile = path.join(work, '.reports.lock');
+    const { child, pid } = liveHolder(lockFile);
     const lines: string[] = [];
-    const releaseFirst = await acquireLock(lockFile, { what: 'reports/', log: (line) => lines.push(line) });
-    let secondHasIt = false;
-    const second = acquireLock(lockFile, { what: 'reports/', log: (line) => lines.push(line), pollMs: 10 }).then((release) => {
-      secondHasIt = true;
+    let taken = false;
+    const waiting = acquireLock(lockFile, { what: 'reports/', log: (line) => lines.push(line), pollMs: 10 }).then((release) => {
+      taken = true;
       return release;
     });
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(secondHasIt).toBe(false);
-    expect(lines).toEqual([`another run (pid ${process.pid}) is writing reports/; waiting (Ctrl-C to stop)`]);
-    releaseFirst();
-    (await second)();
-    expect(secondHasIt).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(taken).toBe(false);
+    expect(lines).toEqual([
+      `another run (pid ${pid}) is writing reports/; waiting (Ctrl-C to stop). If no such run exists, delete its lock file: rm ${lockFile}`,
+    ]);
+    child.kill();
+    const release = await waiting;
+    expect(JSON.parse(readFileSync(lockFile, 'utf8'))).toEqual({ pid: process.pid, started: processStartTime(process.pid) });
+    release();
     expect(existsSync(lockFile)).toBe(false);
   });
 
-  it('takes over the lock of a dead pid at once, and stops waiting on abort', async () => {
+  it('takes over at once a lock whose pid is dead, or alive but another process (pid reused), or an older version\'s', async () => {
     const lockFile = path.join(work, '.lock');
-    writeFileSync(lockFile, `${deadPid()}\n`);
-    const lines: string[] = [];
-    const release = await acquireLock(lockFile, { what: 'reports/', log: (line) => lines.push(line) });
-    expect(readFileSync(lockFile, 'utf8')).toBe(`${process.pid}\n`);
-    expect(lines.filter((line) => line.includes('waiting'))).toEqual([]);
+    const { child } = liveHolder(lockFile, '1'); // the pid runs, but it did not start at tick 1: not the lock's writer
+    try {
+      for (const content of [null, `${deadPid()}\n`, `${JSON.stringify({ pid: deadPid(), started: null })}\n`]) {
+        if (content !== null) writeFileSync(lockFile, content);
+        const lines: string[] = [];
+        const release = await acquireLock(lockFile, { what: 'reports/', log: (line) => lines.push(line) });
+        expect(JSON.parse(readFileSync(lockFile, 'utf8')).pid).toBe(process.pid);
+        expect(lines).toEqual([]);
+        release();
+      }
+    } finally {
+      child.kill();
+    }
+  });
 
+  it('never waits for itself, stops waiting on abort, and refuses a lock path that is not a lock file', async () => {
+    const lockFile = path.join(work, '.lock');
+    const release = await acquireLock(lockFile, { what: 'reports/', log: () => {} });
+    await expect(acquireLock(lockFile, { what: 'reports/', log: () => {} })).rejects.toThrow(
+      `${lockFile}: this run already holds it for reports/; a run never waits for itself`,
+    );
+    release();
+
+    const { child, pid } = liveHolder(lockFile);
     const controller = new AbortController();
     const waiting = acquireLock(lockFile, { what: 'reports/', log: () => {}, signal: controller.signal, pollMs: 10 });
     setTimeout(() => controller.abort(), 50);
-    await expect(waiting).rejects.toThrow(`stopped while waiting for pid ${process.pid} to finish writing reports/`);
-    release();
+    await expect(waiting).rejects.toThrow(`stopped while waiting for pid ${pid} to finish writing reports/ (lock file ${lockFile})`);
+    child.kill();
+
+    const folder = path.join(work, '.folder.lock');
+    mkdirSync(folder);
+    writeFileSync(path.join(folder, 'mine.txt'), 'x');
+    await expect(acquireLock(folder, { what: 'folder/', log: () => {} })).rejects.toThrow(
+      `${folder}: expected the lock file of a run of this pipeline, found a folder or a link; move it away`,
+    );
+    expect(readdirSync(folder)).toEqual(['mine.txt']);
+    writeFileSync(lockFile, 'my shopping list');
+    await expect(acquireLock(lockFile, { what: 'reports/', log: () => {} })).rejects.toThrow(
+      `${lockFile}: expected the lock file of a run of this pipeline, found other content; if it is not yours and no run is writing, delete it`,
+    );
+    expect(readFileSync(lockFile, 'utf8')).toBe('my shopping list');
   });
 });

@@ -379,16 +379,18 @@ describe('refusals at start-up, before any training', () => {
     [
       'an --out that is a plain file',
       () => ({ out: plainFile() }),
-      (o) => `--out ${o.out}: expected a report folder, found a file, not a folder`,
+      (o) =>
+        `--out ${o.out}: expected a new folder or a report folder of this pipeline, found a file, not a folder. ` +
+        `Nothing there was changed; choose another folder, e.g. --out ${o.out}-reports`,
     ],
   ];
   it.each(unwritable)(
-    '%s is refused with exit 1, one line, no stack',
+    '%s is refused with exit 2, one line, no stack',
     (_name, overrides, message) => {
       const before = state();
       const flags = overrides();
       const result = runCli('pipeline/cli/pipeline.ts', args(flags));
-      expect(result.status).toBe(1);
+      expect(result.status).toBe(2);
       expect(result.stderr).toContain(`error: ${message(flags)}`);
       expect(result.stderr).not.toMatch(STACK_LINE);
       expect(result.stdout).not.toMatch(/▶/); // no stage started
@@ -397,7 +399,7 @@ describe('refusals at start-up, before any training', () => {
     60_000,
   );
 
-  it('a read-only --out or --cache-dir (EROFS, a read-only tmpfs) is refused with exit 1, no stack', () => {
+  it('a read-only --out or --cache-dir (EROFS, a read-only tmpfs) is refused with exit 2, no stack', () => {
     const readOnly = path.join(work, 'read-only');
     mkdirSync(readOnly);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', readOnly], { encoding: 'utf8' });
@@ -411,7 +413,7 @@ describe('refusals at start-up, before any training', () => {
         ['cache-dir', readOnly, ''],
       ] as const) {
         const result = runCli('pipeline/cli/pipeline.ts', args({ [flag]: value }));
-        expect(result.status).toBe(1);
+        expect(result.status).toBe(2);
         expect(result.stderr).toContain(
           `error: --${flag} ${value}: cannot be written: ${culprit ? `${culprit}: ` : ''}the file system is read-only (EROFS on open)`,
         );

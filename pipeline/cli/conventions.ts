@@ -234,3 +234,17 @@ export function callerPath(typed: string, env: NodeJS.ProcessEnv = process.env):
   const relative = path.relative(process.cwd(), absolute);
   return relative === '' ? '.' : relative.split(path.sep)[0] === '..' ? absolute : relative;
 }
+
+/**
+ * A reader that closes our output early (`npm run pipeline | head -1`) has all it wanted: exit at
+ * once and quietly, as a Unix tool does on SIGPIPE, instead of an unhandled EPIPE with a stack. The
+ * exit handlers still release locks and stop child processes; a publish not yet switched changes nothing.
+ */
+export function exitQuietlyWhenOutputCloses(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0);
+      throw error;
+    });
+  }
+}

@@ -15,6 +15,10 @@ const FILE_SYSTEM_CAUSES: Record<string, string> = {
   ENOTDIR: 'a part of the path is a file, not a folder',
   EISDIR: 'expected a file, found a folder',
   EEXIST: 'expected a folder, found a file',
+  EBUSY: 'busy: a mount point or a file in use cannot be replaced',
+  ENOENT: 'no such file or folder',
+  EMFILE: 'too many open files',
+  EIO: 'an input/output error of the device',
 };
 
 /** Errors raised on purpose, whose message says everything. */
@@ -28,6 +32,8 @@ const KNOWN_ERRORS = [
   'StartupError',
   'UnaskedTrainingError',
   'StagesFailedError',
+  'LockError',
+  'StageProcessError',
 ];
 
 /** The part of `file` that exists and is a file, for ENOTDIR: the culprit is usually an ancestor. */
@@ -66,6 +72,13 @@ export function failureMessage(error: unknown): string {
   const fileSystem = fileSystemMessage(error);
   if (fileSystem) return `error: ${fileSystem}`;
   const err = error instanceof Error ? error : new Error(String(error));
+  const failures = (err as { failures?: unknown }).failures; // StagesFailedError: each stage's error, worded on its own
+  if (err.name === 'StagesFailedError' && Array.isArray(failures)) {
+    const each = (failures as { stage: string; error: unknown }[]).map(
+      ({ stage, error: cause }) => `  ${stage}: ${failureMessage(cause).replace(/^error: /, '').replaceAll('\n', '\n    ')}`,
+    );
+    return [`error: ${failures.length} stages failed:`, ...each].join('\n');
+  }
   const lines = [`error: ${err.message}`];
   if (!KNOWN_ERRORS.includes(err.name) && err.stack) lines.push(err.stack.split('\n').slice(1, 6).join('\n'));
   return lines.join('\n');

@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, shellWord } from './args.js';
-import { EXIT_FAILED, EXIT_INTERRUPTED, readFlags } from './conventions.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, exitQuietlyWhenOutputCloses, readFlags } from './conventions.js';
 import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './errors.js';
 import { prepareOutputFolders } from './startup.js';
@@ -29,6 +29,7 @@ function closingLines(config: Config, wallSeconds: number): string[] {
 }
 
 async function main(): Promise<number> {
+  exitQuietlyWhenOutputCloses();
   const flags = await readFlags(() => parseArgs(hideBin(process.argv)), 'pipeline');
   if ('exitCode' in flags) return flags.exitCode;
   const { invocation } = flags;
@@ -62,6 +63,7 @@ async function main(): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     console.error(failureMessage(error));
+    if (err.name === 'StartupError') return EXIT_USAGE; // a flag named a folder we must not or cannot write: refused before any work
     // True by construction: the report folder is switched in one rename, the last step of a run.
     const note = reportsKeptNote(invocation.config.out);
     if (note) console.error(note);

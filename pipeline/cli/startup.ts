@@ -6,7 +6,8 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
 import { acquireLock } from '../dag/lock.js';
-import { checkWritableFolder, publishTargetProblem } from '../dag/publish.js';
+import { checkWritableFolder, publishTargetProblem, realPathOf } from '../dag/publish.js';
+import { cacheFolderProblem } from '../dag/cache.js';
 import { fileSystemCause } from './errors.js';
 
 export class StartupError extends Error {
@@ -26,11 +27,33 @@ function checkOutputFolders(config: Pick<Config, 'out' | 'cacheDir'>): void {
       problems.push(`${flag} ${folder}: cannot be written: ${where}${found.cause}`);
     }
   };
-  check('--cache-dir', config.cacheDir, false);
-  check('--out', config.out, true); // --out itself is a symlink made at publish; its parent holds the runs
+  const overlap = foldersOverlap(config);
+  if (overlap) throw new StartupError(overlap);
   const target = publishTargetProblem(config.out);
-  if (target) problems.push(`--out ${config.out}: expected a report folder, found ${target}`);
+  if (target) problems.push(target);
+  const cache = cacheFolderProblem(config.cacheDir);
+  if (cache) problems.push(cache);
+  if (problems.length === 0) {
+    check('--cache-dir', config.cacheDir, false);
+    check('--out', config.out, true); // --out itself is a symlink made at publish; its parent holds the runs
+  }
   if (problems.length > 0) throw new StartupError(problems.join('\n'));
+}
+
+/** The cache inside the report folder would be published over or removed with it; the report inside the cache, pruned with it. */
+function foldersOverlap(config: Pick<Config, 'out' | 'cacheDir'>): string | null {
+  const out = realPathOf(config.out);
+  const cache = realPathOf(config.cacheDir);
+  const inside = (child: string, parent: string) => child === parent || child.startsWith(parent + path.sep);
+  const example = `e.g. --out ${config.out} --cache-dir .cache`;
+  if (out === cache) return `--out ${config.out} and --cache-dir ${config.cacheDir}: expected two folders, found the same one; ${example}`;
+  if (inside(cache, out) || inside(cache, path.resolve(config.out))) {
+    return `--cache-dir ${config.cacheDir}: expected a folder outside the report folder --out ${config.out}, found one inside it; ${example}`;
+  }
+  if (inside(out, cache)) {
+    return `--out ${config.out}: expected a folder outside the cache --cache-dir ${config.cacheDir}, found one inside it; e.g. --out reports`;
+  }
+  return null;
 }
 
 /** A folder's lock file, beside it: taking the lock creates nothing inside a folder that a stopped run must leave untouched. */

@@ -19,6 +19,15 @@ const MANIFEST = 'manifest.json';
 const VALUE_FILE = 'value.json';
 const ARRAYS_FILE = 'arrays.bin';
 const ALIGN = 8; // every array starts on an 8-byte boundary so it can be viewed in place
+/**
+ * Our mark on a cache folder, the Cache Directory Tagging convention (backup tools skip the folder):
+ * the signature line, then a line naming us. Only a folder that carries it, or is empty, is written as a cache.
+ */
+const CACHE_TAG = 'CACHEDIR.TAG';
+const CACHE_TAG_TEXT =
+  'Signature: 8a477f597d28d172789f06886806bc55\n# The stage cache of mnist-pipeline (npm run pipeline); safe to delete, it is rebuilt.\n';
+/** Beside the stage folders at the top of a cache: what an older version, before the tag, wrote there. */
+const CACHE_TOP_FILES = /^file-hashes\.json(\.tmp-.*)?$/;
 
 /** What a stage read to make an entry; the runner compares it with a new run's to name what changed. */
 export interface Made {
@@ -170,17 +179,63 @@ export function recordProblem(file: string, expected: FileRecord, data: Uint8Arr
   return digest === expected.sha256 ? null : `${file}: expected SHA-256 ${expected.sha256.slice(0, 12)}…, found ${digest.slice(0, 12)}…`;
 }
 
+/** writeFileSync whose error names the file: a failed write (ENOSPC, EDQUOT) carries no path of its own. */
+function writeFileWithPath(file: string, data: Uint8Array | string): void {
+  try {
+    writeFileSync(file, data);
+  } catch (error) {
+    const errno = error as NodeJS.ErrnoException;
+    if (errno && typeof errno.code === 'string' && typeof errno.path !== 'string') errno.path = file;
+    throw error;
+  }
+}
+
 /** Writes `data` to `file` through a temporary name and a rename, so readers never see half a file. */
 export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   mkdirSync(path.dirname(file), { recursive: true });
   const temporary = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
   try {
-    writeFileSync(temporary, data);
+    writeFileWithPath(temporary, data);
     renameSync(temporary, file);
   } catch (error) {
     rmSync(temporary, { force: true });
     throw error;
   }
+}
+
+/** Whether `stageDir/key` is an entry we wrote: a folder with our manifest (a damaged one counts: it is ours to replace). */
+function isEntry(stageDir: string, key: string): boolean {
+  return key.startsWith('.tmp-') || existsSync(path.join(stageDir, key, MANIFEST));
+}
+
+/**
+ * Why `cacheDir` cannot be used as a cache, or null: it is absent, empty, carries our tag, or holds only
+ * what an older version of ours wrote there (stage folders of entries with our manifest), which is then tagged.
+ */
+export function cacheFolderProblem(cacheDir: string): string | null {
+  let names: string[];
+  try {
+    if (!statSync(cacheDir).isDirectory()) return `--cache-dir ${cacheDir}: expected a folder, found a file`;
+    names = readdirSync(cacheDir);
+  } catch {
+    return null; // absent: the first entry creates it
+  }
+  const tag = path.join(cacheDir, CACHE_TAG);
+  if (names.length === 0 || (existsSync(tag) && readFileSync(tag, 'utf8') === CACHE_TAG_TEXT)) return null;
+  const foreign = names.filter((name) => {
+    if (CACHE_TOP_FILES.test(name)) return false;
+    const stageDir = path.join(cacheDir, name);
+    return !statSync(stageDir).isDirectory() || !readdirSync(stageDir).every((key) => isEntry(stageDir, key));
+  });
+  if (foreign.length === 0) {
+    writeFileAtomic(tag, CACHE_TAG_TEXT); // an older version's cache: ours by every entry's manifest
+    return null;
+  }
+  const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? ` and ${foreign.length - 3} more` : '');
+  return (
+    `--cache-dir ${cacheDir}: expected a cache folder of this pipeline (with its ${CACHE_TAG}) or a new one, found other files (${shown}). ` +
+    'Nothing there was changed; choose another folder, e.g. --cache-dir .cache'
+  );
 }
 
 export type EntryState =
@@ -270,10 +325,11 @@ export function createCache(cacheDir: string): StageCache {
       const { json, arrays } = encodeValue(value);
       const stageDir = path.join(cacheDir, stage);
       const temporary = path.join(stageDir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
-      mkdirSync(temporary, { recursive: true });
       try {
-        writeFileSync(path.join(temporary, VALUE_FILE), json);
-        writeFileSync(path.join(temporary, ARRAYS_FILE), arrays);
+        if (!existsSync(path.join(cacheDir, CACHE_TAG))) writeFileAtomic(path.join(cacheDir, CACHE_TAG), CACHE_TAG_TEXT);
+        mkdirSync(temporary, { recursive: true });
+        writeFileWithPath(path.join(temporary, VALUE_FILE), json);
+        writeFileWithPath(path.join(temporary, ARRAYS_FILE), arrays);
         const manifest: Manifest = {
           stage,
           key,
@@ -286,7 +342,7 @@ export function createCache(cacheDir: string): StageCache {
           },
         };
         // The manifest goes last: an entry without one is never read.
-        writeFileSync(path.join(temporary, MANIFEST), JSON.stringify(manifest, null, 2));
+        writeFileWithPath(path.join(temporary, MANIFEST), JSON.stringify(manifest, null, 2));
         rmSync(entryDir(stage, key), { recursive: true, force: true }); // a forced rerun replaces its entry
         renameSync(temporary, entryDir(stage, key));
       } catch (error) {
@@ -306,7 +362,7 @@ export function createCache(cacheDir: string): StageCache {
 /** Drops all but the `keep` most recent entries of a stage, so the cache does not grow without bound. */
 function keepNewest(stageDir: string, keep: number): void {
   const entries = readdirSync(stageDir)
-    .filter((name) => !name.startsWith('.'))
+    .filter((name) => !name.startsWith('.') && isEntry(stageDir, name))
     .map((name) => ({ name, time: statSync(path.join(stageDir, name)).mtimeMs }))
     .sort((a, b) => b.time - a.time);
   for (const { name } of entries.slice(keep)) rmSync(path.join(stageDir, name), { recursive: true, force: true });

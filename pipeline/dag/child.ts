@@ -20,7 +20,44 @@ export type ChildMessage =
   | { kind: 'batch'; id: number; done: number; loss: number; accuracy: number }
   | { kind: 'end'; id: number; summary: string }
   | { kind: 'done' }
-  | { kind: 'failed'; name: string; message: string; stack?: string };
+  | { kind: 'failed'; error: SerializedError };
+
+/** An error as it crosses the process boundary: its class name, message, stack, and a file-system error's code, path and syscall. */
+export interface SerializedError {
+  name: string;
+  message: string;
+  stack?: string;
+  code?: string;
+  path?: string;
+  syscall?: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  const err = error instanceof Error ? error : new Error(String(error));
+  const { code, path, syscall } = err as NodeJS.ErrnoException;
+  return {
+    name: err.name,
+    message: err.message,
+    stack: err.stack,
+    ...(typeof code === 'string' ? { code } : {}),
+    ...(typeof path === 'string' ? { path } : {}),
+    ...(typeof syscall === 'string' ? { syscall } : {}),
+  };
+}
+
+/** The same error on this side: same name, message and stack, so the CLI words it as if it had been thrown here. */
+export function deserializeError(serialized: SerializedError): Error {
+  const { name, message, stack, ...errno } = serialized;
+  const error = Object.assign(new Error(message), errno);
+  error.name = name;
+  if (stack) error.stack = stack;
+  return error;
+}
+
+/** A stage's process ended without saying how (killed by a signal, or out of memory): not a bug of ours, so no stack. */
+export class StageProcessError extends Error {
+  override name = 'StageProcessError';
+}
 
 /** Parent to child: first the job, then any changes to its threads. */
 export interface JobMessage<C> {
@@ -31,8 +68,11 @@ export interface ThreadsMessage {
   threads: number;
 }
 
-/** Node flags that let a child run TypeScript, as `npm run pipeline` does. */
-const CHILD_EXEC_ARGV = ['--import', 'tsx'];
+/**
+ * Node flags that let a child run TypeScript, as `npm run pipeline` does. tsx is resolved from this
+ * package, not from the folder the user runs in (`npx mnist-pipeline` from anywhere).
+ */
+const childExecArgv = () => ['--import', typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx') : 'tsx']; // jest's ESM has no resolve
 
 // Every live child of this process; one exit hook for all of them, however many runs started them.
 const live = new Set<ChildProcess>();
@@ -64,7 +104,7 @@ export function childProcessJobs<C>(options: {
   return (job, onThreads) =>
     new Promise<void>((resolve, reject) => {
       const child = fork(options.entry, [], {
-        execArgv: CHILD_EXEC_ARGV,
+        execArgv: childExecArgv(),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
       });
@@ -86,14 +126,9 @@ export function childProcessJobs<C>(options: {
           case 'done':
             outcome = { done: true };
             return;
-          case 'failed': {
-            // Same name and message as in process, so the CLI words it the same way.
-            const error = new Error(message.message);
-            error.name = message.name;
-            if (message.stack) error.stack = message.stack;
-            outcome = { done: false, error };
+          case 'failed':
+            outcome = { done: false, error: deserializeError(message.error) };
             return;
-          }
         }
       });
       child.once('error', (error) => {
@@ -106,7 +141,12 @@ export function childProcessJobs<C>(options: {
         if (outcome && !outcome.done) return reject(outcome.error);
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         const message = `stage ${job.stage}: its process ${how} before it finished`;
-        reject(options.signal?.aborted ? new InterruptedError(message) : new Error(message));
+        const hint = signal === 'SIGKILL' ? ' (the system may have run short of memory)' : '';
+        reject(
+          options.signal?.aborted
+            ? new InterruptedError(message)
+            : new StageProcessError(`${message}${hint}; nothing of it was cached, rerun to try again`),
+        );
       });
       child.send({ config: options.config, job } satisfies JobMessage<C>);
       onThreads((threads) => {

@@ -1,5 +1,5 @@
 // Content hashes of input files, remembered under each file's (path, size,
-// mtime, inode) in one small JSON file, like git's index or DVC's state
+// mtime, ctime, inode) in one small JSON file, like git's index or DVC's state
 // database: a normal run stats the files and rehashes only what changed, and
 // `touch` or a reinstall of the same bytes leaves every hash, and so every
 // cache key, unchanged.
@@ -9,7 +9,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } fro
 import path from 'node:path';
 import { writeFileAtomic } from './cache.js';
 
-const STATE_VERSION = 1;
+const STATE_VERSION = 2; // 2: ctime is remembered too
 const CHUNK_BYTES = 1 << 20; // hash in 1 MiB reads: no 47 MB buffer just for a fingerprint
 // A file changed within this long of being hashed may change again in the same mtime tick (git's "racily clean").
 const RACY_MS = 2000;
@@ -17,13 +17,14 @@ const RACY_MS = 2000;
 interface Remembered {
   size: number;
   mtimeMs: number;
+  ctimeMs: number; // set by the kernel on every write: a file rewritten in place with its mtime put back still shows
   ino: number;
   hashedAtMs: number;
   sha256: string;
 }
 
 export interface FileHashes {
-  /** The SHA-256 of `file`'s bytes; read only when its size, mtime or inode changed. */
+  /** The SHA-256 of `file`'s bytes; read only when its size, mtime, ctime or inode changed. */
   hash(file: string): string;
   /** Writes what was learnt to the state file, forgetting files that are gone; only a run that finished calls it. */
   save(): void;
@@ -48,7 +49,7 @@ function isRemembered(value: unknown): value is Remembered {
   return (
     record !== null &&
     typeof record === 'object' &&
-    ['size', 'mtimeMs', 'ino', 'hashedAtMs'].every((field) => typeof record[field] === 'number') &&
+    ['size', 'mtimeMs', 'ctimeMs', 'ino', 'hashedAtMs'].every((field) => typeof record[field] === 'number') &&
     typeof record.sha256 === 'string'
   );
 }
@@ -80,11 +81,12 @@ export function createFileHashes(stateFile: string): FileHashes {
         entry !== undefined &&
         entry.size === stat.size &&
         entry.mtimeMs === stat.mtimeMs &&
+        entry.ctimeMs === stat.ctimeMs &&
         entry.ino === stat.ino &&
-        entry.hashedAtMs - stat.mtimeMs > RACY_MS;
+        entry.hashedAtMs - Math.max(stat.mtimeMs, stat.ctimeMs) > RACY_MS;
       if (trusted) return entry.sha256;
       const sha256 = hashBytes(absolute);
-      known.set(absolute, { size: stat.size, mtimeMs: stat.mtimeMs, ino: stat.ino, hashedAtMs: Date.now(), sha256 });
+      known.set(absolute, { size: stat.size, mtimeMs: stat.mtimeMs, ctimeMs: stat.ctimeMs, ino: stat.ino, hashedAtMs: Date.now(), sha256 });
       changed = true;
       return sha256;
     },

@@ -3,7 +3,7 @@
 //
 //   <parent>/<base>                      symlink → .<base>.run-<stamp>-<pid>-<id>   (what users open)
 //   <parent>/.<base>.run-<stamp>-<pid>-<id>/  a finished, verified folder (manifest.json last)
-//   <parent>/.<base>.tmp-<pid>-<id>/     being built; removed on the next publish once <pid> is dead
+//   <parent>/.<base>.tmp-<pid>-<id>/     being built (marked by PUBLISHING_MARK); removed on the next publish once <pid> is dead
 //   <parent>/.<base>.link-<pid>-<id>     the new symlink, an instant before it is renamed over <base>
 //
 // 1. build the whole folder under .tmp-, recording each file's size and SHA-256
@@ -12,7 +12,13 @@
 // 4. rename the symlink over <base>: rename(2) replaces it in one step, so there is no instant without <base>
 // 5. remove the replaced folder and leftovers of dead runs
 //
-// A real folder at <base> (written by an older version) is moved aside once, the one step with a window.
+// Nothing this program did not create is deleted, moved or overwritten. A folder is ours only by our
+// mark: our link to a .run- sibling, or a folder whose manifest.json lists every file in it. So:
+//   - an existing <base> that is not ours and not completely empty (dotfiles count) is refused before any work;
+//   - an empty folder is replaced by the link (rmdir: nothing is lost); a report folder of ours that is a real
+//     folder (an older version's, or a `cp -rL` copy) is moved aside under a visible name, never deleted;
+//   - the current folder, the project, a git work tree, the home folder and mount points are refused;
+//   - leftovers are removed only when they carry our mark; a run folder a user added files to is kept.
 
 import { randomBytes } from 'node:crypto';
 import {
@@ -22,7 +28,9 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   renameSync,
+  rmdirSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -31,11 +39,16 @@ import {
   type Stats,
 } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileRecord, recordProblem, type FileRecord } from './cache.js';
 import { processAlive } from './lock.js';
 
 export const PUBLISH_MANIFEST = 'manifest.json';
+/** Written first into a folder being built: the mark that makes a dead run's half folder ours to remove. */
+const PUBLISHING_MARK = '.publishing';
+/** The project's own folder: never a report folder. */
+const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 /** One file of a published folder, relative to it (a ReportFile fits). */
 export interface PublishFile {
@@ -46,11 +59,14 @@ export interface PublishFile {
 export interface PublishHooks {
   /** Called after each file of the new folder is written; tests pause or fail here. */
   afterWrite?: (file: string, written: number, total: number) => void | Promise<void>;
+  /** Where a report folder moved aside went, and which leftovers were kept. */
+  log?: (line: string) => void;
 }
 
 export interface Published {
   folder: string; // the versioned folder `out` now points at
   files: string[]; // relative paths, in the order given
+  movedAside: string | null; // where a report folder that was a real folder went
 }
 
 export class PublishError extends Error {
@@ -63,6 +79,14 @@ interface Manifest {
   files: Record<string, FileRecord>;
 }
 
+/** What publishing does with `out` as it is now. */
+type Target =
+  | { kind: 'absent' } // the first publish creates the link
+  | { kind: 'our-link' } // our link to a .run- sibling: switched
+  | { kind: 'empty-folder' } // no entries at all, dotfiles included: removed (nothing is lost), then linked
+  | { kind: 'report-folder' } // a real folder whose manifest lists every file in it: moved aside, visible
+  | { kind: 'refused'; problem: string };
+
 const uniqueId = () => randomBytes(4).toString('hex');
 
 /** The parts of a publish target: its parent folder and the prefix of its sibling folders. */
@@ -73,17 +97,24 @@ function siblings(out: string) {
   return { absolute, parent, base, prefix: `.${base}.` };
 }
 
+const timeStamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+
 /** Writes `files` as the new content of `out`, atomically. */
 export async function publishFolder(out: string, files: PublishFile[], hooks: PublishHooks = {}): Promise<Published> {
   const { absolute, parent, prefix } = siblings(out);
   checkPublishTarget(out);
   mkdirSync(parent, { recursive: true });
-  removeLeftovers(out);
+  removeLeftovers(out, hooks.log);
 
   const temporary = path.join(parent, `${prefix}tmp-${process.pid}-${uniqueId()}`);
   await mkdir(temporary);
   const manifest: Manifest = { createdAt: new Date().toISOString(), pid: process.pid, files: {} };
   try {
+    await writeFile(path.join(temporary, PUBLISHING_MARK), `${process.pid}\n`);
     let written = 0;
     for (const file of files) {
       const target = resolveInside(temporary, file.path);
@@ -100,35 +131,41 @@ export async function publishFolder(out: string, files: PublishFile[], hooks: Pu
       if (problem) throw new PublishError(`${problem} (read back after writing)`);
     }
     await writeFile(path.join(temporary, PUBLISH_MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    unlinkSync(path.join(temporary, PUBLISHING_MARK)); // from here the manifest is the mark
   } catch (error) {
     rmSync(temporary, { recursive: true, force: true });
     throw error;
   }
 
-  const stamp = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  const finished = `${prefix}run-${stamp}-${process.pid}-${uniqueId()}`;
+  const finished = `${prefix}run-${timeStamp()}-${process.pid}-${uniqueId()}`;
   renameSync(temporary, path.join(parent, finished));
   const link = path.join(parent, `${prefix}link-${process.pid}-${uniqueId()}`);
-  let aside: string | null = null; // a legacy folder moved out of the way, put back if the switch fails
+  let movedAside: string | null = null; // a report folder moved out of the way, put back if the switch fails
+  let removedEmpty = false;
   try {
     symlinkSync(finished, link, 'dir'); // relative: moving the parent folder keeps it working
-    if (currentTarget(absolute) === null && existsSync(absolute)) aside = moveLegacyFolderAside(absolute, prefix);
+    // Checked again at the switch: the folder may have gained files while the run trained.
+    const target = checkPublishTarget(out);
+    if (target.kind === 'empty-folder') {
+      rmdirSync(absolute); // fails on a folder that is no longer empty: nothing is lost
+      removedEmpty = true;
+    }
+    if (target.kind === 'report-folder') movedAside = moveReportFolderAside(absolute);
     renameSync(link, absolute);
   } catch (error) {
-    if (aside) renameSync(aside, absolute);
+    if (movedAside) renameSync(movedAside, absolute);
+    if (removedEmpty) mkdirSync(absolute);
     rmSync(link, { force: true });
     rmSync(path.join(parent, finished), { recursive: true, force: true });
     throw error;
   }
+  if (movedAside) hooks.log?.(`${out} was a report folder of an earlier run; it is now ${path.join(path.dirname(out), path.basename(movedAside))}`);
   try {
-    removeLeftovers(out);
+    removeLeftovers(out, hooks.log);
   } catch {
     // Best effort: the new folder is in place, and the next publish tries again.
   }
-  return { folder: path.join(parent, finished), files: files.map((file) => file.path) };
+  return { folder: path.join(parent, finished), files: files.map((file) => file.path), movedAside };
 }
 
 /** `name` inside `folder`, refusing paths that climb out of it. */
@@ -146,48 +183,181 @@ function resolveInside(folder: string, name: string): string {
 function currentTarget(absolute: string): string | null {
   try {
     if (!lstatSync(absolute).isSymbolicLink()) return null;
-    return path.basename(readlinkSync(absolute));
+    const target = readlinkSync(absolute);
+    const prefix = `.${path.basename(absolute)}.run-`;
+    return target.startsWith(prefix) && !target.includes('/') ? target : null;
   } catch {
     return null;
   }
 }
 
-/** A report folder written by an older version becomes a .run- sibling, then `out` is free for the symlink. */
-function moveLegacyFolderAside(absolute: string, prefix: string): string {
-  const aside = path.join(path.dirname(absolute), `${prefix}run-legacy-${process.pid}-${uniqueId()}`);
+/** A report folder that is a real folder (ours by its manifest) becomes `<base>.before-<time>` beside it. */
+function moveReportFolderAside(absolute: string): string {
+  let aside = `${absolute}.before-${timeStamp()}`;
+  for (let n = 2; existsSync(aside); n++) aside = `${absolute}.before-${timeStamp()}-${n}`;
   renameSync(absolute, aside);
   return aside;
 }
 
+/** Every entry under `folder` (files, links and folders; links not followed), relative to it. */
+function entriesUnder(folder: string): { files: string[]; folders: string[] } {
+  const files: string[] = [];
+  const folders: string[] = [];
+  const walk = (relative: string) => {
+    for (const name of readdirSync(path.join(folder, relative))) {
+      const entry = relative === '' ? name : `${relative}/${name}`;
+      if (lstatSync(path.join(folder, entry)).isDirectory()) {
+        folders.push(entry);
+        walk(entry);
+      } else files.push(entry);
+    }
+  };
+  walk('');
+  return { files, folders };
+}
+
 /**
- * Why `out` cannot be published to, or null: a file, or a folder of something other than reports.
- * Checked at start-up and again before the switch, so a run never trains for a target it will refuse.
+ * The entries of `folder` that its manifest does not account for, or null when it holds no manifest
+ * of ours. An empty list proves the folder ours: every file in it is one we wrote.
  */
-export function publishTargetProblem(out: string): string | null {
+function foreignEntries(folder: string): string[] | null {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(readFileSync(path.join(folder, PUBLISH_MANIFEST), 'utf8')) as Manifest;
+  } catch {
+    return null;
+  }
+  if (manifest === null || typeof manifest !== 'object' || manifest.files === null || typeof manifest.files !== 'object') return null;
+  const listed = new Set(Object.keys(manifest.files));
+  const listedFolders = new Set([...listed].flatMap((file) => file.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
+  const { files, folders } = entriesUnder(folder);
+  return [
+    ...files.filter((file) => file !== PUBLISH_MANIFEST && !listed.has(file)),
+    ...folders.filter((sub) => !listedFolders.has(sub)).map((sub) => `${sub}/`),
+  ];
+}
+
+/** `child` is `ancestor` or lies inside it (both absolute). */
+const within = (child: string, ancestor: string) => child === ancestor || child.startsWith(ancestor.endsWith(path.sep) ? ancestor : ancestor + path.sep);
+
+/** The real path of `file`, or of its nearest existing ancestor with the rest appended: links resolved where they exist. */
+export function realPathOf(file: string): string {
+  const absolute = path.resolve(file);
+  for (let existing = absolute; ; existing = path.dirname(existing)) {
+    try {
+      return path.join(realpathSync(existing), path.relative(existing, absolute));
+    } catch {
+      if (path.dirname(existing) === existing) return absolute;
+    }
+  }
+}
+
+/** Whether `folder` is a mount point: a volume or tmpfs cannot be renamed over, so it cannot become the link. */
+function isMountPoint(folder: string): boolean {
+  try {
+    if (statSync(folder).dev !== statSync(path.dirname(folder)).dev) return true;
+    const real = realpathSync(folder);
+    const decode = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+    // A bind mount keeps the device number; the kernel's mount table still lists it.
+    return readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .some((line) => decode(line.split(' ')[4] ?? '') === real);
+  } catch {
+    return false;
+  }
+}
+
+/** Why `folder` (which exists) can never be a report folder, or null: what replacing it would take from the user. */
+function protectedFolderProblem(folder: string): string | null {
+  const real = realPathOf(folder);
+  if (within(realPathOf(process.cwd()), real)) return real === realPathOf(process.cwd()) ? 'the current folder' : 'a folder that holds the current folder';
+  if (within(realPathOf(PROJECT_ROOT), real)) return "this project's own folder";
+  if (within(realPathOf(os.homedir()), real)) return 'your home folder';
+  if (existsSync(path.join(folder, '.git'))) return 'a git work tree';
+  if (isMountPoint(folder)) return 'a mount point (a volume or a tmpfs), which cannot be replaced by the report link';
+  return null;
+}
+
+/** A few names of a list, for a message: "a, b, c and 4 more". */
+function someOf(names: string[], most = 3): string {
+  const shown = names.slice(0, most).join(', ');
+  return names.length > most ? `${shown} and ${names.length - most} more` : shown;
+}
+
+/** A folder name beside `out` that does not exist yet, for the message that refuses `out`. */
+function freshName(out: string): string {
+  const absolute = path.resolve(out);
+  const base = path.basename(absolute) === '' || absolute === realPathOf(process.cwd()) ? 'reports' : `${path.basename(absolute)}-reports`;
+  // Inside the current folder, the project, the home folder or a mount point; beside a git work tree (not in its status).
+  const guarded = protectedFolderProblem(absolute);
+  const inside = guarded !== null && guarded !== 'a git work tree' && !existsSync(path.join(absolute, 'reports'));
+  const where = inside ? absolute : path.dirname(absolute);
+  let name = path.join(where, inside ? 'reports' : base);
+  for (let n = 2; existsSync(name); n++) name = path.join(where, `${inside ? 'reports' : base}-${n}`);
+  const relative = path.relative(process.cwd(), name);
+  return relative.startsWith('..') || relative === '' ? name : relative;
+}
+
+function publishTarget(out: string): Target {
   const { absolute } = siblings(out);
   let stat: Stats;
   try {
     stat = lstatSync(absolute);
   } catch {
-    return null; // absent: the first publish creates it
+    return { kind: 'absent' };
   }
   if (stat.isSymbolicLink()) {
-    if (currentTarget(absolute)?.startsWith(`.${path.basename(absolute)}.run-`)) return null;
-    return 'a symlink this pipeline did not make; remove it or choose another --out';
+    if (currentTarget(absolute) !== null) return { kind: 'our-link' };
+    return { kind: 'refused', problem: `a symlink this pipeline did not make (to ${readlinkSync(absolute)})` };
   }
-  if (!stat.isDirectory()) return 'a file, not a folder';
-  const entries = readdirSync(absolute).filter((name) => !name.startsWith('.'));
-  if (entries.length === 0 || entries.includes('metrics.json')) return null;
-  return `a folder of other files (no metrics.json), which publishing would replace; choose an empty or new folder`;
+  if (!stat.isDirectory()) return { kind: 'refused', problem: 'a file, not a folder' };
+  const guarded = protectedFolderProblem(absolute);
+  if (guarded) return { kind: 'refused', problem: guarded };
+  const entries = readdirSync(absolute);
+  if (entries.length === 0) return { kind: 'empty-folder' };
+  const foreign = foreignEntries(absolute);
+  if (foreign === null) return { kind: 'refused', problem: `a folder of files this pipeline did not write (${someOf(entries.sort())})` };
+  if (foreign.length > 0) {
+    return { kind: 'refused', problem: `a report folder holding files this pipeline did not write (${someOf(foreign.sort())})` };
+  }
+  return { kind: 'report-folder' };
 }
 
-function checkPublishTarget(out: string): void {
-  const problem = publishTargetProblem(out);
-  if (problem) throw new PublishError(`--out ${out}: expected a report folder, found ${problem}`);
+/**
+ * Why `out` cannot be published to, or null. Checked at start-up and again at the switch, so a run
+ * never trains for a target it will refuse, and never replaces what appeared while it trained.
+ */
+export function publishTargetProblem(out: string): string | null {
+  const target = publishTarget(out);
+  if (target.kind !== 'refused') return null;
+  return (
+    `--out ${out}: expected a new folder or a report folder of this pipeline, found ${target.problem}. ` +
+    `Nothing there was changed; choose another folder, e.g. --out ${freshName(out)}`
+  );
 }
 
-/** Removes unfinished and replaced siblings of `out` whose writer is dead (or is us and is done with them). */
-function removeLeftovers(out: string): string[] {
+function checkPublishTarget(out: string): Target {
+  const target = publishTarget(out);
+  if (target.kind === 'refused') throw new PublishError(publishTargetProblem(out)!);
+  return target;
+}
+
+/** Whether the leftover `name` beside `out` carries our mark: only then may it be removed. */
+function markedAsOurs(parent: string, name: string, kind: string, prefix: string): boolean {
+  const full = path.join(parent, name);
+  try {
+    const stat = lstatSync(full);
+    if (kind === 'link') return stat.isSymbolicLink() && /^[^/]+$/.test(readlinkSync(full)) && readlinkSync(full).startsWith(`${prefix}run-`);
+    if (!stat.isDirectory()) return false;
+    if (kind === 'tmp') return existsSync(path.join(full, PUBLISHING_MARK)) || foreignEntries(full)?.length === 0;
+    return foreignEntries(full)?.length === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Removes unfinished and replaced siblings of `out` that carry our mark and whose writer is dead (or is us and is done with them). */
+function removeLeftovers(out: string, log?: (line: string) => void): string[] {
   const { absolute, parent, prefix } = siblings(out);
   if (!existsSync(parent)) return [];
   const current = currentTarget(absolute);
@@ -201,6 +371,14 @@ function removeLeftovers(out: string): string[] {
     const ours = pid === process.pid;
     // Our own .tmp- or .link- may be in use by a publish still running in this process.
     if ((ours && kind !== 'run') || (!ours && processAlive(pid))) continue;
+    if (!markedAsOurs(parent, name, kind!, prefix)) {
+      if (kind === 'run') {
+        const foreign = foreignEntries(path.join(parent, name));
+        const what = foreign === null ? 'no manifest of this pipeline' : `files this pipeline did not write (${someOf(foreign)})`;
+        log?.(`kept ${path.join(path.dirname(out), name)}: it holds ${what}; move what you need out of it, then delete it`);
+      }
+      continue;
+    }
     try {
       rmSync(path.join(parent, name), { recursive: true, force: true });
       removed.push(name);

@@ -4,7 +4,7 @@
 
 import { createCache } from './cache.js';
 import { watchedCount } from './budget.js';
-import type { ChildMessage, JobMessage, ThreadsMessage } from './child.js';
+import { serializeError, type ChildMessage, type JobMessage, type ThreadsMessage } from './child.js';
 import { runStageJob } from './runner.js';
 import type { Config } from '../config.js';
 import type { EpochProgress, ProgressFactory } from '../progress.js';
@@ -56,8 +56,7 @@ process.once('message', async ({ config, job }: JobMessage<Config>) => {
     await send({ kind: 'done' });
     process.exit(0);
   } catch (error) {
-    const err = error instanceof Error ? error : new Error(String(error));
-    await send({ kind: 'failed', name: err.name, message: err.message, stack: err.stack });
+    await send({ kind: 'failed', error: serializeError(error) });
     process.exit(1);
   }
 });
