@@ -5,6 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { failureMessage, fileSystemMessage, reportsKeptNote } from '../pipeline/cli/errors.js';
 import { DataError } from '../pipeline/load.js';
+import { StagesFailedError } from '../pipeline/dag/runner.js';
+import { StageProcessError, deserializeError, serializeError } from '../pipeline/dag/child.js';
 
 const errno = (code: string, file: string, syscall = 'open') =>
   Object.assign(new Error(`${code}: raw message, ${syscall} '${file}'`), { code, path: file, syscall });
@@ -45,5 +47,37 @@ describe('fileSystemMessage', () => {
   it('says the reports were kept only when there is a report folder', () => {
     expect(reportsKeptNote(path.join(os.tmpdir(), 'no-such-folder-here'))).toBeNull();
     expect(reportsKeptNote(os.tmpdir())).toBe(`Reports in ${os.tmpdir()}/ were left as they were.`);
+  });
+});
+
+describe('errors from a stage process', () => {
+  it('keep their path across the process boundary: ENOSPC in a child is one line naming the file', () => {
+    const full = errno('ENOSPC', '/data/.cache/train/.tmp-ab/arrays.bin', 'write');
+    const rebuilt = deserializeError(structuredClone(serializeError(full))); // what the IPC channel carries
+    expect(failureMessage(rebuilt)).toBe('error: /data/.cache/train/.tmp-ab/arrays.bin: no space left on the device (ENOSPC on write)');
+  });
+
+  it('keep their class name, so ours print no stack, and a bug keeps its stack', () => {
+    const ours = deserializeError(
+      serializeError(new StageProcessError('stage train: its process was killed by SIGKILL before it finished')),
+    );
+    expect(failureMessage(ours)).toBe('error: stage train: its process was killed by SIGKILL before it finished');
+    const bug = deserializeError(serializeError(new TypeError('x is undefined')));
+    expect(failureMessage(bug).split('\n').length).toBeGreaterThan(1);
+    expect(failureMessage(bug).split('\n')[1]).toMatch(/^\s+at /);
+  });
+
+  it('several stages failing: each one worded as if it failed alone', () => {
+    const error = new StagesFailedError([
+      { stage: 'train', error: errno('ENOSPC', '/c/train/arrays.bin', 'write') },
+      { stage: 'reference', error: new StageProcessError('stage reference: its process was killed by SIGKILL before it finished') },
+    ]);
+    expect(failureMessage(error)).toBe(
+      [
+        'error: 2 stages failed:',
+        '  train: /c/train/arrays.bin: no space left on the device (ENOSPC on write)',
+        '  reference: stage reference: its process was killed by SIGKILL before it finished',
+      ].join('\n'),
+    );
   });
 });

@@ -314,6 +314,26 @@ describe('file hashes', () => {
     expect(createFileHashes(stateFile).hash(file)).toBe(sha('fifth'));
   });
 
+  it("rereads a file rewritten in place with its size and mtime put back: ctime is in the key, as in git's index", () => {
+    const file = path.join(dir, 'x');
+    const stateFile = path.join(dir, 'state.json');
+    writeFileSync(file, 'first');
+    utimesSync(file, anHourAgo(), anHourAgo());
+    const first = createFileHashes(stateFile);
+    expect(first.hash(file)).toBe(sha('first'));
+    first.save();
+    // Hashed "long ago", so neither mtime nor ctime is racy: only the key decides.
+    const state = JSON.parse(readFileSync(stateFile, 'utf8'));
+    state.files[path.resolve(file)].hashedAtMs += 3_600_000;
+    writeFileSync(stateFile, JSON.stringify(state));
+    expect(createFileHashes(stateFile).hash(file)).toBe(sha('first')); // unchanged: trusted, not reread
+    const { ino, mtime } = statSync(file);
+    writeFileSync(file, 'fifth'); // same inode, same size
+    utimesSync(file, mtime, mtime);
+    expect(statSync(file).ino).toBe(ino);
+    expect(createFileHashes(stateFile).hash(file)).toBe(sha('fifth'));
+  });
+
   it("rereads a file changed within two seconds of being hashed (git's racily clean case)", () => {
     const file = path.join(dir, 'x');
     const stateFile = path.join(dir, 'state.json');

@@ -9,6 +9,8 @@
 // A child never writes reports and never takes the --out lock; a child whose parent dies exits.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import type { EpochProgress, ProgressFactory } from '../progress.js';
 import type { StageJob } from './runner.js';
 import { InterruptedError } from './interrupted.js';
@@ -72,7 +74,7 @@ export interface ThreadsMessage {
  * Node flags that let a child run TypeScript, as `npm run pipeline` does. tsx is resolved from this
  * package, not from the folder the user runs in (`npx mnist-pipeline` from anywhere).
  */
-const childExecArgv = () => ['--import', typeof import.meta.resolve === 'function' ? import.meta.resolve('tsx') : 'tsx']; // jest's ESM has no resolve
+const CHILD_EXEC_ARGV = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
 
 // Every live child of this process; one exit hook for all of them, however many runs started them.
 const live = new Set<ChildProcess>();
@@ -104,7 +106,7 @@ export function childProcessJobs<C>(options: {
   return (job, onThreads) =>
     new Promise<void>((resolve, reject) => {
       const child = fork(options.entry, [], {
-        execArgv: childExecArgv(),
+        execArgv: CHILD_EXEC_ARGV,
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
       });

@@ -1,11 +1,14 @@
 // Runs the real CLI in a child process, as a user would.
 
 import { spawn, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 
 export const ROOT = path.resolve(import.meta.dirname, '..', '..');
 // One process, as `npm run pipeline` starts it: a signal reaches the pipeline itself, not a wrapper.
-const NODE_ARGS = ['--import', 'tsx'];
+// tsx by its full path, so that a test may start the CLI from a folder outside the project.
+const NODE_ARGS = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
 
 export interface CliResult {
   status: number | null;
@@ -13,9 +16,10 @@ export interface CliResult {
   stderr: string;
 }
 
-export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}): CliResult {
+/** Runs `script` of the project with `args`, in `cwd` (the project by default), as a user would. */
+export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): CliResult {
   const result = spawnSync(process.execPath, [...NODE_ARGS, path.join(ROOT, script), ...args], {
-    cwd: ROOT,
+    cwd,
     encoding: 'utf8',
     env: { ...process.env, CI: 'true', ...env },
     timeout: 300_000,
