@@ -1,8 +1,22 @@
 // predict: MNIST-style preparation of any image, per-file errors, and the CLI.
 // The model is trained here, quickly; the digit images are written here from the test set.
 
-import { execFile } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import {
+  closeSync,
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -14,7 +28,16 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { defaultDataDir, loadMnist } from '../pipeline/load.js';
 import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
-import { MAX_WORKING_SIDE, ModelError, decodeImage, loadTrainedModel, predictFiles, type FileResult } from '../pipeline/predict/predict.js';
+import {
+  MAX_WORKING_SIDE,
+  ModelError,
+  decodeImage,
+  formatResult,
+  loadTrainedModel,
+  predictFiles,
+  reportFolder,
+  type FileResult,
+} from '../pipeline/predict/predict.js';
 import {
   BOX_SIDE,
   FIELD_SIDE,
@@ -26,11 +49,11 @@ import {
   topGuesses,
   type GrayImage,
 } from '../pipeline/predict/prepare.js';
-import { ROOT } from './helpers/cli.js';
+import { ROOT, runCli } from './helpers/cli.js';
 import { grayPng } from './helpers/png.js';
 import { preprocessDataset } from '../pipeline/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { publishFolder } from '../pipeline/dag/publish.js';
+import { publishFolder, type PublishFile } from '../pipeline/dag/publish.js';
 import { initialWeights, trainTfjs } from '../pipeline/train.js';
 import type { Dataset } from '../pipeline/types.js';
 
@@ -108,7 +131,7 @@ beforeAll(async () => {
     { progress: silentProgress() },
   );
   await publishFolder(out, await modelFiles(trained.params, 'model/tfjs'));
-  model = await loadTrainedModel(out, 'tfjs');
+  model = (await loadTrainedModel(reportFolder(out), 'tfjs')).model;
 });
 
 afterAll(() => {
@@ -288,8 +311,8 @@ describe('per-file errors', () => {
 
   it('says to run the pipeline first when there is no trained model', async () => {
     const empty = path.join(work, 'no-reports');
-    await expect(loadTrainedModel(empty, 'tfjs')).rejects.toThrow(ModelError);
-    await expect(loadTrainedModel(empty, 'tfjs')).rejects.toThrow(
+    await expect(loadTrainedModel(reportFolder(empty), 'tfjs')).rejects.toThrow(ModelError);
+    await expect(loadTrainedModel(reportFolder(empty), 'tfjs')).rejects.toThrow(
       `no trained tfjs model: ${path.join(empty, 'model', 'tfjs', 'model.json')} does not exist. ` +
         `Run the pipeline first (npm run pipeline -- --out ${empty}).`,
     );
@@ -516,5 +539,227 @@ describe('the CLI: flags and the best model', () => {
       rmSync(path.join(out, 'model', 'best'), { recursive: true, force: true });
     }
     expect(readFileSync(path.join(out, 'model', 'tfjs', 'model.json'), 'utf8')).toContain('dense1');
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The user's files and folders, through the real CLI.
+
+/** The env of a shell: runCli's without the npm_* variables of the `npm test` that may run us (undefined drops a variable). */
+const withoutNpm = (env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv => ({
+  ...Object.fromEntries(
+    Object.keys(process.env)
+      .filter((key) => key.startsWith('npm_'))
+      .map((key) => [key, undefined]),
+  ),
+  ...env,
+});
+const predictCli = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+  runCli('pipeline/cli/predict.ts', [...args, '--backend', 'wasm'], withoutNpm(env));
+
+/** Writes test digit `index` as a black-on-white PNG at `file`. */
+function writeDigit(file: string, index: number): void {
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, digitCanvas(testDigit(index), { scale: 4, invert: true }).toBuffer('image/png'));
+}
+
+/** The result line the CLI prints for `file` (read from `readFrom`), with its --show-input image. */
+async function expectedLine(file: string, readFrom: string, inputImage?: string): Promise<string> {
+  const [result] = await predictFiles([readFrom], model);
+  return formatResult({ ...result!, file, ...(inputImage && result!.ok ? { inputImage } : {}) });
+}
+
+/** The files of <from>/model/tfjs, to publish elsewhere. */
+function tfjsModelFiles(from: string): PublishFile[] {
+  const folder = path.join(from, 'model', 'tfjs');
+  return readdirSync(folder).map((name) => ({ path: `model/tfjs/${name}`, data: readFileSync(path.join(folder, name)) }));
+}
+
+const sha256 = (data: Uint8Array) => createHash('sha256').update(data).digest('hex');
+
+describe('the CLI: --show-input writes over nothing', () => {
+  it("keeps the input picture and the user's three.png byte for byte, and writes the images under free names", async () => {
+    const folder = mkdtempSync(path.join(work, 'show-input-'));
+    const picture = path.join(folder, 'my-digit.png'); // the input itself, in the --show-input folder
+    const three = path.join(folder, 'three.png'); // the user's own file, with the stem of the second input
+    const otherThree = path.join(work, 'pictures', 'three.png');
+    writeDigit(picture, 5);
+    writeDigit(three, 18);
+    writeDigit(otherThree, 7);
+    const before = [readFileSync(picture), readFileSync(three)];
+
+    const first = predictCli(['--out', out, '--show-input', folder, picture, otherThree]);
+    const second = predictCli(['--out', out, '--show-input', folder, picture, otherThree]);
+
+    const written = (name: string) => path.join(folder, name);
+    expect(first).toEqual({
+      status: 0,
+      stdout:
+        `${await expectedLine(picture, picture, written('my-digit-2.png'))}\n` +
+        `${await expectedLine(otherThree, otherThree, written('three-2.png'))}\n`,
+      stderr:
+        `model: ${path.join(out, 'model', 'tfjs')}\n` +
+        `${picture} exists; wrote ${written('my-digit-2.png')}\n` +
+        `${three} exists; wrote ${written('three-2.png')}\n`,
+    });
+    expect(second.status).toBe(0);
+    expect(second.stderr).toBe(
+      `model: ${path.join(out, 'model', 'tfjs')}\n` +
+        `${picture} exists; wrote ${written('my-digit-3.png')}\n` +
+        `${three} exists; wrote ${written('three-3.png')}\n`,
+    );
+    expect(readFileSync(picture).equals(before[0]!)).toBe(true);
+    expect(readFileSync(three).equals(before[1]!)).toBe(true);
+    expect(readdirSync(folder).sort()).toEqual([
+      'my-digit-2.png',
+      'my-digit-3.png',
+      'my-digit.png',
+      'three-2.png',
+      'three-3.png',
+      'three.png',
+    ]);
+    for (const name of ['my-digit-2.png', 'three-3.png']) {
+      const image = await loadImage(written(name));
+      expect([image.width, image.height]).toEqual([FIELD_SIDE, FIELD_SIDE]);
+    }
+  });
+
+  it('does not write through a symlink in the folder, even one whose target does not exist (open with O_EXCL)', async () => {
+    const folder = mkdtempSync(path.join(work, 'show-input-link-'));
+    const target = path.join(work, 'link-target.png'); // absent: a check-then-write would create it through the link
+    symlinkSync(target, path.join(folder, 'seven.png'));
+    const seven = path.join(work, 'pictures', 'seven.png');
+    writeDigit(seven, 0);
+    const result = predictCli(['--out', out, '--show-input', folder, seven]);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe(
+      `model: ${path.join(out, 'model', 'tfjs')}\n${path.join(folder, 'seven.png')} exists; wrote ${path.join(folder, 'seven-2.png')}\n`,
+    );
+    expect(existsSync(target)).toBe(false);
+    expect(readdirSync(folder).sort()).toEqual(['seven-2.png', 'seven.png']);
+  });
+});
+
+describe("the CLI: the report's checksums", () => {
+  it('reads an intact published folder silently, and refuses one with 4 KB of weights.bin overwritten in one line, exit 1', async () => {
+    const reports = path.join(work, 'damaged-reports');
+    await publishFolder(reports, tfjsModelFiles(out));
+    const digit = path.join(work, 'pictures', 'checksum.png');
+    writeDigit(digit, 5);
+    const intact = predictCli(['--out', reports, digit]);
+    expect(intact).toEqual({
+      status: 0,
+      stdout: `${await expectedLine(digit, digit)}\n`,
+      stderr: `model: ${path.join(reports, 'model', 'tfjs')}\n`,
+    });
+
+    const weights = path.join(reports, 'model', 'tfjs', 'weights.bin');
+    const recorded = sha256(readFileSync(weights));
+    const descriptor = openSync(weights, 'r+');
+    writeSync(descriptor, new Uint8Array(4096).fill(0xab), 0, 4096, 8192);
+    closeSync(descriptor);
+    const found = sha256(readFileSync(weights));
+    expect(predictCli(['--out', reports, digit])).toEqual({
+      status: 1,
+      stdout: '',
+      stderr:
+        `error: ${weights}: expected SHA-256 ${recorded.slice(0, 12)}…, found ${found.slice(0, 12)}…; ` +
+        `the report folder is damaged: rerun npm run pipeline -- --stage report --out ${reports} to write it again\n`,
+    });
+  });
+
+  it('loads a folder without manifest.json (written by hand) and says on stderr that it could not check it', async () => {
+    const handMade = path.join(work, 'hand-made');
+    cpSync(path.join(out, 'model', 'tfjs'), path.join(handMade, 'model', 'tfjs'), { recursive: true });
+    const digit = path.join(work, 'pictures', 'hand-made.png');
+    writeDigit(digit, 5);
+    expect(predictCli(['--out', handMade, digit])).toEqual({
+      status: 0,
+      stdout: `${await expectedLine(digit, digit)}\n`,
+      stderr:
+        `model: ${path.join(handMade, 'model', 'tfjs')}\n` +
+        `note: could not check ${path.join(handMade, 'model', 'tfjs')}: ${handMade} has no manifest.json ` +
+        `(written by hand or by an older version); loading it as it is\n`,
+    });
+  });
+});
+
+describe('the CLI: paths from the folder the user typed them in', () => {
+  let scratch: string; // the user's folder: seven.png and a report folder of its own
+  beforeAll(async () => {
+    scratch = mkdtempSync(path.join(work, 'scratch-'));
+    writeDigit(path.join(scratch, 'seven.png'), 0);
+    await publishFolder(path.join(scratch, 'reports'), tfjsModelFiles(out));
+  });
+
+  it('cd scratch && npm run predict -- seven.png nope.png --show-input seen: reads ./seven.png and ./reports, writes ./seen', async () => {
+    const text = predictCli(['seven.png', 'nope.png', '--show-input', 'seen'], { INIT_CWD: scratch });
+    expect(text).toEqual({
+      status: 1,
+      stdout: `${await expectedLine('seven.png', path.join(scratch, 'seven.png'), path.join('seen', 'seven.png'))}\n`,
+      stderr: 'model: reports/model/tfjs\nnope.png: error: no such file\n1 of 2 files failed\n',
+    });
+    expect(existsSync(path.join(scratch, 'seen', 'seven.png'))).toBe(true);
+
+    const json = predictCli(['seven.png', '--show-input', 'seen', '--out', 'reports', '--json'], { INIT_CWD: scratch });
+    expect([json.status, json.stderr]).toEqual([0, 'seen/seven.png exists; wrote seen/seven-2.png\n']);
+    const document = JSON.parse(json.stdout) as { out: string; modelFolder: string; results: FileResult[] };
+    expect([document.out, document.modelFolder]).toEqual(['reports', 'reports/model/tfjs']);
+    expect(document.results.map((result) => [result.file, result.ok && result.inputImage])).toEqual([['seven.png', 'seen/seven-2.png']]);
+    expect(existsSync(path.join(scratch, 'seen', 'seven-2.png'))).toBe(true);
+  });
+
+  it("without ./reports holding model/, reads the project's reports, and names it", async () => {
+    const elsewhere = mkdtempSync(path.join(work, 'elsewhere-'));
+    mkdirSync(path.join(elsewhere, 'reports')); // a reports folder without model/ is not a report folder
+    writeDigit(path.join(elsewhere, 'seven.png'), 0);
+    const result = predictCli(['seven.png'], { INIT_CWD: elsewhere });
+    const projectModel = path.join(ROOT, 'reports', 'model', 'tfjs');
+    if (existsSync(path.join(projectModel, 'model.json'))) {
+      expect(result.stderr.split('\n')[0]).toBe(`model: ${projectModel}`); // a pipeline run has written the project's reports
+    } else {
+      expect(result).toEqual({
+        status: 1,
+        stdout: '',
+        stderr: `error: no trained tfjs model: ${path.join(projectModel, 'model.json')} does not exist. Run the pipeline first (npm run pipeline).\n`,
+      });
+    }
+  });
+
+  it('through npm itself: npm run -s predict -- seven.png --json prints only the JSON on stdout', async () => {
+    const npm = (args: string[]) => {
+      const result = spawnSync('npm', ['--prefix', ROOT, ...args], {
+        cwd: scratch,
+        encoding: 'utf8',
+        env: { ...withoutNpm(), CI: 'true' },
+      });
+      return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+    };
+    const silent = npm(['run', '-s', 'predict', '--', 'seven.png', '--json', '--backend', 'wasm']);
+    expect([silent.status, silent.stderr]).toEqual([0, '']);
+    const document = JSON.parse(silent.stdout) as { modelFolder: string; results: FileResult[] };
+    expect([document.modelFolder, document.results[0]!.file]).toEqual(['reports/model/tfjs', 'seven.png']);
+
+    const plain = npm(['run', 'predict', '--', 'seven.png', '--json', '--backend', 'wasm']); // npm prints its banner on stdout
+    expect(plain.status).toBe(0);
+    expect(plain.stdout.startsWith('\n> ')).toBe(true);
+    expect(plain.stderr).toBe(
+      'note: npm printed its banner on stdout above the JSON; npm run -s predict -- seven.png --json --backend wasm prints the JSON alone\n',
+    );
+  });
+});
+
+describe('the CLI: stdout holds only results', () => {
+  it('npm run predict x.png --json (no --): the hint goes to stderr, nothing to stdout, exit 2', () => {
+    // What npm leaves us when it takes --json for itself: argv without it, and npm_config_json=true.
+    const result = runCli('pipeline/cli/predict.ts', ['x.png'], withoutNpm({ npm_lifecycle_event: 'predict', npm_config_json: 'true' }));
+    expect(result).toEqual({
+      status: 2,
+      stdout: '',
+      stderr:
+        'error: npm took --json for itself: flags for us go after "--".\n' +
+        'did you mean: npm run predict -- x.png --json\n' +
+        'Run "npm run predict -- --help" for every flag.\n',
+    });
   });
 });

@@ -6,11 +6,13 @@
 //
 // D = 784, K = 10.
 
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createCanvas, createImageData, loadImage, type Image } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
 import { D, K } from '../../reference/shapes.js';
+import { DEFAULTS } from '../config.js';
+import { PUBLISH_MANIFEST, verifyPublished } from '../dag/publish.js';
 import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
 import { predictProbabilities } from '../tfjs/model.js';
 import { percent } from '../render/format.js';
@@ -31,7 +33,7 @@ export class ModelError extends Error {
 }
 
 export type FileResult =
-  | { file: string; ok: true; guesses: Guess[]; inputImage?: string } // inputImage: the --show-input PNG
+  | { file: string; ok: true; guesses: Guess[]; inputImage?: string } // inputImage: the --show-input PNG, a file we created
   | { file: string; ok: false; error: string };
 
 // ---------------------------------------------------------------------------
@@ -147,21 +149,75 @@ function inputPng(input: Float32Array): Uint8Array {
   return new Uint8Array(canvas.toBuffer('image/png'));
 }
 
-/** The folder a trained model is saved in, under the report folder `out`. */
-function modelFolder(out: string, name: ModelName): string {
-  return path.join(out, 'model', name);
+/** A report folder: the path this process opens, and the one messages show (as the user typed it, or would). */
+export interface ReportFolder {
+  path: string;
+  shown: string;
+  pipelineOut: string | null; // the --out with which `npm run pipeline` writes it; null: its default folder
 }
 
-/** Loads <out>/model/<name>; a missing model says which pipeline command makes it. */
-export async function loadTrainedModel(out: string, name: ModelName): Promise<tf.LayersModel> {
-  const folder = modelFolder(out, name);
+/** A report folder named in messages just as given (for callers that resolve no paths themselves). */
+export function reportFolder(out: string): ReportFolder {
+  return { path: out, shown: out, pipelineOut: out === DEFAULTS.out ? null : out };
+}
+
+export interface TrainedModel {
+  model: tf.LayersModel;
+  folder: string; // <out>/model/<name>, as shown
+  unchecked: string | null; // why its files could not be checked against the report's manifest; null when they were, and matched
+}
+
+/** Checks the files under `under` with verifyPublished, naming each damaged file under `report.shown`. */
+function damagedFiles(report: ReportFolder, under: string): string[] {
+  const absolute = path.resolve(report.path); // verifyPublished names files by path.join(out, name): a prefix without `./` or a trailing `/`
+  const prefix = absolute.endsWith(path.sep) ? absolute : absolute + path.sep;
+  return verifyPublished(absolute, under).map((problem) => {
+    if (!problem.startsWith(prefix)) return problem;
+    const rest = problem.slice(prefix.length); // "model/tfjs/weights.bin: expected …"
+    const colon = rest.indexOf(': ');
+    return colon < 0 ? problem : path.join(report.shown, rest.slice(0, colon)) + rest.slice(colon);
+  });
+}
+
+/**
+ * Checks <out>/model/<name> against the manifest the pipeline published with it: damage is a ModelError
+ * naming the file. Returns why the folder could not be checked (a folder without a manifest, written by hand
+ * or by an older version, or a model the manifest does not list), or null when every file matched.
+ */
+function checkModelFolder(report: ReportFolder, name: ModelName, rewrite: string): string | null {
+  const under = `model/${name}`;
+  if (!existsSync(path.join(report.path, PUBLISH_MANIFEST))) {
+    return `${report.shown} has no ${PUBLISH_MANIFEST} (written by hand or by an older version)`;
+  }
+  const problems = damagedFiles(report, under);
+  if (problems.length > 0) {
+    const more = problems.length > 1 ? ` (and ${problems.length - 1} more files)` : '';
+    throw new ModelError(`${problems[0]}${more}; the report folder is damaged: rerun ${rewrite} to write it again`);
+  }
+  const listed = Object.keys(
+    (JSON.parse(readFileSync(path.join(report.path, PUBLISH_MANIFEST), 'utf8')) as { files?: object }).files ?? {},
+  );
+  if (listed.some((file) => file.startsWith(`${under}/`))) return null;
+  return `${path.join(report.shown, PUBLISH_MANIFEST)} does not list it (copied in by hand?)`;
+}
+
+/**
+ * Loads <out>/model/<name> after checking its files against the report's manifest. A missing model says
+ * which pipeline command makes it; a damaged one names the file.
+ */
+export async function loadTrainedModel(report: ReportFolder, name: ModelName): Promise<TrainedModel> {
+  const out = report.pipelineOut === null ? [] : ['--out', report.pipelineOut];
+  const pipeline = (...flags: string[]) => `npm run pipeline${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`;
+  const command = pipeline(...out, ...(name === 'best' ? ['--experiments'] : []));
+  const unchecked = checkModelFolder(report, name, pipeline('--stage', 'report', ...out)); // the same run's config, from its cache
+  const folder = path.join(report.path, 'model', name);
+  const shownFolder = path.join(report.shown, 'model', name);
   if (!existsSync(path.join(folder, MODEL_JSON))) {
-    const flags = [...(out === 'reports' ? [] : ['--out', out]), ...(name === 'best' ? ['--experiments'] : [])];
-    const command = `npm run pipeline${flags.length > 0 ? ` -- ${flags.join(' ')}` : ''}`;
+    const shownModel = path.join(shownFolder, MODEL_JSON);
     throw new ModelError(
       name === 'best'
-        ? `no best model: ${path.join(folder, MODEL_JSON)} does not exist. The experiments save it: run ${command}.`
-        : `no trained ${name} model: ${path.join(folder, MODEL_JSON)} does not exist. ` +
+        ? `no best model: ${shownModel} does not exist. The experiments save it: run ${command}.`
+        : `no trained ${name} model: ${shownModel} does not exist. ` +
             `Run the pipeline first (${command})${name === 'reference' ? ', without --no-reference' : ''}.`,
     );
   }
@@ -169,29 +225,54 @@ export async function loadTrainedModel(out: string, name: ModelName): Promise<tf
   try {
     model = await loadModel(folder);
   } catch (error) {
-    throw new ModelError(`${folder}: could not load the model (${(error as Error).message}); rerun the pipeline to write it again`);
+    throw new ModelError(`${shownFolder}: could not load the model (${(error as Error).message}); rerun the pipeline to write it again`);
   }
   const inputShape = model.inputs[0]?.shape;
   const outputShape = model.outputs[0]?.shape;
   if (inputShape?.at(-1) !== D || outputShape?.at(-1) !== K) {
     model.dispose();
-    throw new ModelError(`${folder}: expected a model from ${D} inputs to ${K} digits, found [${inputShape}] → [${outputShape}]`);
+    throw new ModelError(`${shownFolder}: expected a model from ${D} inputs to ${K} digits, found [${inputShape}] → [${outputShape}]`);
   }
-  return model;
+  return { model, folder: shownFolder, unchecked };
 }
 
-/** A file name in `folder` that no earlier input has taken. */
-function uniqueName(folder: string, file: string, taken: Set<string>): string {
-  const stem = path.basename(file, path.extname(file)) || 'input';
-  let name = `${stem}.png`;
-  for (let n = 2; taken.has(name); n++) name = `${stem}-${n}.png`;
-  taken.add(name);
-  return path.join(folder, name);
+/** The name --show-input gives the 28×28 image of `file` when that name is free: its stem, as a PNG. */
+export function inputImageName(file: string): string {
+  return `${path.basename(file, path.extname(file)) || 'input'}.png`;
+}
+
+/**
+ * Writes `data` as `name` in `folder`, or as name-2, name-3, … when taken. Each name is opened with O_EXCL
+ * (flag wx), so an existing file (the user's picture, an earlier image, one made meanwhile) is never written over.
+ */
+function writeNewFile(folder: string, name: string, data: Uint8Array): string {
+  const extension = path.extname(name);
+  const stem = name.slice(0, name.length - extension.length);
+  for (let n = 1; ; n++) {
+    const file = path.join(folder, n === 1 ? name : `${stem}-${n}${extension}`);
+    let descriptor: number;
+    try {
+      descriptor = openSync(file, 'wx');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw error;
+    }
+    try {
+      writeFileSync(descriptor, data);
+    } catch (error) {
+      closeSync(descriptor);
+      unlinkSync(file); // ours: we created it just now
+      throw error;
+    }
+    closeSync(descriptor);
+    return file;
+  }
 }
 
 /**
  * Prepares and classifies every file. A file that fails gets its error and the
- * others go on. With `showInput`, the 28×28 image each file became is written there.
+ * others go on. With `showInput`, the 28×28 image each file became is written there,
+ * under a new name (see writeNewFile): no existing file is written over.
  */
 export async function predictFiles(
   files: readonly string[],
@@ -200,16 +281,12 @@ export async function predictFiles(
 ): Promise<FileResult[]> {
   const results: FileResult[] = [];
   const prepared: { slot: number; input: Float32Array }[] = [];
-  const taken = new Set<string>();
   if (options.showInput) mkdirSync(options.showInput, { recursive: true });
   for (const file of files) {
     try {
       const { input } = prepareDigit(await decodeImage(file));
       let inputImage: string | undefined;
-      if (options.showInput) {
-        inputImage = uniqueName(options.showInput, file, taken);
-        writeFileSync(inputImage, inputPng(input));
-      }
+      if (options.showInput) inputImage = writeNewFile(options.showInput, inputImageName(file), inputPng(input));
       prepared.push({ slot: results.length, input });
       results.push({ file, ok: true, guesses: [], ...(inputImage ? { inputImage } : {}) });
     } catch (error) {
