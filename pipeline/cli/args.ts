@@ -8,8 +8,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import yargs, { type Options } from 'yargs';
-import { UsageError, parseOrHelp, withCliConventions } from './conventions.js';
-import { BACKENDS, CONFIG_KEYS, ConfigError, DEFAULTS, FIELDS, checkField, resolveConfig, type Config } from '../config.js';
+import { UsageError, callerPath, parseOrHelp, withCliConventions } from './conventions.js';
+import { BACKENDS, CONFIG_KEYS, ConfigError, DEFAULTS, FIELDS, checkField, describeValue, resolveConfig, type Config } from '../config.js';
 import { STAGE_NAMES, type StageName } from '../stage-names.js';
 
 export type Mode = 'run' | 'list' | 'dry-run';
@@ -53,13 +53,72 @@ function configOption(key: keyof Config): Options {
   };
 }
 
-/** The raw text given for a flag, for error messages about values yargs turned into NaN. */
+/** The raw text given for a flag, for error messages about values yargs turned into NaN or Infinity. */
 function rawValue(argv: readonly string[], flag: string): string {
   for (let i = 0; i < argv.length; i++) {
     if (argv[i] === `--${flag}`) return argv[i + 1] ?? '';
     if (argv[i]!.startsWith(`--${flag}=`)) return argv[i]!.slice(flag.length + 3);
   }
   return '';
+}
+
+/** What each flag that takes a value expects: the config fields but the on/off ones, and --config. */
+const VALUE_EXPECTED = new Map<string, string>([
+  ...CONFIG_KEYS.filter((key) => FIELDS[key].kind !== 'boolean').map((key): [string, string] => {
+    const field = FIELDS[key];
+    const expected =
+      field.kind === 'integer' || field.kind === 'number'
+        ? 'a number'
+        : field.kind === 'backend'
+          ? `one of ${BACKENDS.join(', ')}`
+          : field.path
+            ? 'a folder'
+            : 'a value';
+    return [field.flag, expected];
+  }),
+  ['config', 'a JSON file'],
+]);
+
+/**
+ * yargs reads `--lr -Infinity` as --lr without a value, then the short flags -I -n -f -i -t -y (it knows
+ * plain negative numbers only): a flag that takes a value takes the word after it, as the user meant.
+ */
+function bindValues(argv: readonly string[]): string[] {
+  const words: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i]!;
+    if (word === '--') return [...words, ...argv.slice(i)];
+    const next = argv[i + 1];
+    const takesValue = word.startsWith('--') && VALUE_EXPECTED.has(word.slice(2));
+    if (takesValue && next !== undefined && /^-[^-]/.test(next) && next !== '-h') {
+      words.push(`${word}=${next}`);
+      i++;
+    } else {
+      words.push(word);
+    }
+  }
+  return words;
+}
+
+/** One line for a flag that takes a value but was given none, or negated (`--no-seed`); null when there is none. */
+function valueMistake(words: readonly string[]): string | null {
+  for (let i = 0; i < words.length; i++) {
+    const word = words[i]!;
+    if (word === '--') break;
+    if (!word.startsWith('--')) continue;
+    const name = word.slice(2);
+    const expected = VALUE_EXPECTED.get(name);
+    if (expected !== undefined) {
+      const next = words[i + 1];
+      if (next === undefined || next.startsWith('-')) {
+        return `${word}: expected ${expected} after it, found ${next === undefined ? 'nothing' : next}`;
+      }
+    } else if (name.startsWith('no-') && VALUE_EXPECTED.has(name.slice(3))) {
+      // yargs would read --no-seed as seed 0
+      return `${word}: expected --${name.slice(3)} with ${VALUE_EXPECTED.get(name.slice(3))}; only on/off options have a --no- form`;
+    }
+  }
+  return null;
 }
 
 function readConfigFile(file: string): Record<string, unknown> {
@@ -71,9 +130,7 @@ function readConfigFile(file: string): Record<string, unknown> {
     throw new UsageError(`--config ${file}: expected JSON, found a syntax error (${(error as Error).message})`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError(
-      `--config ${file}: expected a JSON object of options, found ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
-    );
+    throw new UsageError(`--config ${file}: expected a JSON object of options, found ${describeValue(parsed)}`);
   }
   return parsed as Record<string, unknown>;
 }
@@ -91,9 +148,7 @@ function readRunConfig(folder: string): Config | null {
     );
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError(
-      `${file}: expected a JSON object of options, found ${parsed === null ? 'null' : Array.isArray(parsed) ? 'an array' : typeof parsed}`,
-    );
+    throw new UsageError(`${file}: expected a JSON object of options, found ${describeValue(parsed)}`);
   }
   try {
     // The folder it lies in is the run's --out, wherever it was first written.
@@ -143,10 +198,18 @@ export function configNote(invocation: Pick<Invocation, 'base' | 'overrides'>): 
   return `using the config of ${folder} (${describeFields(changed) || 'the defaults'}), ${overridden}`;
 }
 
-/** Parses and validates argv (without the node and script words). Throws UsageError on bad input. */
-export async function parseArgs(argv: readonly string[], out: (text: string) => void = console.log): Promise<Invocation | null> {
+/**
+ * Parses and validates argv (without the node and script words). Throws UsageError on bad input.
+ * `env` tells where the user typed the command (INIT_CWD, see callerPath) and what npm took for itself.
+ */
+export async function parseArgs(
+  argv: readonly string[],
+  out: (text: string) => void = console.log,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Invocation | null> {
+  const words = bindValues(argv);
   const parser = withCliConventions(
-    yargs([...argv])
+    yargs([...words])
       .scriptName('npm run pipeline --')
       .usage(
         '$0 [options]\n\nTrains the 784-128-64-10 network on MNIST with TF.js, checks it against a pure-TypeScript reference, and writes reports/.',
@@ -188,32 +251,46 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
       }),
     EXAMPLES,
   );
-  const parsed = await parseOrHelp(parser, argv, out);
+  const parsed = await parseOrHelp(parser, words, out, env).catch((error: unknown) => {
+    // `--backend` with no value, which yargs reports as a choice on several lines
+    const invalidChoice = error instanceof UsageError && error.message.startsWith('Invalid values:');
+    const mistake = invalidChoice ? valueMistake(words) : null;
+    throw mistake ? new UsageError(mistake) : error;
+  });
   if (parsed === null) return null;
+  const mistake = valueMistake(words);
+  if (mistake) throw new UsageError(mistake);
+  if (Array.isArray(parsed.config)) {
+    throw new UsageError(`--config: expected one file, found ${parsed.config.length} (${parsed.config.join(', ')})`);
+  }
+  if (parsed.config?.trim() === '') throw new UsageError(`--config: expected a JSON file, found ${describeValue(parsed.config)}`);
 
-  // The --config file, then explicit flags, over the base.
-  const overrides: Record<string, unknown> = parsed.config ? readConfigFile(parsed.config) : {};
+  // The --config file, then explicit flags, over the base. Paths typed by the user are read from where they typed them.
+  const configFile = parsed.config === undefined ? undefined : callerPath(parsed.config, env);
+  const overrides: Record<string, unknown> = configFile ? readConfigFile(configFile) : {};
+  const fromFlags = new Set<keyof Config>();
   const errors: string[] = [];
   for (const key of CONFIG_KEYS) {
-    const value = (parsed as Record<string, unknown>)[FIELDS[key].flag];
+    const { flag, path: isPath } = FIELDS[key];
+    const value = (parsed as Record<string, unknown>)[flag];
     if (value === undefined) continue;
     if (Array.isArray(value)) {
-      errors.push(`--${FIELDS[key].flag}: expected one value, found ${value.length} (${value.join(', ')})`);
+      errors.push(`--${flag}: expected one value, found ${value.length} (${value.join(', ')})`);
       continue;
     }
-    const problem = checkField(key, value, `--${FIELDS[key].flag}`);
-    if (problem && typeof value === 'number' && Number.isNaN(value)) {
-      errors.push(`--${FIELDS[key].flag}: expected a number, found ${JSON.stringify(rawValue(argv, FIELDS[key].flag))}`);
-    } else if (problem) {
+    const unreadable = typeof value === 'number' && !Number.isFinite(value); // NaN, or a word such as 1e400 read as Infinity
+    const problem = checkField(key, value, `--${flag}`, unreadable ? rawValue(words, flag) || undefined : undefined);
+    if (problem) {
       errors.push(problem);
-    } else {
-      overrides[key] = value;
+      continue;
     }
+    overrides[key] = isPath && value !== '' ? callerPath(value as string, env) : value; // '' is --data-dir's "the default"
+    fromFlags.add(key);
   }
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
   let given: Config;
   try {
-    given = resolveConfig(overrides, parsed.config ? `--config ${parsed.config}` : 'option');
+    given = resolveConfig(overrides, configFile ? `--config ${configFile}` : 'option');
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
@@ -232,7 +309,7 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   const baseConfig = runConfig ?? DEFAULTS;
   const config: Config = { ...baseConfig };
   const changed: Partial<Config> = {};
-  for (const key of CONFIG_KEYS.filter((field) => field in overrides)) {
+  for (const key of CONFIG_KEYS.filter((field) => Object.hasOwn(overrides, field))) {
     (config as unknown as Record<string, unknown>)[key] = given[key];
     if (key !== 'out' && given[key] !== baseConfig[key]) (changed as Record<string, unknown>)[key] = given[key];
   }
@@ -250,10 +327,36 @@ export async function parseArgs(argv: readonly string[], out: (text: string) => 
   }
   if (!config.reference && (stages.includes('reference') || from === 'reference')) {
     throw new UsageError(
-      'reference' in overrides
+      Object.hasOwn(overrides, 'reference')
         ? '--no-reference contradicts selecting the reference stage. Example: npm run pipeline -- --stage reference'
         : `the run in ${config.out}/ was made with --no-reference; add --reference to train the reference. Example: npm run pipeline -- --stage reference --reference`,
     );
   }
+  const origin = (key: keyof Config) =>
+    fromFlags.has(key)
+      ? ''
+      : Object.hasOwn(overrides, key)
+        ? ` from --config ${configFile}`
+        : base.kind === 'run'
+          ? ` from the run in ${base.folder.replace(/\/+$/, '')}/`
+          : ', the default';
+  const changedOnlyBatch = Object.hasOwn(overrides, 'gradcheckBatch') && !Object.hasOwn(overrides, 'trainSize');
+  const sizeProblem = gradcheckBatchProblem(config, origin, changedOnlyBatch);
+  if (sizeProblem) throw new UsageError(sizeProblem);
   return { config, mode, stages, from, force: Boolean(parsed.force), base, overrides: changed };
+}
+
+/**
+ * The gradcheck stage, part of every full run, checks its gradients on the first --gradcheck-batch
+ * images of the training split (gradcheckBatch in pipeline/gradcheck.ts): the split must hold that many.
+ * Blames --train-size unless this command changed only --gradcheck-batch; `origin` says where a value came from.
+ */
+function gradcheckBatchProblem(config: Config, origin: (key: keyof Config) => string, blameBatch: boolean): string | null {
+  const { trainSize, gradcheckBatch } = config;
+  if (gradcheckBatch <= trainSize) return null;
+  const trainSizeFlag = `--train-size ${trainSize}${origin('trainSize')}`;
+  const batchFlag = `--gradcheck-batch ${gradcheckBatch}${origin('gradcheckBatch')}`;
+  return blameBatch
+    ? `${batchFlag}: expected at most the ${trainSize} training images (${trainSizeFlag}); give a smaller --gradcheck-batch or more training images`
+    : `${trainSizeFlag}: expected at least the ${gradcheckBatch} images of the gradient-check batch (${batchFlag}); give more training images or a smaller --gradcheck-batch`;
 }
