@@ -31,7 +31,7 @@ export const JOBS_CASES: JobsCase[] = [
   { name: 'experiments', flags: ['--experiments'], target: 0.6 },
 ];
 
-interface Summary {
+export interface Summary {
   median: number;
   min: number;
   max: number;
@@ -48,7 +48,7 @@ export interface JobsRow {
   loadAverage: number[]; // at the start of the case
 }
 
-function summarise(runs: number[]): Summary {
+export function summarise(runs: number[]): Summary {
   const sorted = [...runs].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
@@ -56,7 +56,7 @@ function summarise(runs: number[]): Summary {
 }
 
 /** One pipeline run from a cold cache; returns its wall time and the test accuracies it reports. */
-function timedRun(flags: string[], jobs: number): { seconds: number; accuracies: string } {
+export function timedRun(flags: string[], jobs: number): { seconds: number; accuracies: string } {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-jobs-'));
   const reports = path.join(scratch, 'reports');
   try {

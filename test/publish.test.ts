@@ -267,7 +267,7 @@ describe('publishFolder', () => {
   it('refuses the current folder, the project, and the home folder', () => {
     const project = path.resolve(import.meta.dirname, '..');
     expect(publishTargetProblem('.')).toBe(refusal('.', 'the current folder', 'reports'));
-    expect(publishTargetProblem(project)).toMatch(new RegExp(`found (the current folder|this project's own folder)\\.`));
+    expect(publishTargetProblem(project)).toMatch(/found (the current folder|this project's own folder)\./);
     expect(publishTargetProblem(os.homedir())).toMatch(/found (your home folder|a folder that holds the current folder)\./);
     expect(publishTargetProblem('/')).toMatch(/found a folder that holds the current folder\./);
   });

@@ -320,8 +320,14 @@ describe('the report folder holds one whole run', () => {
     first.stderr.resume();
     const firstDone = new Promise<number | null>((resolve) => first.on('close', (code) => resolve(code)));
     const lock = path.join(work, '.reports.lock');
-    while (!(existsSync(lock) && readFileSync(lock, 'utf8').trim() === String(first.pid)))
-      await new Promise((resolve) => setTimeout(resolve, 20));
+    const holder = () => {
+      try {
+        return (JSON.parse(readFileSync(lock, 'utf8')) as { pid: number }).pid; // the lock names its run's pid (and start time)
+      } catch {
+        return null; // not taken yet
+      }
+    };
+    while (holder() !== first.pid) await new Promise((resolve) => setTimeout(resolve, 20));
     const second = startCli('pipeline/cli/pipeline.ts', args({ seed: '11' }));
     let secondOut = '';
     second.stdout.on('data', (chunk: Buffer) => (secondOut += chunk.toString()));

@@ -215,7 +215,7 @@ function isEntry(stageDir: string, key: string): boolean {
 export function cacheFolderProblem(cacheDir: string): string | null {
   let names: string[];
   try {
-    if (!statSync(cacheDir).isDirectory()) return `--cache-dir ${cacheDir}: expected a folder, found a file`;
+    if (!statSync(cacheDir).isDirectory()) return null; // the start-up write check names it: expected a folder, found a file
     names = readdirSync(cacheDir);
   } catch {
     return null; // absent: the first entry creates it
