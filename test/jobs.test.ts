@@ -180,7 +180,7 @@ describe('runner with a thread budget', () => {
     expect(single.result.ok).toBe(false);
     expect(!single.result.ok && single.result.error.message).toBe('slow-a failed on purpose');
     expect(single.trace.ran).toEqual(['slow-b']);
-    expect(single.entries).toEqual(['root', 'slow-b']); // the finished sibling is cached, nothing else
+    expect(single.entries).toEqual(['CACHEDIR.TAG', 'root', 'slow-b']); // the finished sibling is cached, nothing else (beside our tag)
 
     // Both running stages fail: one error naming both.
     const both = await toyRun({ fail: ['slow-a', 'slow-b'], milliseconds: 50 }, 2);
