@@ -62,7 +62,7 @@ function history(offset: number): EpochRecord[] {
   }));
 }
 
-/** Builds an evaluation by hand: every 7th image is predicted as the next digit. */
+/** Builds an evaluation by hand: image i with i % wrongEvery === 3 is predicted as the next digit (none when wrongEvery is 0). */
 function evaluationFor(test: Split, wrongEvery: number): ModelEvaluation {
   const predictions = new Uint8Array(test.count);
   const confidence = new Float32Array(test.count);
@@ -201,7 +201,7 @@ describe('renderVisuals', () => {
     visuals = await renderVisuals(dataset, trainedModel('tfjs', params, 0), trainedModel('reference', params, 0.01), evaluation);
   });
 
-  test('returns every PNG and the three Vega-Lite specs', () => {
+  test('returns every PNG and the four Vega-Lite specs', () => {
     const paths = visuals.files.map((f) => f.path).sort();
     const expected = [
       ...PNG_PATHS,
@@ -213,12 +213,15 @@ describe('renderVisuals', () => {
     expect(paths).toEqual(expected);
   });
 
-  test('confusion matrix spec: one cell per (true, predicted) pair, counts sum to the test size', () => {
+  test('confusion matrix spec: one cell per (true, predicted) pair, each with its count, summing to the test size', () => {
     const values = specOf(visuals, 'confusion_matrix').data.values;
     expect(values).toHaveLength(K * K);
     expect(values.reduce((sum, cell) => sum + (cell.count as number), 0)).toBe(TEST_COUNT);
-    const cell = values.find((v) => v.true === 0 && v.predicted === 1);
-    expect(cell?.count).toBe(evaluation.tfjs.confusionMatrix[0]![1]);
+    const matrix = Array.from({ length: K }, (_, t) =>
+      Array.from({ length: K }, (_, p) => values.filter((v) => v.true === t && v.predicted === p).map((v) => v.count)),
+    );
+    expect(matrix).toEqual(evaluation.tfjs.confusionMatrix.map((row) => row.map((count) => [count])));
+    expect(matrix[0]![1]).toEqual([1]); // image 10, a 0, is the only one of its digit predicted as the next (10 % 7 === 3)
   });
 
   test('confusion matrix spec: errors have their own labelled colour scale, up to the largest error', () => {
@@ -266,19 +269,21 @@ describe('renderVisuals', () => {
     expect(f1?.value).toBeCloseTo(evaluation.tfjs.perClass[4]!.f1, 10);
   });
 
-  test.each(['training_curves', 'confusion_matrix', 'per_class_metrics', 'class_counts'])(
-    '%s: every encoded field exists in the data',
-    (name) => {
-      const spec = specOf(visuals, name);
-      const fields = encodedFields(spec);
-      expect(fields.length).toBeGreaterThan(0);
-      for (const field of fields) {
-        const missing = spec.data.values.filter((row) => !(field in row));
-        if (missing.length > 0) throw new Error(`${name}: field "${field}" is missing from ${missing.length} data rows`);
-      }
-      expect(JSON.stringify(spec)).toContain('"font":"DejaVu Sans"');
-    },
-  );
+  test.each([
+    ['training_curves', ['epoch', 'implementation', 'split', 'value']],
+    ['confusion_matrix', ['count', 'predicted', 'true']],
+    ['per_class_metrics', ['digit', 'metric', 'value']],
+    ['class_counts', ['count', 'digit', 'split']],
+  ])('%s: encodes exactly the fields %j, each in every data row, in DejaVu Sans', (name, expectedFields) => {
+    const spec = specOf(visuals, name);
+    const fields = encodedFields(spec);
+    expect([...new Set(fields)].sort()).toEqual(expectedFields);
+    for (const field of fields) {
+      const missing = spec.data.values.filter((row) => !(field in row));
+      if (missing.length > 0) throw new Error(`${name}: field "${field}" is missing from ${missing.length} data rows`);
+    }
+    expect(spec.config?.font).toBe('DejaVu Sans');
+  });
 
   test.each(PNG_PATHS)('%s decodes to its size, is not blank and has a title', async (path) => {
     const image = await decode(file(visuals, path));
@@ -292,6 +297,7 @@ describe('renderVisuals', () => {
 
   test('is deterministic: a second render gives the same bytes', async () => {
     const again = await renderVisuals(dataset, trainedModel('tfjs', params, 0), trainedModel('reference', params, 0.01), evaluation);
+    expect(again.files.map((f) => f.path)).toEqual(visuals.files.map((f) => f.path));
     for (const { path, data } of again.files) {
       expect(Buffer.compare(Buffer.from(data), Buffer.from(file(visuals, path)))).toBe(0);
     }
