@@ -5,7 +5,7 @@
 //      parameters per tensor, bound FD_MAX_REL_ERROR on the relative error;
 //   2. TF.js's own gradients (tf.variableGrads) of the training loss against the fast
 //      path's (reference/fast/, what training runs) on the same float32 weights and batch,
-//      every entry, bounds TFJS_MAX_ABS_ERROR and TFJS_MAX_ROUNDING_RATIO.
+//      every entry, bound TFJS_MAX_ROUNDING_RATIO on the difference in units of float32 rounding.
 // The tests tie the two together: the fast path matches the core tensor by tensor.
 // gradientCheck returns the numbers; gradientBoundViolations and gradcheckSummary judge them.
 // B = batchSize, D = 784, H1 = 128, H2 = 64, K = 10; u = 2⁻²⁴, float32's unit roundoff.
@@ -40,8 +40,6 @@ import type { Dataset, GradientCheck, InitialWeights, TensorError } from './type
 
 /** Finite differences must agree with the float64 analytic gradient to this relative error. */
 export const FD_MAX_REL_ERROR = 1e-6;
-/** TF.js's float32 gradients must agree with the reference's float32 gradients to this absolute error. */
-export const TFJS_MAX_ABS_ERROR = 1e-5;
 /** Float32's unit roundoff: one rounding moves a value by at most u times its size. */
 export const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
 /**
@@ -337,9 +335,9 @@ export function gradientBoundViolations(check: GradientCheck): string[] {
     if (!(error.max_rel_error < FD_MAX_REL_ERROR))
       violations.push(`finite differences ${tensor}: max_rel_error ${error.max_rel_error} ≥ ${FD_MAX_REL_ERROR}`);
   }
+  // The TF.js side is judged in units of float32 rounding only: an absolute bound holds for some inputs and not
+  // for others (its error grows with the batch and with the size of the terms), so it is reported, not judged.
   for (const [tensor, error] of Object.entries(check.tfjs)) {
-    if (!(error.max_abs_error < TFJS_MAX_ABS_ERROR))
-      violations.push(`TF.js ${tensor}: max_abs_error ${error.max_abs_error} ≥ ${TFJS_MAX_ABS_ERROR}`);
     // Absent only from a metrics.json written before the ratio existed, by a run that passed the bounds of its day.
     const ratio = error.max_rounding_ratio;
     if (ratio !== undefined && !(ratio < TFJS_MAX_ROUNDING_RATIO))
@@ -365,9 +363,6 @@ function worstAgainst(table: Record<string, TensorError>, measure: keyof TensorE
 export function gradcheckSummary(check: GradientCheck): string {
   const verdict = gradientBoundViolations(check).length === 0 ? 'ok' : 'FAILED';
   const fd = worstAgainst(check.finite_difference, 'max_rel_error', FD_MAX_REL_ERROR);
-  const tfjs = [
-    worstAgainst(check.tfjs, 'max_abs_error', TFJS_MAX_ABS_ERROR),
-    worstAgainst(check.tfjs, 'max_rounding_ratio', TFJS_MAX_ROUNDING_RATIO),
-  ].join(', ');
+  const tfjs = worstAgainst(check.tfjs, 'max_rounding_ratio', TFJS_MAX_ROUNDING_RATIO);
   return `gradcheck: finite differences ${fd}; TF.js ${tfjs}; ${verdict}`;
 }

@@ -139,7 +139,10 @@ function metrics(overrides: Partial<MetricsFile> = {}): MetricsFile {
     reference: implementation('typescript', REFERENCE),
     gradient_check: {
       finite_difference: { w1: { max_abs_error: 1.2e-9, max_rel_error: 3.4e-7 }, b3: { max_abs_error: 2e-10, max_rel_error: 1e-8 } },
-      tfjs: { w1: { max_abs_error: 5e-8, max_rel_error: 2e-5 }, b3: { max_abs_error: 1e-8, max_rel_error: 3e-6 } },
+      tfjs: {
+        w1: { max_abs_error: 5e-8, max_rel_error: 2e-5, max_rounding_ratio: 0.171 },
+        b3: { max_abs_error: 1e-8, max_rel_error: 3e-6, max_rounding_ratio: 0.042 },
+      },
       batch_size: 8,
       seed: 42,
       finite_difference_samples: 50,
@@ -279,6 +282,7 @@ describe('buildReport', () => {
     ['a most-confused count of the reference', 'Mistakes (test set)', ['5', '8'], 'TypeScript reference (images)', '58'],
     ['a most-confused difference', 'Mistakes (test set)', ['5', '8'], 'Difference', '-3'],
     ['the gradient check', 'Gradient check', ['w1'], 'FD max rel', '3.40e-7'],
+    ['the rounding ratio of the TF.js check', 'Gradient check', ['b3'], 'TF.js rounding ratio', '0.042'],
     ['a history value', 'Training history', ['2'], 'val_accuracy (TF.js)', '93.02% (0.9302)'],
   ])('report.md and index.html show %s in its cell', (_, heading, row, column, expected) => {
     expect(cell(markdownTables(section(markdown, heading)), row, column)).toBe(expected);
@@ -418,9 +422,9 @@ describe('buildReport', () => {
 
   test('the gradient check table has one row per tensor', () => {
     const table = section(markdown, 'Gradient check');
-    expect(table).toContain('| Tensor | FD max abs | FD max rel | TF.js max abs | TF.js max rel |');
-    expect(table).toContain('| w1 | 1.20e-9 | 3.40e-7 | 5.00e-8 | 2.00e-5 |');
-    expect(table).toContain('| b3 | 2.00e-10 | 1.00e-8 | 1.00e-8 | 3.00e-6 |');
+    expect(table).toContain('| Tensor | FD max abs | FD max rel | TF.js max abs | TF.js max rel | TF.js rounding ratio |');
+    expect(table).toContain('| w1 | 1.20e-9 | 3.40e-7 | 5.00e-8 | 2.00e-5 | 0.171 |');
+    expect(table).toContain('| b3 | 2.00e-10 | 1.00e-8 | 1.00e-8 | 3.00e-6 | 0.042 |');
   });
 });
 

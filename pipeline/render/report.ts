@@ -5,7 +5,7 @@
 //                                                               └─► renderHtml     ─► index.html (+ extra HTML sections)
 
 import { FIELDS } from '../config.js';
-import { FD_MAX_REL_ERROR, TFJS_MAX_ABS_ERROR, gradientBoundViolations } from '../gradcheck.js';
+import { FD_MAX_REL_ERROR, TFJS_MAX_ROUNDING_RATIO, gradientBoundViolations } from '../gradcheck.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 import { renderHtml, renderMarkdown, type Block, type Inline, type Section } from './document.js';
 import { textFile } from './publish.js';
@@ -336,19 +336,21 @@ function gradientCheck({ metrics }: Report): Section {
         `on one batch of ${check.batch_size} images (seed ${check.seed}, ${check.backend} backend). ` +
         `FD sampled ${check.finite_difference_samples} parameters per tensor with step h = ${scientific(check.step)}; ` +
         `${check.finite_difference_skipped} samples were skipped because a ReLU input sat within h of 0. ` +
-        `Bounds: FD max rel < ${scientific(FD_MAX_REL_ERROR)}, TF.js max abs < ${scientific(TFJS_MAX_ABS_ERROR)}; ` +
+        `Bounds: FD max rel < ${scientific(FD_MAX_REL_ERROR)}; TF.js within ${TFJS_MAX_ROUNDING_RATIO} u of float32 rounding ` +
+        `(u = 2⁻²⁴, times each entry's sum of absolute terms: the rounding ratio); ` +
         `${gradientBoundViolations(check).length === 0 ? 'both hold' : 'VIOLATED, see the table'}.`,
     ),
     {
       kind: 'table',
-      header: ['Tensor', 'FD max abs', 'FD max rel', 'TF.js max abs', 'TF.js max rel'],
-      numeric: [false, true, true, true, true],
+      header: ['Tensor', 'FD max abs', 'FD max rel', 'TF.js max abs', 'TF.js max rel', 'TF.js rounding ratio'],
+      numeric: [false, true, true, true, true, true],
       rows: tensors.map((tensor) => [
         tensor,
         cell(check.finite_difference[tensor]?.max_abs_error),
         cell(check.finite_difference[tensor]?.max_rel_error),
         cell(check.tfjs[tensor]?.max_abs_error),
         cell(check.tfjs[tensor]?.max_rel_error),
+        check.tfjs[tensor]?.max_rounding_ratio?.toFixed(3) ?? '–',
       ]),
     },
   ]);
