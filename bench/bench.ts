@@ -5,8 +5,8 @@
 //
 //   1. TF.js training, images/s at batch 64, for each backend that loads:
 //      model.fit, the plain loop (bench/plain-loop.ts) on the original and on
-//      the fast kernels, and trainTfjs (the optimised loop, pipeline/train.ts)
-//   2. the pure-TypeScript reference's training (reference/train.ts)
+//      the fast kernels, and trainTfjs (the optimised loop, pipeline/stages/train.ts)
+//   2. the pure-TypeScript reference's training (reference/sgd.ts)
 //   3. evaluateModels on the 10k test images, for each backend
 //   4. the training recipes per epoch against plain SGD, and one optimizer update (bench/recipes.ts)
 //   5. `npm run pipeline` with a fresh cache and report folder: wall time and peak RSS
@@ -24,16 +24,16 @@ import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import type { BackendName } from '../pipeline/config.js';
-import { evaluateModels } from '../pipeline/evaluate.js';
+import { evaluateModels } from '../pipeline/stages/evaluate.js';
 import { installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
-import { defaultDataDir, loadMnist } from '../pipeline/load.js';
+import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { buildModel, writeParams } from '../pipeline/tfjs/model.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
-import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/train.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
+import { initialWeights, trainTfjs, type TrainOptions } from '../pipeline/stages/train.js';
 import type { Dataset, InitialWeights, TrainedModel } from '../pipeline/types.js';
 import { D, K } from '../reference/shapes.js';
 import { defaultThreads } from '../reference/fast/threads.js';
-import { trainReferenceAsync } from '../reference/train.js';
+import { trainReferenceAsync } from '../reference/sgd.js';
 import { measureFullPipeline, type FullPipeline } from './full-pipeline.js';
 import { jobsSection } from './jobs.js';
 import { trainTfjsPlain } from './plain-loop.js';

@@ -63,6 +63,9 @@ for (const name of String(parsed.cases).split(',')) {
   }
 }
 mkdirSync(parsed.out, { recursive: true });
-writeFileSync(path.join(parsed.out, 'bench-lending.json'), `${JSON.stringify({ date: new Date().toISOString(), reps: parsed.reps, rows }, null, 2)}\n`);
+writeFileSync(
+  path.join(parsed.out, 'bench-lending.json'),
+  `${JSON.stringify({ date: new Date().toISOString(), reps: parsed.reps, rows }, null, 2)}\n`,
+);
 writeFileSync(path.join(parsed.out, 'bench-lending.md'), `${lines.join('\n')}\n`);
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -5,14 +5,14 @@
 // reference/fast/threads.ts shares.
 // npx tsx bench/profile-reference.ts [--reps 3000]
 
-import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
-import { initialWeights } from '../pipeline/train.js';
+import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
+import { initialWeights } from '../pipeline/stages/train.js';
 import { softmaxCrossEntropyForward } from '../reference/network.js';
 import * as kernels from '../reference/fast/kernels.js';
 import * as net from '../reference/fast/network.js';
 import { D, H1, H2, K, cloneParams } from '../reference/shapes.js';
-import { trainReference } from '../reference/train.js';
+import { trainReference } from '../reference/sgd.js';
 import { subsetDataset } from './subset.js';
 
 const BATCH = 64;

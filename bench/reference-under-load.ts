@@ -4,10 +4,10 @@
 // npx tsx bench/reference-under-load.ts [--reps 3]
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
-import { initialWeights } from '../pipeline/train.js';
-import { trainReferenceAsync } from '../reference/train.js';
+import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
+import { initialWeights } from '../pipeline/stages/train.js';
+import { trainReferenceAsync } from '../reference/sgd.js';
 
 const at = process.argv.indexOf('--reps');
 const reps = at >= 0 ? Number(process.argv[at + 1]) : 3;

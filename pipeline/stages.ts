@@ -23,19 +23,19 @@
 import path from 'node:path';
 import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
-import { evaluateModels } from './evaluate.js';
-import { assembleExperiments, runVariant, variantResult, type ExperimentsResult, type VariantResult } from './experiments.js';
+import { evaluateModels } from './stages/evaluate.js';
+import { assembleExperiments, runVariant, variantResult, type ExperimentsResult, type VariantResult } from './stages/experiments.js';
 import { EXPERIMENT_VARIANTS, recipeCost, SPEC_RECIPE } from './experiments/variants.js';
-import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './gradcheck.js';
-import { dataFingerprint, defaultDataDir, loadMnist } from './load.js';
-import { preprocessDataset } from './preprocess.js';
+import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './stages/gradcheck.js';
+import { dataFingerprint, defaultDataDir, loadMnist } from './stages/load.js';
+import { preprocessDataset } from './stages/preprocess.js';
 import type { ProgressFactory } from './progress.js';
-import { REFERENCE_COST, referenceThreads, trainReferenceStage } from './train-reference.js';
-import { writeReportFolder } from './report.js';
+import { REFERENCE_COST, referenceThreads, trainReferenceStage } from './stages/reference.js';
+import { writeReportFolder } from './stages/report.js';
 import { defineStage, type Stage } from './dag/runner.js';
-import { initialWeights, trainTfjs } from './train.js';
+import { initialWeights, trainTfjs } from './stages/train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
-import { renderVisuals } from './visualize.js';
+import { renderVisuals } from './stages/visualize.js';
 import { EXPERIMENT_STAGE_NAMES, STAGE_NAMES, type ExperimentStageName, type StageName } from './stage-names.js';
 
 /** Every stage's output, by stage name. */

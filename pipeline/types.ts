@@ -123,7 +123,7 @@ export interface Evaluation {
 export interface TensorError {
   max_abs_error: number;
   max_rel_error: number;
-  max_rounding_ratio?: number; // TF.js only: max |a − b| / (u · rounding scale), pipeline/gradcheck.ts roundingScale
+  max_rounding_ratio?: number; // TF.js only: max |a − b| / (u · rounding scale), pipeline/stages/gradcheck.ts roundingScale
 }
 
 /** Output of the gradcheck stage; written to metrics.json as `gradient_check`. */

@@ -1,5 +1,5 @@
 // The network as plain math: the readable core, and the oracle that the finite-difference
-// check (reference/gradcheck.ts) and the fast path (reference/fast/) are tested against.
+// check (reference/finite-differences.ts) and the fast path (reference/fast/) are tested against.
 //
 //   x (B, D) → dense1 → z1 (B, H1) → ReLU → a1 → dense2 → z2 (B, H2) → ReLU → a2
 //            → dense3 → logits (B, K) → softmax → probs → cross-entropy with y → loss

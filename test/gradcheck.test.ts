@@ -14,11 +14,11 @@ import {
   referenceGradients32,
   roundingScale,
   tfjsGradients,
-} from '../pipeline/gradcheck.js';
-import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
+} from '../pipeline/stages/gradcheck.js';
+import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { buildModel, readParams } from '../pipeline/tfjs/model.js';
-import { initialWeights } from '../pipeline/train.js';
+import { initialWeights } from '../pipeline/stages/train.js';
 import type { Dataset, GradientCheck, Split } from '../pipeline/types.js';
 import {
   FD_SAMPLES,
@@ -31,7 +31,7 @@ import {
   toFloat64,
   type AnalyticGradient,
   type Perturbation,
-} from '../reference/gradcheck.js';
+} from '../reference/finite-differences.js';
 import { backward, forward } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, type ParamName, type Params } from '../reference/shapes.js';

@@ -2,8 +2,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { DataError, IMAGE_MAGIC, LABEL_MAGIC, loadMnist, parseImages, parseLabels } from '../pipeline/load.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
+import { DataError, IMAGE_MAGIC, LABEL_MAGIC, loadMnist, parseImages, parseLabels } from '../pipeline/stages/load.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { imageFileBytes, labelFileBytes, writeFakeMnist } from './helpers/idx.js';
 import { ROOT } from './helpers/cli.js';
 import { spawnSync } from 'node:child_process';
@@ -97,7 +97,7 @@ describe('inputs are read only as far as their header promises', () => {
     rmSync(path.join(dir, 'train-images-idx3-ubyte'));
     writeFileSync(path.join(dir, 'train-images-idx3-ubyte.gz'), Buffer.concat([gzipSync(header()), ...Array<Buffer>(32).fill(zeros)]));
     // A fresh process, so its peak memory is the load's alone.
-    const script = `import { loadMnist } from './pipeline/load.ts';
+    const script = `import { loadMnist } from './pipeline/stages/load.ts';
       const start = performance.now();
       let message = 'loaded';
       try { loadMnist(${JSON.stringify(dir)}); } catch (error) { message = error.message; }

@@ -25,7 +25,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
-import { defaultDataDir, loadMnist } from '../pipeline/load.js';
+import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
 import {
@@ -37,7 +37,7 @@ import {
   predictFiles,
   reportFolder,
   type FileResult,
-} from '../pipeline/predict/predict.js';
+} from '../pipeline/predict/classify.js';
 import {
   BOX_SIDE,
   FIELD_SIDE,
@@ -51,10 +51,10 @@ import {
 } from '../pipeline/predict/prepare.js';
 import { ROOT, runCli } from './helpers/cli.js';
 import { grayPng } from './helpers/png.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { publishFolder, type PublishFile } from '../pipeline/dag/publish.js';
-import { initialWeights, trainTfjs } from '../pipeline/train.js';
+import { publishFolder, type PublishFile } from '../pipeline/output/publish.js';
+import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
 
 const run = promisify(execFile);

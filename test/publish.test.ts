@@ -16,8 +16,8 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { acquireLock, processStartTime } from '../pipeline/dag/lock.js';
-import { publishFolder, publishTargetProblem, verifyPublished } from '../pipeline/dag/publish.js';
+import { acquireLock, processStartTime } from '../pipeline/output/lock.js';
+import { publishFolder, publishTargetProblem, verifyPublished } from '../pipeline/output/publish.js';
 import type { ReportFile } from '../pipeline/types.js';
 import { snapshot } from './helpers/files.js';
 
@@ -333,7 +333,7 @@ describe('acquireLock', () => {
     expect(existsSync(lockFile)).toBe(false);
   });
 
-  it('takes over at once a lock whose pid is dead, or alive but another process (pid reused), or an older version\'s', async () => {
+  it("takes over at once a lock whose pid is dead, or alive but another process (pid reused), or an older version's", async () => {
     const lockFile = path.join(work, '.lock');
     const { child } = liveHolder(lockFile, '1'); // the pid runs, but it did not start at tick 1: not the lock's writer
     try {

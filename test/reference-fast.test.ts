@@ -3,7 +3,7 @@
 // (reference/network.ts), tensor by tensor: logits, loss, every gradient, then several
 // training steps. B = batch, D = 784, H1 = 128, H2 = 64, K = 10.
 
-import { toFloat64 } from '../reference/gradcheck.js';
+import { toFloat64 } from '../reference/finite-differences.js';
 import * as core from '../reference/network.js';
 import {
   createSparseRows,

@@ -4,7 +4,7 @@
 // the fast path is compared with the core in test/reference-fast.test.ts.
 // B = batch, D = 784, H1 = 128, H2 = 64, K = 10.
 
-import { toFloat64 } from '../reference/gradcheck.js';
+import { toFloat64 } from '../reference/finite-differences.js';
 import {
   backward,
   denseBackward,

@@ -3,13 +3,13 @@
 // worker that fails must surface as an error, not a hang. N = 700 images, B = 64, so
 // each epoch ends on a short batch of 60; the images are real MNIST digits.
 
-import { defaultDataDir, loadMnist } from '../pipeline/load.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
+import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { sparseRowsOf } from '../reference/fast/kernels.js';
 import { createWorkspace } from '../reference/fast/network.js';
 import { MAX_THREADS, StepTeam, WorkerStartError, shareParams } from '../reference/fast/threads.js';
 import { D, PARAM_NAMES, type Params } from '../reference/shapes.js';
-import { trainReference, trainReferenceAsync, type ReferenceTraining } from '../reference/train.js';
+import { trainReference, trainReferenceAsync, type ReferenceTraining } from '../reference/sgd.js';
 import { glorotParams } from './helpers/numeric.js';
 
 const dataset = preprocessDataset(loadMnist(defaultDataDir()), 700, 200, 10);

@@ -7,12 +7,12 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { buildModel, crossEntropy, readParams, writeParams } from '../pipeline/tfjs/model.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { trainTfjs } from '../pipeline/train.js';
+import { trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset, EpochRecord, Split } from '../pipeline/types.js';
 import { createWorkspace, evaluate, trainStep } from '../reference/fast/network.js';
 import { batchCount, epochPermutation, mulberry32 } from '../reference/random.js';
 import { D, K, PARAM_NAMES, cloneParams, type Params } from '../reference/shapes.js';
-import { ReferenceDivergenceError, trainReference, trainReferenceAsync, type BatchProgress } from '../reference/train.js';
+import { ReferenceDivergenceError, trainReference, trainReferenceAsync, type BatchProgress } from '../reference/sgd.js';
 import { expectAllClose } from './helpers/numeric.js';
 
 const COUNT = 330;

@@ -19,7 +19,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { defaultDataDir, MNIST_FILES } from '../pipeline/load.js';
+import { defaultDataDir, MNIST_FILES } from '../pipeline/stages/load.js';
 import { labelFileBytes } from './helpers/idx.js';
 import { ROOT, runCli, startCli } from './helpers/cli.js';
 import { runProblems } from './helpers/consistency.js';

@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { createCanvas } from 'canvas';
 import { DEFAULTS } from '../pipeline/config.js';
-import { runMetadataJson } from '../pipeline/render/publish.js';
-import { buildReport } from '../pipeline/render/report.js';
-import { runMetadata } from '../pipeline/report.js';
+import { runMetadataJson } from '../pipeline/render/run-files.js';
+import { buildReport } from '../pipeline/render/report-sections.js';
+import { runMetadata } from '../pipeline/stages/report.js';
 import type { ConfusedPair, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, RunMetadata, Visuals } from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
 

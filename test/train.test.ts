@@ -1,13 +1,13 @@
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
-import { evaluateModels } from '../pipeline/evaluate.js';
-import { loadMnist } from '../pipeline/load.js';
-import { preprocessDataset } from '../pipeline/preprocess.js';
+import { evaluateModels } from '../pipeline/stages/evaluate.js';
+import { loadMnist } from '../pipeline/stages/load.js';
+import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { EXPERIMENT_VARIANTS } from '../pipeline/experiments/variants.js';
 import { InterruptedError } from '../pipeline/dag/interrupted.js';
-import { DivergenceError, initialWeights, trainTfjs } from '../pipeline/train.js';
+import { DivergenceError, initialWeights, trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
 import { writeFakeMnist } from './helpers/idx.js';
 

@@ -18,7 +18,7 @@ import type {
   TrainedModel,
   Visuals,
 } from '../pipeline/types.js';
-import { renderVisuals } from '../pipeline/visualize.js';
+import { renderVisuals } from '../pipeline/stages/visualize.js';
 import { D, H1, H2, K } from '../reference/shapes.js';
 import { mulberry32 } from '../reference/random.js';
 import { PNG_PATHS } from './helpers/outputs.js';

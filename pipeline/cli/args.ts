@@ -348,7 +348,7 @@ export async function parseArgs(
 
 /**
  * The gradcheck stage, part of every full run, checks its gradients on the first --gradcheck-batch
- * images of the training split (gradcheckBatch in pipeline/gradcheck.ts): the split must hold that many.
+ * images of the training split (gradcheckBatch in pipeline/stages/gradcheck.ts): the split must hold that many.
  * Blames --train-size unless this command changed only --gradcheck-batch; `origin` says where a value came from.
  */
 function gradcheckBatchProblem(config: Config, origin: (key: keyof Config) => string, blameBatch: boolean): string | null {

@@ -75,7 +75,10 @@ export function failureMessage(error: unknown): string {
   const failures = (err as { failures?: unknown }).failures; // StagesFailedError: each stage's error, worded on its own
   if (err.name === 'StagesFailedError' && Array.isArray(failures)) {
     const each = (failures as { stage: string; error: unknown }[]).map(
-      ({ stage, error: cause }) => `  ${stage}: ${failureMessage(cause).replace(/^error: /, '').replaceAll('\n', '\n    ')}`,
+      ({ stage, error: cause }) =>
+        `  ${stage}: ${failureMessage(cause)
+          .replace(/^error: /, '')
+          .replaceAll('\n', '\n    ')}`,
     );
     return [`error: ${failures.length} stages failed:`, ...each].join('\n');
   }

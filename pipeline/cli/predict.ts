@@ -11,11 +11,19 @@ import path from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { shellWord } from './args.js';
-import { EXIT_FAILED, UsageError, callerPath, exitQuietlyWhenOutputCloses, parseOrHelp, readFlags, withCliConventions } from './conventions.js';
+import {
+  EXIT_FAILED,
+  UsageError,
+  callerPath,
+  exitQuietlyWhenOutputCloses,
+  parseOrHelp,
+  readFlags,
+  withCliConventions,
+} from './conventions.js';
 import { failureMessage } from './errors.js';
 import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
 import { MODEL_NAMES, type ModelName } from '../predict/model-names.js';
-import type { FileResult, ReportFolder, TrainedModel } from '../predict/predict.js';
+import type { FileResult, ReportFolder, TrainedModel } from '../predict/classify.js';
 
 const EXAMPLES = [
   ['npm run predict -- my-digit.png', 'the top 3 digits for one drawing'],
@@ -159,7 +167,7 @@ async function main(): Promise<number> {
   const { invocation } = flags;
 
   const { selectBackend } = await import('../tfjs/backend.js');
-  const { formatResult, inputImageName, loadTrainedModel, predictFiles } = await import('../predict/predict.js');
+  const { formatResult, inputImageName, loadTrainedModel, predictFiles } = await import('../predict/classify.js');
   let trained: TrainedModel;
   try {
     await selectBackend(invocation.backend);
@@ -173,7 +181,9 @@ async function main(): Promise<number> {
   if (trained.unchecked) console.error(`note: could not check ${trained.folder}: ${trained.unchecked}; loading it as it is`);
   if (invocation.json && process.env.npm_lifecycle_event === 'predict' && process.env.npm_config_loglevel !== 'silent') {
     // npm prints its "> script" banner on stdout; only -s keeps it away from the JSON.
-    console.error(`note: npm printed its banner on stdout above the JSON; npm run -s predict -- ${argv.map(shellWord).join(' ')} prints the JSON alone`);
+    console.error(
+      `note: npm printed its banner on stdout above the JSON; npm run -s predict -- ${argv.map(shellWord).join(' ')} prints the JSON alone`,
+    );
   }
   try {
     const { files, showInput } = invocation;

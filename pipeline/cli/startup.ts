@@ -5,8 +5,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../config.js';
-import { acquireLock } from '../dag/lock.js';
-import { checkWritableFolder, publishTargetProblem, realPathOf } from '../dag/publish.js';
+import { acquireLock } from '../output/lock.js';
+import { checkWritableFolder, publishTargetProblem, realPathOf } from '../output/publish.js';
 import { cacheFolderProblem } from '../dag/cache.js';
 import { fileSystemCause } from './errors.js';
 

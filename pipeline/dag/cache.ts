@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { processAlive } from './lock.js';
+import { processAlive } from '../output/lock.js';
 
 const TYPED_ARRAYS = { Float32Array, Float64Array, Uint8Array, Uint32Array, Int32Array } as const;
 type TypedArrayName = keyof typeof TYPED_ARRAYS;

@@ -4,7 +4,7 @@
 import type { TopLevelSpec } from 'vega-lite';
 import { CHART_CONFIG, renderSpecToPng } from '../render/charts.js';
 import { SPEC_SCHEMA, percent, thousands } from '../render/format.js';
-import type { ExperimentsResult } from '../experiments.js';
+import type { ExperimentsResult } from '../stages/experiments.js';
 import type { ReportFile } from '../types.js';
 import { BEST_MODEL_FOLDER, type TrainingRecipe } from './variants.js';
 

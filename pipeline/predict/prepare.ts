@@ -1,5 +1,5 @@
 // Preparing a picture of one digit the way MNIST was made, on plain arrays.
-// Pure on purpose: no Node, no canvas, no TF.js. `npm run predict` (pipeline/predict/predict.ts)
+// Pure on purpose: no Node, no canvas, no TF.js. `npm run predict` (pipeline/predict/classify.ts)
 // and the report's live panel (pipeline/render/live-panel/page.ts, bundled for the browser) both
 // call prepareRgba, so the CLI and the page see the same 28×28 input for the same pixels.
 //

@@ -5,10 +5,10 @@
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { loadMnist } from '../../pipeline/load.js';
-import { preprocessDataset } from '../../pipeline/preprocess.js';
+import { loadMnist } from '../../pipeline/stages/load.js';
+import { preprocessDataset } from '../../pipeline/stages/preprocess.js';
 import { percent } from '../../pipeline/render/format.js';
-import { PUBLISH_MANIFEST, verifyPublished } from '../../pipeline/dag/publish.js';
+import { PUBLISH_MANIFEST, verifyPublished } from '../../pipeline/output/publish.js';
 import { selectBackend } from '../../pipeline/tfjs/backend.js';
 import { lossAndAccuracy, predictProbabilities } from '../../pipeline/tfjs/model.js';
 import { loadModel } from '../../pipeline/tfjs/model-io.js';

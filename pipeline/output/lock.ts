@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { linkSync, lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InterruptedError } from './interrupted.js';
+import { InterruptedError } from '../dag/interrupted.js';
 
 /** Whether process `pid` still runs: the test for a stale lock or a dead writer's leftovers. */
 export function processAlive(pid: number): boolean {

@@ -1,9 +1,9 @@
 // Stage preprocess (after load): pixels to float32 in [0, 1], labels to one-hot, and the
 // train / validation / test split.
 
-import { D, K } from '../reference/shapes.js';
-import { checkSizes } from './config.js';
-import type { Dataset, Mnist, RawSplit, Split } from './types.js';
+import { D, K } from '../../reference/shapes.js';
+import { checkSizes } from '../config.js';
+import type { Dataset, Mnist, RawSplit, Split } from '../types.js';
 
 function toSplit(raw: RawSplit, start: number, count: number): Split {
   const images = new Float32Array(count * D); // (N, D)

@@ -1,26 +1,26 @@
 // Stage report (last): everything a run leaves in --out, built in memory and then written.
 //
-//   metrics.json + config.json + training_history.csv   (pipeline/render/publish.ts)
+//   metrics.json + config.json + training_history.csv   (pipeline/render/run-files.ts)
 //   model/tfjs, model/reference                          (pipeline/tfjs/model-io.ts)
 //   the visualize stage's PNGs and specs
-//   report.md + index.html                               (pipeline/render/report.ts)
-//   experiments.md/.png with --experiments               (pipeline/experiments.ts)
+//   report.md + index.html                               (pipeline/render/report-sections.ts)
+//   experiments.md/.png with --experiments               (pipeline/stages/experiments.ts)
 
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Config } from './config.js';
+import type { Config } from '../config.js';
 import type { ExperimentsResult } from './experiments.js';
-import { experimentsFiles, experimentsMetrics } from './experiments/comparison.js';
-import { BEST_MODEL_FOLDER } from './experiments/variants.js';
-import { publishFolder } from './dag/publish.js';
-import { historyCsv, metricsFile, textFile } from './render/publish.js';
-import { livePanelHtml } from './render/live-panel/panel.js';
-import { buildReport } from './render/report.js';
-import { modelFiles } from './tfjs/model-io.js';
-import type { Evaluation, GradientCheck, RunMetadata, TrainedModel, Visuals } from './types.js';
+import { experimentsFiles, experimentsMetrics } from '../experiments/comparison.js';
+import { BEST_MODEL_FOLDER } from '../experiments/variants.js';
+import { publishFolder } from '../output/publish.js';
+import { historyCsv, metricsFile, textFile } from '../render/run-files.js';
+import { livePanelHtml } from '../render/live-panel/panel.js';
+import { buildReport } from '../render/report-sections.js';
+import { modelFiles } from '../tfjs/model-io.js';
+import type { Evaluation, GradientCheck, RunMetadata, TrainedModel, Visuals } from '../types.js';
 
 const REPOSITORY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -1,6 +1,6 @@
 // The files of reports/ that are not pictures: metrics.json, the history CSV,
 // config.json and the saved models. All are built in memory; publishFolder
-// (pipeline/dag/publish.ts) switches the whole folder in at once.
+// (pipeline/output/publish.ts) switches the whole folder in at once.
 
 import type { Config } from '../config.js';
 import type { ExperimentsMetrics } from '../experiments/comparison.js';

@@ -41,7 +41,7 @@ import {
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileRecord, recordProblem, type FileRecord } from './cache.js';
+import { fileRecord, recordProblem, type FileRecord } from '../dag/cache.js';
 import { processAlive } from './lock.js';
 
 export const PUBLISH_MANIFEST = 'manifest.json';
@@ -159,7 +159,8 @@ export async function publishFolder(out: string, files: PublishFile[], hooks: Pu
     rmSync(path.join(parent, finished), { recursive: true, force: true });
     throw error;
   }
-  if (movedAside) hooks.log?.(`${out} was a report folder of an earlier run; it is now ${path.join(path.dirname(out), path.basename(movedAside))}`);
+  if (movedAside)
+    hooks.log?.(`${out} was a report folder of an earlier run; it is now ${path.join(path.dirname(out), path.basename(movedAside))}`);
   try {
     removeLeftovers(out, hooks.log);
   } catch {
@@ -229,7 +230,14 @@ function foreignEntries(folder: string): string[] | null {
   }
   if (manifest === null || typeof manifest !== 'object' || manifest.files === null || typeof manifest.files !== 'object') return null;
   const listed = new Set(Object.keys(manifest.files));
-  const listedFolders = new Set([...listed].flatMap((file) => file.split('/').slice(0, -1).map((_, i, parts) => parts.slice(0, i + 1).join('/'))));
+  const listedFolders = new Set(
+    [...listed].flatMap((file) =>
+      file
+        .split('/')
+        .slice(0, -1)
+        .map((_, i, parts) => parts.slice(0, i + 1).join('/')),
+    ),
+  );
   const { files, folders } = entriesUnder(folder);
   return [
     ...files.filter((file) => file !== PUBLISH_MANIFEST && !listed.has(file)),
@@ -238,7 +246,8 @@ function foreignEntries(folder: string): string[] | null {
 }
 
 /** `child` is `ancestor` or lies inside it (both absolute). */
-const within = (child: string, ancestor: string) => child === ancestor || child.startsWith(ancestor.endsWith(path.sep) ? ancestor : ancestor + path.sep);
+const within = (child: string, ancestor: string) =>
+  child === ancestor || child.startsWith(ancestor.endsWith(path.sep) ? ancestor : ancestor + path.sep);
 
 /** The real path of `file`, or of its nearest existing ancestor with the rest appended: links resolved where they exist. */
 export function realPathOf(file: string): string {
@@ -270,7 +279,8 @@ function isMountPoint(folder: string): boolean {
 /** Why `folder` (which exists) can never be a report folder, or null: what replacing it would take from the user. */
 function protectedFolderProblem(folder: string): string | null {
   const real = realPathOf(folder);
-  if (within(realPathOf(process.cwd()), real)) return real === realPathOf(process.cwd()) ? 'the current folder' : 'a folder that holds the current folder';
+  if (within(realPathOf(process.cwd()), real))
+    return real === realPathOf(process.cwd()) ? 'the current folder' : 'a folder that holds the current folder';
   if (within(realPathOf(PROJECT_ROOT), real)) return "this project's own folder";
   if (within(realPathOf(os.homedir()), real)) return 'your home folder';
   if (existsSync(path.join(folder, '.git'))) return 'a git work tree';
@@ -347,7 +357,8 @@ function markedAsOurs(parent: string, name: string, kind: string, prefix: string
   const full = path.join(parent, name);
   try {
     const stat = lstatSync(full);
-    if (kind === 'link') return stat.isSymbolicLink() && /^[^/]+$/.test(readlinkSync(full)) && readlinkSync(full).startsWith(`${prefix}run-`);
+    if (kind === 'link')
+      return stat.isSymbolicLink() && /^[^/]+$/.test(readlinkSync(full)) && readlinkSync(full).startsWith(`${prefix}run-`);
     if (!stat.isDirectory()) return false;
     if (kind === 'tmp') return existsSync(path.join(full, PUBLISHING_MARK)) || foreignEntries(full)?.length === 0;
     return foreignEntries(full)?.length === 0;

@@ -9,8 +9,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { kMaxLength } from 'node:buffer';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
-import { IMAGE_SIDE } from '../reference/shapes.js';
-import type { Mnist, RawSplit } from './types.js';
+import { IMAGE_SIDE } from '../../reference/shapes.js';
+import type { Mnist, RawSplit } from '../types.js';
 
 export const IMAGE_MAGIC = 2051;
 export const LABEL_MAGIC = 2049;

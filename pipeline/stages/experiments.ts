@@ -7,7 +7,7 @@
 //                               same init, split, shuffle and loop         by validation accuracy    (experiments/comparison.ts),
 //                               as the train stage                                                   model/best
 //
-// 1. Every variant is trainTfjs (pipeline/train.ts) with its own recipe, from
+// 1. Every variant is trainTfjs (pipeline/stages/train.ts) with its own recipe, from
 //    the shared seeded initial weights over the shared epoch shuffle, so only
 //    the recipe differs. The baseline's recipe is the spec's: it IS the train stage,
 //    so its node scores the train stage's model instead of training it again.
@@ -17,12 +17,12 @@
 //    reported for every variant but never used to choose. Its weights, batch
 //    norm folded in, are saved as the plain spec network (model/best).
 
-import type { Params } from '../reference/shapes.js';
-import type { Config } from './config.js';
-import { TARGET_TEST_ACCURACY, findVariant, type ExperimentVariant, type TrainingRecipe } from './experiments/variants.js';
+import type { Params } from '../../reference/shapes.js';
+import type { Config } from '../config.js';
+import { TARGET_TEST_ACCURACY, findVariant, type ExperimentVariant, type TrainingRecipe } from '../experiments/variants.js';
 import { evaluateModel } from './evaluate.js';
 import { trainTfjs, type TrainHooks } from './train.js';
-import type { Dataset, EpochRecord, InitialWeights, TrainedModel } from './types.js';
+import type { Dataset, EpochRecord, InitialWeights, TrainedModel } from '../types.js';
 
 /** One variant's outcome. */
 export interface VariantResult {

@@ -1,15 +1,15 @@
 // Stage reference: the pure-TypeScript network trained in lockstep with TF.js,
 // from the same initial weights over the same batches.
 
-import { WorkerStartError, defaultThreads } from '../reference/fast/threads.js';
-import type { ThreadRequest } from './dag/budget.js';
-import { counted } from './render/format.js';
-import { ReferenceDivergenceError, trainReferenceAsync } from '../reference/train.js';
-import type { Config } from './config.js';
-import { epochSummary, type EpochProgress, type ProgressFactory } from './progress.js';
-import { InterruptedError } from './dag/interrupted.js';
+import { WorkerStartError, defaultThreads } from '../../reference/fast/threads.js';
+import type { ThreadRequest } from '../dag/budget.js';
+import { counted } from '../render/format.js';
+import { ReferenceDivergenceError, trainReferenceAsync } from '../../reference/sgd.js';
+import type { Config } from '../config.js';
+import { epochSummary, type EpochProgress, type ProgressFactory } from '../progress.js';
+import { InterruptedError } from '../dag/interrupted.js';
 import { DivergenceError } from './train.js';
-import type { Dataset, InitialWeights, TrainedModel } from './types.js';
+import type { Dataset, InitialWeights, TrainedModel } from '../types.js';
 
 const REFERENCE_BACKEND = 'typescript';
 

@@ -12,7 +12,7 @@ import { createCanvas, createImageData, loadImage, type Image } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
 import { D, K } from '../../reference/shapes.js';
 import { DEFAULTS } from '../config.js';
-import { PUBLISH_MANIFEST, verifyPublished } from '../dag/publish.js';
+import { PUBLISH_MANIFEST, verifyPublished } from '../output/publish.js';
 import { MODEL_JSON, loadModel } from '../tfjs/model-io.js';
 import { predictProbabilities } from '../tfjs/model.js';
 import { percent } from '../render/format.js';

@@ -15,11 +15,11 @@ import {
   renderSpecToPng,
   trainingCurvesSpec,
   type ClassCount,
-} from './render/charts.js';
-import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, trainingImagesPng, weightGridPng } from './render/grids.js';
-import { textFile } from './render/publish.js';
-import { K } from '../reference/shapes.js';
-import type { Dataset, Evaluation, Example, ModelEvaluation, ReportFile, Split, TrainedModel, Visuals } from './types.js';
+} from '../render/charts.js';
+import { activationPatternsPng, misclassifiedPng, samplePredictionsPng, trainingImagesPng, weightGridPng } from '../render/grids.js';
+import { textFile } from '../render/run-files.js';
+import { K } from '../../reference/shapes.js';
+import type { Dataset, Evaluation, Example, ModelEvaluation, ReportFile, Split, TrainedModel, Visuals } from '../types.js';
 
 const SAMPLE_RIGHT = 10;
 const SAMPLE_WRONG = 6;

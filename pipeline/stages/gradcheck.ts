@@ -1,7 +1,7 @@
 // Stage gradcheck: the reference's hand-written gradients (its readable core,
 // reference/network.ts) against two independent oracles, on one seeded batch of training
 // images at the shared initial weights.
-//   1. central finite differences in float64 (reference/gradcheck.ts), sampled
+//   1. central finite differences in float64 (reference/finite-differences.ts), sampled
 //      parameters per tensor, bound FD_MAX_REL_ERROR on the relative error;
 //   2. TF.js's own gradients (tf.variableGrads) of the training loss against the fast
 //      path's (reference/fast/, what training runs) on the same float32 weights and batch,
@@ -17,10 +17,10 @@
 // gradient entry, and the check bounds |a − b| / (u · scale), max_rounding_ratio.
 
 import * as tf from '@tensorflow/tfjs';
-import { FD_SAMPLES, FD_STEP, finiteDifferenceCheck, relativeError, toFloat64 } from '../reference/gradcheck.js';
-import { backward, createWorkspace, forward } from '../reference/fast/network.js';
-import { denseBackward, denseForward, forward as forwardCore } from '../reference/network.js';
-import { deriveSeed, epochPermutation } from '../reference/random.js';
+import { FD_SAMPLES, FD_STEP, finiteDifferenceCheck, relativeError, toFloat64 } from '../../reference/finite-differences.js';
+import { backward, createWorkspace, forward } from '../../reference/fast/network.js';
+import { denseBackward, denseForward, forward as forwardCore } from '../../reference/network.js';
+import { deriveSeed, epochPermutation } from '../../reference/random.js';
 import {
   D,
   H1,
@@ -33,10 +33,10 @@ import {
   type FloatArray,
   type ParamName,
   type Params,
-} from '../reference/shapes.js';
-import { crossEntropy, modelWithParams } from './tfjs/model.js';
+} from '../../reference/shapes.js';
+import { crossEntropy, modelWithParams } from '../tfjs/model.js';
 import { batchBuffers, fillBatch } from './train.js';
-import type { Dataset, GradientCheck, InitialWeights, TensorError } from './types.js';
+import type { Dataset, GradientCheck, InitialWeights, TensorError } from '../types.js';
 
 /** Finite differences must agree with the float64 analytic gradient to this relative error. */
 export const FD_MAX_REL_ERROR = 1e-6;

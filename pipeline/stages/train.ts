@@ -11,18 +11,18 @@
 // B = batch, D = 784, K = 10.
 
 import * as tf from '@tensorflow/tfjs';
-import { batchCount, epochPermutation } from '../reference/random.js';
-import { D, K } from '../reference/shapes.js';
-import { epochRecord } from '../reference/train.js';
-import { InterruptedError } from './dag/interrupted.js';
-import { augmentImages, augmentRandom } from './experiments/augment.js';
-import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from './experiments/variants.js';
-import { installFastKernels } from './tfjs/fast-kernels.js';
-import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams } from './tfjs/model.js';
-import { createOptimizer } from './tfjs/optimizers.js';
-import { buildRecipeModel, exportParams } from './tfjs/recipe-model.js';
-import { epochSummary, type ProgressFactory } from './progress.js';
-import type { Dataset, EpochRecord, InitialWeights, Split, TrainedModel } from './types.js';
+import { batchCount, epochPermutation } from '../../reference/random.js';
+import { D, K } from '../../reference/shapes.js';
+import { epochRecord } from '../../reference/sgd.js';
+import { InterruptedError } from '../dag/interrupted.js';
+import { augmentImages, augmentRandom } from '../experiments/augment.js';
+import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
+import { installFastKernels } from '../tfjs/fast-kernels.js';
+import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams } from '../tfjs/model.js';
+import { createOptimizer } from '../tfjs/optimizers.js';
+import { buildRecipeModel, exportParams } from '../tfjs/recipe-model.js';
+import { epochSummary, type ProgressFactory } from '../progress.js';
+import type { Dataset, EpochRecord, InitialWeights, Split, TrainedModel } from '../types.js';
 
 export interface TrainOptions {
   epochs: number;

@@ -5,10 +5,10 @@
 //                                                               └─► renderHtml     ─► index.html (+ extra HTML sections)
 
 import { FIELDS } from '../config.js';
-import { FD_MAX_REL_ERROR, TFJS_MAX_ROUNDING_RATIO, gradientBoundViolations } from '../gradcheck.js';
+import { FD_MAX_REL_ERROR, TFJS_MAX_ROUNDING_RATIO, gradientBoundViolations } from '../stages/gradcheck.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 import { renderHtml, renderMarkdown, type Block, type Inline, type Section } from './document.js';
-import { textFile } from './publish.js';
+import { textFile } from './run-files.js';
 import {
   counted,
   implementationLabel,
