@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createThreadBudget } from '../pipeline/dag/budget.js';
+import { createJobsExecutor } from '../pipeline/dag/executor.js';
 import { consoleProgress } from '../pipeline/progress.js';
 import { createCache } from '../pipeline/dag/cache.js';
 import { StagesFailedError, createRunner, defineStage, runStageJob, type Stage, type StageJob } from '../pipeline/dag/runner.js';
@@ -149,7 +150,8 @@ async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal) {
     jobsRun.push(job);
     await runStageJob(stages, config, cache, job, { log: () => {} });
   };
-  const runner = createRunner(stages, config, { cache, jobs, isolate, signal });
+  const executor = jobs > 1 ? createJobsExecutor(jobs, isolate) : undefined;
+  const runner = createRunner(stages, config, { cache, executor, signal });
   const result = await runner.run().then(
     (value) => ({ ok: true as const, value }),
     (error: Error) => ({ ok: false as const, error }),

@@ -12,7 +12,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { EpochProgress, ProgressFactory } from '../progress.js';
-import type { StageJob } from './runner.js';
+import type { Grant, StageJob } from './runner.js';
 import { InterruptedError } from './interrupted.js';
 
 /** Child to parent. */
@@ -90,20 +90,20 @@ function track(child: ChildProcess): void {
   });
 }
 
-/** An `isolate` for the runner: each job runs in a fresh `node --import tsx entry`. */
+/** An `isolate` for the executor (executor.ts): each job runs in a fresh `node --import tsx entry`. */
 export function childProcessJobs<C>(options: {
   entry: string;
   config: C;
   progress: ProgressFactory;
   signal?: AbortSignal;
-}): (job: StageJob, onThreads: (listener: (threads: number) => void) => void) => Promise<void> {
+}): (job: StageJob, grant: Grant) => Promise<void> {
   const running = new Set<ChildProcess>();
   const interrupt = () => {
     for (const child of running) child.kill('SIGINT');
   };
   options.signal?.addEventListener('abort', interrupt, { once: true });
 
-  return (job, onThreads) =>
+  return (job, grant) =>
     new Promise<void>((resolve, reject) => {
       const child = fork(options.entry, [], {
         execArgv: CHILD_EXEC_ARGV,
@@ -151,7 +151,7 @@ export function childProcessJobs<C>(options: {
         );
       });
       child.send({ config: options.config, job } satisfies JobMessage<C>);
-      onThreads((threads) => {
+      grant.onChange((threads) => {
         if (child.connected) child.send({ threads } satisfies ThreadsMessage);
       });
     });
