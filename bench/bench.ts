@@ -4,7 +4,7 @@
 // numbers compare, then the full default pipeline from a cold cache:
 //
 //   1. TF.js training, images/s at batch 64, for each backend that loads:
-//      model.fit, the plain loop (bench/plain-loop.ts) on the original and on
+//      model.fit, the plain loop (test/helpers/plain-loop.ts) on the original and on
 //      the fast kernels, and trainTfjs (the optimised loop, pipeline/stages/train.ts)
 //   2. the pure-TypeScript reference's training (reference/sgd.ts)
 //   3. evaluateModels on the 10k test images, for each backend
@@ -25,7 +25,7 @@ import { hideBin } from 'yargs/helpers';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import type { BackendName } from '../pipeline/config.js';
 import { evaluateModels } from '../pipeline/stages/evaluate.js';
-import { installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
+import { installFastKernels } from '../pipeline/tfjs/fast-kernels.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { buildModel, writeParams } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
@@ -36,9 +36,10 @@ import { defaultThreads } from '../reference/fast/threads.js';
 import { trainReferenceAsync } from '../reference/sgd.js';
 import { measureFullPipeline, type FullPipeline } from './full-pipeline.js';
 import { jobsSection } from './jobs.js';
-import { trainTfjsPlain } from './plain-loop.js';
 import { measureRecipes, measureUpdates, recipesMarkdown } from './recipes.js';
 import { subsetDataset } from './subset.js';
+import { uninstallFastKernels } from '../test/helpers/original-kernels.js';
+import { trainTfjsPlain } from '../test/helpers/plain-loop.js';
 import { startSpan, timingProgress, type Span } from './timing.js';
 
 const BATCH = 64;
@@ -377,7 +378,7 @@ function markdown(report: BenchReport): string {
     '',
     "Images/s is wall time over the training steps only (no validation); per CPU-second divides by the process's CPU time instead, which other processes on the cores disturb less (it also counts V8's helper threads).",
     "Kernels: *original* are the backend's own; *fast* re-registers the wasm matmuls so that transposed operands are transposed first (pipeline/tfjs/fast-kernels.ts).",
-    'The plain loop gathers each batch from the training tensor on the backend (bench/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
+    'The plain loop gathers each batch from the training tensor on the backend (test/helpers/plain-loop.ts); trainTfjs uploads each batch from the host and counts the correct digits on the host from the batch probabilities.',
     'The reference with more than one thread shares each SGD step with worker threads (reference/fast/threads.ts); its weights are bit for bit those of one thread. ' +
       'Its per CPU-second figure counts the CPU time of all its threads, spinning included.' +
       (report.referenceThreadStartMs

@@ -12,7 +12,7 @@ import { softmaxCrossEntropyForward } from '../reference/network.js';
 import * as kernels from '../reference/fast/kernels.js';
 import * as net from '../reference/fast/network.js';
 import { D, H1, H2, K, cloneParams } from '../reference/shapes.js';
-import { trainReference } from '../reference/sgd.js';
+import { trainReferenceAsync } from '../reference/sgd.js';
 import { subsetDataset } from './subset.js';
 
 const BATCH = 64;
@@ -21,7 +21,7 @@ const reps = at >= 0 ? Number(process.argv[at + 1]) : 3000;
 if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps: expected a positive whole number, found ${process.argv[at + 1]}`);
 
 const full = preprocessDataset(loadMnist(defaultDataDir()), 50_000, 10_000, 10_000);
-const warm = trainReference(subsetDataset(full, 20_000, BATCH), initialWeights(42).params, {
+const warm = await trainReferenceAsync(subsetDataset(full, 20_000, BATCH), initialWeights(42).params, {
   epochs: 1,
   batchSize: BATCH,
   lr: 0.01,

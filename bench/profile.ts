@@ -4,15 +4,16 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
-import { installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
+import { installFastKernels } from '../pipeline/tfjs/fast-kernels.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { buildModel, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
-import { trainTfjsPlain } from './plain-loop.js';
 import { subsetDataset } from './subset.js';
+import { uninstallFastKernels } from '../test/helpers/original-kernels.js';
+import { trainTfjsPlain } from '../test/helpers/plain-loop.js';
 
 const BATCH = 64;
 

@@ -1,7 +1,7 @@
 // One flat, typed config. Every field has a default and a one-line comment;
 // the CLI derives its flags from FIELDS, so a new option is added here only.
 
-import { MAX_THREADS } from '../reference/fast/threads.js';
+import { MAX_THREADS } from '../reference/shapes.js';
 
 export const BACKENDS = ['auto', 'node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];

@@ -122,7 +122,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: 'reference gradients against finite differences and TF.js',
       inputs: ['preprocess', 'init'],
       reads: ['gradcheckBatch', 'seed', 'backend'],
-      version: 3, // 2: TF.js relative errors with the floor 1e-2; 3: max_rounding_ratio, judged against float32 rounding
+      version: 4, // 2: TF.js relative errors with the floor 1e-2; 3: max_rounding_ratio, judged against float32 rounding; 4: camelCase fields
       run: async ({ preprocess, init }, { config, log }) => {
         const backend = await useBackend(config.backend);
         const result = await gradientCheck(preprocess, init, config.gradcheckBatch, config.seed, backend);

@@ -2,6 +2,7 @@
 // hold only JSON values and typed arrays.
 // N = images in a split, D = 784, K = 10.
 
+import type { EpochRecord } from '../reference/epochs.js';
 import type { Params } from '../reference/shapes.js';
 import type { Config } from './config.js';
 import type { ExperimentsMetrics } from './experiments/comparison.js';
@@ -48,15 +49,7 @@ export interface InitialWeights {
 
 export type Implementation = 'tfjs' | 'reference';
 
-/** One epoch of training; publish.ts writes it as a row of training_history.csv, in snake_case. */
-export interface EpochRecord {
-  epoch: number; // 1-based
-  loss: number; // mean training cross-entropy over the epoch's batches (weighted by batch size)
-  accuracy: number; // fraction of training images classified right during the epoch
-  valLoss: number; // cross-entropy on the validation split after the epoch
-  valAccuracy: number; // fraction of the validation split classified right after the epoch
-  seconds: number; // wall time of the epoch, validation included
-}
+export type { EpochRecord }; // one epoch of training, as the one epoch loop records it (reference/epochs.ts)
 
 /** Output of the train stage (TF.js) and of the reference stage. */
 export interface TrainedModel {
@@ -120,21 +113,41 @@ export interface Evaluation {
   reference: ModelEvaluation | null; // null when --no-reference
 }
 
+/** One tensor's largest disagreement with an oracle; camelCase here, snake_case in metrics.json (TensorErrorJson). */
 export interface TensorError {
-  max_abs_error: number;
-  max_rel_error: number;
-  max_rounding_ratio?: number; // TF.js only: max |a − b| / (u · rounding scale), pipeline/stages/gradcheck.ts roundingScale
+  maxAbsError: number;
+  maxRelError: number;
+  maxRoundingRatio?: number; // TF.js only: max |a − b| / (u · rounding scale), pipeline/stages/gradcheck.ts roundingScale
 }
 
-/** Output of the gradcheck stage; written to metrics.json as `gradient_check`. */
+/** Output of the gradcheck stage; written to metrics.json as `gradient_check` (GradientCheckJson). */
 export interface GradientCheck {
-  finite_difference: Record<string, TensorError>;
+  finiteDifference: Record<string, TensorError>; // keyed by TF.js weight name, e.g. 'dense1/kernel'
   tfjs: Record<string, TensorError>;
+  batchSize: number;
+  seed: number;
+  finiteDifferenceSamples: number; // parameters sampled per tensor
+  finiteDifferenceSkipped: number; // samples skipped because a ReLU input sat within h of 0
+  step: number; // h of the central difference
+  backend: string;
+}
+
+/** A TensorError as metrics.json records it. */
+export interface TensorErrorJson {
+  max_abs_error: number;
+  max_rel_error: number;
+  max_rounding_ratio?: number; // absent from the finite differences, and from a metrics.json written before the ratio existed
+}
+
+/** The `gradient_check` block of metrics.json. */
+export interface GradientCheckJson {
+  finite_difference: Record<string, TensorErrorJson>;
+  tfjs: Record<string, TensorErrorJson>;
   batch_size: number;
   seed: number;
-  finite_difference_samples: number; // parameters sampled per tensor
-  finite_difference_skipped: number; // samples skipped because a ReLU input sat within h of 0
-  step: number; // h of the central difference
+  finite_difference_samples: number;
+  finite_difference_skipped: number;
+  step: number;
   backend: string;
 }
 
@@ -206,7 +219,7 @@ export interface MetricsFile {
   backend: string; // the TF.js backend that ran
   tfjs: ImplementationMetrics;
   reference?: ImplementationMetrics;
-  gradient_check?: GradientCheck;
+  gradient_check?: GradientCheckJson;
   stage_seconds: Record<string, number>; // wall time of each stage in the run that produced it (cached stages keep their original time)
   experiments?: ExperimentsMetrics; // only with --experiments
 }

@@ -24,8 +24,7 @@
 // while no earlier unit flips, each z is affine in θᵢ, moving by δ = |∂z/∂θᵢ|·h, so
 // z lies within reach of 0 exactly when z̄ − δ, z̄ and z̄ + δ do not share a sign.
 
-import { matmulNaive } from './fast/kernels.js';
-import { backward, forward, type Activations } from './network.js';
+import { backward, forward, matmulNaive, type Activations } from './network.js';
 import { deriveSeed, mulberry32 } from './random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, paramSize, type FloatArray, type ParamName, type Params } from './shapes.js';
 

@@ -8,9 +8,11 @@
 // row-major array: entry (r, c) of an (R, C) matrix is m[r * C + c].
 //
 // Each operation's backward sits beside its forward; the network's forward, backward and
-// sgdStep follow, in the order of the math (derived in docs/backprop.md). Plain loops over
+// sgdStep follow, in the order of the math (derived in docs/backprop.md). Forward without
+// labels stops at probs, which is how the live panel and the figures run it. Plain loops over
 // Float32Array (training) or Float64Array (the gradient check); sums run in JS numbers and
-// are rounded once, when stored. Nothing here is fast: reference/fast/ is what training runs.
+// are rounded once, when stored. Nothing here is fast: reference/fast/ is what training runs,
+// and matmulNaive below is the oracle its kernels are tested against.
 
 import { D, H1, H2, K, PARAM_NAMES, type FloatArray, type Params } from './shapes.js';
 
@@ -20,7 +22,38 @@ function zerosLike<T extends FloatArray>(like: T, n: number): T {
 }
 
 // ---------------------------------------------------------------------------
-// Dense layer: out = x·w + b.
+// Matrix product and the dense layer: out = x·w + b.
+
+/** How matmulNaive reads its operands: 'nn' = a·b, 'tn' = aᵀ·b, 'nt' = a·bᵀ. */
+export type MatmulLayout = 'nn' | 'tn' | 'nt';
+
+/**
+ * out (M, N) = op(a) · op(b) with inner dimension P, the textbook triple loop.
+ * a is (M, P) for 'nn'/'nt' and (P, M) for 'tn'; b is (P, N) for 'nn'/'tn' and (N, P) for 'nt'.
+ * Kept slow and obvious on purpose: the algorithmic reference every fast kernel
+ * (reference/fast/kernels.ts) is tested against.
+ */
+export function matmulNaive(
+  out: FloatArray,
+  a: FloatArray,
+  b: FloatArray,
+  m: number,
+  p: number,
+  n: number,
+  layout: MatmulLayout = 'nn',
+): void {
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let sum = 0;
+      for (let q = 0; q < p; q++) {
+        const aiq = layout === 'tn' ? a[q * m + i]! : a[i * p + q]!;
+        const bqj = layout === 'nt' ? b[j * p + q]! : b[q * n + j]!;
+        sum += aiq * bqj;
+      }
+      out[i * n + j] = sum;
+    }
+  }
+}
 
 /** out (B, OUT) = x (B, IN) · w (IN, OUT) + b (OUT). */
 export function denseForward(
@@ -92,7 +125,7 @@ export function reluBackward(dZ: FloatArray, dA: FloatArray, z: FloatArray, n: n
 }
 
 // ---------------------------------------------------------------------------
-// Softmax and cross-entropy, taken together so that the gradient is simply p − y.
+// Softmax and cross-entropy. The pair is differentiated together, so that the gradient is simply p − y.
 
 /** log Σ_k exp(z_k) over one row of logits, as max + log Σ exp(z − max) so that no exp overflows. */
 export function logSumExpRow(logits: FloatArray, row: number, classes: number): number {
@@ -103,10 +136,19 @@ export function logSumExpRow(logits: FloatArray, row: number, classes: number): 
   return max + Math.log(sumExp);
 }
 
+/** probs (B, K) = softmax(logits), each row as exp(z − logsumexp(z)) so that no exp overflows. */
+export function softmaxForward(probs: FloatArray, logits: FloatArray, batch: number, classes: number): void {
+  for (let r = 0; r < batch; r++) {
+    const row = r * classes;
+    const logSumExp = logSumExpRow(logits, row, classes);
+    for (let k = 0; k < classes; k++) probs[row + k] = Math.exp(logits[row + k]! - logSumExp);
+  }
+}
+
 /**
  * probs (B, K) = softmax(logits); returns the mean over rows of −Σ_k y log p.
- * log p is taken as z − logsumexp(z) with the row max subtracted first, so that
- * neither exp overflows nor log sees a 0; y may be any distribution, not just one-hot.
+ * log p is taken as z − logsumexp(z), not from probs, so that log never sees a
+ * p that underflowed to 0; y may be any distribution, not just one-hot.
  */
 export function softmaxCrossEntropyForward(
   probs: FloatArray,
@@ -115,15 +157,14 @@ export function softmaxCrossEntropyForward(
   batch: number,
   classes: number,
 ): number {
+  softmaxForward(probs, logits, batch, classes);
   let total = 0;
   for (let r = 0; r < batch; r++) {
     const row = r * classes;
     const logSumExp = logSumExpRow(logits, row, classes);
     for (let k = 0; k < classes; k++) {
-      const logP = logits[row + k]! - logSumExp;
-      probs[row + k] = Math.exp(logP);
       const y = oneHot[row + k]!;
-      if (y !== 0) total -= y * logP;
+      if (y !== 0) total -= y * (logits[row + k]! - logSumExp);
     }
   }
   return total / batch;
@@ -142,6 +183,19 @@ export function softmaxCrossEntropyBackward(
 }
 
 // ---------------------------------------------------------------------------
+// Prediction: the most probable class.
+
+/**
+ * The index of the largest of `length` entries from `first` on (the first one on ties, as
+ * tf.argMax does): the class predicted by a row of logits or probabilities, or a one-hot's label.
+ */
+export function argmax(values: ArrayLike<number>, first = 0, length = values.length - first): number {
+  let best = 0;
+  for (let k = 1; k < length; k++) if (values[first + k]! > values[first + best]!) best = k;
+  return best;
+}
+
+// ---------------------------------------------------------------------------
 // The network.
 
 /** What forward computes, kept because backward needs it. */
@@ -153,12 +207,13 @@ export interface Activations<T extends FloatArray> {
   a2: T; // (B, H2) ReLU(z2)
   logits: T; // (B, K) a2·w3 + b3
   probs: T; // (B, K) softmax(logits)
-  loss: number; // mean cross-entropy over the batch
+  loss: number; // mean cross-entropy over the batch; NaN when no labels were given
 }
 
-/** Runs x (B, D) through the network and scores it against the labels oneHot (B, K). */
-export function forward<T extends FloatArray>(params: Params<T>, x: FloatArray, oneHot: FloatArray, batch: number): Activations<T> {
-  if (x.length < batch * D || oneHot.length < batch * K) {
+/** Runs x (B, D) through the network and, unless oneHot is null, scores it against the labels oneHot (B, K). */
+export function forward<T extends FloatArray>(params: Params<T>, x: FloatArray, oneHot: FloatArray | null, batch: number): Activations<T> {
+  if (oneHot === null && x.length < batch * D) throw new Error(`forward: expected x (${batch}, ${D}), found ${x.length} values`);
+  if (oneHot !== null && (x.length < batch * D || oneHot.length < batch * K)) {
     throw new Error(`forward: expected x (${batch}, ${D}) and oneHot (${batch}, ${K}), found ${x.length} and ${oneHot.length} values`);
   }
   const like = params.w1;
@@ -173,7 +228,9 @@ export function forward<T extends FloatArray>(params: Params<T>, x: FloatArray, 
   denseForward(z2, a1, params.w2, params.b2, batch, H1, H2);
   reluForward(a2, z2, batch * H2);
   denseForward(logits, a2, params.w3, params.b3, batch, H2, K);
-  const loss = softmaxCrossEntropyForward(probs, logits, oneHot, batch, K);
+  let loss = NaN;
+  if (oneHot === null) softmaxForward(probs, logits, batch, K);
+  else loss = softmaxCrossEntropyForward(probs, logits, oneHot, batch, K);
   return { x, z1, a1, z2, a2, logits, probs, loss };
 }
 

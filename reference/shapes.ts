@@ -9,6 +9,9 @@ export const H2 = 64;
 export const K = 10;
 export const IMAGE_SIDE = 28;
 
+/** The most threads in the reference's team (reference/fast/threads.ts); declared here so pipeline/config.ts need not import reference/fast/. */
+export const MAX_THREADS = 8;
+
 /** Any float buffer: Float32Array trains, Float64Array checks gradients. */
 export type FloatArray = Float32Array | Float64Array;
 

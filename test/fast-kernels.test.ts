@@ -4,9 +4,8 @@
 
 import { rmSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
-import { trainTfjsPlain } from '../bench/plain-loop.js';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
-import { fastKernelsInstalled, installFastKernels, uninstallFastKernels } from '../pipeline/tfjs/fast-kernels.js';
+import { fastKernelsInstalled, installFastKernels } from '../pipeline/tfjs/fast-kernels.js';
 import { loadMnist } from '../pipeline/stages/load.js';
 import { buildModel, crossEntropy } from '../pipeline/tfjs/model.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
@@ -15,6 +14,8 @@ import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, K, PARAM_NAMES } from '../reference/shapes.js';
 import { writeFakeMnist } from './helpers/idx.js';
+import { uninstallFastKernels } from './helpers/original-kernels.js';
+import { trainTfjsPlain } from './helpers/plain-loop.js';
 
 const BACKEND = 'wasm';
 

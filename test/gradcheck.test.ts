@@ -17,6 +17,7 @@ import {
 } from '../pipeline/stages/gradcheck.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
+import { gradientCheckFromJson, gradientCheckJson } from '../pipeline/render/run-files.js';
 import { buildModel, readParams } from '../pipeline/tfjs/model.js';
 import { initialWeights } from '../pipeline/stages/train.js';
 import type { Dataset, GradientCheck, Split } from '../pipeline/types.js';
@@ -181,13 +182,13 @@ describe('TF.js gradients (wasm)', () => {
     expect(tf.memory().numTensors).toBe(before);
     const names = PARAM_NAMES.map((name) => TFJS_WEIGHT_NAMES[name]);
     expect(Object.keys(result.tfjs)).toEqual(names);
-    expect(Object.keys(result.finite_difference)).toEqual(names);
+    expect(Object.keys(result.finiteDifference)).toEqual(names);
     for (const weight of names) {
       const tfjs = result.tfjs[weight]!;
-      expect({ weight, fd: result.finite_difference[weight]!.max_rel_error < FD_MAX_REL_ERROR }).toEqual({ weight, fd: true });
-      expect({ weight, ratio: tfjs.max_rounding_ratio! < TFJS_MAX_ROUNDING_RATIO }).toEqual({ weight, ratio: true });
+      expect({ weight, fd: result.finiteDifference[weight]!.maxRelError < FD_MAX_REL_ERROR }).toEqual({ weight, fd: true });
+      expect({ weight, ratio: tfjs.maxRoundingRatio! < TFJS_MAX_ROUNDING_RATIO }).toEqual({ weight, ratio: true });
     }
-    expect(result).toMatchObject({ batch_size: 8, seed: 4, backend: 'wasm', step: FD_STEP, finite_difference_samples: FD_SAMPLES });
+    expect(result).toMatchObject({ batchSize: 8, seed: 4, backend: 'wasm', step: FD_STEP, finiteDifferenceSamples: FD_SAMPLES });
     expect(gradientBoundViolations(result)).toEqual([]);
     expect(gradcheckSummary(result)).toMatch(
       /^gradcheck: finite differences worst max_rel_error \S+ \(dense\S+\) < 1e-6; TF.js worst max_rounding_ratio \S+ \(dense\S+\) < 2 u; ok$/,
@@ -198,15 +199,15 @@ describe('TF.js gradients (wasm)', () => {
     const ours = referenceGradients32(params, x, y, 8);
     const theirs = tfjsGradients(params, x, y, 8);
     const scale = roundingScale(params, x, y, 8);
-    expect(compareTensors(ours.w2, theirs.w2, scale.w2).max_rounding_ratio).toBeLessThan(TFJS_MAX_ROUNDING_RATIO);
+    expect(compareTensors(ours.w2, theirs.w2, scale.w2).maxRoundingRatio).toBeLessThan(TFJS_MAX_ROUNDING_RATIO);
     const planted = theirs.w2.slice();
     planted[1234] = planted[1234]! + 3e-5;
     const off = compareTensors(ours.w2, planted, scale.w2);
-    expect(off.max_rounding_ratio).toBeGreaterThan(TFJS_MAX_ROUNDING_RATIO);
+    expect(off.maxRoundingRatio).toBeGreaterThan(TFJS_MAX_ROUNDING_RATIO);
     planted[1234] = NaN;
     const withNaN = compareTensors(ours.w2, planted, scale.w2);
-    expect(withNaN.max_abs_error).toBeNaN();
-    expect(withNaN.max_rounding_ratio! < TFJS_MAX_ROUNDING_RATIO).toBe(false);
+    expect(withNaN.maxAbsError).toBeNaN();
+    expect(withNaN.maxRoundingRatio! < TFJS_MAX_ROUNDING_RATIO).toBe(false);
   });
 
   // 1e-4 relative is ~1700 u, yet below an absolute bound of 1e-5 (the one used before) for gradients under ~0.1.
@@ -225,14 +226,14 @@ describe('TF.js gradients (wasm)', () => {
       );
       expect({
         name,
-        honest: honest.max_rounding_ratio! < TFJS_MAX_ROUNDING_RATIO,
-        planted: planted.max_rounding_ratio! < TFJS_MAX_ROUNDING_RATIO,
+        honest: honest.maxRoundingRatio! < TFJS_MAX_ROUNDING_RATIO,
+        planted: planted.maxRoundingRatio! < TFJS_MAX_ROUNDING_RATIO,
       }).toEqual({
         name,
         honest: true,
         planted: false,
       });
-      if (planted.max_abs_error < ABSOLUTE_BOUND) missedByAbsoluteBound.push(name);
+      if (planted.maxAbsError < ABSOLUTE_BOUND) missedByAbsoluteBound.push(name);
     }
     expect(missedByAbsoluteBound).toEqual(expect.arrayContaining(['w1', 'b1', 'w2']));
   });
@@ -243,7 +244,7 @@ describe('TF.js gradients (wasm)', () => {
     const theirs = tfjsGradients(params, x, y, 8);
     const scale = roundingScale(params, x, y, 8);
     const error = compareTensors(wrong.b3, theirs.b3, scale.b3);
-    expect(error.max_rounding_ratio).toBeGreaterThan(TFJS_MAX_ROUNDING_RATIO);
+    expect(error.maxRoundingRatio).toBeGreaterThan(TFJS_MAX_ROUNDING_RATIO);
   });
 
   it('lets a unit within rounding of its ReLU kink be gated either way, and no other unit', () => {
@@ -262,11 +263,11 @@ describe('TF.js gradients (wasm)', () => {
     };
     const nearKink = flipped(unit);
     expect(Math.abs(nearKink.b1[unit]! - ours.b1[unit]!)).toBeGreaterThan(1e-4); // the flip matters
-    for (const name of PARAM_NAMES) expect(compareTensors(ours[name], nearKink[name], scale[name]).max_rounding_ratio).toBeLessThan(1);
+    for (const name of PARAM_NAMES) expect(compareTensors(ours[name], nearKink[name], scale[name]).maxRoundingRatio).toBeLessThan(1);
     const farUnit = (unit + 1) % H1;
     expect(Math.abs(forward(toFloat64(kinked), x, y, 8).z1[farUnit]!)).toBeGreaterThan(1e-3);
     const far = flipped(farUnit);
-    expect(compareTensors(ours.b1, far.b1, scale.b1).max_rounding_ratio).toBeGreaterThan(TFJS_MAX_ROUNDING_RATIO);
+    expect(compareTensors(ours.b1, far.b1, scale.b1).maxRoundingRatio).toBeGreaterThan(TFJS_MAX_ROUNDING_RATIO);
   });
 
   it('refuses to run on a backend other than the active one', () => {
@@ -320,7 +321,7 @@ describe('TF.js gradients on any images in [0, 1]', () => {
   // ~1, so dW1 = xᵀ·δ1 cancels, and an error relative to the entry exceeded the 1e-5 bound once used.
   it('inverted MNIST at the default seed and batch passes, where the relative error exceeds 1e-5', () => {
     const check = gradientCheck(datasetOf('inverted MNIST (x → 1 − x)'), initialWeights(42), 8, 42, 'wasm');
-    expect(Math.max(...Object.values(check.tfjs).map((error) => error.max_rel_error))).toBeGreaterThan(1e-5);
+    expect(Math.max(...Object.values(check.tfjs).map((error) => error.maxRelError))).toBeGreaterThan(1e-5);
     expect(gradientBoundViolations(check)).toEqual([]);
   });
 
@@ -339,13 +340,13 @@ describe('TF.js gradients on any images in [0, 1]', () => {
         theirs[name].map((v) => v * (1 + 1e-4)),
         scale[name],
       );
-      expect({ name, planted: planted.max_rounding_ratio! < TFJS_MAX_ROUNDING_RATIO }).toEqual({ name, planted: false });
+      expect({ name, planted: planted.maxRoundingRatio! < TFJS_MAX_ROUNDING_RATIO }).toEqual({ name, planted: false });
       const plantedInReference = compareTensors(
         ours[name].map((v) => v * (1 + 1e-4)),
         theirs[name],
         scale[name],
       );
-      expect({ name, plantedInReference: plantedInReference.max_rounding_ratio! < TFJS_MAX_ROUNDING_RATIO }).toEqual({
+      expect({ name, plantedInReference: plantedInReference.maxRoundingRatio! < TFJS_MAX_ROUNDING_RATIO }).toEqual({
         name,
         plantedInReference: false,
       });
@@ -354,14 +355,14 @@ describe('TF.js gradients on any images in [0, 1]', () => {
 });
 
 describe('gradientBoundViolations', () => {
-  const ok = { max_abs_error: 1e-9, max_rel_error: 1e-9, max_rounding_ratio: 0.1 };
+  const ok = { maxAbsError: 1e-9, maxRelError: 1e-9, maxRoundingRatio: 0.1 };
   const base: GradientCheck = {
-    finite_difference: { 'dense1/kernel': ok },
+    finiteDifference: { 'dense1/kernel': ok },
     tfjs: { 'dense1/kernel': ok },
-    batch_size: 8,
+    batchSize: 8,
     seed: 1,
-    finite_difference_samples: 50,
-    finite_difference_skipped: 0,
+    finiteDifferenceSamples: 50,
+    finiteDifferenceSkipped: 0,
     step: 1e-5,
     backend: 'wasm',
   };
@@ -370,11 +371,11 @@ describe('gradientBoundViolations', () => {
     expect(gradientBoundViolations(base)).toEqual([]);
     const broken = {
       ...base,
-      finite_difference: { 'dense1/kernel': { max_abs_error: 1, max_rel_error: 2e-6 } },
+      finiteDifference: { 'dense1/kernel': { maxAbsError: 1, maxRelError: 2e-6 } },
       tfjs: {
-        'dense1/kernel': { max_abs_error: 3e-7, max_rel_error: 1.33e-5, max_rounding_ratio: 0.2 }, // cancelling sums: not an error
-        'dense2/bias': { max_abs_error: NaN, max_rel_error: NaN, max_rounding_ratio: NaN },
-        'dense3/bias': { max_abs_error: 1e-6, max_rel_error: 5e-5, max_rounding_ratio: 3 },
+        'dense1/kernel': { maxAbsError: 3e-7, maxRelError: 1.33e-5, maxRoundingRatio: 0.2 }, // cancelling sums: not an error
+        'dense2/bias': { maxAbsError: NaN, maxRelError: NaN, maxRoundingRatio: NaN },
+        'dense3/bias': { maxAbsError: 1e-6, maxRelError: 5e-5, maxRoundingRatio: 3 },
       },
     };
     expect(gradientBoundViolations(broken)).toEqual([
@@ -385,27 +386,30 @@ describe('gradientBoundViolations', () => {
   });
 
   it('does not judge a ratio that a metrics.json written before it existed lacks', () => {
-    const older = { ...base, tfjs: { 'dense1/kernel': { max_abs_error: 5e-8, max_rel_error: 2e-6 } } };
+    const older = gradientCheckFromJson({
+      ...gradientCheckJson(base),
+      tfjs: { 'dense1/kernel': { max_abs_error: 5e-8, max_rel_error: 2e-6 } },
+    });
     expect(gradientBoundViolations(older)).toEqual([]);
   });
 
   it('gradcheckSummary gives each worst error beside its bound, then ok or FAILED', () => {
     const fd = {
-      'dense1/kernel': { max_abs_error: 1e-14, max_rel_error: 9.4e-11 },
-      'dense1/bias': { max_abs_error: 1e-15, max_rel_error: 2e-12 },
+      'dense1/kernel': { maxAbsError: 1e-14, maxRelError: 9.4e-11 },
+      'dense1/bias': { maxAbsError: 1e-15, maxRelError: 2e-12 },
     };
     const tfjs = {
-      'dense1/kernel': { max_abs_error: 4.5e-8, max_rel_error: 1e-6, max_rounding_ratio: 0.05 },
-      'dense1/bias': { max_abs_error: 1e-8, max_rel_error: 3.5e-6, max_rounding_ratio: 0.23 },
+      'dense1/kernel': { maxAbsError: 4.5e-8, maxRelError: 1e-6, maxRoundingRatio: 0.05 },
+      'dense1/bias': { maxAbsError: 1e-8, maxRelError: 3.5e-6, maxRoundingRatio: 0.23 },
     };
-    expect(gradcheckSummary({ ...base, finite_difference: fd, tfjs })).toBe(
+    expect(gradcheckSummary({ ...base, finiteDifference: fd, tfjs })).toBe(
       'gradcheck: finite differences worst max_rel_error 9.40e-11 (dense1/kernel) < 1e-6; ' +
         'TF.js worst max_rounding_ratio 0.23 (dense1/bias) < 2 u; ok',
     );
     const failing = gradcheckSummary({
       ...base,
-      finite_difference: fd,
-      tfjs: { ...tfjs, 'dense2/bias': { max_abs_error: 1e-8, max_rel_error: 5e-5, max_rounding_ratio: 3.1 } },
+      finiteDifference: fd,
+      tfjs: { ...tfjs, 'dense2/bias': { maxAbsError: 1e-8, maxRelError: 5e-5, maxRoundingRatio: 3.1 } },
     });
     expect(failing).toMatch(/worst max_rounding_ratio 3.1 \(dense2\/bias\) ≥ 2 u; FAILED$/);
   });

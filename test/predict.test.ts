@@ -22,11 +22,12 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { createCanvas, loadImage, type Canvas } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
+import { argmax } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
-import { argmax, predictProbabilities } from '../pipeline/tfjs/model.js';
+import { predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
 import {
   MAX_WORKING_SIDE,

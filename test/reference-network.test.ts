@@ -6,15 +6,18 @@
 
 import { toFloat64 } from '../reference/finite-differences.js';
 import {
+  argmax,
   backward,
   denseBackward,
   denseForward,
   forward,
+  matmulNaive,
   reluBackward,
   reluForward,
   sgdStep,
   softmaxCrossEntropyBackward,
   softmaxCrossEntropyForward,
+  softmaxForward,
 } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, type Params } from '../reference/shapes.js';
@@ -90,8 +93,43 @@ describe('the core on a case worked by hand', () => {
     expect(forward(params, x2, y2, 2).loss).toBeCloseTo((Math.log(sumExp) - 0.3 + Math.log(sumExp) - 0.9) / 2, 14);
   });
 
+  it('without labels: the same layers and probabilities, and no loss', () => {
+    const unlabelled = forward(params, x, null, 1);
+    for (const name of ['z1', 'a1', 'z2', 'a2', 'logits', 'probs'] as const) {
+      expect({ name, values: Array.from(unlabelled[name]) }).toEqual({ name, values: Array.from(act[name]) });
+    }
+    expect(unlabelled.loss).toBeNaN();
+  });
+
   it('refuses images or labels shorter than the batch', () => {
     expect(() => forward(params, x, y, 2)).toThrow(`forward: expected x (2, ${D}) and oneHot (2, ${K}), found ${D} and ${K} values`);
+    expect(() => forward(params, x, null, 2)).toThrow(`forward: expected x (2, ${D}), found ${D} values`);
+  });
+});
+
+describe('matmulNaive, the oracle of the fast kernels, on a case worked by hand', () => {
+  // a = [[1, 2, 3], [4, 5, 6]] (2, 3), b = [[1, 0], [0, 1], [1, 1]] (3, 2): a·b = [[4, 5], [10, 11]].
+  const a = new Float64Array([1, 2, 3, 4, 5, 6]);
+  const b = new Float64Array([1, 0, 0, 1, 1, 1]);
+
+  it.each([
+    ['nn', a, b],
+    ['tn', new Float64Array([1, 4, 2, 5, 3, 6]), b], // aᵀ stored (3, 2)
+    ['nt', a, new Float64Array([1, 0, 1, 0, 1, 1])], // bᵀ stored (2, 3)
+  ] as const)('%s: the same product [[4, 5], [10, 11]]', (layout, left, right) => {
+    const out = new Float64Array(4).fill(NaN);
+    matmulNaive(out, left, right, 2, 3, 2, layout);
+    expect(Array.from(out)).toEqual([4, 5, 10, 11]);
+  });
+});
+
+describe('argmax', () => {
+  it('gives the first largest entry, of a whole row or of `length` entries from `first` on', () => {
+    expect(argmax([0.1, 0.7, 0.2])).toBe(1);
+    expect(argmax([3, 5, 5, 1])).toBe(1); // ties: the first, as tf.argMax
+    expect(argmax([-2, -1, -3])).toBe(1);
+    const rows = new Float32Array([9, 0, 0, /* row 1 */ 0, 1, 2, /* row 2 */ 4, 4, 0]);
+    expect([0, 1, 2].map((r) => argmax(rows, r * 3, 3))).toEqual([0, 2, 0]);
   });
 });
 
@@ -163,6 +201,17 @@ describe("each operation's backward is the derivative of its forward", () => {
       return (moved(1) - moved(-1)) / (2 * h);
     });
     expectAllClose(dLogits, numeric, 1e-9, 'dLogits');
+  });
+
+  it('softmaxForward gives the probabilities of softmax cross-entropy, bit for bit, without labels', () => {
+    const [batch, classes] = [4, K];
+    const logits = random(batch * classes, 10).map((v) => 40 * v);
+    const withLoss = new Float64Array(batch * classes);
+    softmaxCrossEntropyForward(withLoss, logits, syntheticOneHot(batch, 11), batch, classes);
+    const probs = new Float64Array(batch * classes).fill(NaN);
+    softmaxForward(probs, logits, batch, classes);
+    expect(Array.from(probs)).toEqual(Array.from(withLoss));
+    for (let r = 0; r < batch; r++) expect(probs.subarray(r * classes, (r + 1) * classes).reduce((s, p) => s + p, 0)).toBeCloseTo(1, 14);
   });
 
   it('softmax cross-entropy survives logits that would overflow exp', () => {

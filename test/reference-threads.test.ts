@@ -9,7 +9,7 @@ import { sparseRowsOf } from '../reference/fast/kernels.js';
 import { createWorkspace } from '../reference/fast/network.js';
 import { MAX_THREADS, StepTeam, WorkerStartError, shareParams } from '../reference/fast/threads.js';
 import { D, PARAM_NAMES, type Params } from '../reference/shapes.js';
-import { trainReference, trainReferenceAsync, type ReferenceTraining } from '../reference/sgd.js';
+import { trainReferenceAsync, type ReferenceTraining } from '../reference/sgd.js';
 import { glorotParams } from './helpers/numeric.js';
 
 const dataset = preprocessDataset(loadMnist(defaultDataDir()), 700, 200, 10);
@@ -29,8 +29,8 @@ function firstDifference(a: Params, b: Params): string | null {
 describe('reference training on several threads', () => {
   let single: ReferenceTraining;
 
-  beforeAll(() => {
-    single = trainReference(dataset, init, OPTIONS);
+  beforeAll(async () => {
+    single = await trainReferenceAsync(dataset, init, OPTIONS);
   });
 
   it.each([2, 3])('with %i threads gives the single-threaded weights and history bit for bit', async (threads) => {
@@ -53,7 +53,7 @@ describe('reference training on several threads', () => {
   // which is when claiming work goes wrong if it can (a lost chunk hangs the step; a stale one changes the weights).
   it('with 6 threads on fewer cores, over many steps, still gives the single-threaded weights', async () => {
     const options = { ...OPTIONS, epochs: 6 };
-    const one = trainReference(dataset, init, options);
+    const one = await trainReferenceAsync(dataset, init, options);
     const six = await trainReferenceAsync(dataset, init, { ...options, threads: 6 });
     expect(firstDifference(six.params, one.params)).toBeNull();
   }, 60_000);
@@ -83,12 +83,6 @@ describe('reference training on several threads', () => {
     const cores = (used.user + used.system) / 1000 / (performance.now() - wall);
     expect(cores).toBeLessThan(1.3); // three busy threads would use the 2 cores of the CI machine
   }, 60_000);
-
-  it('trainReference, which is synchronous, refuses threads', () => {
-    expect(() => trainReference(dataset, init, { ...OPTIONS, threads: 2 })).toThrow(
-      'trains on one thread only, found threads 2; use trainReferenceAsync',
-    );
-  });
 
   it(`refuses a thread count outside 1..${MAX_THREADS}`, async () => {
     await expect(trainReferenceAsync(dataset, init, { ...OPTIONS, threads: 0 })).rejects.toThrow(

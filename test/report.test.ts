@@ -1,15 +1,28 @@
 // report.md and index.html from hand-built metrics: the numbers are formatted
 // as promised, both files agree, every figure is embedded, and the HTML is offline.
+// metrics.json's gradient_check block keeps the snake_case keys users and scripts read.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCanvas } from 'canvas';
 import { DEFAULTS } from '../pipeline/config.js';
-import { runMetadataJson } from '../pipeline/render/run-files.js';
+import { gradientCheckFromJson, metricsFile, runMetadataJson } from '../pipeline/render/run-files.js';
 import { buildReport } from '../pipeline/render/report-sections.js';
 import { runMetadata } from '../pipeline/stages/report.js';
-import type { ConfusedPair, EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, RunMetadata, Visuals } from '../pipeline/types.js';
+import { paramSize, type ParamName } from '../reference/shapes.js';
+import type {
+  ConfusedPair,
+  EpochRecord,
+  GradientCheck,
+  ImplementationMetrics,
+  MetricsFile,
+  ModelEvaluation,
+  ReportFile,
+  RunMetadata,
+  TrainedModel,
+  Visuals,
+} from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
 
 /** A small PNG of its own colour, so each file's base64 is distinct. */
@@ -456,5 +469,88 @@ describe('buildReport without the reference', () => {
     expect(markdown).not.toContain('### TypeScript reference');
     expect(markdown).not.toContain('## Gradient check');
     expect(text(files, 'index.html')).toContain('Only TF.js ran');
+  });
+});
+
+describe("metrics.json's gradient_check block", () => {
+  const check: GradientCheck = {
+    finiteDifference: { 'dense1/kernel': { maxAbsError: 1.2e-9, maxRelError: 3.4e-7 } },
+    tfjs: { 'dense1/kernel': { maxAbsError: 5e-8, maxRelError: 2e-5, maxRoundingRatio: 0.171 } },
+    batchSize: 8,
+    seed: 42,
+    finiteDifferenceSamples: 50,
+    finiteDifferenceSkipped: 2,
+    step: 1e-5,
+    backend: 'wasm',
+  };
+  const zeros = (name: ParamName) => new Float32Array(paramSize(name));
+  const trained: TrainedModel = {
+    implementation: 'tfjs',
+    backend: 'wasm',
+    params: { w1: zeros('w1'), b1: zeros('b1'), w2: zeros('w2'), b2: zeros('b2'), w3: zeros('w3'), b3: zeros('b3') }, // not written to metrics.json
+    history: TFJS_HISTORY,
+    trainSeconds: 41.27,
+    samplesPerSecond: 18174.4,
+    trainAccuracy: 0.96312,
+  };
+  const evaluation: ModelEvaluation = {
+    implementation: 'tfjs',
+    testAccuracy: 0.95617,
+    testLoss: 0.145234,
+    confusionMatrix: confusion([]),
+    perClass: [],
+    macroAverage: { precision: 0.9551, recall: 0.9549, f1: 0.955, support: 10000 },
+    weightedAverage: { precision: 0.9562, recall: 0.9561, f1: 0.9561, support: 10000 },
+    mostConfused: [],
+    examples: { correct: [], wrong: [] },
+    predictions: new Uint8Array(0),
+    confidence: new Float32Array(0),
+  };
+  const written = JSON.parse(
+    JSON.stringify(
+      metricsFile({
+        run: RUN,
+        config: DEFAULTS,
+        tfjs: trained,
+        tfjsEvaluation: evaluation,
+        reference: null,
+        referenceEvaluation: null,
+        gradientCheck: check,
+        stageSeconds: {},
+        experiments: null,
+      }),
+    ),
+  ) as MetricsFile;
+
+  test('has the snake_case keys it had before the in-memory names became camelCase, in the same order', () => {
+    const block = written.gradient_check!;
+    expect(Object.keys(block)).toEqual([
+      'finite_difference',
+      'tfjs',
+      'batch_size',
+      'seed',
+      'finite_difference_samples',
+      'finite_difference_skipped',
+      'step',
+      'backend',
+    ]);
+    expect(Object.keys(block.finite_difference['dense1/kernel']!)).toEqual(['max_abs_error', 'max_rel_error']);
+    expect(Object.keys(block.tfjs['dense1/kernel']!)).toEqual(['max_abs_error', 'max_rel_error', 'max_rounding_ratio']);
+    expect(block).toEqual({
+      finite_difference: { 'dense1/kernel': { max_abs_error: 1.2e-9, max_rel_error: 3.4e-7 } },
+      tfjs: { 'dense1/kernel': { max_abs_error: 5e-8, max_rel_error: 2e-5, max_rounding_ratio: 0.171 } },
+      batch_size: 8,
+      seed: 42,
+      finite_difference_samples: 50,
+      finite_difference_skipped: 2,
+      step: 1e-5,
+      backend: 'wasm',
+    });
+  });
+
+  test('reads back as the check that was written, and a block without the ratio reads back without it', () => {
+    expect(gradientCheckFromJson(written.gradient_check!)).toEqual(check);
+    const older = { ...written.gradient_check!, tfjs: { 'dense1/kernel': { max_abs_error: 5e-8, max_rel_error: 2e-6 } } };
+    expect(gradientCheckFromJson(older).tfjs).toEqual({ 'dense1/kernel': { maxAbsError: 5e-8, maxRelError: 2e-6 } });
   });
 });

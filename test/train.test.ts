@@ -7,8 +7,9 @@ import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { EXPERIMENT_VARIANTS } from '../pipeline/experiments/variants.js';
 import { InterruptedError } from '../pipeline/dag/interrupted.js';
-import { DivergenceError, initialWeights, trainTfjs } from '../pipeline/stages/train.js';
+import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
+import { DivergenceError } from '../reference/epochs.js';
 import { writeFakeMnist } from './helpers/idx.js';
 
 let dataset: Dataset;

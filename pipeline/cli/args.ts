@@ -121,38 +121,36 @@ function valueMistake(words: readonly string[]): string | null {
   return null;
 }
 
-function readConfigFile(file: string): Record<string, unknown> {
-  if (!existsSync(file)) throw new UsageError(`--config ${file}: expected a JSON file of options, found no such file`);
+/**
+ * The JSON object of options in `file`. A syntax error or any other JSON value is a UsageError that starts with
+ * `source` (how the user named the file) and, for a syntax error, says it expected `expectedJson`.
+ */
+function readOptionsObject(file: string, source: string, expectedJson: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(readFileSync(file, 'utf8'));
   } catch (error) {
-    throw new UsageError(`--config ${file}: expected JSON, found a syntax error (${(error as Error).message})`);
+    throw new UsageError(`${source}: expected ${expectedJson}, found a syntax error (${(error as Error).message})`);
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError(`--config ${file}: expected a JSON object of options, found ${describeValue(parsed)}`);
+    throw new UsageError(`${source}: expected a JSON object of options, found ${describeValue(parsed)}`);
   }
   return parsed as Record<string, unknown>;
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  if (!existsSync(file)) throw new UsageError(`--config ${file}: expected a JSON file of options, found no such file`);
+  return readOptionsObject(file, `--config ${file}`, 'JSON');
 }
 
 /** The config of the run in `folder`, or null if it holds none; a damaged one is a UsageError naming the file. */
 function readRunConfig(folder: string): Config | null {
   const file = path.join(folder, 'config.json');
   if (!existsSync(file)) return null;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (error) {
-    throw new UsageError(
-      `${file}: expected the JSON config of the run in --out ${folder}, found a syntax error (${(error as Error).message})`,
-    );
-  }
-  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new UsageError(`${file}: expected a JSON object of options, found ${describeValue(parsed)}`);
-  }
+  const options = readOptionsObject(file, file, `the JSON config of the run in --out ${folder}`);
   try {
     // The folder it lies in is the run's --out, wherever it was first written.
-    return { ...resolveConfig(parsed as Record<string, unknown>, file), out: folder };
+    return { ...resolveConfig(options, file), out: folder };
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;

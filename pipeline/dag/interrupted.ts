@@ -1,6 +1,5 @@
 // The one error for a run stopped by SIGINT / SIGTERM, wherever it stops: between
 // training batches, between stages, in a stage's process, or waiting for a lock.
+// It lives with the epoch loop on the ground floor (reference/ imports nothing of ours).
 
-export class InterruptedError extends Error {
-  override name = 'InterruptedError';
-}
+export { InterruptedError } from '../../reference/epochs.js';

@@ -297,8 +297,7 @@ export function activationPatternsPng(test: Split, params: Params, predictions: 
   const shown = chosen.filter((index): index is number => index !== null);
   const images = new Float32Array(shown.length * D); // (shown, D)
   shown.forEach((index, row) => images.set(test.images.subarray(index * D, (index + 1) * D), row * D));
-  const noLabels = new Float32Array(shown.length * K); // the loss is not needed
-  const { a1, a2 } = forward(params, images, noLabels, shown.length); // (shown, H1), (shown, H2)
+  const { a1, a2 } = forward(params, images, null, shown.length); // (shown, H1), (shown, H2); no labels, no loss
   const activations = chosen.map((index) => {
     if (index === null) return null;
     const row = shown.indexOf(index);

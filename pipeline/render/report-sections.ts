@@ -8,7 +8,7 @@ import { FIELDS } from '../config.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ROUNDING_RATIO, gradientBoundViolations } from '../stages/gradcheck.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
 import { renderHtml, renderMarkdown, type Block, type Inline, type Section } from './document.js';
-import { textFile } from './run-files.js';
+import { gradientCheckFromJson, textFile } from './run-files.js';
 import {
   counted,
   implementationLabel,
@@ -326,16 +326,16 @@ function insideTheModel({ figures }: Report): Section {
 }
 
 function gradientCheck({ metrics }: Report): Section {
-  const check = metrics.gradient_check;
-  if (!check) return { id: 'gradient-check', blocks: [] };
-  const tensors = [...new Set([...Object.keys(check.finite_difference), ...Object.keys(check.tfjs)])];
+  if (!metrics.gradient_check) return { id: 'gradient-check', blocks: [] };
+  const check = gradientCheckFromJson(metrics.gradient_check);
+  const tensors = [...new Set([...Object.keys(check.finiteDifference), ...Object.keys(check.tfjs)])];
   const cell = (value: number | undefined) => (value === undefined ? '–' : scientific(value));
   return section('gradient-check', 'Gradient check', [
     paragraph(
       `The reference's analytic gradients against central finite differences in float64 (FD) and against TF.js's own gradients, ` +
-        `on one batch of ${check.batch_size} images (seed ${check.seed}, ${check.backend} backend). ` +
-        `FD sampled ${check.finite_difference_samples} parameters per tensor with step h = ${scientific(check.step)}; ` +
-        `${check.finite_difference_skipped} samples were skipped because a ReLU input sat within h of 0. ` +
+        `on one batch of ${check.batchSize} images (seed ${check.seed}, ${check.backend} backend). ` +
+        `FD sampled ${check.finiteDifferenceSamples} parameters per tensor with step h = ${scientific(check.step)}; ` +
+        `${check.finiteDifferenceSkipped} samples were skipped because a ReLU input sat within h of 0. ` +
         `Bounds: FD max rel < ${scientific(FD_MAX_REL_ERROR)}; TF.js within ${TFJS_MAX_ROUNDING_RATIO} u of float32 rounding ` +
         `(u = 2⁻²⁴, times each entry's sum of absolute terms: the rounding ratio); ` +
         `${gradientBoundViolations(check).length === 0 ? 'both hold' : 'VIOLATED, see the table'}.`,
@@ -346,11 +346,11 @@ function gradientCheck({ metrics }: Report): Section {
       numeric: [false, true, true, true, true, true],
       rows: tensors.map((tensor) => [
         tensor,
-        cell(check.finite_difference[tensor]?.max_abs_error),
-        cell(check.finite_difference[tensor]?.max_rel_error),
-        cell(check.tfjs[tensor]?.max_abs_error),
-        cell(check.tfjs[tensor]?.max_rel_error),
-        check.tfjs[tensor]?.max_rounding_ratio?.toFixed(3) ?? '–',
+        cell(check.finiteDifference[tensor]?.maxAbsError),
+        cell(check.finiteDifference[tensor]?.maxRelError),
+        cell(check.tfjs[tensor]?.maxAbsError),
+        cell(check.tfjs[tensor]?.maxRelError),
+        check.tfjs[tensor]?.maxRoundingRatio?.toFixed(3) ?? '–',
       ]),
     },
   ]);

@@ -7,12 +7,15 @@ import type { ExperimentsMetrics } from '../experiments/comparison.js';
 import type {
   EpochRecord,
   GradientCheck,
+  GradientCheckJson,
   ImplementationMetrics,
   MetricsFile,
   ModelEvaluation,
   ReportFile,
   RunMetadata,
   RunMetadataJson,
+  TensorError,
+  TensorErrorJson,
   TrainedModel,
 } from '../types.js';
 
@@ -57,6 +60,55 @@ export function runMetadataJson(run: RunMetadata): RunMetadataJson {
   };
 }
 
+/** Applies `f` to every tensor of an oracle's table, keeping the tensors' order. */
+function mapTensors<A, B>(table: Record<string, A>, f: (error: A) => B): Record<string, B> {
+  return Object.fromEntries(Object.entries(table).map(([tensor, error]) => [tensor, f(error)]));
+}
+
+function tensorErrorJson(error: TensorError): TensorErrorJson {
+  return {
+    max_abs_error: error.maxAbsError,
+    max_rel_error: error.maxRelError,
+    ...(error.maxRoundingRatio === undefined ? {} : { max_rounding_ratio: error.maxRoundingRatio }),
+  };
+}
+
+function tensorErrorFromJson(error: TensorErrorJson): TensorError {
+  return {
+    maxAbsError: error.max_abs_error,
+    maxRelError: error.max_rel_error,
+    ...(error.max_rounding_ratio === undefined ? {} : { maxRoundingRatio: error.max_rounding_ratio }),
+  };
+}
+
+/** The `gradient_check` block of metrics.json: the in-memory camelCase names become the file's snake_case. */
+export function gradientCheckJson(check: GradientCheck): GradientCheckJson {
+  return {
+    finite_difference: mapTensors(check.finiteDifference, tensorErrorJson),
+    tfjs: mapTensors(check.tfjs, tensorErrorJson),
+    batch_size: check.batchSize,
+    seed: check.seed,
+    finite_difference_samples: check.finiteDifferenceSamples,
+    finite_difference_skipped: check.finiteDifferenceSkipped,
+    step: check.step,
+    backend: check.backend,
+  };
+}
+
+/** A `gradient_check` block read back from metrics.json (the report re-renders from the file). */
+export function gradientCheckFromJson(check: GradientCheckJson): GradientCheck {
+  return {
+    finiteDifference: mapTensors(check.finite_difference, tensorErrorFromJson),
+    tfjs: mapTensors(check.tfjs, tensorErrorFromJson),
+    batchSize: check.batch_size,
+    seed: check.seed,
+    finiteDifferenceSamples: check.finite_difference_samples,
+    finiteDifferenceSkipped: check.finite_difference_skipped,
+    step: check.step,
+    backend: check.backend,
+  };
+}
+
 export interface MetricsInputs {
   run: RunMetadata;
   config: Config;
@@ -80,7 +132,7 @@ export function metricsFile(inputs: MetricsInputs): MetricsFile {
   if (inputs.reference && inputs.referenceEvaluation) {
     metrics.reference = implementationMetrics(inputs.reference, inputs.referenceEvaluation);
   }
-  if (inputs.gradientCheck) metrics.gradient_check = inputs.gradientCheck;
+  if (inputs.gradientCheck) metrics.gradient_check = gradientCheckJson(inputs.gradientCheck);
   if (inputs.experiments) metrics.experiments = inputs.experiments;
   return metrics;
 }

@@ -2,9 +2,10 @@
 // computed by the same code whichever implementation trained the weights.
 
 import * as tf from '@tensorflow/tfjs';
+import { argmax } from '../../reference/network.js';
 import { K } from '../../reference/shapes.js';
 import { averages, confusionMatrix, mostConfused, perClassMetrics } from '../metrics.js';
-import { argmax, lossAndAccuracy, modelWithParams, predictProbabilities } from '../tfjs/model.js';
+import { lossAndAccuracy, modelWithParams, predictProbabilities } from '../tfjs/model.js';
 import type { Dataset, Evaluation, Example, ModelEvaluation, TrainedModel } from '../types.js';
 
 const EXAMPLES_PER_KIND = 24;

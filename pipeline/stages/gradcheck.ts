@@ -14,7 +14,7 @@
 // ~u·Σ|tᵢ| per rounding, whatever the sum itself is: an entry whose terms cancel (dW1 = xᵀ·δ1 on
 // inverted images, mostly 1) keeps the error of its terms, so an error relative to the entry means
 // nothing there. roundingScale carries Σ|terms| and the errors they bring through every layer, per
-// gradient entry, and the check bounds |a − b| / (u · scale), max_rounding_ratio.
+// gradient entry, and the check bounds |a − b| / (u · scale), maxRoundingRatio.
 
 import * as tf from '@tensorflow/tfjs';
 import { FD_SAMPLES, FD_STEP, finiteDifferenceCheck, relativeError, toFloat64 } from '../../reference/finite-differences.js';
@@ -50,10 +50,17 @@ export const FLOAT32_UNIT_ROUNDOFF = 2 ** -24;
  */
 export const TFJS_MAX_ROUNDING_RATIO = 2;
 /**
- * The floor of max_rel_error's denominator, |a − b| / max(|a| + |b|, floor): reported, not bounded
+ * The floor of maxRelError's denominator, |a − b| / max(|a| + |b|, floor): reported, not bounded
  * (roundingScale's ratio is), and the floor keeps entries that cancel to ~1e-9 from reading order 1.
  */
 export const TFJS_REL_ERROR_FLOOR = 1e-2;
+
+/** Each error measure as the log and metrics.json name it, so a line of the log can be looked up in the file. */
+const MEASURE_NAMES: Record<keyof TensorError, string> = {
+  maxAbsError: 'max_abs_error',
+  maxRelError: 'max_rel_error',
+  maxRoundingRatio: 'max_rounding_ratio',
+};
 
 /** Stream number that keeps the gradcheck batch apart from every training epoch's shuffle. */
 const GRADCHECK_STREAM = 0x67726164; // 'grad'
@@ -102,7 +109,7 @@ export function tfjsGradients(params: Params, x: Float32Array, y: Float32Array, 
 
 /**
  * Largest absolute, relative and rounding-scaled difference, over every entry, of two float32 gradients
- * of one tensor: max_rounding_ratio is max |a − b| / (u · scale), scale from roundingScale. NaN if either
+ * of one tensor: maxRoundingRatio is max |a − b| / (u · scale), scale from roundingScale. NaN if either
  * holds a non-finite entry.
  */
 export function compareTensors(
@@ -120,14 +127,14 @@ export function compareTensors(
     const a = reference[i]!;
     const b = other[i]!;
     // A non-finite entry is reported as NaN, which fails every bound (and is not lost to later Math.max calls).
-    if (!Number.isFinite(a) || !Number.isFinite(b)) return { max_abs_error: NaN, max_rel_error: NaN, max_rounding_ratio: NaN };
+    if (!Number.isFinite(a) || !Number.isFinite(b)) return { maxAbsError: NaN, maxRelError: NaN, maxRoundingRatio: NaN };
     const difference = Math.abs(a - b);
     maxAbs = Math.max(maxAbs, difference);
     maxRel = Math.max(maxRel, relativeError(a, b, TFJS_REL_ERROR_FLOOR));
     // A scale of 0 means every term is 0, so both sides must be exactly 0: any difference is infinitely many u.
     if (difference > 0) maxRatio = Math.max(maxRatio, difference / (FLOAT32_UNIT_ROUNDOFF * scale[i]!));
   }
-  return { max_abs_error: maxAbs, max_rel_error: maxRel, max_rounding_ratio: maxRatio };
+  return { maxAbsError: maxAbs, maxRelError: maxRel, maxRoundingRatio: maxRatio };
 }
 
 /** The reference's float32 gradient of the mean cross-entropy on the batch, as training computes it (the fast path). */
@@ -297,8 +304,8 @@ export function gradientCheck(dataset: Dataset, init: InitialWeights, batchSize:
   });
   const finiteDifference: Record<string, TensorError> = {};
   for (const name of PARAM_NAMES) {
-    const { max_abs_error, max_rel_error } = fd.tensors[name];
-    finiteDifference[TFJS_WEIGHT_NAMES[name]] = { max_abs_error, max_rel_error };
+    const tensor = fd.tensors[name];
+    finiteDifference[TFJS_WEIGHT_NAMES[name]] = { maxAbsError: tensor.max_abs_error, maxRelError: tensor.max_rel_error };
   }
 
   const ours = referenceGradients32(init.params, x, y, batchSize);
@@ -311,12 +318,12 @@ export function gradientCheck(dataset: Dataset, init: InitialWeights, batchSize:
   }
 
   return {
-    finite_difference: finiteDifference,
+    finiteDifference,
     tfjs,
-    batch_size: batchSize,
+    batchSize,
     seed,
-    finite_difference_samples: FD_SAMPLES,
-    finite_difference_skipped: fd.skipped,
+    finiteDifferenceSamples: FD_SAMPLES,
+    finiteDifferenceSkipped: fd.skipped,
     step: FD_STEP,
     backend,
   };
@@ -331,17 +338,17 @@ function checkShape(name: ParamName, length: number): void {
 /** Every tensor outside its bound, as "oracle tensor: value ≥ bound" lines; empty when the check passes. */
 export function gradientBoundViolations(check: GradientCheck): string[] {
   const violations: string[] = [];
-  for (const [tensor, error] of Object.entries(check.finite_difference)) {
-    if (!(error.max_rel_error < FD_MAX_REL_ERROR))
-      violations.push(`finite differences ${tensor}: max_rel_error ${error.max_rel_error} ≥ ${FD_MAX_REL_ERROR}`);
+  for (const [tensor, error] of Object.entries(check.finiteDifference)) {
+    if (!(error.maxRelError < FD_MAX_REL_ERROR))
+      violations.push(`finite differences ${tensor}: ${MEASURE_NAMES.maxRelError} ${error.maxRelError} ≥ ${FD_MAX_REL_ERROR}`);
   }
   // The TF.js side is judged in units of float32 rounding only: an absolute bound holds for some inputs and not
   // for others (its error grows with the batch and with the size of the terms), so it is reported, not judged.
   for (const [tensor, error] of Object.entries(check.tfjs)) {
     // Absent only from a metrics.json written before the ratio existed, by a run that passed the bounds of its day.
-    const ratio = error.max_rounding_ratio;
+    const ratio = error.maxRoundingRatio;
     if (ratio !== undefined && !(ratio < TFJS_MAX_ROUNDING_RATIO))
-      violations.push(`TF.js ${tensor}: max_rounding_ratio ${ratio} ≥ ${TFJS_MAX_ROUNDING_RATIO}`);
+      violations.push(`TF.js ${tensor}: ${MEASURE_NAMES.maxRoundingRatio} ${ratio} ≥ ${TFJS_MAX_ROUNDING_RATIO}`);
   }
   return violations;
 }
@@ -354,15 +361,15 @@ function worstAgainst(table: Record<string, TensorError>, measure: keyof TensorE
   const measured = (error: TensorError): number => error[measure] ?? NaN;
   const [tensor, error] = Object.entries(table).reduce((a, b) => (Number.isNaN(measured(b[1])) || measured(b[1]) > measured(a[1]) ? b : a));
   const value = measured(error);
-  const ratio = measure === 'max_rounding_ratio';
+  const ratio = measure === 'maxRoundingRatio';
   const shown = ratio ? value.toPrecision(2) : value.toExponential(2);
-  return `worst ${measure} ${shown} (${tensor}) ${value < bound ? '<' : '≥'} ${ratio ? `${bound} u` : bound.toExponential(0)}`;
+  return `worst ${MEASURE_NAMES[measure]} ${shown} (${tensor}) ${value < bound ? '<' : '≥'} ${ratio ? `${bound} u` : bound.toExponential(0)}`;
 }
 
 /** One line for the log: each oracle's worst error beside its bound, then ok or FAILED. */
 export function gradcheckSummary(check: GradientCheck): string {
   const verdict = gradientBoundViolations(check).length === 0 ? 'ok' : 'FAILED';
-  const fd = worstAgainst(check.finite_difference, 'max_rel_error', FD_MAX_REL_ERROR);
-  const tfjs = worstAgainst(check.tfjs, 'max_rounding_ratio', TFJS_MAX_ROUNDING_RATIO);
+  const fd = worstAgainst(check.finiteDifference, 'maxRelError', FD_MAX_REL_ERROR);
+  const tfjs = worstAgainst(check.tfjs, 'maxRoundingRatio', TFJS_MAX_ROUNDING_RATIO);
   return `gradcheck: finite differences ${fd}; TF.js ${tfjs}; ${verdict}`;
 }

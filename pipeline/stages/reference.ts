@@ -4,11 +4,10 @@
 import { WorkerStartError, defaultThreads } from '../../reference/fast/threads.js';
 import type { ThreadRequest } from '../dag/budget.js';
 import { counted } from '../render/format.js';
-import { ReferenceDivergenceError, trainReferenceAsync } from '../../reference/sgd.js';
+import { trainReferenceAsync } from '../../reference/sgd.js';
 import type { Config } from '../config.js';
-import { epochSummary, type EpochProgress, type ProgressFactory } from '../progress.js';
-import { InterruptedError } from '../dag/interrupted.js';
-import { DivergenceError } from './train.js';
+import type { ProgressFactory } from '../progress.js';
+import { epochBars } from './train.js';
 import type { Dataset, InitialWeights, TrainedModel } from '../types.js';
 
 const REFERENCE_BACKEND = 'typescript';
@@ -32,8 +31,6 @@ export async function trainReferenceStage(
   threads = referenceThreads(config).max, // the team's size: the most threads it may get
   onThreads: (listener: (threads: number) => void) => void = (listener) => listener(threads), // the runner's share, as it changes
 ): Promise<TrainedModel> {
-  const { epochs } = config;
-  let bar: EpochProgress | null = null;
   let granted = threads;
   onThreads((count) => {
     granted = count;
@@ -41,45 +38,27 @@ export async function trainReferenceStage(
   const train = (threads: number) => {
     let active = Math.min(granted, threads);
     hooks.progress.log(`reference: training on ${counted(active, 'thread')}${active < threads ? ` of ${threads}` : ''}`);
-    return trainReferenceAsync(
-      dataset,
-      init.params,
-      {
-        epochs,
-        batchSize: config.batchSize,
-        lr: config.lr,
-        seed: config.seed,
-        threads,
-        activeThreads: () => {
-          const now = Math.min(granted, threads);
-          if (now !== active) hooks.progress.log(`reference: now on ${counted(now, 'thread')} (the --jobs budget changed)`);
-          active = now;
-          return now;
-        },
-        signal: hooks.signal,
-        onBatch: ({ epoch, batch, batches, loss, accuracy }) => {
-          if (batch === 1) bar = hooks.progress.epoch(`reference epoch ${epoch}/${epochs}`, batches);
-          bar?.batch(batch, loss, accuracy);
-        },
+    return trainReferenceAsync(dataset, init.params, {
+      epochs: config.epochs,
+      batchSize: config.batchSize,
+      lr: config.lr,
+      seed: config.seed,
+      threads,
+      activeThreads: () => {
+        const now = Math.min(granted, threads);
+        if (now !== active) hooks.progress.log(`reference: now on ${counted(now, 'thread')} (the --jobs budget changed)`);
+        active = now;
+        return now;
       },
-      (record) => {
-        bar?.end(epochSummary('reference', record, epochs));
-        bar = null;
-      },
-    );
-  };
-  try {
-    const trained = await train(threads).catch((error: unknown) => {
-      // One thread computes the same weights, so a machine that cannot start workers only loses speed.
-      if (!(error instanceof WorkerStartError)) throw error;
-      hooks.progress.log(`reference: ${error.message}; training on 1 thread instead (same weights, slower)`);
-      return train(1);
+      signal: hooks.signal, // the loop's DivergenceError and InterruptedError reach the CLI as they are
+      ...epochBars(hooks.progress, 'reference', config.epochs),
     });
-    return { implementation: 'reference', backend: REFERENCE_BACKEND, ...trained };
-  } catch (error) {
-    // The CLI knows these two by name: a clear message, a non-zero exit, reports untouched.
-    if (error instanceof ReferenceDivergenceError) throw new DivergenceError(error.message);
-    if (hooks.signal?.aborted) throw new InterruptedError((error as Error).message);
-    throw error;
-  }
+  };
+  const trained = await train(threads).catch((error: unknown) => {
+    // One thread computes the same weights, so a machine that cannot start workers only loses speed.
+    if (!(error instanceof WorkerStartError)) throw error;
+    hooks.progress.log(`reference: ${error.message}; training on 1 thread instead (same weights, slower)`);
+    return train(1);
+  });
+  return { implementation: 'reference', backend: REFERENCE_BACKEND, ...trained };
 }

@@ -1,5 +1,5 @@
-// Stage train (after preprocess and init), and the one TF.js training loop: mini-batch training over the
-// shared seeded shuffle, so the reference can replay exactly the same batches.
+// Stage train (after preprocess and init): TF.js's step in the one epoch loop (reference/epochs.ts),
+// mini-batch training over the shared seeded shuffle, so the reference can replay exactly the same batches.
 // The spec is plain SGD (SPEC_RECIPE); the experiment variants are other recipes
 // of the same loop: optimizer, step decay, dropout, batch norm, augmentation.
 //
@@ -11,18 +11,17 @@
 // B = batch, D = 784, K = 10.
 
 import * as tf from '@tensorflow/tfjs';
-import { batchCount, epochPermutation } from '../../reference/random.js';
+import { argmax } from '../../reference/network.js';
+import { trainEpochs, type BatchResult, type EpochObserver, type EpochRecord, type EpochTrainer } from '../../reference/epochs.js';
 import { D, K } from '../../reference/shapes.js';
-import { epochRecord } from '../../reference/sgd.js';
-import { InterruptedError } from '../dag/interrupted.js';
 import { augmentImages, augmentRandom } from '../experiments/augment.js';
 import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
 import { installFastKernels } from '../tfjs/fast-kernels.js';
-import { argmax, buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams } from '../tfjs/model.js';
+import { buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams } from '../tfjs/model.js';
 import { createOptimizer } from '../tfjs/optimizers.js';
 import { buildRecipeModel, exportParams } from '../tfjs/recipe-model.js';
-import { epochSummary, type ProgressFactory } from '../progress.js';
-import type { Dataset, EpochRecord, InitialWeights, Split, TrainedModel } from '../types.js';
+import { epochSummary, type EpochProgress, type ProgressFactory } from '../progress.js';
+import type { Dataset, InitialWeights, Split, TrainedModel } from '../types.js';
 
 export interface TrainOptions {
   epochs: number;
@@ -31,11 +30,6 @@ export interface TrainOptions {
   seed: number;
   recipe?: TrainingRecipe; // default SPEC_RECIPE: plain SGD, the spec
   label?: string; // names the run in progress lines ('tfjs' without one) and errors
-}
-
-/** Thrown when a batch loss stops being finite. */
-export class DivergenceError extends Error {
-  override name = 'DivergenceError';
 }
 
 export interface TrainHooks {
@@ -53,7 +47,20 @@ export function initialWeights(seed: number): InitialWeights {
   return { params, seed };
 }
 
-const YIELD_EVERY_MS = 50;
+/** One progress bar per epoch, labelled `${label} epoch e/epochs` and ended by its summary line; the reference stage draws its own with it. */
+export function epochBars(progress: ProgressFactory, label: string, epochs: number): EpochObserver {
+  let bar: EpochProgress | null = null;
+  return {
+    onEpochStart: (epoch, batches) => {
+      bar = progress.epoch(`${label} epoch ${epoch}/${epochs}`, batches);
+    },
+    onBatch: ({ batch, loss, accuracy }) => bar?.batch(batch, loss, accuracy),
+    onEpoch: (record) => {
+      bar?.end(epochSummary(label, record, epochs));
+      bar = null;
+    },
+  };
+}
 
 /**
  * Stage train: trains the TF.js model from `init` with `options.recipe` and
@@ -68,51 +75,37 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
   const model = buildRecipeModel(init.params, recipe, seed);
   const optimizer = createOptimizer(recipe.optimizer, lr);
   const batch = batchBuffers(batchSize);
-  const batches = batchCount(train.count, batchSize);
-  const history: EpochRecord[] = [];
-  let trainSeconds = 0;
-  let lastYield = performance.now();
+  let random = augmentRandom(seed, 0); // the epoch's augmentation stream, restarted by startEpoch
+  const trainer: EpochTrainer = {
+    startEpoch: (epoch) => {
+      optimizer.setLearningRate(learningRateAt(recipe, lr, epoch));
+      random = augmentRandom(seed, epoch);
+    },
+    step: (rows) => {
+      fillBatch(batch, train, rows);
+      const images = recipe.augment ? augmentImages(batch.images, rows.length, recipe.augment, random, batch.augmented) : batch.images;
+      return trainStep(model, optimizer, images, batch, rows.length);
+    },
+    validate: () => lossAndAccuracy(predictProbabilities(model, validation.images, validation.count), validation.labels),
+    learningRate: (epoch) =>
+      recipe.optimizer.kind === 'adam' ? `Adam's learning rate ${learningRateAt(recipe, lr, epoch)}` : `--lr ${lr}`,
+  };
+  const bars = epochBars(hooks.progress, label, epochs);
 
   try {
-    for (let epoch = 0; epoch < epochs; epoch++) {
-      const epochStart = performance.now();
-      const epochLr = learningRateAt(recipe, lr, epoch);
-      optimizer.setLearningRate(epochLr);
-      const order = epochPermutation(train.count, seed, epoch);
-      const random = augmentRandom(seed, epoch);
-      const bar = hooks.progress.epoch(`${label} epoch ${epoch + 1}/${epochs}`, batches);
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      for (let b = 0; b < batches; b++) {
-        // The loop is synchronous; give the event loop a turn now and then, or a SIGINT would wait for the end.
-        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
-          await new Promise<void>((resolve) => setImmediate(resolve));
-          lastYield = performance.now();
-        }
-        if (hooks.signal?.aborted) throw new InterruptedError(`${subject} interrupted in epoch ${epoch + 1}, batch ${b + 1}`);
-        const rows = order.subarray(b * batchSize, Math.min((b + 1) * batchSize, train.count));
-        fillBatch(batch, train, rows);
-        const images = recipe.augment ? augmentImages(batch.images, rows.length, recipe.augment, random, batch.augmented) : batch.images;
-        const [batchLoss, batchCorrect] = trainStep(model, optimizer, images, batch, rows.length);
-        if (!Number.isFinite(batchLoss)) {
-          throw new DivergenceError(
-            `${subject} diverged: the batch loss became ${batchLoss} in epoch ${epoch + 1}, batch ${b + 1} of ${batches} ` +
-              `(${recipe.optimizer.kind === 'adam' ? `Adam's learning rate ${epochLr}` : `--lr ${lr}`} is probably too large)`,
-          );
-        }
-        lossSum += batchLoss * rows.length;
-        correct += batchCorrect;
-        seen += rows.length;
-        bar.batch(b + 1, lossSum / seen, correct / seen);
-      }
-      trainSeconds += (performance.now() - epochStart) / 1000;
-      const val = lossAndAccuracy(predictProbabilities(model, validation.images, validation.count), validation.labels);
-      const record = epochRecord(epoch + 1, lossSum, correct, seen, val, epochStart);
-      history.push(record);
-      bar.end(epochSummary(label, record, epochs));
-      hooks.onEpochEnd?.(record, tf.memory().numTensors);
-    }
+    const { history, trainSeconds } = await trainEpochs(trainer, {
+      count: train.count,
+      epochs,
+      batchSize,
+      seed,
+      subject,
+      signal: hooks.signal,
+      ...bars,
+      onEpoch: (record) => {
+        bars.onEpoch?.(record);
+        hooks.onEpochEnd?.(record, tf.memory().numTensors);
+      },
+    });
     const trainAccuracy = lossAndAccuracy(predictProbabilities(model, train.images, train.count), train.labels).accuracy;
     hooks.onTrained?.(model);
     return {
@@ -162,14 +155,8 @@ export function fillBatch(batch: BatchBuffers, train: Split, rows: Uint32Array):
   }
 }
 
-/** One optimizer step on the first `rows` rows of `images` (B, D) and of `batch`'s labels; returns [mean loss, correct count]. */
-function trainStep(
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  images: Float32Array,
-  batch: BatchBuffers,
-  rows: number,
-): [number, number] {
+/** One optimizer step on the first `rows` rows of `images` (B, D) and of `batch`'s labels; returns the mean loss and the correct count. */
+function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, images: Float32Array, batch: BatchBuffers, rows: number): BatchResult {
   let probabilities: tf.Tensor2D | undefined;
   const loss = tf.tidy(() => {
     const x = tf.tensor2d(images.subarray(0, rows * D), [rows, D]); // (B, D)
@@ -185,5 +172,5 @@ function trainStep(
   tf.dispose([loss, probabilities]);
   let correct = 0;
   for (let r = 0; r < rows; r++) if (argmax(predicted.subarray(r * K, (r + 1) * K)) === batch.labels[r]) correct++;
-  return [lossValue, correct];
+  return { loss: lossValue, correct };
 }

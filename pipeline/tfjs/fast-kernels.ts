@@ -11,12 +11,15 @@
 //   BatchMatMul(a, b, transposeA, transposeB)
 //     → BatchMatMul(transposeA ? Transpose(a) : a, transposeB ? Transpose(b) : b, false, false)
 //
-// _FusedMatMul (matMul + bias + activation) is wrapped the same way.
+// _FusedMatMul (matMul + bias + activation) is wrapped the same way. The originals stay
+// reachable (originalKernel), so tests and benches can put them back to compare
+// (test/helpers/original-kernels.ts).
 
 import * as tf from '@tensorflow/tfjs';
 
 /** Kernels whose inputs `a`, `b` and attrs `transposeA`, `transposeB` mean the same thing. */
-const MATMUL_KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
+export const MATMUL_KERNELS = ['BatchMatMul', '_FusedMatMul'] as const;
+export type MatMulKernel = (typeof MATMUL_KERNELS)[number];
 
 /** Backends whose matmul is slow with transposed operands (measured; cpu and tensorflow are not). */
 const SLOW_TRANSPOSED_MATMUL = new Set(['wasm']);
@@ -26,7 +29,7 @@ interface MatMulAttrs {
   transposeB?: boolean;
 }
 
-/** The original kernel of each replacement, so it can be restored and recognised. */
+/** The original kernel of each replacement, so a replacement is recognised and the original can be put back. */
 const replaced = new WeakMap<tf.KernelFunc, tf.KernelConfig>();
 
 /** The perm that swaps the last two axes of a rank-`rank` tensor. */
@@ -61,9 +64,15 @@ function transposingFirst(original: tf.KernelFunc, transpose: tf.KernelFunc): tf
   };
 }
 
+/** The backend's own kernel behind the replacement registered as `kernelName`, or undefined when it is not replaced. */
+export function originalKernel(kernelName: MatMulKernel, backendName: string): tf.KernelConfig | undefined {
+  const current = tf.getKernel(kernelName, backendName);
+  return current === undefined ? undefined : replaced.get(current.kernelFunc);
+}
+
 /** Whether `backendName`'s BatchMatMul is currently the transposing replacement. */
 export function fastKernelsInstalled(backendName: string): boolean {
-  return tf.getKernel('BatchMatMul', backendName) !== undefined && replaced.has(tf.getKernel('BatchMatMul', backendName)!.kernelFunc);
+  return originalKernel('BatchMatMul', backendName) !== undefined;
 }
 
 /**
@@ -76,8 +85,9 @@ export function installFastKernels(backendName: string): boolean {
   const transpose = tf.getKernel('Transpose', backendName);
   if (transpose === undefined) return false;
   for (const kernelName of MATMUL_KERNELS) {
+    if (originalKernel(kernelName, backendName) !== undefined) continue; // already replaced
     const original = tf.getKernel(kernelName, backendName);
-    if (original === undefined || replaced.has(original.kernelFunc)) continue;
+    if (original === undefined) continue;
     const kernelFunc = transposingFirst(original.kernelFunc, transpose.kernelFunc);
     replaced.set(kernelFunc, original);
     tf.unregisterKernel(kernelName, backendName);
@@ -85,15 +95,4 @@ export function installFastKernels(backendName: string): boolean {
     tf.registerKernel({ ...original, kernelFunc });
   }
   return fastKernelsInstalled(backendName);
-}
-
-/** Restores the backend's original matmul kernels (for benchmarks and tests). */
-export function uninstallFastKernels(backendName: string): void {
-  for (const kernelName of MATMUL_KERNELS) {
-    const current = tf.getKernel(kernelName, backendName);
-    const original = current && replaced.get(current.kernelFunc);
-    if (original === undefined) continue;
-    tf.unregisterKernel(kernelName, backendName);
-    tf.registerKernel(original);
-  }
 }

@@ -1,6 +1,7 @@
 // The TF.js model: a stack of tf.layers.dense, 784 → 128 ReLU → 64 ReLU → 10 softmax.
 
 import * as tf from '@tensorflow/tfjs';
+import { argmax } from '../../reference/network.js';
 import { D, H1, H2, K, PARAM_NAMES, PARAM_SHAPES, type Params } from '../../reference/shapes.js';
 
 export const LAYER_NAMES = ['dense1', 'dense2', 'dense3'] as const;
@@ -85,10 +86,4 @@ export function lossAndAccuracy(probabilities: Float32Array, labels: Uint8Array)
     if (argmax(row) === labels[n]) correct++;
   }
   return { loss: loss / count, accuracy: correct / count };
-}
-
-export function argmax(row: ArrayLike<number>): number {
-  let best = 0;
-  for (let k = 1; k < row.length; k++) if (row[k]! > row[best]!) best = k;
-  return best;
 }

@@ -1,6 +1,7 @@
 // The fast path's kernels, each tested against matmulNaive, the slow and obvious oracle
-// kept here beside them (test/reference-fast.test.ts). B = batch, D = 784, H1 = 128,
-// H2 = 64, K = 10. Row-major arrays, generic over Float32Array and Float64Array.
+// kept in the readable core (reference/network.ts), by test/reference-fast.test.ts.
+// B = batch, D = 784, H1 = 128, H2 = 64, K = 10. Row-major arrays, generic over
+// Float32Array and Float64Array.
 // Arithmetic is in JS numbers (float64); a float32 output is rounded each time a kernel
 // stores into it, i.e. once per group of 4–8 products.
 //
@@ -30,36 +31,6 @@ export function arrayLike<T extends FloatArray>(like: T, length: number, shared 
 
 function allocate<T>(type: TypedArrayConstructor<T>, length: number, shared: boolean): T {
   return shared ? new type(new SharedArrayBuffer(length * type.BYTES_PER_ELEMENT)) : new type(length);
-}
-
-/** How matmulNaive reads its operands: 'nn' = a·b, 'tn' = aᵀ·b, 'nt' = a·bᵀ. */
-export type MatmulLayout = 'nn' | 'tn' | 'nt';
-
-/**
- * out (M, N) = op(a) · op(b) with inner dimension P, the textbook triple loop.
- * a is (M, P) for 'nn'/'nt' and (P, M) for 'tn'; b is (P, N) for 'nn'/'tn' and (N, P) for 'nt'.
- * Kept slow and obvious on purpose: it is the oracle every fast kernel is tested against.
- */
-export function matmulNaive(
-  out: FloatArray,
-  a: FloatArray,
-  b: FloatArray,
-  m: number,
-  p: number,
-  n: number,
-  layout: MatmulLayout = 'nn',
-): void {
-  for (let i = 0; i < m; i++) {
-    for (let j = 0; j < n; j++) {
-      let sum = 0;
-      for (let q = 0; q < p; q++) {
-        const aiq = layout === 'tn' ? a[q * m + i]! : a[i * p + q]!;
-        const bqj = layout === 'nt' ? b[j * p + q]! : b[q * n + j]!;
-        sum += aiq * bqj;
-      }
-      out[i * n + j] = sum;
-    }
-  }
 }
 
 /** Sets rows first..end−1 of out (·, n) to bias, or to 0 when bias is null. */

@@ -12,7 +12,7 @@
 //   dZ1 = (dZ2·w2ᵀ) ⊙ [z1 > 0]    layer2InputGradient   (only the units ReLU 1 let through)
 //   dW1, db1                      layer1Backward        (lit pixels only)
 
-import { logSumExpRow, softmaxCrossEntropyBackward, softmaxCrossEntropyForward } from '../network.js';
+import { argmax, softmaxCrossEntropyBackward, softmaxCrossEntropyForward, softmaxForward } from '../network.js';
 import { D, H1, H2, K, type FloatArray, type Params } from '../shapes.js';
 import {
   arrayLike,
@@ -168,15 +168,6 @@ export function forwardAfterLayer2<T extends FloatArray>(
   return { logits: ws.logits, probs: ws.probs, loss };
 }
 
-/** probs = softmax(logits) without a loss, for prediction. */
-function softmaxForward(probs: FloatArray, logits: FloatArray, batch: number, classes: number): void {
-  for (let r = 0; r < batch; r++) {
-    const row = r * classes;
-    const logSumExp = logSumExpRow(logits, row, classes);
-    for (let k = 0; k < classes; k++) probs[row + k] = Math.exp(logits[row + k]! - logSumExp);
-  }
-}
-
 /**
  * ∂L/∂θ for the batch forward just ran on, into ws.grads (returned).
  * The chain rule from the loss back to x, one layer pair at a time.
@@ -246,21 +237,10 @@ export interface StepResult {
   correct: number; // images of the batch classified right, before the update
 }
 
-/** One SGD step on x (B, D), oneHot (B, K): forward, backward, θ −= lr·∂L/∂θ. Allocates no buffers. */
-export function trainStep<T extends FloatArray>(
-  params: Params<T>,
-  x: FloatArray,
-  oneHot: FloatArray,
-  batch: number,
-  lr: number,
-  ws: Workspace<T>,
-): StepResult {
-  checkBatch(batch, ws, 'trainStep');
-  sparseRowsOf(ws.xRows, x, batch, D);
-  return trainStepRows(params, oneHot, batch, lr, ws);
-}
-
-/** trainStep for a batch whose pixels are already in ws.xRows (see gatherSparseRows). */
+/**
+ * One SGD step on the batch whose pixels are in ws.xRows (see gatherSparseRows), with labels
+ * oneHot (B, K): forward, backward, θ −= lr·∂L/∂θ. Allocates no buffers.
+ */
 export function trainStepRows<T extends FloatArray>(
   params: Params<T>,
   oneHot: FloatArray,
@@ -295,29 +275,10 @@ export function sgdUpdateRange(param: FloatArray, grad: FloatArray, lr: number, 
   for (let i = first; i < end; i++) param[i] = param[i]! - lr * grad[i]!;
 }
 
-/** The index of the largest entry of each row (the first one on ties), like tf.argMax. */
-export function argmaxRows(out: Uint8Array, m: FloatArray, rows: number, cols: number, offset = 0): void {
-  for (let r = 0; r < rows; r++) {
-    const row = r * cols;
-    let best = 0;
-    for (let c = 1; c < cols; c++) if (m[row + c]! > m[row + best]!) best = c;
-    out[offset + r] = best;
-  }
-}
-
 /** How many rows of logits (B, K) have their largest entry where oneHot (B, K) has its. */
 export function countCorrect(logits: FloatArray, oneHot: FloatArray, batch: number, classes: number): number {
   let correct = 0;
-  for (let r = 0; r < batch; r++) {
-    const row = r * classes;
-    let predicted = 0;
-    let label = 0;
-    for (let c = 1; c < classes; c++) {
-      if (logits[row + c]! > logits[row + predicted]!) predicted = c;
-      if (oneHot[row + c]! > oneHot[row + label]!) label = c;
-    }
-    if (predicted === label) correct++;
-  }
+  for (let r = 0; r < batch; r++) if (argmax(logits, r * classes, classes) === argmax(oneHot, r * classes, classes)) correct++;
   return correct;
 }
 
@@ -326,49 +287,23 @@ export function countCorrect(logits: FloatArray, oneHot: FloatArray, batch: numb
 
 const CHUNK = 256; // rows per forward pass when walking a whole split
 
-function checkSplit(images: FloatArray, count: number, caller: string): void {
-  if (!Number.isInteger(count) || count < 0 || images.length < count * D) {
-    throw new Error(`${caller}: expected images (${count}, ${D}) = ${count * D} values, found ${images.length}`);
-  }
-}
-
-/** forward on images (N, D), CHUNK images at a time; `each` copies what it needs out of the workspace. */
+/**
+ * forward on images (N, D) with labels oneHot (N, K), ws.maxBatch images at a time;
+ * `each` reads what it needs out of ws before the next chunk overwrites it.
+ */
 function forwardInChunks<T extends FloatArray>(
   params: Params<T>,
   images: FloatArray,
+  oneHot: FloatArray,
   count: number,
-  caller: string,
-  each: (ws: Workspace<T>, start: number, batch: number) => void,
+  ws: Workspace<T>,
+  each: (result: ForwardResult<T>, labels: FloatArray, start: number, batch: number) => void,
 ): void {
-  checkSplit(images, count, caller);
-  const ws = createWorkspace(params, CHUNK);
-  for (let start = 0; start < count; start += CHUNK) {
-    const batch = Math.min(CHUNK, count - start);
-    forward(params, images.subarray(start * D, (start + batch) * D), batch, ws);
-    each(ws, start, batch);
+  for (let start = 0; start < count; start += ws.maxBatch) {
+    const batch = Math.min(ws.maxBatch, count - start);
+    const labels = oneHot.subarray(start * K, (start + batch) * K); // (batch, K)
+    each(forward(params, images.subarray(start * D, (start + batch) * D), batch, ws, labels), labels, start, batch);
   }
-}
-
-/** Predicted digit (N) and class probabilities (N, K) for images (N, D). */
-export function predict<T extends FloatArray>(params: Params<T>, images: FloatArray, count: number): { predictions: Uint8Array; probs: T } {
-  const predictions = new Uint8Array(count); // (N)
-  const probs = arrayLike(params.w1, count * K); // (N, K)
-  forwardInChunks(params, images, count, 'predict', (ws, start, batch) => {
-    argmaxRows(predictions, ws.logits, batch, K, start);
-    probs.set(ws.probs.subarray(0, batch * K), start * K);
-  });
-  return { predictions, probs };
-}
-
-/** The hidden layers' ReLU outputs for images (N, D): a1 (N, H1) and a2 (N, H2). */
-export function hiddenActivations<T extends FloatArray>(params: Params<T>, images: FloatArray, count: number): { a1: T; a2: T } {
-  const a1 = arrayLike(params.w1, count * H1); // (N, H1)
-  const a2 = arrayLike(params.w1, count * H2); // (N, H2)
-  forwardInChunks(params, images, count, 'hiddenActivations', (ws, start, batch) => {
-    a1.set(ws.a1.subarray(0, batch * H1), start * H1);
-    a2.set(ws.a2.subarray(0, batch * H2), start * H2);
-  });
-  return { a1, a2 };
 }
 
 /** Loss, accuracy and predictions of the network on a whole split. */
@@ -386,20 +321,18 @@ export function evaluate<T extends FloatArray>(
   count: number,
   ws: Workspace<T> = createWorkspace(params, CHUNK),
 ): SplitEvaluation {
-  checkSplit(images, count, 'evaluate');
+  if (!Number.isInteger(count) || count < 0 || images.length < count * D)
+    throw new Error(`evaluate: expected images (${count}, ${D}) = ${count * D} values, found ${images.length}`);
   if (oneHot.length < count * K)
     throw new Error(`evaluate: expected oneHot (${count}, ${K}) = ${count * K} values, found ${oneHot.length}`);
   if (count === 0) throw new Error('evaluate: the split is empty');
   const predictions = new Uint8Array(count); // (N)
   let lossSum = 0;
   let correct = 0;
-  for (let start = 0; start < count; start += ws.maxBatch) {
-    const batch = Math.min(ws.maxBatch, count - start);
-    const labels = oneHot.subarray(start * K, (start + batch) * K);
-    const { loss } = forward(params, images.subarray(start * D, (start + batch) * D), batch, ws, labels);
+  forwardInChunks(params, images, oneHot, count, ws, ({ logits, loss }, labels, start, batch) => {
     lossSum += loss * batch;
-    correct += countCorrect(ws.logits, labels, batch, K);
-    argmaxRows(predictions, ws.logits, batch, K, start);
-  }
+    correct += countCorrect(logits, labels, batch, K);
+    for (let r = 0; r < batch; r++) predictions[start + r] = argmax(logits, r * K, K);
+  });
   return { loss: lossSum / count, accuracy: correct / count, predictions };
 }

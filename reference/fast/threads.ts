@@ -53,10 +53,9 @@ import {
   type Workspace,
 } from './network.js';
 import { transposeSparse } from './kernels.js';
-import { D, K, PARAM_NAMES, type Params } from '../shapes.js';
+import { D, K, MAX_THREADS, PARAM_NAMES, type Params } from '../shapes.js';
 
-/** The most threads a team may have. */
-export const MAX_THREADS = 8;
+export { MAX_THREADS }; // the most threads a team may have, defined in ../shapes.ts
 
 /** The default thread count: one per core, at most 2 (the most measured; see README, Performance). */
 export function defaultThreads(): number {

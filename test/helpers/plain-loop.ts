@@ -1,14 +1,15 @@
 // The TF.js training loop as it was before the speed-up (issue 6), kept as the
-// baseline for bench/bench.ts and as the oracle the optimised loop in
-// pipeline/stages/train.ts is tested against: per step it gathers the batch from the
-// whole training set on the backend and reads loss and correct count separately.
+// oracle the optimised loop in pipeline/stages/train.ts is tested against
+// (test/fast-kernels.test.ts), and as the baseline row of bench/bench.ts: per step it
+// gathers the batch from the whole training set on the backend and reads loss and
+// correct count separately.
 
 import * as tf from '@tensorflow/tfjs';
-import { batchCount, epochPermutation } from '../reference/random.js';
-import { D, K } from '../reference/shapes.js';
-import { buildModel, crossEntropy, readParams, writeParams } from '../pipeline/tfjs/model.js';
-import type { TrainOptions } from '../pipeline/stages/train.js';
-import type { Dataset, InitialWeights, Params } from '../pipeline/types.js';
+import { batchCount, epochPermutation } from '../../reference/random.js';
+import { D, K } from '../../reference/shapes.js';
+import { buildModel, crossEntropy, readParams, writeParams } from '../../pipeline/tfjs/model.js';
+import type { TrainOptions } from '../../pipeline/stages/train.js';
+import type { Dataset, InitialWeights, Params } from '../../pipeline/types.js';
 
 export interface PlainTraining {
   params: Params;

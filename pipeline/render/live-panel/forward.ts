@@ -3,7 +3,7 @@
 // D = 784, H1 = 128, H2 = 64, K = 10.
 
 import { forward } from '../../../reference/network.js';
-import { K, type Params } from '../../../reference/shapes.js';
+import type { Params } from '../../../reference/shapes.js';
 
 export interface Activations {
   a1: Float32Array; // (H1) first hidden layer, after ReLU
@@ -13,9 +13,8 @@ export interface Activations {
 
 /** A forward pass for one image (D) through `params`. */
 export function createForward(params: Params): (input: Float32Array) => Activations {
-  const noLabel = new Float32Array(K); // the loss is not needed: a zero label makes it 0
   return (input) => {
-    const { a1, a2, probs } = forward(params, input, noLabel, 1);
+    const { a1, a2, probs } = forward(params, input, null, 1); // no label: forward stops at probs
     return { a1, a2, probs };
   };
 }
