@@ -7,6 +7,7 @@ import { failureMessage, fileSystemMessage, reportsKeptNote } from '../pipeline/
 import { DataError } from '../pipeline/stages/load.js';
 import { StagesFailedError } from '../pipeline/dag/runner.js';
 import { StageProcessError, deserializeError, serializeError } from '../pipeline/dag/child.js';
+import { expectedErrors } from '../pipeline/errors.js';
 
 const errno = (code: string, file: string, syscall = 'open') =>
   Object.assign(new Error(`${code}: raw message, ${syscall} '${file}'`), { code, path: file, syscall });
@@ -60,9 +61,11 @@ describe('errors from a stage process', () => {
   it('keep their class name, so ours print no stack, and a bug keeps its stack', () => {
     const ours = deserializeError(
       serializeError(new StageProcessError('stage train: its process was killed by SIGKILL before it finished')),
+      expectedErrors(),
     );
+    expect(ours).toBeInstanceOf(StageProcessError); // the same class, not a name string
     expect(failureMessage(ours)).toBe('error: stage train: its process was killed by SIGKILL before it finished');
-    const bug = deserializeError(serializeError(new TypeError('x is undefined')));
+    const bug = deserializeError(serializeError(new TypeError('x is undefined')), expectedErrors());
     expect(failureMessage(bug).split('\n').length).toBeGreaterThan(1);
     expect(failureMessage(bug).split('\n')[1]).toMatch(/^\s+at /);
   });

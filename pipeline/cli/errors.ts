@@ -4,6 +4,8 @@
 
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { StagesFailedError } from '../dag/runner.js';
+import { isExpected } from '../errors.js';
 
 /** What an errno means to someone who only wanted a report written. */
 const FILE_SYSTEM_CAUSES: Record<string, string> = {
@@ -20,21 +22,6 @@ const FILE_SYSTEM_CAUSES: Record<string, string> = {
   EMFILE: 'too many open files',
   EIO: 'an input/output error of the device',
 };
-
-/** Errors raised on purpose, whose message says everything. */
-const KNOWN_ERRORS = [
-  'DataError',
-  'DivergenceError',
-  'ConfigError',
-  'UsageError',
-  'CacheCorruptError',
-  'PublishError',
-  'StartupError',
-  'UnaskedTrainingError',
-  'StagesFailedError',
-  'LockError',
-  'StageProcessError',
-];
 
 /** The part of `file` that exists and is a file, for ENOTDIR: the culprit is usually an ancestor. */
 function fileInTheWay(file: string): string | null {
@@ -72,17 +59,17 @@ export function failureMessage(error: unknown): string {
   const fileSystem = fileSystemMessage(error);
   if (fileSystem) return `error: ${fileSystem}`;
   const err = error instanceof Error ? error : new Error(String(error));
-  const failures = (err as { failures?: unknown }).failures; // StagesFailedError: each stage's error, worded on its own
-  if (err.name === 'StagesFailedError' && Array.isArray(failures)) {
-    const each = (failures as { stage: string; error: unknown }[]).map(
+  if (err instanceof StagesFailedError) {
+    // Each stage's error worded on its own, as if it had failed alone.
+    const each = err.failures.map(
       ({ stage, error: cause }) =>
         `  ${stage}: ${failureMessage(cause)
           .replace(/^error: /, '')
           .replaceAll('\n', '\n    ')}`,
     );
-    return [`error: ${failures.length} stages failed:`, ...each].join('\n');
+    return [`error: ${err.failures.length} stages failed:`, ...each].join('\n');
   }
   const lines = [`error: ${err.message}`];
-  if (!KNOWN_ERRORS.includes(err.name) && err.stack) lines.push(err.stack.split('\n').slice(1, 6).join('\n'));
+  if (!isExpected(err) && err.stack) lines.push(err.stack.split('\n').slice(1, 6).join('\n'));
   return lines.join('\n');
 }

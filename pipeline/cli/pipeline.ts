@@ -8,7 +8,8 @@ import { parseArgs, shellWord } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, exitQuietlyWhenOutputCloses, readFlags } from './conventions.js';
 import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './errors.js';
-import { prepareOutputFolders } from './startup.js';
+import { StartupError, prepareOutputFolders } from './startup.js';
+import { InterruptedError } from '../dag/interrupted.js';
 import { consoleProgress } from '../progress.js';
 import { counted, duration, percent } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
@@ -58,12 +59,12 @@ async function main(): Promise<number> {
     return 0;
   } catch (error) {
     const err = error as Error;
-    if (err.name === 'InterruptedError') {
+    if (err instanceof InterruptedError) {
       console.error(`interrupted: ${err.message}. Nothing was written for the unfinished stage.`);
       return EXIT_INTERRUPTED;
     }
     console.error(failureMessage(error));
-    if (err.name === 'StartupError') return EXIT_USAGE; // a flag named a folder we must not or cannot write: refused before any work
+    if (err instanceof StartupError) return EXIT_USAGE; // a flag named a folder we must not or cannot write: refused before any work
     // True by construction: the report folder is switched in one rename, the last step of a run.
     const note = reportsKeptNote(invocation.config.out);
     if (note) console.error(note);

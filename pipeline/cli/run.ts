@@ -4,6 +4,7 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { childProcessJobs } from '../dag/child.js';
 import { createJobsExecutor } from '../dag/executor.js';
+import { expectedErrors } from '../errors.js';
 import { createCache } from '../dag/cache.js';
 import { commandLine, configNote, flagsFor, type Invocation } from './args.js';
 import { DEFAULTS, FIELDS } from '../config.js';
@@ -91,7 +92,19 @@ export async function runPipeline(
     files: createFileHashes(path.join(config.cacheDir, FILE_HASHES)),
     log,
     fieldName: (field) => FIELDS[field].flag,
-    executor: jobs > 1 ? createJobsExecutor(jobs, childProcessJobs({ entry: STAGE_CHILD, config, progress: hooks.progress, signal: hooks.signal })) : undefined,
+    executor:
+      jobs > 1
+        ? createJobsExecutor(
+            jobs,
+            childProcessJobs({
+              entry: STAGE_CHILD,
+              config,
+              progress: hooks.progress,
+              signal: hooks.signal,
+              errorClasses: expectedErrors(),
+            }),
+          )
+        : undefined,
     signal: hooks.signal,
   });
   const selection = { stages: invocation.stages, from: invocation.from, force: invocation.force };

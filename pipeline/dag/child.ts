@@ -24,35 +24,32 @@ export type ChildMessage =
   | { kind: 'done' }
   | { kind: 'failed'; error: SerializedError };
 
-/** An error as it crosses the process boundary: its class name, message, stack, and a file-system error's code, path and syscall. */
+/** An error as it crosses the process boundary: its class name, message and stack, and its own fields (an errno's code, path, syscall). */
 export interface SerializedError {
   name: string;
   message: string;
   stack?: string;
-  code?: string;
-  path?: string;
-  syscall?: string;
+  fields: Record<string, unknown>;
 }
+
+/** A class an error may be rebuilt as; matched by its name, which is the `name` its instances carry. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
 
 export function serializeError(error: unknown): SerializedError {
   const err = error instanceof Error ? error : new Error(String(error));
-  const { code, path, syscall } = err as NodeJS.ErrnoException;
-  return {
-    name: err.name,
-    message: err.message,
-    stack: err.stack,
-    ...(typeof code === 'string' ? { code } : {}),
-    ...(typeof path === 'string' ? { path } : {}),
-    ...(typeof syscall === 'string' ? { syscall } : {}),
-  };
+  const fields: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(err)) {
+    if (key !== 'name' && (value === null || ['string', 'number', 'boolean'].includes(typeof value))) fields[key] = value;
+  }
+  return { name: err.name, message: err.message, stack: err.stack, fields };
 }
 
-/** The same error on this side: same name, message and stack, so the CLI words it as if it had been thrown here. */
-export function deserializeError(serialized: SerializedError): Error {
-  const { name, message, stack, ...errno } = serialized;
-  const error = Object.assign(new Error(message), errno);
-  error.name = name;
-  if (stack) error.stack = stack;
+/** The same error on this side: an instance of the class of that name among `classes` (else Error), with its message, stack and fields. */
+export function deserializeError(serialized: SerializedError, classes: readonly ErrorClass[] = []): Error {
+  const known = classes.find((errorClass) => errorClass.name === serialized.name);
+  const error: Error = known ? Object.create(known.prototype) : new Error(serialized.message);
+  Object.assign(error, serialized.fields, { name: serialized.name, message: serialized.message });
+  if (serialized.stack) error.stack = serialized.stack;
   return error;
 }
 
@@ -96,6 +93,7 @@ export function childProcessJobs<C>(options: {
   config: C;
   progress: ProgressFactory;
   signal?: AbortSignal;
+  errorClasses?: readonly ErrorClass[]; // a child's error is rebuilt as the class of its name
 }): (job: StageJob, grant: Grant) => Promise<void> {
   const running = new Set<ChildProcess>();
   const interrupt = () => {
@@ -129,7 +127,7 @@ export function childProcessJobs<C>(options: {
             outcome = { done: true };
             return;
           case 'failed':
-            outcome = { done: false, error: deserializeError(message.error) };
+            outcome = { done: false, error: deserializeError(message.error, options.errorClasses) };
             return;
         }
       });

@@ -15,7 +15,7 @@ import { CacheCorruptError, type Made, type StageCache } from './cache.js';
 import { createFileHashes, type FileHashes } from './file-hashes.js';
 import { type Stage, type StageContext, topologicalOrder } from './graph.js';
 import { InterruptedError } from './interrupted.js';
-import { createPlanner, type PlanEntry, type Selection, UnaskedTrainingError, unaskedStages } from './plan.js';
+import { createPlanner, type PlanEntry, type Planner, type Selection, UnaskedTrainingError, unaskedStages } from './plan.js';
 
 export { defineStage, findCycle, topologicalOrder, type Stage, type StageContext } from './graph.js';
 export { UnaskedTrainingError, unaskedStages, type PlanEntry, type Selection } from './plan.js';
@@ -165,7 +165,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
     const unasked = unaskedStages(entries);
     if (unasked.length > 0) throw new UnaskedTrainingError(unasked);
     const log = options.log ?? (() => {});
-    const run = createStageRun(ordered, config, { ...options, log, planner, entries, selection });
+    const run = new PlanRun(ordered, config, { ...options, log, planner, entries, selection });
     const started: Promise<unknown>[] = [];
     const disabled = disabledLines(log);
     for (const entry of entries) {
@@ -211,99 +211,106 @@ function disabledLines(log: (line: string) => void) {
   };
 }
 
-/** The state of one run: each stage's output loaded or computed once, its time, and the failures. */
-function createStageRun<O, C>(
-  ordered: readonly Stage<O, C>[],
-  config: C,
-  context: RunnerOptions<C> & {
-    log: (line: string) => void;
-    planner: ReturnType<typeof createPlanner<O, C>>;
-    entries: PlanEntry[];
-    selection: Selection<keyof O>;
-  },
-) {
-  const { cache, executor, log, planner, entries, selection } = context;
-  const byName = new Map(ordered.map((s) => [s.name, s]));
-  const byEntry = new Map(entries.map((entry) => [entry.name, entry]));
-  const explicit = (selection.stages ?? []).length > 0 || selection.from !== undefined;
-  const outputs: Partial<O> = {};
-  const seconds = new Map<keyof O, number>();
-  const reports: StageReport[] = [];
-  const failures: { stage: string; error: Error }[] = [];
-  const stop = () => executor?.close();
-  context.signal?.addEventListener('abort', stop, { once: true });
-  const isEnabled = (name: keyof O) => byEntry.get(String(name))!.state !== 'disabled';
+interface RunContext<O, C> extends RunnerOptions<C> {
+  log: (line: string) => void;
+  planner: Planner<O>;
+  entries: PlanEntry[];
+  selection: Selection<keyof O>;
+}
 
-  const stageSeconds = (): Record<string, number> => {
+/** The state of one run: each stage's output loaded or computed once, its time, and the failures. */
+class PlanRun<O, C> {
+  readonly reports: StageReport[] = [];
+  private readonly outputs: Partial<O> = {};
+  private readonly seconds = new Map<keyof O, number>();
+  private readonly failures: { stage: string; error: Error }[] = [];
+  private readonly pending = new Map<keyof O, Promise<O[keyof O]>>(); // one per stage: dependants share its run
+  private readonly byName: Map<keyof O, Stage<O, C>>;
+  private readonly byEntry: Map<string, PlanEntry>;
+  private readonly stop = () => this.context.executor?.close();
+
+  constructor(
+    ordered: readonly Stage<O, C>[],
+    private readonly config: C,
+    private readonly context: RunContext<O, C>,
+  ) {
+    this.byName = new Map(ordered.map((s) => [s.name, s]));
+    this.byEntry = new Map(context.entries.map((entry) => [entry.name, entry]));
+    context.signal?.addEventListener('abort', this.stop, { once: true });
+  }
+
+  private entry(name: keyof O): PlanEntry {
+    return this.byEntry.get(String(name))!;
+  }
+
+  private stageSeconds = (): Record<string, number> => {
     const table: Record<string, number> = {};
-    for (const entry of entries) {
-      const known = seconds.get(entry.name as keyof O) ?? (entry.state === 'cached' ? entry.previousSeconds : null);
+    for (const entry of this.context.entries) {
+      const known = this.seconds.get(entry.name as keyof O) ?? (entry.state === 'cached' ? entry.previousSeconds : null);
       if (known !== null && known !== undefined) table[entry.name] = known;
     }
     return table;
   };
 
-  // One promise per stage, so stages that share an input wait for the same run of it.
-  const pending = new Map<keyof O, Promise<O[keyof O]>>();
-  const obtain = (name: keyof O): Promise<O[keyof O]> => {
-    let promise = pending.get(name);
+  /** The output of `name`: loaded from the cache, or run; a failure is collected once and stops new starts. */
+  obtain(name: keyof O): Promise<O[keyof O]> {
+    let promise = this.pending.get(name);
     if (!promise) {
-      promise = load(name).catch((error: Error) => {
-        // A stage's dependants reject with its very error: it is collected once.
-        if (!(error instanceof BudgetClosedError) && !failures.some((failure) => failure.error === error)) {
-          failures.push({ stage: String(name), error });
-          stop(); // start nothing new; stages already running finish
+      promise = this.load(name).catch((error: Error) => {
+        if (!(error instanceof BudgetClosedError) && !this.failures.some((failure) => failure.error === error)) {
+          this.failures.push({ stage: String(name), error });
+          this.stop(); // start nothing new; stages already running finish
         }
         throw error;
       });
       promise.catch(() => {}); // handled where awaited, or at the end through failures
-      pending.set(name, promise);
+      this.pending.set(name, promise);
     }
     return promise;
-  };
+  }
 
-  const load = async (name: keyof O): Promise<O[keyof O]> => {
-    const stage = byName.get(name)!;
-    if (!isEnabled(name)) return (outputs[name] = null as O[keyof O]);
-    if (!byEntry.get(String(name))!.run) {
+  private async load(name: keyof O): Promise<O[keyof O]> {
+    const { cache, planner, selection, log } = this.context;
+    const stage = this.byName.get(name)!;
+    const entry = this.entry(name);
+    if (entry.state === 'disabled') return (this.outputs[name] = null as O[keyof O]);
+    if (!entry.run) {
       try {
-        const entry = cache.read<O[keyof O]>(String(name), planner.keys.get(name)!);
-        if (entry) {
-          seconds.set(name, entry.seconds);
-          return (outputs[name] = entry.value);
+        const cached = cache.read<O[keyof O]>(String(name), planner.keys.get(name)!);
+        if (cached) {
+          this.seconds.set(name, cached.seconds);
+          return (this.outputs[name] = cached.value);
         }
       } catch (error) {
         if (!(error instanceof CacheCorruptError)) throw error;
+        const explicit = (selection.stages ?? []).length > 0 || selection.from !== undefined;
         if (stage.expensive && explicit && !selection.force) {
-          throw new UnaskedTrainingError([{ ...byEntry.get(String(name))!, cause: `its cache entry is damaged: ${error.message}` }]);
+          throw new UnaskedTrainingError([{ ...entry, cause: `its cache entry is damaged: ${error.message}` }]);
         }
         log(`cache: ${error.message}; discarding the entry and recomputing ${String(name)}`);
         cache.remove(String(name), planner.keys.get(name)!);
       }
     }
-    return execute(stage);
-  };
+    return this.execute(stage);
+  }
 
-  const execute = async (stage: Stage<O, C>): Promise<O[keyof O]> => {
-    const inputs = inputsOf(stage, await Promise.all(stage.inputs.map(obtain)));
+  private async execute(stage: Stage<O, C>): Promise<O[keyof O]> {
+    const { executor } = this.context;
+    const inputs = inputsOf(stage, await Promise.all(stage.inputs.map((input) => this.obtain(input))));
     // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
-    const cachedInputs = stage.inputs.every((input) => byName.get(input)!.cache !== false);
+    const cachedInputs = stage.inputs.every((input) => this.byName.get(input)!.cache !== false);
     const isolate = stage.threads !== undefined && stage.cache !== false && cachedInputs ? executor?.isolate : undefined;
-    const request = threadRequest(stage, config);
-    const work = (grant: Grant) => runHereOrElsewhere(stage, inputs, grant, isolate);
+    const request = threadRequest(stage, this.config);
+    const work = (grant: Grant) => this.runHereOrElsewhere(stage, inputs, grant, isolate);
     if (!executor) return work({ threads: request.max, onChange: (listener) => listener(request.max) });
-    return executor.slot(request, stage.cost?.(config) ?? Infinity, isolate === undefined, work);
-  };
+    return executor.slot(request, stage.cost?.(this.config) ?? Infinity, isolate === undefined, work);
+  }
 
-  const runHereOrElsewhere = async (
-    stage: Stage<O, C>,
-    inputs: Pick<O, keyof O>,
-    grant: Grant,
-    isolate: Executor['isolate'],
-  ): Promise<O[keyof O]> => {
+  private async runHereOrElsewhere(stage: Stage<O, C>, inputs: Pick<O, keyof O>, grant: Grant, isolate: Executor['isolate']) {
+    const { cache, planner, log, executor } = this.context;
     const name = String(stage.name);
     const key = planner.keys.get(stage.name)!;
-    const planned = byEntry.get(name)!;
+    const planned = this.entry(stage.name);
     if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
     const threads = executor && stage.threads ? ` (${grant.threads} thread${grant.threads === 1 ? '' : 's'})` : '';
     log(`▶ ${name}: ${stage.description}${threads}`);
@@ -311,7 +318,10 @@ function createStageRun<O, C>(
     let elapsed: number;
     try {
       if (isolate) {
-        const inputKeys = stage.inputs.map((input) => [String(input), isEnabled(input) ? planner.keys.get(input)! : null]);
+        const inputKeys = stage.inputs.map((input) => [
+          String(input),
+          this.entry(input).state === 'disabled' ? null : planner.keys.get(input)!,
+        ]);
         const job: StageJob = {
           stage: name,
           key,
@@ -324,37 +334,36 @@ function createStageRun<O, C>(
         if (!entry) throw new Error(`stage ${name} finished in its process without writing its cache entry`);
         ({ value, seconds: elapsed } = entry);
       } else {
-        const run = { log, stageSeconds, threads: grant.threads, onThreads: grant.onChange };
-        ({ value, seconds: elapsed } = await runStage(stage, inputs, config, run));
+        const context = { log, stageSeconds: this.stageSeconds, threads: grant.threads, onThreads: grant.onChange };
+        ({ value, seconds: elapsed } = await runStage(stage, inputs, this.config, context));
         if (stage.cache !== false) cache.write(name, key, value, elapsed, planner.made.get(stage.name));
       }
     } catch (error) {
-      stop(); // before its threads are released, which would start the next stage
+      this.stop(); // before its threads are released, which would start the next stage
       throw error;
     }
-    outputs[stage.name] = value;
-    seconds.set(stage.name, elapsed);
-    reports.push({ name, outcome: 'ran', seconds: elapsed });
+    this.outputs[stage.name] = value;
+    this.seconds.set(stage.name, elapsed);
+    this.reports.push({ name, outcome: 'ran', seconds: elapsed });
     log(`✔ ${name} done in ${elapsed.toFixed(1)} s`);
     return value;
-  };
+  }
 
   /** The run's result, or its failures as one error; the file hashes are saved only after a whole run. */
-  const finish = (files: FileHashes) => {
-    context.signal?.removeEventListener('abort', stop);
-    if (failures.length > 0) {
-      const interrupted = failures.find(({ error }) => error instanceof InterruptedError || error.name === 'InterruptedError');
-      if (interrupted && context.signal?.aborted) throw interrupted.error;
-      if (failures.length === 1) throw failures[0]!.error;
-      throw new StagesFailedError(failures);
+  finish(files: FileHashes): { outputs: Partial<O>; reports: StageReport[] } {
+    const { signal, entries } = this.context;
+    signal?.removeEventListener('abort', this.stop);
+    if (this.failures.length > 0) {
+      const interrupted = this.failures.find(({ error }) => error instanceof InterruptedError);
+      if (interrupted && signal?.aborted) throw interrupted.error;
+      if (this.failures.length === 1) throw this.failures[0]!.error;
+      throw new StagesFailedError(this.failures);
     }
-    const unfinished = entries.filter((entry) => entry.run && !(entry.name in outputs)).map((entry) => entry.name);
+    const unfinished = entries.filter((entry) => entry.run && !(entry.name in this.outputs)).map((entry) => entry.name);
     if (unfinished.length > 0) throw new InterruptedError(`the run was interrupted before ${unfinished.join(', ')} ran`);
     files.save(); // a run that stops, fails or is interrupted leaves the cache folder as it was
     const order = new Map(entries.map((entry, i) => [entry.name, i]));
-    reports.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
-    return { outputs, reports };
-  };
-
-  return { obtain, reports, finish };
+    this.reports.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
+    return { outputs: this.outputs, reports: this.reports };
+  }
 }
