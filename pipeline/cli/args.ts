@@ -196,17 +196,9 @@ export function configNote(invocation: Pick<Invocation, 'base' | 'overrides'>): 
   return `using the config of ${folder} (${describeFields(changed) || 'the defaults'}), ${overridden}`;
 }
 
-/**
- * Parses and validates argv (without the node and script words). Throws UsageError on bad input.
- * `env` tells where the user typed the command (INIT_CWD, see callerPath) and what npm took for itself.
- */
-export async function parseArgs(
-  argv: readonly string[],
-  out: (text: string) => void = console.log,
-  env: NodeJS.ProcessEnv = process.env,
-): Promise<Invocation | null> {
-  const words = bindValues(argv);
-  const parser = withCliConventions(
+/** The pipeline's flags: one per config field (from FIELDS), the stage selection, and --config. */
+function pipelineParser(words: readonly string[]) {
+  return withCliConventions(
     yargs([...words])
       .scriptName('npm run pipeline --')
       .usage(
@@ -249,28 +241,24 @@ export async function parseArgs(
       }),
     EXAMPLES,
   );
-  const parsed = await parseOrHelp(parser, words, out, env).catch((error: unknown) => {
-    // `--backend` with no value, which yargs reports as a choice on several lines
-    const invalidChoice = error instanceof UsageError && error.message.startsWith('Invalid values:');
-    const mistake = invalidChoice ? valueMistake(words) : null;
-    throw mistake ? new UsageError(mistake) : error;
-  });
-  if (parsed === null) return null;
-  const mistake = valueMistake(words);
-  if (mistake) throw new UsageError(mistake);
+}
+
+type ParsedFlags = NonNullable<Awaited<ReturnType<typeof parseOrHelp<unknown>>>> & Record<string, unknown>;
+
+/** The --config file, then the explicit flags: every value checked, paths read from where the user typed them. */
+function readOverrides(parsed: ParsedFlags, words: readonly string[], env: NodeJS.ProcessEnv) {
   if (Array.isArray(parsed.config)) {
     throw new UsageError(`--config: expected one file, found ${parsed.config.length} (${parsed.config.join(', ')})`);
   }
-  if (parsed.config?.trim() === '') throw new UsageError(`--config: expected a JSON file, found ${describeValue(parsed.config)}`);
-
-  // The --config file, then explicit flags, over the base. Paths typed by the user are read from where they typed them.
-  const configFile = parsed.config === undefined ? undefined : callerPath(parsed.config, env);
+  const typedConfig = parsed.config as string | undefined;
+  if (typedConfig?.trim() === '') throw new UsageError(`--config: expected a JSON file, found ${describeValue(typedConfig)}`);
+  const configFile = typedConfig === undefined ? undefined : callerPath(typedConfig, env);
   const overrides: Record<string, unknown> = configFile ? readConfigFile(configFile) : {};
   const fromFlags = new Set<keyof Config>();
   const errors: string[] = [];
   for (const key of CONFIG_KEYS) {
     const { flag, path: isPath } = FIELDS[key];
-    const value = (parsed as Record<string, unknown>)[flag];
+    const value = parsed[flag];
     if (value === undefined) continue;
     if (Array.isArray(value)) {
       errors.push(`--${flag}: expected one value, found ${value.length} (${value.join(', ')})`);
@@ -286,32 +274,16 @@ export async function parseArgs(
     fromFlags.add(key);
   }
   if (errors.length > 0) throw new UsageError(errors.join('\n'));
-  let given: Config;
   try {
-    given = resolveConfig(overrides, configFile ? `--config ${configFile}` : 'option');
+    return { overrides, fromFlags, configFile, given: resolveConfig(overrides, configFile ? `--config ${configFile}` : 'option') };
   } catch (error) {
     if (error instanceof ConfigError) throw new UsageError(error.message);
     throw error;
   }
+}
 
-  const stages = (parsed.stage ?? []) as StageName[];
-  const from = parsed.from as StageName | undefined;
-  const mode: Mode = parsed.list ? 'list' : parsed['dry-run'] ? 'dry-run' : 'run';
-  const rerun = stages.length > 0 || from !== undefined || mode !== 'run';
-  const runConfig = rerun ? readRunConfig(given.out) : null;
-  const base: BaseConfig = !rerun
-    ? { kind: 'defaults' }
-    : runConfig
-      ? { kind: 'run', folder: given.out, config: runConfig }
-      : { kind: 'no-run', folder: given.out };
-  const baseConfig = runConfig ?? DEFAULTS;
-  const config: Config = { ...baseConfig };
-  const changed: Partial<Config> = {};
-  for (const key of CONFIG_KEYS.filter((field) => Object.hasOwn(overrides, field))) {
-    (config as unknown as Record<string, unknown>)[key] = given[key];
-    if (key !== 'out' && given[key] !== baseConfig[key]) (changed as Record<string, unknown>)[key] = given[key];
-  }
-
+/** Flags that contradict each other, or the run in --out: refused with an example of what works. */
+function refuseContradictions(parsed: ParsedFlags, stages: StageName[], from: StageName | undefined, config: Config, overrides: object) {
   if (stages.length > 0 && from !== undefined) {
     throw new UsageError(
       `--stage and --from contradict each other: --stage runs only the named stages, --from runs one stage and all after it. ` +
@@ -330,6 +302,50 @@ export async function parseArgs(
         : `the run in ${config.out}/ was made with --no-reference; add --reference to train the reference. Example: npm run pipeline -- --stage reference --reference`,
     );
   }
+}
+
+/**
+ * Parses and validates argv (without the node and script words). Throws UsageError on bad input.
+ * `env` tells where the user typed the command (INIT_CWD, see callerPath) and what npm took for itself.
+ */
+export async function parseArgs(
+  argv: readonly string[],
+  out: (text: string) => void = console.log,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Invocation | null> {
+  const words = bindValues(argv);
+  const parsed = await parseOrHelp(pipelineParser(words), words, out, env).catch((error: unknown) => {
+    // `--backend` with no value, which yargs reports as a choice on several lines
+    const invalidChoice = error instanceof UsageError && error.message.startsWith('Invalid values:');
+    const mistake = invalidChoice ? valueMistake(words) : null;
+    throw mistake ? new UsageError(mistake) : error;
+  });
+  if (parsed === null) return null;
+  const mistake = valueMistake(words);
+  if (mistake) throw new UsageError(mistake);
+  const flags = parsed as ParsedFlags;
+  const { overrides, fromFlags, configFile, given } = readOverrides(flags, words, env);
+
+  // A full run starts from the defaults; a rerun from the config of the run in --out.
+  const stages = (parsed.stage ?? []) as StageName[];
+  const from = parsed.from as StageName | undefined;
+  const mode: Mode = parsed.list ? 'list' : parsed['dry-run'] ? 'dry-run' : 'run';
+  const rerun = stages.length > 0 || from !== undefined || mode !== 'run';
+  const runConfig = rerun ? readRunConfig(given.out) : null;
+  const base: BaseConfig = !rerun
+    ? { kind: 'defaults' }
+    : runConfig
+      ? { kind: 'run', folder: given.out, config: runConfig }
+      : { kind: 'no-run', folder: given.out };
+  const baseConfig = runConfig ?? DEFAULTS;
+  const config: Config = { ...baseConfig };
+  const changed: Partial<Config> = {};
+  for (const key of CONFIG_KEYS.filter((field) => Object.hasOwn(overrides, field))) {
+    (config as unknown as Record<string, unknown>)[key] = given[key];
+    if (key !== 'out' && given[key] !== baseConfig[key]) (changed as Record<string, unknown>)[key] = given[key];
+  }
+  refuseContradictions(flags, stages, from, config, overrides);
+
   const origin = (key: keyof Config) =>
     fromFlags.has(key)
       ? ''

@@ -322,41 +322,37 @@ export function createCache(cacheDir: string): StageCache {
     },
 
     write(stage, key, value, seconds, made) {
-      const { json, arrays } = encodeValue(value);
-      const stageDir = path.join(cacheDir, stage);
-      const temporary = path.join(stageDir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
-      try {
-        if (!existsSync(path.join(cacheDir, CACHE_TAG))) writeFileAtomic(path.join(cacheDir, CACHE_TAG), CACHE_TAG_TEXT);
-        mkdirSync(temporary, { recursive: true });
-        writeFileWithPath(path.join(temporary, VALUE_FILE), json);
-        writeFileWithPath(path.join(temporary, ARRAYS_FILE), arrays);
-        const manifest: Manifest = {
-          stage,
-          key,
-          seconds,
-          createdAt: new Date().toISOString(),
-          ...(made ? { made } : {}),
-          files: {
-            [VALUE_FILE]: fileRecord(json),
-            [ARRAYS_FILE]: fileRecord(arrays),
-          },
-        };
-        // The manifest goes last: an entry without one is never read.
-        writeFileWithPath(path.join(temporary, MANIFEST), JSON.stringify(manifest, null, 2));
-        rmSync(entryDir(stage, key), { recursive: true, force: true }); // a forced rerun replaces its entry
-        renameSync(temporary, entryDir(stage, key));
-      } catch (error) {
-        rmSync(temporary, { recursive: true, force: true });
-        throw error;
-      }
-      removeOrphans(stageDir);
-      keepNewest(stageDir, ENTRIES_PER_STAGE);
+      writeEntry(cacheDir, { stage, key, seconds, createdAt: new Date().toISOString(), ...(made ? { made } : {}) }, value);
     },
 
     remove(stage, key) {
       rmSync(entryDir(stage, key), { recursive: true, force: true });
     },
   };
+}
+
+/** Writes an entry under a temporary name, its manifest last, then renames it into place and prunes the stage. */
+function writeEntry(cacheDir: string, about: Omit<Manifest, 'files'>, value: unknown): void {
+  const { json, arrays } = encodeValue(value);
+  const stageDir = path.join(cacheDir, about.stage);
+  const entry = path.join(stageDir, about.key);
+  const temporary = path.join(stageDir, `.tmp-${about.key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  try {
+    if (!existsSync(path.join(cacheDir, CACHE_TAG))) writeFileAtomic(path.join(cacheDir, CACHE_TAG), CACHE_TAG_TEXT);
+    mkdirSync(temporary, { recursive: true });
+    writeFileWithPath(path.join(temporary, VALUE_FILE), json);
+    writeFileWithPath(path.join(temporary, ARRAYS_FILE), arrays);
+    const manifest: Manifest = { ...about, files: { [VALUE_FILE]: fileRecord(json), [ARRAYS_FILE]: fileRecord(arrays) } };
+    // The manifest goes last: an entry without one is never read.
+    writeFileWithPath(path.join(temporary, MANIFEST), JSON.stringify(manifest, null, 2));
+    rmSync(entry, { recursive: true, force: true }); // a forced rerun replaces its entry
+    renameSync(temporary, entry);
+  } catch (error) {
+    rmSync(temporary, { recursive: true, force: true });
+    throw error;
+  }
+  removeOrphans(stageDir);
+  keepNewest(stageDir, ENTRIES_PER_STAGE);
 }
 
 /** Drops all but the `keep` most recent entries of a stage, so the cache does not grow without bound. */

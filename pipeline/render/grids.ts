@@ -278,11 +278,10 @@ const ACTIVATION_CELL = 10; // layout pixels per unit
 const ACTIVATION_PANEL_COLUMNS = 2;
 
 /**
- * For one test image of each digit (the first one the model gets right, else
- * the first one), the input and both hidden layers' ReLU activations as heatmaps.
- * Each layer has one colour scale shared by all ten digits.
+ * For each digit, the test image shown (the first one the model gets right, else the first one, else
+ * null) and its two hidden layers' ReLU activations; with the largest activation of each layer.
  */
-export function activationPatternsPng(test: Split, params: Params, predictions: Uint8Array /* (N) */): Uint8Array {
+function activationsPerDigit(test: Split, params: Params, predictions: Uint8Array /* (N) */) {
   const chosen: (number | null)[] = [];
   for (let digit = 0; digit < K; digit++) {
     let first: number | null = null;
@@ -310,9 +309,16 @@ export function activationPatternsPng(test: Split, params: Params, predictions: 
     for (const value of activation.h1) h1Max = Math.max(h1Max, value);
     for (const value of activation.h2) h2Max = Math.max(h2Max, value);
   }
-  if (h1Max === 0) h1Max = 1; // all units dead: draw white, keep the colour bar finite
-  if (h2Max === 0) h2Max = 1;
+  // All units dead: draw white, keep the colour bar finite.
+  return { chosen, activations, h1Max: h1Max || 1, h2Max: h2Max || 1 };
+}
 
+/**
+ * For one test image of each digit, the input and both hidden layers' ReLU activations as heatmaps.
+ * Each layer has one colour scale shared by all ten digits.
+ */
+export function activationPatternsPng(test: Split, params: Params, predictions: Uint8Array /* (N) */): Uint8Array {
+  const { chosen, activations, h1Max, h2Max } = activationsPerDigit(test, params, predictions);
   const h1Width = H1_COLUMNS * ACTIVATION_CELL; // 160
   const h1Height = (H1 / H1_COLUMNS) * ACTIVATION_CELL; // 80
   const h2Width = H2_COLUMNS * ACTIVATION_CELL; // 80

@@ -40,8 +40,8 @@ function drawActivations(canvas: HTMLCanvasElement, values: Float32Array | null,
   }
 }
 
-async function start(): Promise<void> {
-  const data = JSON.parse(element('live-panel-models').textContent!) as PanelData;
+/** Each model's forward pass, by id, from the page's inline weights. */
+async function loadForwards(data: PanelData): Promise<Map<string, ReturnType<typeof createForward>>> {
   const forwards = new Map<string, ReturnType<typeof createForward>>();
   let first: Uint8Array | null = null;
   for (const model of data.models) {
@@ -49,6 +49,50 @@ async function start(): Promise<void> {
     first ??= planes; // the models after the first are stored XORed with it
     forwards.set(model.id, createForward(unpackParams(planes === first ? planes : xorBytes(planes, first))));
   }
+  return forwards;
+}
+
+/** Mouse, finger or pen strokes on `drawCanvas`, in black, round; `changed` after each segment. */
+function attachPen(drawCanvas: HTMLCanvasElement, draw: CanvasRenderingContext2D, changed: () => void): void {
+  let last: { x: number; y: number } | null = null;
+  const point = (event: PointerEvent) => {
+    const rect = drawCanvas.getBoundingClientRect();
+    return {
+      x: ((event.clientX - rect.left) * drawCanvas.width) / rect.width,
+      y: ((event.clientY - rect.top) * drawCanvas.height) / rect.height,
+    };
+  };
+  const stroke = (to: { x: number; y: number }) => {
+    draw.strokeStyle = '#000000';
+    draw.lineCap = 'round';
+    draw.lineJoin = 'round';
+    draw.lineWidth = PEN_FRACTION * drawCanvas.width;
+    draw.beginPath();
+    draw.moveTo(last!.x, last!.y);
+    draw.lineTo(to.x, to.y);
+    draw.stroke();
+    last = to;
+    changed();
+  };
+  drawCanvas.addEventListener('pointerdown', (event) => {
+    event.preventDefault();
+    drawCanvas.setPointerCapture(event.pointerId);
+    last = point(event);
+    stroke(last); // a tap leaves a dot
+  });
+  drawCanvas.addEventListener('pointermove', (event) => {
+    if (last === null) return;
+    for (const coalesced of event.getCoalescedEvents?.() ?? [event]) stroke(point(coalesced));
+  });
+  const lift = () => {
+    last = null;
+  };
+  drawCanvas.addEventListener('pointerup', lift);
+  drawCanvas.addEventListener('pointercancel', lift);
+}
+
+async function start(): Promise<void> {
+  const forwards = await loadForwards(JSON.parse(element('live-panel-models').textContent!) as PanelData);
   const drawCanvas = element<HTMLCanvasElement>('draw-canvas');
   const draw = drawCanvas.getContext('2d', { willReadFrequently: true })!;
   const inputCanvas = element<HTMLCanvasElement>('input-canvas');
@@ -120,41 +164,7 @@ async function start(): Promise<void> {
     });
   };
 
-  let last: { x: number; y: number } | null = null;
-  const point = (event: PointerEvent) => {
-    const rect = drawCanvas.getBoundingClientRect();
-    return {
-      x: ((event.clientX - rect.left) * drawCanvas.width) / rect.width,
-      y: ((event.clientY - rect.top) * drawCanvas.height) / rect.height,
-    };
-  };
-  const stroke = (to: { x: number; y: number }) => {
-    draw.strokeStyle = '#000000';
-    draw.lineCap = 'round';
-    draw.lineJoin = 'round';
-    draw.lineWidth = PEN_FRACTION * drawCanvas.width;
-    draw.beginPath();
-    draw.moveTo(last!.x, last!.y);
-    draw.lineTo(to.x, to.y);
-    draw.stroke();
-    last = to;
-    scheduleUpdate();
-  };
-  drawCanvas.addEventListener('pointerdown', (event) => {
-    event.preventDefault();
-    drawCanvas.setPointerCapture(event.pointerId);
-    last = point(event);
-    stroke(last); // a tap leaves a dot
-  });
-  drawCanvas.addEventListener('pointermove', (event) => {
-    if (last === null) return;
-    for (const coalesced of event.getCoalescedEvents?.() ?? [event]) stroke(point(coalesced));
-  });
-  const lift = () => {
-    last = null;
-  };
-  drawCanvas.addEventListener('pointerup', lift);
-  drawCanvas.addEventListener('pointercancel', lift);
+  attachPen(drawCanvas, draw, scheduleUpdate);
   element('clear-canvas').addEventListener('click', clear);
   select.addEventListener('change', update);
   clear();
