@@ -273,13 +273,17 @@ class PlanRun<O, C> {
     const { cache, planner, selection, log } = this.context;
     const stage = this.byName.get(name)!;
     const entry = this.entry(name);
-    if (entry.state === 'disabled') return (this.outputs[name] = null as O[keyof O]);
+    if (entry.state === 'disabled') {
+      this.outputs[name] = null as O[keyof O];
+      return null as O[keyof O];
+    }
     if (!entry.run) {
       try {
         const cached = cache.read<O[keyof O]>(String(name), planner.keys.get(name)!);
         if (cached) {
           this.seconds.set(name, cached.seconds);
-          return (this.outputs[name] = cached.value);
+          this.outputs[name] = cached.value;
+          return cached.value;
         }
       } catch (error) {
         if (!(error instanceof CacheCorruptError)) throw error;
