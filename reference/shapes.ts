@@ -50,6 +50,12 @@ export function paramSize(name: ParamName): number {
   return PARAM_SHAPES[name].reduce((a, b) => a * b, 1);
 }
 
+/** Float64 parameters of zeros, each tensor of its declared size. */
+export function zeroParams(): Params<Float64Array> {
+  const zeros = (name: ParamName) => new Float64Array(paramSize(name));
+  return { w1: zeros('w1'), b1: zeros('b1'), w2: zeros('w2'), b2: zeros('b2'), w3: zeros('w3'), b3: zeros('b3') };
+}
+
 export function cloneParams<T extends FloatArray>(params: Params<T>): Params<T> {
   return {
     w1: params.w1.slice() as T,

@@ -20,7 +20,7 @@ import {
   softmaxForward,
 } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
-import { D, H1, H2, K, PARAM_NAMES, cloneParams, type Params } from '../reference/shapes.js';
+import { D, H1, H2, K, PARAM_NAMES, cloneParams, zeroParams } from '../reference/shapes.js';
 import { expectAllClose, expectSgdStep, maxAbs, syntheticBatch, syntheticOneHot } from './helpers/numeric.js';
 
 describe('the core on a case worked by hand', () => {
@@ -29,14 +29,7 @@ describe('the core on a case worked by hand', () => {
   //   z2 = [2.5·0.4, 2.5·(−1), 0, …] = [1, −2.5, 0, …]              a2 = [1, 0, …]
   //   logits_k = 1·(k/10) + 0 = k/10, label 3
   //   loss = log Σₖ e^{k/10} − 0.3,  with Σₖ e^{k/10} = (e − 1)/(e^{0.1} − 1) (a geometric sum)
-  const params: Params<Float64Array> = {
-    w1: new Float64Array(D * H1),
-    b1: new Float64Array(H1),
-    w2: new Float64Array(H1 * H2),
-    b2: new Float64Array(H2),
-    w3: new Float64Array(H2 * K),
-    b3: new Float64Array(K),
-  };
+  const params = zeroParams();
   params.w1[0 * H1 + 0] = 2; // pixel 0 → unit 0
   params.w1[1 * H1 + 1] = -4; // pixel 1 → unit 1
   params.b1[0] = 0.5;

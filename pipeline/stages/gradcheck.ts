@@ -29,6 +29,7 @@ import {
   PARAM_NAMES,
   TFJS_WEIGHT_NAMES,
   cloneParams,
+  zeroParams,
   paramSize,
   type FloatArray,
   type ParamName,
@@ -209,18 +210,6 @@ function reluBackwardMagnitudes(t: Float64Array, s: Float64Array, z: Float64Arra
       s[i] = 0;
     }
   }
-}
-
-/** Float64 params of zeros. */
-function zeroParams(): Params<Float64Array> {
-  return {
-    w1: new Float64Array(D * H1),
-    b1: new Float64Array(H1),
-    w2: new Float64Array(H1 * H2),
-    b2: new Float64Array(H2),
-    w3: new Float64Array(H2 * K),
-    b3: new Float64Array(K),
-  };
 }
 
 /**
