@@ -7,7 +7,7 @@
 
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
-import { initialWeights } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
 import { softmaxCrossEntropyForward } from '../reference/network.js';
 import * as kernels from '../reference/fast/kernels.js';
 import * as net from '../reference/fast/network.js';

@@ -9,7 +9,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { findVariant } from '../pipeline/experiments/variants.js';
 import { FusedAdam } from '../pipeline/tfjs/optimizers.js';
-import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
+import { trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
 import { PARAM_NAMES, PARAM_SHAPES } from '../reference/shapes.js';
 import { subsetDataset } from './subset.js';

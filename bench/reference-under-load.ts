@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
-import { initialWeights } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
 import { trainReferenceAsync } from '../reference/sgd.js';
 
 const at = process.argv.indexOf('--reps');

@@ -17,7 +17,8 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { loadModel, modelFiles } from '../pipeline/tfjs/model-io.js';
 import { lossAndAccuracy, modelWithParams, predictProbabilities } from '../pipeline/tfjs/model.js';
 import { buildRecipeModel, exportParams, foldBatchNorm } from '../pipeline/tfjs/recipe-model.js';
-import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
+import { trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset, InitialWeights } from '../pipeline/types.js';
 
 let dataset: Dataset;

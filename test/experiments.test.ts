@@ -16,7 +16,8 @@ import { buildRecipeModel } from '../pipeline/tfjs/recipe-model.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
-import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
+import { trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset, InitialWeights } from '../pipeline/types.js';
 
 let dataset: Dataset;

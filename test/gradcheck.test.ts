@@ -19,7 +19,7 @@ import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { gradientCheckFromJson, gradientCheckJson } from '../pipeline/render/run-files.js';
 import { buildModel, readParams } from '../pipeline/tfjs/model.js';
-import { initialWeights } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
 import type { Dataset, GradientCheck, Split } from '../pipeline/types.js';
 import {
   FD_SAMPLES,

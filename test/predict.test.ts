@@ -55,7 +55,8 @@ import { grayPng } from './helpers/png.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { publishFolder, type PublishFile } from '../pipeline/output/publish.js';
-import { initialWeights, trainTfjs } from '../pipeline/stages/train.js';
+import { initialWeights } from '../pipeline/stages/init.js';
+import { trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
 
 const run = promisify(execFile);

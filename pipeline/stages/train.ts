@@ -17,7 +17,7 @@ import { D, K } from '../../reference/shapes.js';
 import { augmentImages, augmentRandom } from '../experiments/augment.js';
 import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
 import { installFastKernels } from '../tfjs/fast-kernels.js';
-import { buildModel, crossEntropy, lossAndAccuracy, predictProbabilities, readParams } from '../tfjs/model.js';
+import { crossEntropy, lossAndAccuracy, predictProbabilities } from '../tfjs/model.js';
 import { createOptimizer } from '../tfjs/optimizers.js';
 import { buildRecipeModel, exportParams } from '../tfjs/recipe-model.js';
 import { epochSummary, type EpochProgress, type ProgressFactory } from '../progress.js';
@@ -37,14 +37,6 @@ export interface TrainHooks {
   signal?: AbortSignal; // aborted by SIGINT / SIGTERM: stop at the next batch
   onEpochEnd?: (record: EpochRecord, numTensors: number) => void;
   onTrained?: (model: tf.LayersModel) => void; // sees the trained layers (batch norm unfolded) before they are disposed
-}
-
-/** Stage init: the Glorot-uniform weights of a fresh TF.js model, shared by both trainings. */
-export function initialWeights(seed: number): InitialWeights {
-  const model = buildModel(seed);
-  const params = readParams(model);
-  model.dispose();
-  return { params, seed };
 }
 
 /** One progress bar per epoch, labelled `${label} epoch e/epochs` and ended by its summary line; the reference stage draws its own with it. */
