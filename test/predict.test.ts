@@ -29,16 +29,8 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { predictProbabilities } from '../pipeline/tfjs/model.js';
 import { modelFiles } from '../pipeline/tfjs/model-io.js';
-import {
-  MAX_WORKING_SIDE,
-  ModelError,
-  decodeImage,
-  formatResult,
-  loadTrainedModel,
-  predictFiles,
-  reportFolder,
-  type FileResult,
-} from '../pipeline/predict/classify.js';
+import { MAX_WORKING_SIDE, decodeImage } from '../pipeline/predict/decode.js';
+import { ModelError, formatResult, loadTrainedModel, predictFiles, reportFolder, type FileResult } from '../pipeline/predict/classify.js';
 import {
   BOX_SIDE,
   FIELD_SIDE,

@@ -1,7 +1,7 @@
 // Decodes one image in a fresh process and prints what it cost: {error?, width?, maxRssMiB, seconds}.
 // Run as: node --import tsx test/helpers/decode-memory.ts FILE
 
-import { decodeImage } from '../../pipeline/predict/classify.js';
+import { decodeImage } from '../../pipeline/predict/decode.js';
 
 const file = process.argv[2]!;
 const started = performance.now();
