@@ -12,6 +12,7 @@ import { H1, H2, type Params } from '../../../reference/shapes.js';
 import type { ModelName } from '../../predict/model-names.js';
 import { FIELD_SIDE } from '../../predict/prepare.js';
 import { escapeHtml } from '../document.js';
+import { useThisModel } from '../use-this-model.js';
 import { ACTIVATION_CELL, DRAW_SIDE, H1_COLUMNS, H2_COLUMNS, type PanelData } from './layout.js';
 import { packParams, xorBytes } from './weights.js';
 
@@ -74,40 +75,6 @@ const PANEL_STYLE = `
   .use-this-model pre code { background: none; padding: 0; }
 `;
 
-function useThisModel(models: readonly LiveModel[]): string {
-  const has = (id: LiveModelId) => models.some((model) => model.id === id);
-  const predict = [
-    'npm run predict -- my-digit.png                   # the spec model: top 3 digits',
-    'npm run predict -- my-digit.png --show-input seen/ # also save the 28×28 image it saw',
-    ...(has('reference') ? ['npm run predict -- my-digit.png --model reference'] : []),
-    has('best')
-      ? 'npm run predict -- my-digit.png --model best'
-      : 'npm run pipeline -- --experiments                 # saves model/best, then --model best',
-  ].join('\n');
-  const node = [
-    '// Node, with @tensorflow/tfjs-node (its file:// loader)',
-    "import * as tf from '@tensorflow/tfjs-node';",
-    "const model = await tf.loadLayersModel('file://reports/model/tfjs/model.json');",
-    '// input: 784 values in [0, 1], white ink on black, prepared as npm run predict does',
-    'const probabilities = model.predict(tf.tensor2d(input, [1, 784])).dataSync();',
-  ].join('\n');
-  const browser = [
-    '// the browser, in a page bundled with @tensorflow/tfjs; serve reports/ over HTTP (fetch cannot read file://)',
-    "import * as tf from '@tensorflow/tfjs';",
-    "const model = await tf.loadLayersModel('model/tfjs/model.json');",
-    'const probabilities = model.predict(tf.tensor2d(input, [1, 784])).dataSync();',
-  ].join('\n');
-  return [
-    '<section id="use-this-model" class="use-this-model">',
-    '<h2>Use this model</h2>',
-    `<p>Each model is saved in TF.js layers format under <code>model/&lt;name&gt;/</code> (${models.map((model) => `<code>${model.id}</code>`).join(', ')}). From the project folder:</p>`,
-    `<pre><code>${escapeHtml(predict)}</code></pre>`,
-    `<pre><code>${escapeHtml(node)}</code></pre>`,
-    `<pre><code>${escapeHtml(browser)}</code></pre>`,
-    '</section>',
-  ].join('\n');
-}
-
 /**
  * The live panel for `models` (the spec model first), as an HTML block to place
  * inside index.html's <main>. Test contract: #draw-canvas, #clear-canvas, and
@@ -153,7 +120,7 @@ export async function livePanelHtml(models: readonly LiveModel[]): Promise<strin
     '</div>',
     '<p class="lp-label">Activations are coloured from white (silent) to dark brown (the layer\'s largest), as in the activation figure. The page holds the weights in half precision to stay small.</p>',
     '</section>',
-    useThisModel(models),
+    useThisModel(models.map((model) => model.id)),
     `<script type="application/json" id="live-panel-models">${JSON.stringify(data)}</script>`,
     `<script>${(await bundlePage()).script}</script>`,
   ].join('\n');
