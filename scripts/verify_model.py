@@ -3,12 +3,14 @@
 
 Reads a TF.js layers-format folder (model.json + weights.bin) with numpy,
 reads the MNIST test file itself, and compares its test accuracy and
-confusion matrix with the block recorded in metrics.json.
+confusion matrix with the block recorded in metrics.json. The folder's
+weights.npz, if any, must hold the same weights.
 
-    python3 scripts/verify_model.py reports/model/tfjs tfjs
-    python3 scripts/verify_model.py reports/model/reference reference
-    python3 scripts/verify_model.py reports/model/best best   # after --experiments
+    python3 scripts/verify_model.py reports/model/tfjs
+    python3 scripts/verify_model.py reports/model/reference
+    python3 scripts/verify_model.py reports/model/best   # after --experiments
 """
+import argparse
 import gzip
 import json
 import os
@@ -85,10 +87,43 @@ def recorded_block(metrics, block):
     return metrics[block]
 
 
+BLOCKS = ("tfjs", "reference", "best")
+NPZ_NAMES = ("w1", "b1", "w2", "b2", "w3", "b3")  # weights.npz: the kernel and bias of each Dense layer, in order
+
+
+def npz_agrees(folder, stack):
+    """None without weights.npz, else whether it holds exactly the layers' weights."""
+    path = os.path.join(folder, "weights.npz")
+    if not os.path.exists(path):
+        return None
+    npz = np.load(path)
+    layers = [array for kernel, bias, _ in stack for array in (kernel, bias)]
+    return sorted(npz.files) == sorted(NPZ_NAMES) and len(layers) == len(NPZ_NAMES) and all(
+        npz[name].dtype == np.float32 and np.array_equal(npz[name], array) for name, array in zip(NPZ_NAMES, layers)
+    )
+
+
+def arguments():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("folder", nargs="?", default="reports/model/tfjs", help="a saved model folder (default: %(default)s)")
+    parser.add_argument("block", nargs="?", choices=BLOCKS, metavar="block",
+                        help="the metrics.json block to compare with: tfjs, reference or best (default: the folder's name)")
+    parser.add_argument("metrics", nargs="?", help="metrics.json (default: the one two folders above the model folder)")
+    args = parser.parse_args()
+    folder_name = os.path.basename(os.path.normpath(args.folder))
+    if args.block is None:
+        if folder_name not in BLOCKS:
+            parser.error(f"cannot tell the block from the folder name {folder_name!r}: give it, one of {', '.join(BLOCKS)}")
+        args.block = folder_name
+    if args.metrics is None:
+        args.metrics = os.path.join(os.path.dirname(os.path.dirname(os.path.normpath(args.folder))), "metrics.json")
+    return args
+
+
 def main():
-    folder = sys.argv[1] if len(sys.argv) > 1 else "reports/model/tfjs"
-    block = sys.argv[2] if len(sys.argv) > 2 else "tfjs"
-    metrics_path = sys.argv[3] if len(sys.argv) > 3 else os.path.join(os.path.dirname(os.path.dirname(folder.rstrip("/"))), "metrics.json")
+    args = arguments()
+    folder, block, metrics_path = args.folder, args.block, args.metrics
     with open(metrics_path) as f:
         metrics = json.load(f)
     data_dir = metrics["config"]["dataDir"] or (
@@ -98,7 +133,8 @@ def main():
     n = metrics["config"]["testSize"]
     images = read_idx(find("t10k-images-idx3-ubyte"))[:n].astype(np.float64) / 255.0
     labels = read_idx(find("t10k-labels-idx1-ubyte"))[:n]
-    predictions = forward(load_layers(folder), images).argmax(axis=1)
+    stack = load_layers(folder)
+    predictions = forward(stack, images).argmax(axis=1)
     accuracy = float((predictions == labels).mean())
     confusion = np.zeros((10, 10), dtype=int)
     np.add.at(confusion, (labels, predictions), 1)
@@ -107,7 +143,10 @@ def main():
     where = "experiments.best_combination" if block == "best" else block
     print(f"{folder}: test accuracy {accuracy:.4f} (metrics.json {where}: {recorded['test_accuracy']:.4f}), "
           f"difference {abs(accuracy - recorded['test_accuracy']):.4f}; confusion matrix {'identical' if same_matrix else 'DIFFERENT'}")
-    ok = abs(accuracy - recorded["test_accuracy"]) <= 0.001
+    npz = npz_agrees(folder, stack)
+    if npz is not None:
+        print(f"{os.path.join(folder, 'weights.npz')}: {'the same weights' if npz else 'DIFFERENT weights'} as weights.bin")
+    ok = abs(accuracy - recorded["test_accuracy"]) <= 0.001 and npz is not False
     sys.exit(0 if ok else 1)
 
 

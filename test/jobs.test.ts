@@ -245,10 +245,13 @@ describe('--jobs 1 and --jobs 2 give the same results', () => {
     expect(Object.keys(models(reportsOne)).sort()).toEqual([
       'model/best/model.json',
       'model/best/weights.bin',
+      'model/best/weights.npz',
       'model/reference/model.json',
       'model/reference/weights.bin',
+      'model/reference/weights.npz',
       'model/tfjs/model.json',
       'model/tfjs/weights.bin',
+      'model/tfjs/weights.npz',
     ]);
     expect(models(reportsTwo)).toEqual(models(reportsOne));
   }, 300_000);

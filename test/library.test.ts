@@ -2,6 +2,7 @@
 // the package, runs with plain `node` (no tsx, no TF.js) and gives the answers of `npm run predict`.
 
 import { spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +14,9 @@ import { loadModel as loadTfjsModel } from '../pipeline/tfjs/model-io.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { ROOT, runCli, runFlags } from './helpers/cli.js';
 import { grayPng } from './helpers/png.js';
+import { findChromium } from './helpers/browser.js';
+import * as esbuild from 'esbuild';
+import { chromium } from 'playwright-core';
 
 let work: string;
 let project: string; // a user's project that depends on the package
@@ -121,15 +125,115 @@ describe("the README's library snippet", () => {
   }, 120_000);
 
   it('refuses a damaged model folder in one line naming the file', () => {
-    const weights = path.join(project, 'reports', 'model', 'tfjs', 'weights.bin');
+    const damaged = path.join(project, 'damaged');
+    cpSync(path.join(project, 'reports'), damaged, { recursive: true });
+    const weights = path.join(damaged, 'model', 'tfjs', 'weights.bin');
     const bytes = readFileSync(weights);
     bytes.fill(7, 0, 4096);
     writeFileSync(weights, bytes);
-    writeFileSync(path.join(project, 'classify.mjs'), readmeSnippet().replaceAll('my-digit.png', digits[0]!.file));
-    const ran = spawnSync(process.execPath, ['classify.mjs'], { cwd: project, encoding: 'utf8' });
+    const script = readmeSnippet().replaceAll('my-digit.png', digits[0]!.file).replaceAll('reports/model/tfjs', 'damaged/model/tfjs');
+    writeFileSync(path.join(project, 'classify-damaged.mjs'), script);
+    const ran = spawnSync(process.execPath, ['classify-damaged.mjs'], { cwd: project, encoding: 'utf8' });
     expect(ran.status).not.toBe(0);
     expect(ran.stderr).toMatch(
-      /reports\/model\/tfjs\/weights\.bin: expected SHA-256 [0-9a-f]{12}…, found [0-9a-f]{12}…; the model folder is damaged/,
+      /damaged\/model\/tfjs\/weights\.bin: expected SHA-256 [0-9a-f]{12}…, found [0-9a-f]{12}…; the model folder is damaged/,
     );
   }, 60_000);
+});
+
+/** The code blocks of index.html's "Use this model" section, as a reader copies them (entities decoded). */
+function reportSnippets(indexHtml: string): string[] {
+  const section = /<section id="use-this-model"[\s\S]*?<\/section>/.exec(indexHtml);
+  if (!section) throw new Error('index.html: expected a "Use this model" section');
+  const decode = (text: string) => text.replaceAll('&lt;', '<').replaceAll('&gt;', '>').replaceAll('&quot;', '"').replaceAll('&amp;', '&');
+  return [...section[0].matchAll(/<pre><code>([\s\S]*?)<\/code><\/pre>/g)].map((block) => decode(block[1]!));
+}
+
+describe("index.html's snippets", () => {
+  const snippet = (first: RegExp) => {
+    const found = reportSnippets(readFileSync(path.join(work, 'reports', 'index.html'), 'utf8')).find((text) =>
+      first.test(text.split('\n')[0]!),
+    );
+    if (!found) throw new Error(`index.html: expected a snippet whose first line matches ${first}`);
+    return found;
+  };
+
+  it("the Node snippet runs as written with plain node and gives the library's answer", () => {
+    const text = snippet(/Node/);
+    writeFileSync(path.join(project, 'report-node.mjs'), text.replaceAll('my-digit.png', digits[0]!.file));
+    const ran = spawnSync(process.execPath, ['report-node.mjs'], { cwd: project, encoding: 'utf8' });
+    expect(ran.stderr).toBe('');
+    expect(ran.status).toBe(0);
+    writeFileSync(path.join(project, 'classify.mjs'), readmeSnippet().replaceAll('my-digit.png', digits[0]!.file));
+    const readme = spawnSync(process.execPath, ['classify.mjs'], { cwd: project, encoding: 'utf8' });
+    expect(printedGuesses(ran.stdout)[0]).toEqual(printedGuesses(readme.stdout)[0]);
+  }, 60_000);
+
+  const chromiumPath = findChromium();
+  (chromiumPath ? it : it.skip)(
+    'the browser snippet runs as written in a page bundled with @tensorflow/tfjs, served over HTTP',
+    async () => {
+      const text = snippet(/browser/);
+      const pixels = Array.from(digits[0]!.pixels);
+      const entry = `const input = new Float32Array(${JSON.stringify(pixels)});\n${text}\nwindow.snippetResult = Array.from(probabilities);\n`;
+      const bundle = await esbuild.build({
+        stdin: { contents: entry, resolveDir: ROOT, loader: 'js' },
+        bundle: true,
+        write: false,
+        format: 'esm',
+        target: 'es2022',
+        logLevel: 'silent',
+      });
+      const files: Record<string, Buffer | string> = {
+        '/index.html': '<!doctype html><script type="module" src="page.js"></script>',
+        '/page.js': Buffer.from(bundle.outputFiles[0]!.contents),
+      };
+      const reports = path.join(project, 'reports');
+      const server: Server = createServer((request, response) => {
+        const url = decodeURIComponent(new URL(request.url!, 'http://localhost').pathname);
+        const body =
+          files[url] ??
+          (() => {
+            try {
+              return readFileSync(path.join(reports, path.normalize(url)));
+            } catch {
+              return null;
+            }
+          })();
+        response.writeHead(body === null ? 404 : 200, {
+          'content-type': url.endsWith('.js') ? 'text/javascript' : url.endsWith('.html') ? 'text/html' : 'application/octet-stream',
+        });
+        response.end(body ?? 'not found');
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const browser = await chromium.launch({ executablePath: chromiumPath!, args: ['--no-sandbox'] });
+      try {
+        const page = await browser.newPage();
+        const errors: string[] = [];
+        page.on('pageerror', (error) => errors.push(error.message));
+        const { port } = server.address() as { port: number };
+        await page.goto(`http://127.0.0.1:${port}/index.html`);
+        await page.waitForFunction(() => (window as unknown as { snippetResult?: number[] }).snippetResult !== undefined, null, {
+          timeout: 60_000,
+        });
+        expect(errors).toEqual([]);
+        const probabilities = await page.evaluate(() => (window as unknown as { snippetResult: number[] }).snippetResult);
+        const writeModule = [
+          "import { loadModel } from 'mnist-pipeline';",
+          "const model = await loadModel('reports/model/tfjs');",
+          `console.log(JSON.stringify(await model.classify(new Float32Array(${JSON.stringify(pixels)}), 10)));`,
+        ];
+        writeFileSync(path.join(project, 'all-ten.mjs'), writeModule.join('\n'));
+        const expected = JSON.parse(spawnSync(process.execPath, ['all-ten.mjs'], { cwd: project, encoding: 'utf8' }).stdout) as {
+          digit: number;
+          probability: number;
+        }[];
+        for (const { digit, probability } of expected) expect(Math.abs(probabilities[digit]! - probability)).toBeLessThan(1e-5);
+      } finally {
+        await browser.close();
+        server.close();
+      }
+    },
+    120_000,
+  );
 });

@@ -1,22 +1,26 @@
 // Saving and loading the TF.js layers format (model.json + weights.bin) on the
 // local disk. tfjs-node brings a file:// handler; without it there is none,
-// so these small handlers do the same job on any backend.
+// so these small handlers do the same job on any backend. Beside them, weights.npz
+// gives numpy users the same weights as w1…b3 (x @ w1 + b1, rows = inputs).
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { PARAM_NAMES, PARAM_SHAPES } from '../../reference/shapes.js';
+import { npzBytes } from '../output/npz.js';
 import { modelWithParams } from './model.js';
 import type { Params, ReportFile } from '../types.js';
 
 export const MODEL_JSON = 'model.json';
 const WEIGHTS_BIN = 'weights.bin';
+const WEIGHTS_NPZ = 'weights.npz';
 
 function concatWeights(data: tf.io.WeightData): Uint8Array {
   const buffers = Array.isArray(data) ? data : [data];
   return new Uint8Array(tf.io.concatenateArrayBuffers(buffers));
 }
 
-/** model.json and weights.bin for `params`, as files relative to `folder`. */
+/** model.json, weights.bin and weights.npz for `params`, as files relative to `folder`. */
 export async function modelFiles(params: Params, folder: string): Promise<ReportFile[]> {
   const model = modelWithParams(params);
   let files: ReportFile[] = [];
@@ -33,6 +37,11 @@ export async function modelFiles(params: Params, folder: string): Promise<Report
         files = [
           { path: path.posix.join(folder, MODEL_JSON), data: new TextEncoder().encode(JSON.stringify(modelJson, null, 1)) },
           { path: path.posix.join(folder, WEIGHTS_BIN), data: concatWeights(artifacts.weightData!) },
+          // Params and a TF.js dense kernel share one layout, (IN, OUT) row-major: the arrays go in as they are
+          {
+            path: path.posix.join(folder, WEIGHTS_NPZ),
+            data: npzBytes(PARAM_NAMES.map((name) => ({ name, shape: PARAM_SHAPES[name], data: params[name] }))),
+          },
         ];
         return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
       }),
