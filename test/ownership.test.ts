@@ -101,7 +101,11 @@ const CASES: NotOurs[] = [
       return {
         keep: [dir],
         flags: { out: dir },
-        line: refusal(dir, 'a folder of files this pipeline did not write (figs, metrics.json, thesis.txt)', `${dir}-reports`),
+        line: refusal(
+          dir,
+          `a folder of files this pipeline did not write (figs, metrics.json, thesis.txt); if it is a report of an older version, move it away yourself (mv ${dir} ${dir}.old)`,
+          `${dir}-reports`,
+        ),
       };
     },
   },

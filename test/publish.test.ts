@@ -180,7 +180,7 @@ describe('publishFolder', () => {
           mkdirSync(path.join(f, 'figs'));
           writeFileSync(path.join(f, 'figs', 'a.png'), 'png');
         },
-        'a folder of files this pipeline did not write (figs, metrics.json, thesis.txt)',
+        'a folder of files this pipeline did not write (figs, metrics.json, thesis.txt); if it is a report of an older version, move it away yourself (mv {folder} {folder}.old)',
       ],
       [
         'a report folder of ours with a user file added',
@@ -203,7 +203,9 @@ describe('publishFolder', () => {
       fill(folder);
       const before = snapshot(folder);
       const names = readdirSync(folder).sort();
-      await expect(publishFolder(folder, runFiles('new'))).rejects.toThrow(refusal(folder, found, `${folder}-reports`));
+      await expect(publishFolder(folder, runFiles('new'))).rejects.toThrow(
+        refusal(folder, found.replaceAll('{folder}', folder), `${folder}-reports`),
+      );
       expect(snapshot(folder)).toEqual(before);
       expect(readdirSync(folder).sort()).toEqual(names);
       expect(lstatSync(folder).isDirectory()).toBe(true);

@@ -326,7 +326,13 @@ function publishTarget(out: string): Target {
   const entries = readdirSync(absolute);
   if (entries.length === 0) return { kind: 'empty-folder' };
   const foreign = foreignEntries(absolute);
-  if (foreign === null) return { kind: 'refused', problem: `a folder of files this pipeline did not write (${someOf(entries.sort())})` };
+  if (foreign === null) {
+    // A report of a version before manifests is not provably ours: say what to do, do nothing to it.
+    const older = entries.includes('metrics.json')
+      ? `; if it is a report of an older version, move it away yourself (mv ${out} ${out}.old)`
+      : '';
+    return { kind: 'refused', problem: `a folder of files this pipeline did not write (${someOf(entries.sort())})${older}` };
+  }
   if (foreign.length > 0) {
     return { kind: 'refused', problem: `a report folder holding files this pipeline did not write (${someOf(foreign.sort())})` };
   }
