@@ -1,5 +1,6 @@
 // The live panel of index.html: its forward pass against TF.js in Node, then the real page in the
-// system Chromium (playwright-core), driven with the mouse as a user would, against `npm run predict`.
+// system Chromium (playwright-core), driven with the mouse as a user would, against `npm run predict`;
+// and the whole report on a phone (390 px): nothing wider than the screen, charts that open full size.
 // One small pipeline run (2,000 images, one epoch) is built for the whole file.
 
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -19,11 +20,16 @@ import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { loadModel, modelFiles } from '../pipeline/tfjs/model-io.js';
 import { modelWithParams, predictProbabilities, readParams } from '../pipeline/tfjs/model.js';
 import { publishFolder } from '../pipeline/output/publish.js';
+import { renderHtml } from '../pipeline/render/document.js';
 import type { RawSplit } from '../pipeline/types.js';
 import { IN_CI, findChromium } from './helpers/browser.js';
 import { runCli } from './helpers/cli.js';
 
 const FLOAT32_NOISE = 1e-5; // probabilities of one model from two float32 implementations
+const PHONE = 390; // CSS px: the width of a common phone held upright
+const DESKTOP = 1280;
+const LIGHT = 200; // 0–255: a pixel at least this bright in every channel reads as paper, not ink
+const DARK = 60; // … and one at most this bright as ink
 const SCREENSHOTS = process.env.SCREENSHOT_DIR ?? path.join(os.tmpdir(), 'mnist-live-panel-screenshots');
 
 let work: string;
@@ -193,19 +199,47 @@ inBrowser('the live panel in Chromium', () => {
     await page.evaluate(() => new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)))); // the last update
   }
 
-  /** What the panel shows now: the answer, all ten probabilities, the 28×28 input (0–255) and the drawing as PNG. */
+  /**
+   * What the panel shows now: the answer, all ten probabilities, the 28×28 input as shown (0–255 per channel,
+   * dark ink on light), the layers' pictures and captions, and the drawing as PNG.
+   */
   async function shown(page: Page) {
     return page.evaluate(() => {
       const prediction = document.getElementById('prediction')!;
-      const input = (document.getElementById('input-canvas') as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28).data;
+      const pixels = (id: string) => {
+        const canvas = document.getElementById(id) as HTMLCanvasElement;
+        return Array.from(canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height).data);
+      };
+      const input = pixels('input-canvas'); // (28, 28, 4)
       return {
         digit: prediction.dataset.digit!,
         model: prediction.dataset.model!,
         probabilities: JSON.parse(prediction.dataset.probabilities ?? '[]') as number[],
-        input: Array.from({ length: 784 }, (_, p) => input[p * 4]!),
+        inputShown: Array.from({ length: 784 }, (_, p) => input[p * 4]!), // the red channel; the input is grey
+        inputRgba: input,
+        layersRgba: [pixels('hidden1-canvas'), pixels('hidden2-canvas')],
+        placeholderShown: document.getElementById('input-placeholder')!.checkVisibility(),
+        captions: Array.from(document.querySelectorAll('#live-panel figcaption'), (caption) => caption.textContent!.trim()),
         png: (document.getElementById('draw-canvas') as HTMLCanvasElement).toDataURL('image/png').split(',')[1]!,
       };
     });
+  }
+
+  /** Every element whose right edge passes `width`, as "tag#id.class right=… "text…"", after unfolding the folded sections. */
+  async function widerThan(page: Page, width: number): Promise<{ scrollWidth: number; offenders: string[] }> {
+    return page.evaluate((width) => {
+      document.querySelectorAll<HTMLDetailsElement>('main > details').forEach((details) => {
+        details.open = true;
+      });
+      const offenders: string[] = [];
+      for (const element of Array.from(document.querySelectorAll('*'))) {
+        const right = element.getBoundingClientRect().right;
+        if (right <= width + 0.5) continue;
+        const name = `${element.tagName.toLowerCase()}${element.id ? `#${element.id}` : ''}${Array.from(element.classList, (name) => `.${name}`).join('')}`;
+        offenders.push(`${name} right=${right.toFixed(1)} "${(element.textContent ?? '').trim().slice(0, 40)}"`);
+      }
+      return { scrollWidth: document.documentElement.scrollWidth, offenders };
+    }, width);
   }
 
   async function redPixels(file: string): Promise<number[]> {
@@ -265,19 +299,22 @@ inBrowser('the live panel in Chromium', () => {
         );
       for (const guess of fromSaved.guesses)
         largestGap = Math.max(largestGap, Math.abs(page.probabilities[guess.digit]! - guess.probability));
-      const predictInput = await redPixels(fromSaved.inputImage!);
-      expectClose(`image ${index}, the 28×28 input (0–255), page vs --show-input`, page.input, predictInput, 1);
+      const predictInput = await redPixels(fromSaved.inputImage!); // white ink on black, as the network sees it
+      const pageInput = page.inputShown.map((level) => 255 - level); // the page shows it inverted: dark ink on light
+      expectClose(`image ${index}, the 28×28 input (0–255), page (inverted back) vs --show-input`, pageInput, predictInput, 1);
     }
     // The page's weights are float16 (pipeline/render/live-panel/weights.ts); that moves probabilities by about 1e-3.
     expect(largestGap).toBeLessThan(0.01);
     console.log(`page (float16 weights) vs predict (float32 model): largest probability gap ${largestGap.toExponential(2)}`);
   });
 
-  it('test 2: the page makes no network request, loading, drawing or switching models', async () => {
+  it('test 2: the page makes no network request, loading, drawing, switching models or opening a chart', async () => {
     const { page, requests } = await open(path.join(out, 'index.html'));
     await drawDigit(page, 0);
     await page.selectOption('#model-select', 'reference');
     await page.click('#clear-canvas');
+    await page.click('figure .zoom summary'); // a chart at full size, and back
+    await page.click('figure .zoom[open] summary');
     await page.close();
     expect(requests).toEqual([`file://${path.join(out, 'index.html')}`]);
   });
@@ -336,10 +373,11 @@ inBrowser('the live panel in Chromium', () => {
 
   it('test 4: screenshots at 1280 px and 390 px; the panel fits a phone without sideways scrolling', async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
-    for (const width of [1280, 390]) {
+    for (const width of [DESKTOP, PHONE]) {
       const { page } = await open(path.join(out, 'index.html'), width);
-      await drawDigit(page, 0);
       const panel = page.locator('#live-panel');
+      await panel.screenshot({ path: path.join(SCREENSHOTS, `live-panel-${width}-before-drawing.png`) });
+      await drawDigit(page, 0);
       await panel.screenshot({ path: path.join(SCREENSHOTS, `live-panel-${width}.png`) });
       await page.screenshot({ path: path.join(SCREENSHOTS, `viewport-${width}.png`) });
       const layout = await page.evaluate(() => {
@@ -355,9 +393,118 @@ inBrowser('the live panel in Chromium', () => {
       expect(layout.canvas.width).toBeGreaterThanOrEqual(Math.min(280, width - 80));
       expect(layout.panelScroll).toBeLessThanOrEqual(layout.panelWidth);
       expect(layout.prediction.right).toBeLessThanOrEqual(width);
+      await widerThan(page, width); // unfolds the folded sections for the whole-page picture
+      await page.screenshot({ path: path.join(SCREENSHOTS, `report-${width}.png`), fullPage: true });
       await page.close();
     }
     console.log(`screenshots in ${SCREENSHOTS}`);
+  });
+
+  it('test 5: at 390 px and 1280 px no element of the report, folded sections unfolded, is wider than the screen', async () => {
+    for (const width of [PHONE, DESKTOP]) {
+      const { page } = await open(path.join(out, 'index.html'), width);
+      await drawDigit(page, 0); // the answer's bars and counts are in place
+      const { scrollWidth, offenders } = await widerThan(page, width);
+      await page.close();
+      expect([width, offenders]).toEqual([width, []]);
+      expect([width, scrollWidth]).toEqual([width, width]);
+    }
+  });
+
+  it("test 6: on a phone a full-size run's confusion counts (4-digit cells) keep their columns, in readable type, within the screen", async () => {
+    // The small run counts 500 test images; MNIST's full test set puts over 1,000 images in a diagonal cell.
+    const matrix = Array.from({ length: K }, (_, t) =>
+      Array.from({ length: K }, (_, p) => (t === p ? 1000 + 13 * t : (7 * t + 3 * p) % 23)),
+    );
+    const file = path.join(work, 'full-size-matrix.html');
+    const html = renderHtml(
+      [
+        {
+          id: 'confusion-counts',
+          blocks: [
+            { kind: 'heading', level: 2, text: 'Confusion matrix counts (TF.js)' },
+            {
+              kind: 'table',
+              header: ['true ↓ predicted →', ...matrix.map((_, digit) => `${digit}`), 'total'],
+              numeric: [false, ...matrix.map(() => true), true],
+              rows: matrix.map((row, digit) => [`${digit}`, ...row.map((count) => `${count}`), `${row.reduce((a, b) => a + b, 0)}`]),
+            },
+          ],
+        },
+      ],
+      'full-size confusion counts',
+    );
+    writeFileSync(file, html);
+    const page = await browser.newPage({ viewport: { width: PHONE, height: 900 } });
+    await page.goto(`file://${file}`);
+    const { scrollWidth, offenders } = await widerThan(page, PHONE);
+    const cells = await page.locator('td').evaluateAll((tds) =>
+      tds.map((td) => ({
+        text: td.textContent!,
+        fits: td.scrollWidth <= td.clientWidth,
+        fontPx: Number.parseFloat(getComputedStyle(td).fontSize),
+      })),
+    );
+    await page.screenshot({ path: path.join(SCREENSHOTS, `full-size-matrix-${PHONE}.png`), fullPage: true });
+    await page.close();
+    expect(offenders).toEqual([]);
+    expect(scrollWidth).toBe(PHONE);
+    expect(cells.filter((cell) => !cell.fits).map((cell) => cell.text)).toEqual([]); // no number clipped in its cell
+    expect(Math.min(...cells.map((cell) => cell.fontPx))).toBeGreaterThanOrEqual(12);
+  });
+
+  it('test 7: a tap on a chart opens it at its full size over the page, and a second tap closes it', async () => {
+    const { page, requests } = await open(path.join(out, 'index.html'), PHONE);
+    const zoom = page.locator('details.zoom', { has: page.locator('img[alt^="Confusion matrix"]') });
+    const image = zoom.locator('img');
+    const inline = (await image.boundingBox())!;
+    const fullWidth = Number(await image.getAttribute('width')); // the PNG's intended size: half its pixels
+    expect(inline.width).toBeLessThan(fullWidth); // shrunk to the phone
+    await zoom.locator('summary').click();
+    expect(await zoom.evaluate((details) => (details as HTMLDetailsElement).open)).toBe(true);
+    const opened = await page.evaluate(() => {
+      const summary = document.querySelector('details.zoom[open] > summary')!.getBoundingClientRect();
+      return {
+        summary: { width: summary.width, height: summary.height },
+        imageWidth: document.querySelector('details.zoom[open] img')!.clientWidth,
+      };
+    });
+    expect(opened.summary).toEqual({ width: PHONE, height: 900 }); // over the whole screen …
+    expect(opened.imageWidth).toBe(fullWidth); // … at full size, to scroll around
+    await page.screenshot({ path: path.join(SCREENSHOTS, `chart-opened-${PHONE}.png`) });
+    await zoom.locator('summary').click();
+    expect(await zoom.evaluate((details) => (details as HTMLDetailsElement).open)).toBe(false);
+    await page.close();
+    expect(requests).toEqual([`file://${path.join(out, 'index.html')}`]);
+  });
+
+  it('test 8: before the first stroke the panel shows light empty boxes saying "draw a digit"; drawn, the input is dark ink on light', async () => {
+    const { page } = await open(path.join(out, 'index.html'), PHONE);
+    const light = (rgba: number[]) => rgba.every((value, i) => i % 4 === 3 || value >= LIGHT);
+    const expectWaiting = async (when: string) => {
+      const now = await shown(page);
+      expect([when, light(now.inputRgba), now.placeholderShown]).toEqual([when, true, true]);
+      expect([when, now.layersRgba.map(light)]).toEqual([when, [true, true]]);
+      expect([when, now.captions.filter((caption) => caption.endsWith(':'))]).toEqual([when, []]);
+      expect([when, now.captions.filter((caption) => caption.endsWith('(draw a digit)')).length]).toEqual([when, 2]);
+    };
+    await expectWaiting('before the first stroke');
+
+    await drawDigit(page, 0);
+    const drawn = await shown(page);
+    const corners = [0, 27, 28 * 27, 28 * 28 - 1].map((p) => drawn.inputShown[p]!);
+    expect(Math.min(...corners)).toBeGreaterThanOrEqual(LIGHT); // light paper …
+    expect(drawn.inputShown.filter((level) => level >= LIGHT).length).toBeGreaterThan(784 / 2); // … most of the picture …
+    expect(Math.min(...drawn.inputShown)).toBeLessThanOrEqual(DARK); // … and dark ink
+    expect(drawn.placeholderShown).toBe(false);
+    expect(drawn.captions.slice(1)).toEqual([
+      expect.stringMatching(/^Layer 1, 128 ReLU units: \d+ of 128 active$/),
+      expect.stringMatching(/^Layer 2, 64 ReLU units: \d+ of 64 active$/),
+    ]);
+
+    await page.click('#clear-canvas');
+    await expectWaiting('after Clear');
+    await page.close();
   });
 
   it('a finger draws on a phone (touch pointer events), and the page does not scroll under it', async () => {

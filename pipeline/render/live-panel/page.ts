@@ -4,15 +4,17 @@
 //   pointer strokes on #draw-canvas ─► RGBA ─► prepareRgba (the same code as npm run predict)
 //     ─► the chosen model's forward pass (./forward.ts) ─► top digits, the 28×28 input, both hidden layers
 //
+// Before the first stroke (and after Clear) the input and the layers show light empty boxes, captioned WAITING.
+//
 // The weights come from the JSON in #live-panel-models, inline, so the page works from file://.
 // D = 784, H1 = 128, H2 = 64, K = 10.
 
 import { H1, H2 } from '../../../reference/shapes.js';
-import { FIELD_SIDE, PredictError, TOP_K, inputRgba, prepareRgba, topGuesses } from '../../predict/prepare.js';
+import { FIELD_SIDE, PredictError, TOP_K, prepareRgba, topGuesses } from '../../predict/prepare.js';
 import { sequentialColour } from '../colours.js';
 import { percent } from '../format.js';
 import { createForward, type Activations } from './forward.js';
-import { H1_COLUMNS, H2_COLUMNS, PEN_FRACTION, type PanelData } from './layout.js';
+import { EMPTY_FILL, GRID_LINE, H1_COLUMNS, H2_COLUMNS, PEN_FRACTION, WAITING, type PanelData } from './layout.js';
 import { unpackParams, xorBytes } from './weights.js';
 
 /** base64 → inflate → float16 byte planes (see ./weights.ts). Local: no request leaves the page. */
@@ -28,16 +30,32 @@ function element<T extends HTMLElement>(id: string): T {
   return found as T;
 }
 
-/** A layer's activations as a grid of cells, `columns` wide, coloured against the layer's own maximum; null = blank. */
+/** A layer's activations as a grid of cells, `columns` wide, coloured against the layer's own maximum; null = an empty grid. */
 function drawActivations(canvas: HTMLCanvasElement, values: Float32Array | null, units: number, columns: number): void {
   const context = canvas.getContext('2d')!;
   const cell = canvas.width / columns;
   const max = values ? values.reduce((a, b) => Math.max(a, b), 0) : 0;
+  context.fillStyle = GRID_LINE;
+  context.fillRect(0, 0, canvas.width, canvas.height);
   for (let unit = 0; unit < units; unit++) {
-    const [r, g, b] = sequentialColour(values && max > 0 ? values[unit]! : 0, max > 0 ? max : 1); // the report's activation ramp
-    context.fillStyle = `rgb(${r},${g},${b})`;
-    context.fillRect((unit % columns) * cell, Math.floor(unit / columns) * cell, cell, cell);
+    if (values) {
+      const [r, g, b] = sequentialColour(max > 0 ? values[unit]! : 0, max > 0 ? max : 1); // the report's activation ramp
+      context.fillStyle = `rgb(${r},${g},${b})`;
+    } else {
+      context.fillStyle = EMPTY_FILL;
+    }
+    context.fillRect((unit % columns) * cell + 1, Math.floor(unit / columns) * cell + 1, cell - 1, cell - 1);
   }
+}
+
+/** The network's input (D, 0–1, white ink on black) as opaque RGBA (FIELD_SIDE, FIELD_SIDE, 4), inverted: dark ink on white, as the other figures. */
+function inkOnPaper(input: Float32Array): Uint8ClampedArray {
+  const rgba = new Uint8ClampedArray(FIELD_SIDE * FIELD_SIDE * 4);
+  for (let p = 0; p < FIELD_SIDE * FIELD_SIDE; p++) {
+    const level = 255 - Math.round(input[p]! * 255);
+    rgba.set([level, level, level, 255], p * 4);
+  }
+  return rgba;
 }
 
 /** Each model's forward pass, by id, from the page's inline weights. */
@@ -109,14 +127,23 @@ async function start(): Promise<void> {
     update();
   };
 
+  const inputPlaceholder = element('input-placeholder');
   function show(input: Float32Array | null, activations: Activations | null): void {
-    const pixels = inputCanvas.getContext('2d')!.createImageData(FIELD_SIDE, FIELD_SIDE);
-    pixels.data.set(inputRgba(input ?? new Float32Array(FIELD_SIDE * FIELD_SIDE))); // as predict --show-input writes it; none: black
-    inputCanvas.getContext('2d')!.putImageData(pixels, 0, 0);
+    const context = inputCanvas.getContext('2d')!;
+    if (input) {
+      const pixels = context.createImageData(FIELD_SIDE, FIELD_SIDE);
+      pixels.data.set(inkOnPaper(input));
+      context.putImageData(pixels, 0, 0);
+    } else {
+      context.fillStyle = EMPTY_FILL;
+      context.fillRect(0, 0, FIELD_SIDE, FIELD_SIDE);
+    }
+    inputPlaceholder.hidden = input !== null;
     drawActivations(hidden1, activations?.a1 ?? null, H1, H1_COLUMNS);
     drawActivations(hidden2, activations?.a2 ?? null, H2, H2_COLUMNS);
-    element('hidden1-count').textContent = activations ? `${activations.a1.filter((v) => v > 0).length} of ${H1} active` : '';
-    element('hidden2-count').textContent = activations ? `${activations.a2.filter((v) => v > 0).length} of ${H2} active` : '';
+    const active = (values: Float32Array, units: number) => `: ${values.filter((v) => v > 0).length} of ${units} active`;
+    element('hidden1-count').textContent = activations ? active(activations.a1, H1) : ` ${WAITING}`;
+    element('hidden2-count').textContent = activations ? active(activations.a2, H2) : ` ${WAITING}`;
   }
 
   function update(): void {

@@ -11,9 +11,9 @@ import * as esbuild from 'esbuild';
 import { H1, H2, type Params } from '../../../reference/shapes.js';
 import type { ModelName } from '../../predict/model-names.js';
 import { FIELD_SIDE } from '../../predict/prepare.js';
-import { escapeHtml } from '../document.js';
+import { NARROW_SCREEN, escapeHtml } from '../document.js';
 import { useThisModel } from '../use-this-model.js';
-import { ACTIVATION_CELL, DRAW_SIDE, H1_COLUMNS, H2_COLUMNS, type PanelData } from './layout.js';
+import { ACTIVATION_CELL, DRAW_SIDE, EMPTY_FILL, H1_COLUMNS, H2_COLUMNS, WAITING, type PanelData } from './layout.js';
 import { packParams, xorBytes } from './weights.js';
 
 export type LiveModelId = ModelName; // a model the panel offers is one predict can load
@@ -68,9 +68,12 @@ const PANEL_STYLE = `
   #live-status { color: #57606a; font-size: 13px; margin-top: 8px; }
   .lp-seen { display: flex; flex-wrap: wrap; gap: 14px 20px; }
   .lp-seen figure { margin: 0; }
-  .lp-seen canvas { image-rendering: pixelated; border: 1px solid #d0d7de; display: block; }
+  .lp-seen canvas { image-rendering: pixelated; border: 1px solid #d0d7de; display: block; background: ${EMPTY_FILL}; }
+  .lp-input { position: relative; }
   #input-canvas { width: ${FIELD_SIDE * 4}px; height: ${FIELD_SIDE * 4}px; }
-  @media (max-width: 760px) { .lp-grid { grid-template-columns: 1fr; } .lp-draw canvas { width: 100%; } }
+  #input-placeholder { position: absolute; top: 0; left: 0; width: ${FIELD_SIDE * 4}px; height: ${FIELD_SIDE * 4}px; display: grid; place-items: center; color: #8c959f; font-size: 13px; pointer-events: none; }
+  #input-placeholder[hidden] { display: none; }
+  @media ${NARROW_SCREEN} { .lp-grid { grid-template-columns: 1fr; } .lp-draw canvas { width: 100%; } }
   .use-this-model pre { background: #f6f8fa; border: 1px solid #d0d7de; border-radius: 6px; padding: 10px 12px; overflow-x: auto; font-size: 13px; }
   .use-this-model pre code { background: none; padding: 0; }
 `;
@@ -113,12 +116,13 @@ export async function livePanelHtml(models: readonly LiveModel[]): Promise<strin
     '    <div id="live-status"></div>',
     '  </div>',
     '  <div class="lp-seen">',
-    `    <figure><canvas id="input-canvas" width="${FIELD_SIDE}" height="${FIELD_SIDE}"></canvas><figcaption>The 28×28 input it saw</figcaption></figure>`,
-    `    <figure><canvas id="hidden1-canvas" width="${H1_COLUMNS * ACTIVATION_CELL}" height="${h1Rows * ACTIVATION_CELL}"></canvas><figcaption>Layer 1, ${H1} ReLU units: <span id="hidden1-count"></span></figcaption></figure>`,
-    `    <figure><canvas id="hidden2-canvas" width="${H2_COLUMNS * ACTIVATION_CELL}" height="${h2Rows * ACTIVATION_CELL}"></canvas><figcaption>Layer 2, ${H2} ReLU units: <span id="hidden2-count"></span></figcaption></figure>`,
+    // Until the first stroke: a light input box saying so, and "(draw a digit)" after each layer's name.
+    `    <figure class="lp-input"><canvas id="input-canvas" width="${FIELD_SIDE}" height="${FIELD_SIDE}"></canvas><span id="input-placeholder">draw a digit</span><figcaption>The 28×28 input it saw</figcaption></figure>`,
+    `    <figure><canvas id="hidden1-canvas" width="${H1_COLUMNS * ACTIVATION_CELL}" height="${h1Rows * ACTIVATION_CELL}"></canvas><figcaption>Layer 1, ${H1} ReLU units<span id="hidden1-count"> ${WAITING}</span></figcaption></figure>`,
+    `    <figure><canvas id="hidden2-canvas" width="${H2_COLUMNS * ACTIVATION_CELL}" height="${h2Rows * ACTIVATION_CELL}"></canvas><figcaption>Layer 2, ${H2} ReLU units<span id="hidden2-count"> ${WAITING}</span></figcaption></figure>`,
     '  </div>',
     '</div>',
-    '<p class="lp-label">Activations are coloured from white (silent) to dark brown (the layer\'s largest), as in the activation figure. The page holds the weights in half precision to stay small.</p>',
+    '<p class="lp-label">The input is shown dark on light, as the other figures; the network receives it inverted, white ink on black, as in MNIST. Activations are coloured from white (silent) to dark brown (the layer\'s largest), as in the activation figure. The page holds the weights in half precision to stay small.</p>',
     '</section>',
     useThisModel(models.map((model) => model.id)),
     `<script type="application/json" id="live-panel-models">${JSON.stringify(data)}</script>`,
