@@ -3,7 +3,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { failureMessage, fileSystemMessage, reportsKeptNote } from '../pipeline/cli/errors.js';
+import { failureMessage, fileSystemMessage, reportsKeptNote } from '../pipeline/cli/failures.js';
 import { DataError } from '../pipeline/stages/load.js';
 import { StagesFailedError } from '../pipeline/dag/runner.js';
 import { StageProcessError, deserializeError, serializeError } from '../pipeline/dag/child.js';

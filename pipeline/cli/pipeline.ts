@@ -7,7 +7,7 @@ import { hideBin } from 'yargs/helpers';
 import { parseArgs, shellWord } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, exitQuietlyWhenOutputCloses, readFlags } from './conventions.js';
 import type { Config } from '../config.js';
-import { failureMessage, reportsKeptNote } from './errors.js';
+import { failureMessage, reportsKeptNote } from './failures.js';
 import { StartupError, prepareOutputFolders } from './startup.js';
 import { InterruptedError } from '../dag/interrupted.js';
 import { consoleProgress } from '../progress.js';

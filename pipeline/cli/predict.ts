@@ -20,7 +20,7 @@ import {
   readFlags,
   withCliConventions,
 } from './conventions.js';
-import { failureMessage } from './errors.js';
+import { failureMessage } from './failures.js';
 import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
 import { MODEL_NAMES, type ModelName } from '../predict/model-names.js';
 import type { FileResult, ReportFolder, TrainedModel } from '../predict/classify.js';

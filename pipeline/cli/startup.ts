@@ -8,7 +8,7 @@ import type { Config } from '../config.js';
 import { acquireLock } from '../output/lock.js';
 import { checkWritableFolder, publishTargetProblem, realPathOf } from '../output/publish.js';
 import { cacheFolderProblem } from '../dag/cache.js';
-import { fileSystemCause } from './errors.js';
+import { fileSystemCause } from './failures.js';
 
 export class StartupError extends Error {
   override name = 'StartupError';

@@ -1,4 +1,4 @@
-// Failures as messages: file-system errors become one line naming the path and
+// Failures as messages (pipeline/errors.ts lists the errors raised on purpose): file-system errors become one line naming the path and
 // the cause; errors we raise on purpose print their message; anything else is
 // a bug and keeps its stack.
 
