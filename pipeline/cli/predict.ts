@@ -3,8 +3,8 @@
 // are imported only after the flags parse, so --help is quick.
 //
 // Paths are read from the folder the user typed them in (callerPath: npm starts us
-// in the project's root) and shown as typed. stdout holds only the results; every
-// note, hint and error goes to stderr.
+// in the project's root) and shown as typed. stdout holds only the results, each with
+// its low-confidence note when it has one; every other note, hint and error goes to stderr.
 
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -96,8 +96,11 @@ async function parsePredictArgs(argv: readonly string[], env: NodeJS.ProcessEnv 
   const parser = withCliConventions(
     yargs([...argv])
       .scriptName('npm run predict --')
-      .command('$0 [files..]', 'Reads PNG or JPEG digits, prepares each the way MNIST was made, and prints the top 3 digits.', (command) =>
-        command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
+      .command(
+        '$0 [files..]',
+        'Reads PNG or JPEG digits (drawings or photos of paper), prepares each the way MNIST was made, and prints the top 3 digits, with a low-confidence note when the picture or the answer is weak.',
+        (command) =>
+          command.positional('files', { type: 'string', array: true, describe: 'PNG or JPEG images, each of one digit, any size' }),
       )
       .options({
         model: {

@@ -25,8 +25,17 @@ export class ModelError extends Error {
   override name = 'ModelError';
 }
 
+/** Below this probability the top answer is a guess, and the result says so. */
+const UNSURE_PROBABILITY = 0.5;
+
 export type FileResult =
-  | { file: string; ok: true; guesses: Guess[]; inputImage?: string } // inputImage: the --show-input PNG, a file we created
+  | {
+      file: string;
+      ok: true;
+      guesses: Guess[];
+      lowConfidence: string | null; // why the answer is doubtful ("little ink", "several separate marks", …); null: it is not
+      inputImage?: string; // the --show-input PNG, a file we created
+    }
   | { file: string; ok: false; error: string };
 
 /** A 28×28 grayscale PNG of a (D) input, white ink on black as the network sees it. */
@@ -167,15 +176,15 @@ export async function predictFiles(
   options: { showInput?: string } = {},
 ): Promise<FileResult[]> {
   const results: FileResult[] = [];
-  const prepared: { slot: number; input: Float32Array }[] = [];
+  const prepared: { slot: number; input: Float32Array; doubt: string | null }[] = [];
   if (options.showInput) mkdirSync(options.showInput, { recursive: true });
   for (const file of files) {
     try {
-      const { input } = prepareDigit(await decodeImage(file));
+      const { input, lowConfidence: doubt } = prepareDigit(await decodeImage(file));
       let inputImage: string | undefined;
       if (options.showInput) inputImage = writeNewFile(options.showInput, inputImageName(file), inputPng(input));
-      prepared.push({ slot: results.length, input });
-      results.push({ file, ok: true, guesses: [], ...(inputImage ? { inputImage } : {}) });
+      prepared.push({ slot: results.length, input, doubt });
+      results.push({ file, ok: true, guesses: [], lowConfidence: null, ...(inputImage ? { inputImage } : {}) });
     } catch (error) {
       if (!(error instanceof PredictError)) throw error;
       results.push({ file, ok: false, error: error.message });
@@ -184,16 +193,21 @@ export async function predictFiles(
   const batch = new Float32Array(prepared.length * D); // (N, D)
   prepared.forEach(({ input }, n) => batch.set(input, n * D));
   const probabilities = predictProbabilities(model, batch, prepared.length); // (N, K)
-  prepared.forEach(({ slot }, n) => {
+  prepared.forEach(({ slot, doubt }, n) => {
     const result = results[slot]!;
-    if (result.ok) result.guesses = topGuesses(probabilities.subarray(n * K, (n + 1) * K));
+    if (!result.ok) return;
+    result.guesses = topGuesses(probabilities.subarray(n * K, (n + 1) * K));
+    const unsure =
+      result.guesses[0]!.probability < UNSURE_PROBABILITY ? `the top answer has under ${percent(UNSURE_PROBABILITY, 0)}` : null;
+    result.lowConfidence = [doubt, unsure].filter((reason) => reason !== null).join('; ') || null;
   });
   return results;
 }
 
-/** One line per file: the guesses, or the error. */
+/** One line per file: the guesses and any doubt about them, or the error. */
 export function formatResult(result: FileResult): string {
   if (!result.ok) return `${result.file}: error: ${result.error}`;
   const guesses = result.guesses.map((guess) => `${guess.digit} (${percent(guess.probability, 1)})`).join(', ');
-  return `${result.file}: ${guesses}${result.inputImage ? `  [input: ${result.inputImage}]` : ''}`;
+  const doubt = result.lowConfidence ? `  [low confidence: ${result.lowConfidence}]` : '';
+  return `${result.file}: ${guesses}${doubt}${result.inputImage ? `  [input: ${result.inputImage}]` : ''}`;
 }

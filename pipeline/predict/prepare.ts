@@ -3,15 +3,22 @@
 // and the report's live panel (pipeline/render/live-panel/page.ts, bundled for the browser) both
 // call prepareRgba, so the CLI and the page see the same 28×28 input for the same pixels.
 //
-//   RGBA ─► grayscale (alpha composited on the paper that suits it) ─► invert if dark on light
+//   RGBA ─► grayscale (alpha composited on the paper that suits it) ─► which way the ink goes
+//        ─► the paper's own level: flat as it is, or estimated on coarse copies ─► ink = contrast against it
+//        ─► threshold (Otsu, above the grain) ─► the digit's connected components (no specks, page edges or far marks)
 //        ─► crop to the ink ─► thicken thin pen lines ─► fit 20×20, aspect kept ─► centre of mass to the centre of 28×28
 //
-// MNIST's recipe: each NIST digit was scaled to fit a 20×20 box keeping its
-// aspect ratio, anti-aliased, and centred in 28×28 by its centre of mass.
-// The one addition is thickening: a 2-px pen line in a 400-px drawing would
-// shrink to a faint 0.1-px trace, far thinner than any pen stroke in MNIST.
+// MNIST's recipe is the last line: each NIST digit was scaled to fit a 20×20 box keeping its
+// aspect ratio, anti-aliased, and centred in 28×28 by its centre of mass. The steps before it
+// are for photos of paper, where light falls off across the page and shadows cross it, so
+// no single level is "paper": the ink is measured against the paper around it, and only the
+// digit's own marks are kept. A drawing or a scan has flat paper: its ink is measured against that
+// one level, as before, and only specks and far marks are dropped.
+// Thickening: a 2-px pen line in a 400-px drawing would shrink to a faint 0.1-px trace, far
+// thinner than any pen stroke in MNIST.
 //
-// S = 28 (field side), BOX = 20, D = 784, K = 10; images are row-major, (H, W).
+// S = 28 (field side), BOX = 20, D = 784, K = 10; images are row-major, (H, W); the paper's coarse
+// copies are (GH, GW).
 
 import { D, IMAGE_SIDE } from '../../reference/shapes.js';
 
@@ -19,10 +26,27 @@ export const BOX_SIDE = 20; // MNIST fits each digit in 20×20 …
 export const FIELD_SIDE = IMAGE_SIDE; // … and centres it in 28×28
 export const TOP_K = 3;
 
-const MIN_CONTRAST = 0.15; // ink must differ from the background by this much of full scale, or the image is empty
+const MIN_CONTRAST = 0.15; // ink must differ from the paper by this fraction of the paper's level, or the image is empty
 const NOISE_FLOOR = 0.1; // normalised ink below this is paper grain or JPEG noise, not ink
 const WORK_SIDE = 4 * BOX_SIDE; // stroke width is measured and fixed at 4× the final size
 const BORDER_FRACTION = 0.02; // the background is judged from this outer ring of the image
+
+// The paper, on coarse copies: light and shadows vary slowly, a pen stroke does not.
+const FLAT_SPREAD = 0.02; // a border whose median lies this close to its 5th or 95th percentile is flat paper (a drawing, a scan)
+const CLOSING_GRID = 64; // the first guess is made on a copy this many cells long …
+const CLOSING_FRACTION = 0.05; // … closed over a square of this radius, of the longer side: wider than a stroke of a digit filling the frame
+const PAPER_GRID = 128; // the answer, on a copy this many cells long, averages the pixels …
+const PAPER_TOLERANCE = 0.1; // … no darker than this fraction below the guess …
+const MIN_PAPER_SHARE = 0.5; // … in cells that are at least this much paper; the others are filled from around
+
+// Which marks are the digit. Masses are summed ink levels; distances are fractions of the main mark's longer side.
+const STRONG_SIGMAS = 5; // ink seeds stand this many grain deviations above the paper …
+const WEAK_SIGMAS = 3; // … and a mark extends through pixels this many above it
+const SPECK_FRACTION = 0.03; // marks lighter than this fraction of the main one are specks
+const NEAR_FRACTION = 0.15; // marks within this gap of the digit are its parts (a 5's bar, a pencil's broken stroke)
+const RIVAL_FRACTION = 0.5; // a separate mark this fraction as heavy as the digit makes the answer doubtful
+const LITTLE_FRACTION = 0.04; // a digit shorter than this fraction of the picture's longer side is little ink …
+const FAINT_CONTRAST = 0.25; // … and so is one this faint against its paper
 
 // Stroke width as a fraction of the digit's longer side, measured with strokeWidth().
 // Over MNIST's 10,000 test digits: 0.1st percentile 0.059, 1st 0.074, median 0.137.
@@ -46,6 +70,8 @@ export interface PreparedDigit {
   inverted: boolean; // the source was dark ink on a light background
   box: { x: number; y: number; width: number; height: number }; // the ink's bounding box in the source
   thickenedBy: number; // dilation radius in px at the 80-px working size; 0 = the strokes were thick enough
+  flattened: boolean; // the paper was uneven (a photo) and its estimated level was divided out
+  lowConfidence: string | null; // why the picture is weak evidence ("little ink", "several separate marks", …); null: it is not
 }
 
 export interface Guess {
@@ -214,44 +240,278 @@ function normalisePeak(values: Float32Array): Float32Array {
   return values;
 }
 
+// ---------------------------------------------------------------------------
+// The paper and the ink on it: the steps photos need.
+
+/** A copy at most `side` cells on its longer side, each cell the mean of the pixels it covers. */
+function grid(pixels: Float32Array, width: number, height: number, side: number) {
+  const scale = Math.min(1, side / Math.max(width, height));
+  const gridWidth = Math.max(1, Math.round(width * scale));
+  const gridHeight = Math.max(1, Math.round(height * scale));
+  return { cells: resample(pixels, width, height, gridWidth, gridHeight), gridWidth, gridHeight }; // (GH, GW)
+}
+
+/** Each value replaced by the max (or min) over the (2·radius + 1)² square around it: rows, then columns. */
+function squareFilter(values: Float32Array, width: number, height: number, radius: number, pick: (a: number, b: number) => number) {
+  const rows = new Float32Array(values.length); // (H, W)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let best = values[y * width + x]!;
+      for (let sx = Math.max(0, x - radius); sx <= Math.min(width - 1, x + radius); sx++) best = pick(best, values[y * width + sx]!);
+      rows[y * width + x] = best;
+    }
+  }
+  const out = new Float32Array(values.length); // (H, W)
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      let best = rows[y * width + x]!;
+      for (let sy = Math.max(0, y - radius); sy <= Math.min(height - 1, y + radius); sy++) best = pick(best, rows[sy * width + x]!);
+      out[y * width + x] = best;
+    }
+  }
+  return out;
+}
+
+/** A (GH, GW) grid whose NaN cells take the mean of their valid neighbours, ring by ring inwards. */
+function fillHoles(cells: Float32Array, gridWidth: number, gridHeight: number): Float32Array {
+  let current = cells;
+  for (let holes = true; holes; ) {
+    holes = false;
+    const next = Float32Array.from(current);
+    for (let y = 0; y < gridHeight; y++) {
+      for (let x = 0; x < gridWidth; x++) {
+        if (!Number.isNaN(current[y * gridWidth + x]!)) continue;
+        let sum = 0;
+        let count = 0;
+        for (let sy = Math.max(0, y - 1); sy <= Math.min(gridHeight - 1, y + 1); sy++) {
+          for (let sx = Math.max(0, x - 1); sx <= Math.min(gridWidth - 1, x + 1); sx++) {
+            const value = current[sy * gridWidth + sx]!;
+            if (Number.isNaN(value)) continue;
+            sum += value;
+            count++;
+          }
+        }
+        if (count > 0) next[y * gridWidth + x] = sum / count;
+        else holes = true;
+      }
+    }
+    current = next;
+  }
+  return current;
+}
+
+/**
+ * The paper's level under each pixel of `light` (H, W), an image whose ink is darker than its paper.
+ * A first guess is a closing (max, then min) of a coarse copy over a square wider than any stroke:
+ * strokes vanish, light gradients and shadow edges remain. The closing follows a shadow's edge only
+ * cell by cell, and lends a stroke that touches a shadow the shadow's level, so the answer is the mean
+ * of the pixels the guess calls paper, on a copy twice as fine, with the cells of ink filled from around.
+ */
+function paperLevel(light: GrayImage): Float32Array {
+  const { pixels, width, height } = light;
+  const coarse = grid(pixels, width, height, CLOSING_GRID);
+  const radius = Math.max(1, Math.round(CLOSING_FRACTION * Math.max(coarse.gridWidth, coarse.gridHeight)));
+  const dilated = squareFilter(coarse.cells, coarse.gridWidth, coarse.gridHeight, radius, Math.max);
+  const closed = squareFilter(dilated, coarse.gridWidth, coarse.gridHeight, radius, Math.min); // (GH, GW)
+  const guess = resample(closed, coarse.gridWidth, coarse.gridHeight, width, height); // (H, W), drawn up linearly
+  const isPaper = new Float32Array(pixels.length); // (H, W) 1 = paper
+  const paperOnly = new Float32Array(pixels.length); // (H, W) the paper's pixels, 0 elsewhere
+  for (let p = 0; p < pixels.length; p++) {
+    if (pixels[p]! < (1 - PAPER_TOLERANCE) * guess[p]!) continue;
+    isPaper[p] = 1;
+    paperOnly[p] = pixels[p]!;
+  }
+  const share = grid(isPaper, width, height, PAPER_GRID);
+  const sum = grid(paperOnly, width, height, PAPER_GRID).cells;
+  const mean = share.cells.map((fraction, cell) => (fraction >= MIN_PAPER_SHARE ? sum[cell]! / fraction : Number.NaN)); // (GH, GW)
+  if (mean.every(Number.isNaN)) return guess;
+  return resample(fillHoles(mean, share.gridWidth, share.gridHeight), share.gridWidth, share.gridHeight, width, height);
+}
+
+/** Otsu's threshold over a 256-bin histogram of values in [0, 1]: the level that best splits them in two. */
+function otsuThreshold(values: Float32Array): number {
+  const BINS = 256;
+  const histogram = new Float64Array(BINS);
+  for (const value of values) histogram[Math.min(BINS - 1, Math.floor(value * BINS))]++;
+  let total = 0;
+  let weightedTotal = 0;
+  for (let bin = 0; bin < BINS; bin++) {
+    total += histogram[bin]!;
+    weightedTotal += bin * histogram[bin]!;
+  }
+  let below = 0;
+  let weightedBelow = 0;
+  let best = { threshold: 0, spread: -1 };
+  for (let bin = 0; bin < BINS - 1; bin++) {
+    below += histogram[bin]!;
+    weightedBelow += bin * histogram[bin]!;
+    const above = total - below;
+    if (below === 0 || above === 0) continue;
+    const meanDifference = weightedBelow / below - (weightedTotal - weightedBelow) / above;
+    const spread = below * above * meanDifference * meanDifference; // between-class variance, up to a constant
+    if (spread > best.spread) best = { threshold: (bin + 1) / BINS, spread };
+  }
+  return best.threshold;
+}
+
+/** The grain: a robust standard deviation (1.4826 × the median absolute deviation) of the contrast, over a sample. */
+function grainSigma(contrast: Float32Array): number {
+  const step = Math.max(1, Math.floor(contrast.length / 20_000));
+  const sample = new Float32Array(Math.ceil(contrast.length / step));
+  for (let i = 0; i < sample.length; i++) sample[i] = contrast[i * step]!;
+  const centre = median(sample);
+  return 1.4826 * median(sample.map((value) => Math.abs(value - centre)));
+}
+
+/** A bounding box, corners included, in pixels. */
+interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+/** One connected mark (8-neighbours) of the ink image. */
+interface Mark extends Box {
+  mass: number; // summed ink level
+  peak: number; // its darkest ink
+  touchesBorder: boolean;
+}
+
+const union = (a: Box, b: Box): Box => ({
+  x0: Math.min(a.x0, b.x0),
+  y0: Math.min(a.y0, b.y0),
+  x1: Math.max(a.x1, b.x1),
+  y1: Math.max(a.y1, b.y1),
+});
+const longSide = (box: Box) => Math.max(box.x1 - box.x0 + 1, box.y1 - box.y0 + 1);
+const gap = (a: Box, b: Box) => Math.max(0, a.x0 - b.x1 - 1, b.x0 - a.x1 - 1, a.y0 - b.y1 - 1, b.y0 - a.y1 - 1);
+const overlap = (a: Box, b: Box) => a.x0 <= b.x1 && b.x0 <= a.x1 && a.y0 <= b.y1 && b.y0 <= a.y1;
+
+/**
+ * The marks of `ink` (H, W): pixels at or above `weak` joined by 8-connectivity, kept when one of their
+ * pixels reaches `strong` (hysteresis, as in Canny's edges). labels (H, W): 1 + the mark's index, 0 = none.
+ */
+function marks(ink: Float32Array, width: number, height: number, weak: number, strong: number): { labels: Int32Array; found: Mark[] } {
+  const labels = new Int32Array(width * height); // (H, W)
+  const stack = new Int32Array(width * height);
+  const found: Mark[] = [];
+  for (let start = 0; start < ink.length; start++) {
+    if (ink[start]! < strong || labels[start] !== 0) continue;
+    const mark: Mark = { mass: 0, peak: 0, x0: width, y0: height, x1: -1, y1: -1, touchesBorder: false };
+    found.push(mark);
+    labels[start] = found.length;
+    let top = 0;
+    stack[top++] = start;
+    while (top > 0) {
+      const p = stack[--top]!;
+      const x = p % width;
+      const y = (p - x) / width;
+      mark.mass += ink[p]!;
+      mark.peak = Math.max(mark.peak, ink[p]!);
+      mark.x0 = Math.min(mark.x0, x);
+      mark.x1 = Math.max(mark.x1, x);
+      mark.y0 = Math.min(mark.y0, y);
+      mark.y1 = Math.max(mark.y1, y);
+      if (x === 0 || y === 0 || x === width - 1 || y === height - 1) mark.touchesBorder = true;
+      for (let sy = Math.max(0, y - 1); sy <= Math.min(height - 1, y + 1); sy++) {
+        for (let sx = Math.max(0, x - 1); sx <= Math.min(width - 1, x + 1); sx++) {
+          const q = sy * width + sx;
+          if (labels[q] === 0 && ink[q]! >= weak) {
+            labels[q] = found.length;
+            stack[top++] = q;
+          }
+        }
+      }
+    }
+  }
+  return { labels, found };
+}
+
+/**
+ * Which marks make the digit: the heaviest one, and the marks near it that are more than specks.
+ * In a photo, marks touching the picture's border are the page's edge, the table or a shadow, and
+ * are left out while any mark lies inside; a drawing's paper has no edges, and its digit may run off
+ * the canvas. `doubts` names what makes the reading weak: nothing but edge marks, or another mark as
+ * heavy as the digit beside it.
+ */
+function digitMarks(found: Mark[], photo: boolean): { parts: Set<number>; doubts: string[] } {
+  const heaviest = (indices: number[]) => indices.reduce((best, i) => (found[i]!.mass > found[best]!.mass ? i : best));
+  const all = found.map((_, i) => i);
+  const inside = all.filter((i) => !found[i]!.touchesBorder);
+  const candidates = photo && inside.length > 0 ? inside : all;
+  const mainIndex = heaviest(candidates);
+  const main = found[mainIndex]!;
+  const marks = candidates.filter((i) => found[i]!.mass >= SPECK_FRACTION * main.mass);
+  const parts = new Set([mainIndex]);
+  let group: Box = main;
+  for (let grown = true; grown; ) {
+    grown = false;
+    for (const i of marks) {
+      if (parts.has(i) || gap(found[i]!, group) > NEAR_FRACTION * longSide(main)) continue;
+      parts.add(i);
+      group = union(group, found[i]!);
+      grown = true;
+    }
+  }
+  const doubts: string[] = [];
+  if (photo && inside.length === 0) doubts.push("only marks at the picture's edge");
+  if (marks.some((i) => i !== mainIndex && found[i]!.mass >= RIVAL_FRACTION * main.mass && !overlap(found[i]!, main))) {
+    doubts.push('several separate marks');
+  }
+  return { parts, doubts };
+}
+
+// ---------------------------------------------------------------------------
+// The whole preparation.
+
 /**
  * Turns any grayscale picture of one digit into MNIST's 28×28 format. Throws
  * PredictError when it finds no ink.
  */
 export function prepareDigit(image: GrayImage): PreparedDigit {
   const { width, height } = image;
-  // 1. Polarity and levels from the border, which is background in any sensible picture of one digit.
-  const border = borderPixels(image, Math.max(1, Math.round(BORDER_FRACTION * Math.min(width, height))));
-  const inverted = median(border) > 0.5;
-  const ink = new Float32Array(width * height); // (H, W) 1 = ink
-  for (let p = 0; p < ink.length; p++) ink[p] = inverted ? 1 - image.pixels[p]! : image.pixels[p]!;
-  const background = median(inverted ? border.map((value) => 1 - value) : border);
+  // 1. The paper, and the ink as contrast against it: 1 − light / paper, 0 on paper, 1 for black ink.
+  //    A photo's paper is uneven and lighter than its ink; a drawing's or a scan's is flat, and its ink
+  //    is whatever differs from the border's level, dark or light.
+  const border = Float32Array.from(borderPixels(image, Math.max(1, Math.round(BORDER_FRACTION * Math.min(width, height))))).sort();
+  const borderAt = (fraction: number) => border[Math.floor(fraction * (border.length - 1))]!;
+  // Flat paper fills at least half the border at one level; ink touching the border (a digit that fills
+  // the frame) spreads only one side of it, where a photo's light spreads both.
+  const flattened = Math.min(borderAt(0.95) - borderAt(0.5), borderAt(0.5) - borderAt(0.05)) > FLAT_SPREAD;
+  const borderLevel = median(border);
+  const inverted = flattened || image.pixels.reduce((sum, value) => sum + value - borderLevel, 0) <= 0;
+  const light = inverted ? image : { ...image, pixels: image.pixels.map((value) => 1 - value) }; // (H, W) ink darker than paper
+  const paper = flattened
+    ? paperLevel(light)
+    : new Float32Array(width * height).fill(median(inverted ? border : border.map((value) => 1 - value))); // (H, W)
+  const contrast = new Float32Array(width * height); // (H, W) may dip below 0 where paper is lighter than its estimate
+  for (let p = 0; p < contrast.length; p++) contrast[p] = paper[p]! > 0 ? 1 - light.pixels[p]! / paper[p]! : 0;
+  const ink = contrast.map((value) => Math.min(1, Math.max(0, value))); // (H, W)
   const peak = ink.reduce((a, b) => Math.max(a, b), 0);
-  if (peak - background < MIN_CONTRAST) {
-    throw new PredictError(
-      `no ink: the image is a single tone (${image.width}×${image.height}, contrast ${(peak - background).toFixed(2)})`,
-    );
+  if (peak < MIN_CONTRAST) {
+    const what = flattened ? "only the paper's light and shade" : 'the image is a single tone';
+    throw new PredictError(`no ink: ${what} (${image.width}×${image.height}, contrast ${peak.toFixed(2)})`);
   }
-  let x0 = width;
-  let y0 = height;
-  let x1 = -1;
-  let y1 = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const p = y * width + x;
-      const level = Math.min(1, Math.max(0, (ink[p]! - background) / (peak - background)));
-      ink[p] = level < NOISE_FLOOR ? 0 : level;
-      if (ink[p]! > 0) {
-        x0 = Math.min(x0, x);
-        x1 = Math.max(x1, x);
-        y0 = Math.min(y0, y);
-        y1 = Math.max(y1, y);
-      }
-    }
-  }
-  if (x1 < 0) throw new PredictError('no ink found above the noise floor');
 
-  // 2. Crop to the ink's bounding box.
+  // 2. Threshold: Otsu's level, but never within the grain; marks grow from there down to the noise floor.
+  const grain = flattened ? grainSigma(contrast) : 0;
+  const strong = Math.max(otsuThreshold(ink), STRONG_SIGMAS * grain, MIN_CONTRAST);
+  const weak = Math.max(NOISE_FLOOR * peak, WEAK_SIGMAS * grain);
+  const { labels, found } = marks(ink, width, height, weak, strong);
+  if (found.length === 0) throw new PredictError(`no ink: nothing stands out from the paper's grain (contrast ${peak.toFixed(2)})`);
+
+  // 3. Keep the digit's marks, normalised so that its darkest ink is 1.
+  const { parts, doubts } = digitMarks(found, flattened);
+  const kept = new Uint8Array(found.length + 1); // by label: 1 = the digit's
+  for (const i of parts) kept[i + 1] = 1;
+  const digitPeak = Math.max(...[...parts].map((i) => found[i]!.peak));
+  for (let p = 0; p < ink.length; p++) ink[p] = kept[labels[p]!] ? ink[p]! / digitPeak : 0;
+  const digitBox = [...parts].map((i): Box => found[i]!).reduce(union);
+  if (longSide(digitBox) < LITTLE_FRACTION * Math.max(width, height) || digitPeak < FAINT_CONTRAST) doubts.push('little ink');
+  const { x0, y0, x1, y1 } = digitBox;
+
+  // 4. Crop to the ink's bounding box.
   const cropWidth = x1 - x0 + 1;
   const cropHeight = y1 - y0 + 1;
   let digit: Float32Array = new Float32Array(cropWidth * cropHeight); // (cropHeight, cropWidth)
@@ -259,10 +519,10 @@ export function prepareDigit(image: GrayImage): PreparedDigit {
   let digitWidth = cropWidth;
   let digitHeight = cropHeight;
 
-  // 3. Thicken a thin pen line, measured at 4× the final size.
-  const longSide = Math.max(cropWidth, cropHeight);
-  const workWidth = Math.max(1, Math.round((cropWidth * WORK_SIDE) / longSide));
-  const workHeight = Math.max(1, Math.round((cropHeight * WORK_SIDE) / longSide));
+  // 5. Thicken a thin pen line, measured at 4× the final size.
+  const longest = Math.max(cropWidth, cropHeight);
+  const workWidth = Math.max(1, Math.round((cropWidth * WORK_SIDE) / longest));
+  const workHeight = Math.max(1, Math.round((cropHeight * WORK_SIDE) / longest));
   const work = normalisePeak(resample(digit, cropWidth, cropHeight, workWidth, workHeight)); // (workHeight, workWidth)
   const stroke = strokeWidth(work, workWidth, workHeight);
   let thickenedBy = 0;
@@ -273,12 +533,12 @@ export function prepareDigit(image: GrayImage): PreparedDigit {
     digitHeight = workHeight;
   }
 
-  // 4. Fit the longer side to 20 px, keeping the aspect ratio.
-  const boxWidth = Math.max(1, Math.round((cropWidth * BOX_SIDE) / longSide));
-  const boxHeight = Math.max(1, Math.round((cropHeight * BOX_SIDE) / longSide));
+  // 6. Fit the longer side to 20 px, keeping the aspect ratio.
+  const boxWidth = Math.max(1, Math.round((cropWidth * BOX_SIDE) / longest));
+  const boxHeight = Math.max(1, Math.round((cropHeight * BOX_SIDE) / longest));
   const boxed = normalisePeak(resample(digit, digitWidth, digitHeight, boxWidth, boxHeight)); // (boxHeight, boxWidth)
 
-  // 5. Put the centre of mass on pixel (14, 14) of the 28×28 field, as MNIST does
+  // 7. Put the centre of mass on pixel (14, 14) of the 28×28 field, as MNIST does
   //    (its digits' centres of mass, in pixel indices, all round to 14).
   let mass = 0;
   let sumX = 0;
@@ -296,7 +556,14 @@ export function prepareDigit(image: GrayImage): PreparedDigit {
   const top = clamp(Math.round(FIELD_SIDE / 2 - sumY / mass), boxHeight);
   const input = new Float32Array(D); // (S, S)
   for (let y = 0; y < boxHeight; y++) input.set(boxed.subarray(y * boxWidth, (y + 1) * boxWidth), (top + y) * FIELD_SIDE + left);
-  return { input, inverted, box: { x: x0, y: y0, width: cropWidth, height: cropHeight }, thickenedBy };
+  return {
+    input,
+    inverted,
+    box: { x: x0, y: y0, width: cropWidth, height: cropHeight },
+    thickenedBy,
+    flattened,
+    lowConfidence: doubts.length > 0 ? doubts.join('; ') : null,
+  };
 }
 
 /** The whole preparation from RGBA (H, W, 4) pixels, as a canvas or a decoded file gives them. */
