@@ -41,7 +41,8 @@ const MIN_PAPER_SHARE = 0.5; // … in cells that are at least this much paper; 
 
 // Which marks are the digit. Masses are summed ink levels; distances are fractions of the main mark's longer side.
 const STRONG_SIGMAS = 5; // ink seeds stand this many grain deviations above the paper …
-const WEAK_SIGMAS = 3; // … and a mark extends through pixels this many above it
+const WEAK_SIGMAS = 2; // … and a mark extends through pixels this many above it …
+const PHOTO_FLOOR = 0.05; // … or this fraction of the peak in a photo, whose blur spreads a stroke's edge below a drawing's NOISE_FLOOR
 const SPECK_FRACTION = 0.03; // marks lighter than this fraction of the main one are specks
 const NEAR_FRACTION = 0.15; // marks within this gap of the digit are its parts (a 5's bar, a pencil's broken stroke)
 const RIVAL_FRACTION = 0.5; // a separate mark this fraction as heavy as the digit makes the answer doubtful
@@ -497,7 +498,7 @@ export function prepareDigit(image: GrayImage): PreparedDigit {
   // 2. Threshold: Otsu's level, but never within the grain; marks grow from there down to the noise floor.
   const grain = flattened ? grainSigma(contrast) : 0;
   const strong = Math.max(otsuThreshold(ink), STRONG_SIGMAS * grain, MIN_CONTRAST);
-  const weak = Math.max(NOISE_FLOOR * peak, WEAK_SIGMAS * grain);
+  const weak = flattened ? Math.max(PHOTO_FLOOR * peak, WEAK_SIGMAS * grain) : NOISE_FLOOR * peak;
   const { labels, found } = marks(ink, width, height, weak, strong);
   if (found.length === 0) throw new PredictError(`no ink: nothing stands out from the paper's grain (contrast ${peak.toFixed(2)})`);
 
