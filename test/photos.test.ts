@@ -15,17 +15,10 @@ import { createCanvas, loadImage } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
 import { mulberry32 } from '../reference/random.js';
 import { D } from '../reference/shapes.js';
-import { selectBackend } from '../pipeline/tfjs/backend.js';
-import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
-import { preprocessDataset } from '../pipeline/stages/preprocess.js';
-import { silentProgress } from '../pipeline/progress.js';
-import { publishFolder } from '../pipeline/output/publish.js';
-import { modelFiles } from '../pipeline/tfjs/model-io.js';
-import { initialWeights } from '../pipeline/stages/init.js';
-import { trainTfjs } from '../pipeline/stages/train.js';
 import { MAX_WORKING_SIDE, decodeImage } from '../pipeline/predict/decode.js';
-import { formatResult, loadTrainedModel, predictFiles, reportFolder, type FileResult } from '../pipeline/predict/classify.js';
+import { formatResult, predictFiles, type FileResult } from '../pipeline/predict/classify.js';
 import { FIELD_SIDE, prepareDigit } from '../pipeline/predict/prepare.js';
+import { quickModel } from './helpers/quick-model.js';
 import { ROOT } from './helpers/cli.js';
 import { digitField, randomPhotoOptions, type PhotoOptions } from './helpers/photos.js';
 import type { Dataset } from '../pipeline/types.js';
@@ -125,19 +118,9 @@ const pictureDoubts = (result: FileResult) =>
   result.ok ? (result.lowConfidence ?? '').split('; ').filter((reason) => reason !== '' && !reason.startsWith('the top answer')) : [];
 
 beforeAll(async () => {
-  await selectBackend('wasm');
   work = mkdtempSync(path.join(os.tmpdir(), 'photos-'));
   out = path.join(work, 'reports');
-  dataset = preprocessDataset(loadMnist(defaultDataDir()), 15_000, 1_000, PHOTOS);
-  // The quick model of test/predict.test.ts: 15,000 training images, 2 epochs, larger steps than the spec's.
-  const trained = await trainTfjs(
-    dataset,
-    initialWeights(42),
-    { epochs: 2, batchSize: 64, lr: 0.1, seed: 42 },
-    { progress: silentProgress() },
-  );
-  await publishFolder(out, await modelFiles(trained.params, 'model/tfjs'));
-  model = (await loadTrainedModel(reportFolder(out), 'tfjs')).model;
+  ({ dataset, model } = await quickModel(out, PHOTOS));
 }, 120_000);
 
 afterAll(() => {

@@ -25,10 +25,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { argmax } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, K } from '../reference/shapes.js';
-import { selectBackend } from '../pipeline/tfjs/backend.js';
-import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
 import { predictProbabilities } from '../pipeline/tfjs/model.js';
-import { modelFiles } from '../pipeline/tfjs/model-io.js';
 import { MAX_WORKING_SIDE, decodeImage } from '../pipeline/predict/decode.js';
 import { ModelError, formatResult, loadTrainedModel, predictFiles, reportFolder, type FileResult } from '../pipeline/predict/classify.js';
 import {
@@ -42,13 +39,10 @@ import {
   topGuesses,
   type GrayImage,
 } from '../pipeline/predict/prepare.js';
+import { quickModel } from './helpers/quick-model.js';
 import { ROOT, runCli } from './helpers/cli.js';
 import { grayPng } from './helpers/png.js';
-import { preprocessDataset } from '../pipeline/stages/preprocess.js';
-import { silentProgress } from '../pipeline/progress.js';
 import { publishFolder, type PublishFile } from '../pipeline/output/publish.js';
-import { initialWeights } from '../pipeline/stages/init.js';
-import { trainTfjs } from '../pipeline/stages/train.js';
 import type { Dataset } from '../pipeline/types.js';
 
 const run = promisify(execFile);
@@ -113,19 +107,9 @@ function maxDifference(a: Float32Array, b: Float32Array): { index: number; a: nu
 }
 
 beforeAll(async () => {
-  await selectBackend('wasm');
   work = mkdtempSync(path.join(os.tmpdir(), 'predict-'));
   out = path.join(work, 'reports');
-  dataset = preprocessDataset(loadMnist(defaultDataDir()), 15_000, 1_000, DIGITS);
-  // A quick model: larger steps than the spec so that two epochs reach about 94%.
-  const trained = await trainTfjs(
-    dataset,
-    initialWeights(42),
-    { epochs: 2, batchSize: 64, lr: 0.1, seed: 42 },
-    { progress: silentProgress() },
-  );
-  await publishFolder(out, await modelFiles(trained.params, 'model/tfjs'));
-  model = (await loadTrainedModel(reportFolder(out), 'tfjs')).model;
+  ({ dataset, model } = await quickModel(out, DIGITS));
 });
 
 afterAll(() => {
