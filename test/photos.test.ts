@@ -256,7 +256,7 @@ describe('low confidence, said in the answer', () => {
 });
 
 describe('speed', () => {
-  it('prepares a 3000×4000 photo in well under a second (decoding draws it down to 1000 px)', async () => {
+  it('reads a 3000×4000 photo drawn down to 1000 px on its longer side (its time is printed; timings belong in bench/photos.ts)', async () => {
     const [file] = await makePictures([
       { name: 'speed/big.jpg', digits: [THREE], options: { ...GRADIENT_AND_SHADOW, width: 3000, height: 4000 }, seed: 3 },
     ]);
@@ -273,13 +273,14 @@ describe('speed', () => {
           prepareDigit(image);
           prepareMs.push(performance.now() - begin);
         }
-        console.log(JSON.stringify({ width: image.width, height: image.height, decodeMs, prepareMs }));`),
-    ) as { width: number; height: number; decodeMs: number; prepareMs: number[] };
+        const ink = prepareDigit(image).input.filter((value) => value > 0.5).length;
+        console.log(JSON.stringify({ width: image.width, height: image.height, decodeMs, prepareMs, ink }));`),
+    ) as { width: number; height: number; decodeMs: number; prepareMs: number[]; ink: number };
     console.log(
       `3000×4000 JPEG: decoded to ${timing.width}×${timing.height} in ${timing.decodeMs.toFixed(0)} ms, ` +
         `prepared in ${timing.prepareMs.map((ms) => ms.toFixed(0)).join(', ')} ms`,
     );
     expect([timing.width, timing.height]).toEqual([750, MAX_WORKING_SIDE]);
-    expect(Math.min(...timing.prepareMs)).toBeLessThan(400); // about 80 ms on an idle core; the first round also compiles
+    expect(timing.ink).toBeGreaterThan(40); // the 3 is found: MNIST's digits have about 100 of 784 pixels above 0.5
   });
 });
