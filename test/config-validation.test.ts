@@ -252,6 +252,15 @@ describe('paths typed from a subfolder (INIT_CWD, as npm run leaves it)', () => 
     expect(readdirSync(caller)).toEqual(['options.json']);
   });
 
+  it('an INIT_CWD inherited outside the project (npx from a script npm started elsewhere) is not followed', () => {
+    const here = mkdtempSync(path.join(work, 'here-'));
+    const stale = mkdtempSync(path.join(work, 'stale-'));
+    const result = runCli(PIPELINE, ['--out', 'rel', '--cache-dir', 'cache', '--list'], { INIT_CWD: stale }, here);
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('\n')).toContain('stages in order, with their code version (cache: cache):');
+    expect(result.stdout.split('\n')).toContain('rel/ holds no run (no config.json): using the defaults, overridden by: cache-dir cache');
+  });
+
   it('through the real CLI without INIT_CWD: nothing changes', () => {
     const out = `no-such-run-${process.pid}`;
     const result = runCli(PIPELINE, ['--out', out, '--list'], { INIT_CWD: undefined });

@@ -7,6 +7,8 @@
 import path from 'node:path';
 import type { Argv } from 'yargs';
 
+const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
+
 /** Exit codes of both commands. */
 export const EXIT_FAILED = 1; // the work failed: bad data, divergence, no model, an unreadable file
 export const EXIT_USAGE = 2; // a flag was wrong
@@ -223,13 +225,23 @@ function flagMistake(options: OptionTable, argv: readonly string[]): string | nu
 }
 
 /**
- * A path the user typed, as seen from this process. `npm run` starts us in the project's root and
- * leaves the folder the user typed in as INIT_CWD, so a relative path there is resolved from it.
- * The answer stays relative to our working folder where it can, so messages read as the user wrote them.
+ * The folder the user typed the command in. `npm run` starts us in the project's root and leaves
+ * that folder as INIT_CWD. Anywhere else INIT_CWD is not ours to trust: it was inherited from
+ * some npm process further up (a test run, another project's script), and our own working folder
+ * is where the user is.
+ */
+export function callerFolder(env: NodeJS.ProcessEnv = process.env): string {
+  const caller = env.INIT_CWD;
+  return caller && process.cwd() === PROJECT_ROOT ? path.resolve(caller) : process.cwd();
+}
+
+/**
+ * A path the user typed, as seen from this process: resolved from callerFolder. The answer stays
+ * relative to our working folder where it can, so messages read as the user wrote them.
  */
 export function callerPath(typed: string, env: NodeJS.ProcessEnv = process.env): string {
-  const caller = env.INIT_CWD;
-  if (path.isAbsolute(typed) || !caller || path.resolve(caller) === process.cwd()) return typed;
+  const caller = callerFolder(env);
+  if (path.isAbsolute(typed) || caller === process.cwd()) return typed;
   const absolute = path.resolve(caller, typed);
   const relative = path.relative(process.cwd(), absolute);
   return relative === '' ? '.' : relative.split(path.sep)[0] === '..' ? absolute : relative;

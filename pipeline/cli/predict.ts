@@ -14,6 +14,7 @@ import { shellWord } from './args.js';
 import {
   EXIT_FAILED,
   UsageError,
+  callerFolder,
   callerPath,
   exitQuietlyWhenOutputCloses,
   parseOrHelp,
@@ -86,7 +87,7 @@ function reportToRead(out: string | undefined, env: NodeJS.ProcessEnv): ReportFo
   const folder = callerPath(typed, env);
   if (out !== undefined || existsSync(path.join(folder, 'model')))
     return { path: folder, shown: typed, pipelineOut: pipelineOut(folder, typed) };
-  const fromCaller = path.relative(path.resolve(env.INIT_CWD ?? '.'), PROJECT_REPORTS);
+  const fromCaller = path.relative(callerFolder(env), PROJECT_REPORTS);
   const inside = fromCaller !== '' && !fromCaller.startsWith('..') && !path.isAbsolute(fromCaller);
   return { path: PROJECT_REPORTS, shown: inside ? fromCaller : PROJECT_REPORTS, pipelineOut: null };
 }

@@ -16,12 +16,15 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `script` of the project with `args`, in `cwd` (the project by default), as a user would. */
+/**
+ * Runs `script` of the project with `args`, in `cwd` (the project by default), as a user would. The
+ * INIT_CWD that `npm test` leaves is not passed on: a test that means it says so in `env`.
+ */
 export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd = ROOT): CliResult {
   const result = spawnSync(process.execPath, [...NODE_ARGS, path.join(ROOT, script), ...args], {
     cwd,
     encoding: 'utf8',
-    env: { ...process.env, CI: 'true', ...env },
+    env: { ...process.env, INIT_CWD: undefined, CI: 'true', ...env },
     timeout: 300_000,
   });
   return { status: result.status, stdout: result.stdout, stderr: result.stderr };
@@ -29,7 +32,10 @@ export function runCli(script: string, args: string[], env: NodeJS.ProcessEnv = 
 
 /** Starts the CLI and returns the child, for tests that signal it mid-run. */
 export function startCli(script: string, args: string[]) {
-  return spawn(process.execPath, [...NODE_ARGS, path.join(ROOT, script), ...args], { cwd: ROOT, env: { ...process.env, CI: 'true' } });
+  return spawn(process.execPath, [...NODE_ARGS, path.join(ROOT, script), ...args], {
+    cwd: ROOT,
+    env: { ...process.env, INIT_CWD: undefined, CI: 'true' },
+  });
 }
 
 /** A run's size: images per split and epochs. */
