@@ -31,6 +31,7 @@ import { dataFingerprint, defaultDataDir, loadMnist } from './stages/load.js';
 import { preprocessDataset } from './stages/preprocess.js';
 import type { ProgressFactory } from './progress.js';
 import { REFERENCE_COST, referenceThreads, trainReferenceStage } from './stages/reference.js';
+import { trainedBy } from './provenance.js';
 import { writeReportFolder } from './stages/report.js';
 import { defineStage, type Stage } from './dag/runner.js';
 import { initialWeights } from './stages/init.js';
@@ -59,6 +60,7 @@ true satisfies [StageName] extends [keyof Outputs] ? ([keyof Outputs] extends [S
 export interface PipelineHooks {
   progress: ProgressFactory;
   signal?: AbortSignal;
+  compare?: readonly string[]; // --compare: other run folders the report sets beside this one
 }
 
 export function resolveDataDir(config: Config): string {
@@ -145,7 +147,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       cost: (config) => recipeCost(SPEC_RECIPE) * config.epochs * config.trainSize,
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
-        return trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
+        const trained = await trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
+        return { ...trained, trainedBy: trainedBy(trained.backend) };
       },
     }),
     stage({
@@ -161,8 +164,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       enabledBy: '--reference',
       threads: referenceThreads,
       cost: (config) => REFERENCE_COST * config.epochs * config.trainSize,
-      run: ({ preprocess, init }, { config, onThreads }) =>
-        trainReferenceStage(preprocess, init, config, hooks, referenceThreads(config).max, onThreads),
+      run: async ({ preprocess, init }, { config, onThreads }) => {
+        const trained = await trainReferenceStage(preprocess, init, config, hooks, referenceThreads(config).max, onThreads);
+        return { ...trained, trainedBy: trainedBy(trained.backend) };
+      },
     }),
     stage({
       name: 'evaluate',
@@ -193,7 +198,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
             version: 4, // 4: the train stage's model, scored, instead of a second training of the same recipe
             enabled: (config) => config.experiments,
             enabledBy: '--experiments',
-            run: ({ preprocess, train }) => variantResult(variant.name, train, preprocess),
+            run: ({ preprocess, train }) => ({ ...variantResult(variant.name, train, preprocess), trainedBy: train.trainedBy }),
           })
         : stage({
             name: `experiment-${variant.name}` as ExperimentStageName,
@@ -214,7 +219,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
             cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
             run: async ({ preprocess, init }, { config, log }) => {
               await useBackend(config.backend);
-              const result = await runVariant(variant.name, preprocess, init, config, hooks);
+              const trained = await runVariant(variant.name, preprocess, init, config, hooks);
+              const result = { ...trained, trainedBy: trainedBy(trained.backend) };
               log(
                 `experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`,
               );
@@ -244,9 +250,14 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['out'],
       version: 1,
       cache: false,
-      run: async (inputs, { config, stageSeconds, log }) => {
+      run: async (inputs, { config, stageSeconds, stageKeys, log }) => {
         await useBackend(config.backend); // saving the models builds TF.js layers
-        return writeReportFolder(inputs, config, stageSeconds(), log);
+        return writeReportFolder(
+          inputs,
+          config,
+          { stageSeconds: stageSeconds(), stageKeys: stageKeys(), compare: hooks.compare ?? [] },
+          log,
+        );
       },
     }),
   ];

@@ -61,6 +61,7 @@ export interface TrainedModel {
   samplesPerSecond: number; // training images per second over trainSeconds
   trainAccuracy: number; // accuracy on the whole training split after the last epoch
   threads?: number; // the reference's team of threads (reference/fast/threads.ts); under --jobs some may sleep while other stages run; TF.js leaves threading to its backend
+  trainedBy?: Provenance; // the run that trained it; absent in cache entries made before it was recorded
 }
 
 export interface ClassMetrics {
@@ -180,25 +181,30 @@ export interface ImplementationMetrics {
   macro_avg: AverageMetrics;
   weighted_avg: AverageMetrics;
   most_confused: ConfusedPair[];
+  trained_by?: ProvenanceJson; // the run that trained it (a rerun may publish it later); absent when the cache entry predates the record
 }
 
-/** Where and how a run happened, for reproducibility; camelCase here, snake_case in metrics.json. */
-export interface RunMetadata {
-  startedAt: string; // ISO 8601, UTC
+/** The run a result came from: its start, commit and versions (pipeline/provenance.ts). */
+export interface Provenance {
+  startedAt: string; // ISO 8601, UTC: when the run (the pipeline command) started
   gitCommit: string; // 'unknown' without git or .git
   gitDirty: boolean | 'unknown'; // uncommitted changes to tracked files
   nodeVersion: string;
   tfjsVersion: string;
   backend: string; // the TF.js backend that ran
   backendVersion: string;
+}
+
+/** Where and how a run happened, for reproducibility; camelCase here, snake_case in metrics.json. */
+export interface RunMetadata extends Provenance {
   os: string; // e.g. 'linux 6.1.0 (x64)'
   cpuModel: string;
   cpuCores: number;
   wallSeconds: number; // process start to the report stage
 }
 
-/** The `run` block of metrics.json. */
-export interface RunMetadataJson {
+/** A model's `trained_by` block in metrics.json, and the start of the `run` block. */
+export interface ProvenanceJson {
   started_at: string;
   git_commit: string;
   git_dirty: boolean | 'unknown';
@@ -206,6 +212,10 @@ export interface RunMetadataJson {
   tfjs_version: string;
   backend: string;
   backend_version: string;
+}
+
+/** The `run` block of metrics.json: the invocation that published the folder. */
+export interface RunMetadataJson extends ProvenanceJson {
   os: string;
   cpu_model: string;
   cpu_cores: number;
@@ -221,5 +231,6 @@ export interface MetricsFile {
   reference?: ImplementationMetrics;
   gradient_check?: GradientCheckJson;
   stage_seconds: Record<string, number>; // wall time of each stage in the run that produced it (cached stages keep their original time)
+  stage_keys?: Record<string, string>; // the cache key of each stage's output this folder was made from (--runs, --gc); absent before it was recorded
   experiments?: ExperimentsMetrics; // only with --experiments
 }

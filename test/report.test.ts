@@ -9,7 +9,7 @@ import { createCanvas } from 'canvas';
 import { DEFAULTS } from '../pipeline/config.js';
 import { gradientCheckFromJson, metricsFile, runMetadataJson } from '../pipeline/render/run-files.js';
 import { buildReport } from '../pipeline/render/report-sections.js';
-import { runMetadata } from '../pipeline/stages/report.js';
+import { runMetadata } from '../pipeline/provenance.js';
 import { paramSize, type ParamName } from '../reference/shapes.js';
 import type {
   ConfusedPair,

@@ -11,6 +11,7 @@ import { failureMessage, reportsKeptNote } from './failures.js';
 import { StartupError, prepareOutputFolders } from './startup.js';
 import { InterruptedError } from '../dag/interrupted.js';
 import { consoleProgress } from '../progress.js';
+import { RUN_STARTED_ENV, runStartedAt } from '../provenance.js';
 import { counted, duration, percent } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
 
@@ -31,6 +32,7 @@ function closingLines(config: Config, wallSeconds: number): string[] {
 
 async function main(): Promise<number> {
   exitQuietlyWhenOutputCloses();
+  process.env[RUN_STARTED_ENV] ??= runStartedAt(); // one start for every model this run trains, in its stage processes too
   const flags = await readFlags(() => parseArgs(hideBin(process.argv)), 'pipeline');
   if ('exitCode' in flags) return flags.exitCode;
   const { invocation } = flags;

@@ -11,6 +11,8 @@ export interface StageContext<C> {
   log: (line: string) => void;
   /** Wall time of every stage so far: this run's, or the cached entry's original. */
   stageSeconds: () => Record<string, number>;
+  /** The cache key of every cached stage in this run's plan, so a report can say which entries it was made from. */
+  stageKeys: () => Record<string, string>;
   threads: number; // threads it may use now: what its `threads` asked for, as far as --jobs grants it
   /** For a stage that asked for a range: calls listener with its count now, and again when --jobs changes it. */
   onThreads: (listener: (threads: number) => void) => void;

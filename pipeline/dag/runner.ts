@@ -146,6 +146,7 @@ export async function runStageJob<O, C>(
   const { value, seconds } = await runStage(stage, inputsOf(stage, values), config, {
     log: context.log,
     stageSeconds: () => ({}),
+    stageKeys: () => ({}),
     threads: job.threads,
     onThreads: context.onThreads ?? ((listener) => listener(job.threads)),
   });
@@ -252,6 +253,9 @@ class PlanRun<O, C> {
     return table;
   };
 
+  private stageKeys = (): Record<string, string> =>
+    Object.fromEntries(this.context.entries.filter((e) => e.state !== 'disabled' && e.state !== 'uncached').map((e) => [e.name, e.key]));
+
   /** The output of `name`: loaded from the cache, or run; a failure is collected once and stops new starts. */
   obtain(name: keyof O): Promise<O[keyof O]> {
     let promise = this.pending.get(name);
@@ -338,7 +342,13 @@ class PlanRun<O, C> {
         if (!entry) throw new Error(`stage ${name} finished in its process without writing its cache entry`);
         ({ value, seconds: elapsed } = entry);
       } else {
-        const context = { log, stageSeconds: this.stageSeconds, threads: grant.threads, onThreads: grant.onChange };
+        const context = {
+          log,
+          stageSeconds: this.stageSeconds,
+          stageKeys: this.stageKeys,
+          threads: grant.threads,
+          onThreads: grant.onChange,
+        };
         ({ value, seconds: elapsed } = await runStage(stage, inputs, this.config, context));
         if (stage.cache !== false) cache.write(name, key, value, elapsed, planner.made.get(stage.name));
       }

@@ -5,7 +5,8 @@ import type { TopLevelSpec } from 'vega-lite';
 import { CHART_CONFIG, renderSpecToPng } from '../render/charts.js';
 import { SPEC_SCHEMA, percent, thousands } from '../render/format.js';
 import type { ExperimentsResult } from '../stages/experiments.js';
-import type { ReportFile } from '../types.js';
+import { provenanceJson } from '../render/run-files.js';
+import type { ProvenanceJson, ReportFile } from '../types.js';
 import { BEST_MODEL_FOLDER, type TrainingRecipe } from './variants.js';
 
 /** The `experiments` block of metrics.json: no per-epoch history, which the chart shows. */
@@ -37,6 +38,7 @@ export interface ExperimentsMetrics {
       test_accuracy: number;
       test_loss: number;
       train_seconds: number;
+      trained_by?: ProvenanceJson; // absent when its cache entry predates the record
     }
   >;
 }
@@ -72,6 +74,7 @@ export function experimentsMetrics(result: ExperimentsResult): ExperimentsMetric
           test_accuracy: variant.testAccuracy,
           test_loss: variant.testLoss,
           train_seconds: variant.trainSeconds,
+          ...(variant.trainedBy ? { trained_by: provenanceJson(variant.trainedBy) } : {}),
         },
       ]),
     ),

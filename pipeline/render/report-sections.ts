@@ -6,7 +6,7 @@
 
 import { FIELDS } from '../config.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ROUNDING_RATIO, gradientBoundViolations } from '../stages/gradcheck.js';
-import type { EpochRecord, ImplementationMetrics, MetricsFile, ReportFile, Visuals } from '../types.js';
+import type { EpochRecord, ImplementationMetrics, MetricsFile, ProvenanceJson, ReportFile, Visuals } from '../types.js';
 import { renderHtml, renderMarkdown, type Block, type Inline, type Section } from './document.js';
 import { gradientCheckFromJson, textFile } from './run-files.js';
 import {
@@ -155,10 +155,27 @@ function summary({ metrics, implementations }: Report): Section {
           ],
           [{ strong: 'Software' }, `: Node ${run.node_version}, TF.js ${run.tfjs_version}, ${run.backend} backend ${run.backend_version}`],
           [{ strong: 'Machine' }, `: ${run.os}, ${run.cpu_model}, ${counted(run.cpu_cores, 'core')}`],
+          ...implementations.flatMap(({ name, metrics: m }) => trainedByItem(name, m.trained_by, run)),
         ],
       },
     ],
   };
+}
+
+/** A model trained by another run than the one that published it (a rerun of later stages): that run's start, commit and versions. */
+function trainedByItem(name: string, trainedBy: ProvenanceJson | undefined, run: ProvenanceJson): Inline[][] {
+  if (!trainedBy) return [[{ strong: `${name} model` }, ': trained by an earlier run, which the cache entry does not record']];
+  const same = trainedBy.started_at === run.started_at && trainedBy.git_commit === run.git_commit && trainedBy.git_dirty === run.git_dirty;
+  if (same) return [];
+  return [
+    [
+      { strong: `${name} model` },
+      `: trained by the run started ${trainedBy.started_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, commit `,
+      { code: trainedBy.git_commit === 'unknown' ? 'unknown' : trainedBy.git_commit.slice(0, 12) },
+      trainedBy.git_dirty === true ? ' with uncommitted changes' : '',
+      `, Node ${trainedBy.node_version}, TF.js ${trainedBy.tfjs_version}, ${trainedBy.backend} backend ${trainedBy.backend_version}`,
+    ],
+  ];
 }
 
 /** One table of both implementations with their difference; the place for extra HTML sections after it. */

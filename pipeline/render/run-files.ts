@@ -11,6 +11,8 @@ import type {
   ImplementationMetrics,
   MetricsFile,
   ModelEvaluation,
+  Provenance,
+  ProvenanceJson,
   ReportFile,
   RunMetadata,
   RunMetadataJson,
@@ -40,19 +42,27 @@ function implementationMetrics(trained: TrainedModel, evaluation: ModelEvaluatio
     macro_avg: evaluation.macroAverage,
     weighted_avg: evaluation.weightedAverage,
     most_confused: evaluation.mostConfused,
+    ...(trained.trainedBy ? { trained_by: provenanceJson(trained.trainedBy) } : {}),
+  };
+}
+
+/** A model's `trained_by` block, and the first fields of the `run` block. */
+export function provenanceJson(provenance: Provenance): ProvenanceJson {
+  return {
+    started_at: provenance.startedAt,
+    git_commit: provenance.gitCommit,
+    git_dirty: provenance.gitDirty,
+    node_version: provenance.nodeVersion,
+    tfjs_version: provenance.tfjsVersion,
+    backend: provenance.backend,
+    backend_version: provenance.backendVersion,
   };
 }
 
 /** The `run` block of metrics.json. */
 export function runMetadataJson(run: RunMetadata): RunMetadataJson {
   return {
-    started_at: run.startedAt,
-    git_commit: run.gitCommit,
-    git_dirty: run.gitDirty,
-    node_version: run.nodeVersion,
-    tfjs_version: run.tfjsVersion,
-    backend: run.backend,
-    backend_version: run.backendVersion,
+    ...provenanceJson(run),
     os: run.os,
     cpu_model: run.cpuModel,
     cpu_cores: run.cpuCores,
@@ -118,6 +128,7 @@ export interface MetricsInputs {
   referenceEvaluation: ModelEvaluation | null;
   gradientCheck: GradientCheck | null;
   stageSeconds: Record<string, number>;
+  stageKeys?: Record<string, string>;
   experiments: ExperimentsMetrics | null;
 }
 
@@ -128,6 +139,7 @@ export function metricsFile(inputs: MetricsInputs): MetricsFile {
     backend: inputs.tfjs.backend,
     tfjs: implementationMetrics(inputs.tfjs, inputs.tfjsEvaluation),
     stage_seconds: inputs.stageSeconds,
+    ...(inputs.stageKeys ? { stage_keys: inputs.stageKeys } : {}),
   };
   if (inputs.reference && inputs.referenceEvaluation) {
     metrics.reference = implementationMetrics(inputs.reference, inputs.referenceEvaluation);

@@ -22,7 +22,7 @@ import type { Config } from '../config.js';
 import { TARGET_TEST_ACCURACY, findVariant, type ExperimentVariant, type TrainingRecipe } from '../experiments/variants.js';
 import { evaluateModel } from './evaluate.js';
 import { trainTfjs, type TrainHooks } from './train.js';
-import type { Dataset, EpochRecord, InitialWeights, TrainedModel } from '../types.js';
+import type { Dataset, EpochRecord, InitialWeights, Provenance, TrainedModel } from '../types.js';
 
 /** One variant's outcome. */
 export interface VariantResult {
@@ -39,6 +39,7 @@ export interface VariantResult {
   testLoss: number;
   testConfusionMatrix: number[][]; // (K, K), rows are the true digit
   params: Params; // the trained weights as the spec's dense network, batch norm folded in
+  trainedBy?: Provenance; // the run that trained it; absent in cache entries made before it was recorded
 }
 
 /** Output of the experiments stage. */

@@ -6,11 +6,6 @@
 //   report.md + index.html                               (pipeline/render/report-sections.ts)
 //   experiments.md/.png with --experiments               (pipeline/stages/experiments.ts)
 
-import { execFileSync } from 'node:child_process';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Config } from '../config.js';
 import type { ExperimentsResult } from './experiments.js';
 import { experimentsFiles, experimentsMetrics } from '../experiments/comparison.js';
@@ -20,56 +15,8 @@ import { historyCsv, metricsFile, textFile } from '../render/run-files.js';
 import { livePanelHtml } from '../render/live-panel/panel.js';
 import { buildReport } from '../render/report-sections.js';
 import { modelFiles } from '../tfjs/model-io.js';
-import type { Evaluation, GradientCheck, RunMetadata, TrainedModel, Visuals } from '../types.js';
-
-const REPOSITORY = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-
-/** The npm package behind each TF.js backend name, for its version. */
-const BACKEND_PACKAGES: Record<string, string> = {
-  wasm: '@tensorflow/tfjs-backend-wasm',
-  cpu: '@tensorflow/tfjs-backend-cpu',
-  webgl: '@tensorflow/tfjs-backend-webgl',
-  tensorflow: '@tensorflow/tfjs-node',
-};
-
-function packageVersion(name: string | undefined): string {
-  if (!name) return 'unknown';
-  try {
-    return (createRequire(import.meta.url)(`${name}/package.json`) as { version: string }).version;
-  } catch {
-    return 'unknown';
-  }
-}
-
-/** Output of `git args` in `directory`, or null without git or outside a repository. */
-function git(directory: string, args: string[]): string | null {
-  try {
-    return execFileSync('git', args, { cwd: directory, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
-  } catch {
-    return null;
-  }
-}
-
-/** Date, commit, versions and machine of this run; "unknown" where git or a package cannot say. */
-export function runMetadata(backend: string, repository = REPOSITORY): RunMetadata {
-  const commit = git(repository, ['rev-parse', 'HEAD']);
-  const status = commit === null ? null : git(repository, ['status', '--porcelain', '--untracked-files=no']);
-  const cpus = os.cpus();
-  const wallSeconds = process.uptime();
-  return {
-    startedAt: new Date(Date.now() - wallSeconds * 1000).toISOString(),
-    gitCommit: commit ?? 'unknown',
-    gitDirty: status === null ? 'unknown' : status.length > 0,
-    nodeVersion: process.versions.node,
-    tfjsVersion: packageVersion('@tensorflow/tfjs'),
-    backend,
-    backendVersion: packageVersion(BACKEND_PACKAGES[backend]),
-    os: `${os.platform()} ${os.release()} (${os.arch()})`,
-    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
-    cpuCores: cpus.length,
-    wallSeconds,
-  };
-}
+import { runMetadata } from '../provenance.js';
+import type { Evaluation, GradientCheck, TrainedModel, Visuals } from '../types.js';
 
 /** Pretty JSON that keeps arrays of numbers (matrix rows) on one line. */
 function compactJson(value: unknown): string {
@@ -88,11 +35,18 @@ export interface ReportInputs {
   experiments: ExperimentsResult | null;
 }
 
+/** What the runner knows of this run beside the stage outputs, and the runs --compare sets beside it. */
+export interface ReportRun {
+  stageSeconds: Record<string, number>; // each stage's wall time: this run's, or the cached entry's
+  stageKeys: Record<string, string>; // each cached stage's key, so --runs and --gc know what this folder uses
+  compare: readonly string[]; // other report folders, for the "Compared with" section
+}
+
 /** Stage report: writes every file of the run into config.out and returns their paths. */
 export async function writeReportFolder(
   { train, reference, evaluate, gradcheck, visualize, experiments }: ReportInputs,
   config: Config,
-  stageSeconds: Record<string, number>,
+  run: ReportRun,
   log: (line: string) => void = () => {},
 ): Promise<string[]> {
   const metrics = metricsFile({
@@ -103,7 +57,8 @@ export async function writeReportFolder(
     reference,
     referenceEvaluation: evaluate.reference,
     gradientCheck: gradcheck,
-    stageSeconds,
+    stageSeconds: run.stageSeconds,
+    stageKeys: run.stageKeys,
     experiments: experiments ? experimentsMetrics(experiments) : null,
   });
   const histories = [{ implementation: 'tfjs', history: train.history }];
