@@ -92,10 +92,10 @@ describe('the three reruns of issue 12', () => {
   it('--lr 0.05 --dry-run names lr and both values on the train line, and writes nothing', () => {
     const before = { out: snapshot(outOf('spec')), cache: snapshot(cacheOf('spec')) };
     const result = mustRun(['--lr', '0.05', '--dry-run', '--out', outOf('spec')]);
-    expect(result.stdout).toMatch(/^ {2}train\s+stale\s+v\d+ {2}run {2}lr 0\.01 → 0\.05$/m);
-    expect(result.stdout).toMatch(/^ {2}reference\s+stale\s+v\d+ {2}run {2}lr 0\.01 → 0\.05$/m);
-    expect(result.stdout).toMatch(/^ {2}evaluate\s+stale\s+v\d+ {2}run {2}upstream train reruns, upstream reference reruns$/m);
-    expect(result.stdout).toMatch(/^ {2}gradcheck\s+cached\s+v\d+ {2}- {4}cached$/m);
+    expect(result.stdout).toMatch(/^ {2}train\s+stale\s+v\d+ +run {2}lr 0\.01 → 0\.05$/m);
+    expect(result.stdout).toMatch(/^ {2}reference\s+stale\s+v\d+ +run {2}lr 0\.01 → 0\.05$/m);
+    expect(result.stdout).toMatch(/^ {2}evaluate\s+stale\s+v\d+ +run {2}upstream train reruns, upstream reference reruns$/m);
+    expect(result.stdout).toMatch(/^ {2}gradcheck\s+cached\s+v\d+ +- {4}cached$/m);
     expect({ out: snapshot(outOf('spec')), cache: snapshot(cacheOf('spec')) }).toEqual(before);
   }, 60_000);
 

@@ -11,12 +11,17 @@ import yargs, { type Options } from 'yargs';
 import { UsageError, callerPath, parseOrHelp, withCliConventions } from './conventions.js';
 import { BACKENDS, CONFIG_KEYS, ConfigError, DEFAULTS, FIELDS, checkField, describeValue, resolveConfig, type Config } from '../config.js';
 import { STAGE_NAMES, type StageName } from '../stage-names.js';
+import { SORT_COLUMNS, type SortColumn } from '../runs.js';
 
-export type Mode = 'run' | 'list' | 'dry-run';
+export type Mode = 'run' | 'list' | 'dry-run' | 'runs' | 'gc';
 
 export interface Invocation {
   config: Config;
   mode: Mode;
+  compare: string[]; // --compare: other report folders, read from where the user typed them
+  keep: string[]; // --gc: the report folders whose cache entries stay (default: --out)
+  sort: SortColumn; // --runs --sort
+  json: boolean; // --runs --json
   stages: StageName[]; // --stage
   from: StageName | undefined; // --from
   force: boolean;
@@ -38,6 +43,8 @@ const EXAMPLES = [
   ['npm run pipeline -- --from evaluate', 'rerun evaluate and everything after it'],
   ['npm run pipeline -- --train-size 2000 --epochs 1 --no-reference', 'a quick run on a subset'],
   ['npm run pipeline -- --list', 'show each stage and whether it is cached'],
+  ['npm run pipeline -- --runs', 'list every training in the cache, with its accuracies'],
+  ['npm run pipeline -- --compare reports-lr05', 'set another run folder beside reports/ in its report'],
 ] as const;
 
 function configOption(key: keyof Config): Options {
@@ -232,6 +239,35 @@ function pipelineParser(words: readonly string[]) {
           describe: 'Print what would run, and why, without running it',
           group: 'Stage selection:',
         },
+        runs: {
+          type: 'boolean',
+          default: false,
+          describe:
+            'List every training the cache holds (TF.js, reference, experiment variants): config, accuracies, time, commit, report folders',
+          group: 'Runs:',
+        },
+        sort: {
+          type: 'string',
+          choices: SORT_COLUMNS,
+          default: 'when',
+          describe: 'With --runs: order by this column (when = newest first; val, test, time = highest first)',
+          group: 'Runs:',
+        },
+        json: { type: 'boolean', default: false, describe: 'With --runs: print the rows as JSON', group: 'Runs:' },
+        compare: {
+          type: 'string',
+          array: true,
+          describe:
+            "Report folders to set beside the run in --out: its report gains a 'Compared with' section (trains nothing when cached)",
+          group: 'Runs:',
+        },
+        gc: {
+          type: 'string',
+          array: true,
+          describe:
+            'Remove the cache entries that none of these report folders (default: --out) was made from; report folders are never touched',
+          group: 'Runs:',
+        },
         config: {
           type: 'string',
           describe: 'JSON file of options (the keys of reports/config.json); flags override it',
@@ -329,7 +365,12 @@ export async function parseArgs(
   // A full run starts from the defaults; a rerun from the config of the run in --out.
   const stages = (parsed.stage ?? []) as StageName[];
   const from = parsed.from as StageName | undefined;
-  const mode: Mode = parsed.list ? 'list' : parsed['dry-run'] ? 'dry-run' : 'run';
+  const gc = flags.gc as string[] | undefined;
+  const compare = ((flags.compare as string[] | undefined) ?? []).map((folder) => callerPath(folder, env));
+  const mode: Mode = parsed.list ? 'list' : parsed['dry-run'] ? 'dry-run' : flags.runs ? 'runs' : gc ? 'gc' : 'run';
+  refuseModeMix(flags, mode, stages, from, compare);
+  // A compare redoes the report of the run in --out, from the cache, unless --stage or --from says more.
+  if (compare.length > 0 && stages.length === 0 && from === undefined) stages.push('report');
   const rerun = stages.length > 0 || from !== undefined || mode !== 'run';
   const runConfig = rerun ? readRunConfig(given.out) : null;
   const base: BaseConfig = !rerun
@@ -357,7 +398,47 @@ export async function parseArgs(
   const changedOnlyBatch = Object.hasOwn(overrides, 'gradcheckBatch') && !Object.hasOwn(overrides, 'trainSize');
   const sizeProblem = gradcheckBatchProblem(config, origin, changedOnlyBatch);
   if (sizeProblem) throw new UsageError(sizeProblem);
-  return { config, mode, stages, from, force: Boolean(parsed.force), base, overrides: changed };
+  for (const folder of compare) {
+    if (!existsSync(path.join(folder, 'metrics.json'))) {
+      throw new UsageError(
+        `--compare ${folder}: expected a report folder of this pipeline (with metrics.json), found ${existsSync(folder) ? 'none in it' : 'no such folder'}`,
+      );
+    }
+  }
+  return {
+    config,
+    mode,
+    stages,
+    from,
+    force: Boolean(parsed.force),
+    base,
+    overrides: changed,
+    compare,
+    keep: gc === undefined ? [] : gc.length > 0 ? gc.map((folder) => callerPath(folder, env)) : [config.out],
+    sort: flags.sort as SortColumn,
+    json: Boolean(flags.json),
+  };
+}
+
+/** --runs, --gc, --list and --dry-run each do one thing; --compare and --json go with one mode only. */
+function refuseModeMix(flags: ParsedFlags, mode: Mode, stages: StageName[], from: StageName | undefined, compare: string[]): void {
+  const given = [
+    ['--runs', flags.runs],
+    ['--gc', flags.gc !== undefined],
+    ['--list', flags.list],
+    ['--dry-run', flags['dry-run']],
+  ]
+    .filter(([, on]) => on)
+    .map(([flag]) => flag as string);
+  if (given.length > 1)
+    throw new UsageError(`${given.join(' and ')}: expected one of them, found both; e.g. npm run pipeline -- ${given[0]}`);
+  if ((mode === 'runs' || mode === 'gc') && (stages.length > 0 || from !== undefined || compare.length > 0 || flags.force)) {
+    throw new UsageError(
+      `--${mode} only reads or cleans the cache; it cannot be combined with --stage, --from, --force or --compare. Example: npm run pipeline -- --${mode}`,
+    );
+  }
+  if (flags.json && mode !== 'runs')
+    throw new UsageError('--json: expected --runs beside it (it prints the runs table as JSON); e.g. npm run pipeline -- --runs --json');
 }
 
 /**

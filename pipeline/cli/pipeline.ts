@@ -1,19 +1,22 @@
 // `npm run pipeline -- …`: parse the flags, run, and turn failures into a message and an exit code.
 // The stages (TF.js, vega, canvas) are imported only after the flags parse, so --help is quick.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, shellWord } from './args.js';
-import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, exitQuietlyWhenOutputCloses, readFlags } from './conventions.js';
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exitQuietlyWhenOutputCloses, readFlags } from './conventions.js';
 import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './failures.js';
-import { StartupError, prepareOutputFolders } from './startup.js';
+import { StartupError, prepareCacheFolder, prepareOutputFolders } from './startup.js';
 import { InterruptedError } from '../dag/interrupted.js';
 import { consoleProgress } from '../progress.js';
 import { RUN_STARTED_ENV, runStartedAt } from '../provenance.js';
 import { counted, duration, percent } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
+
+const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 /** The run's last lines: what it scored, how long it took (since the process started), where to look, and what to try next. */
 function closingLines(config: Config, wallSeconds: number): string[] {
@@ -27,7 +30,21 @@ function closingLines(config: Config, wallSeconds: number): string[] {
     `wall time: ${duration(wallSeconds, 1)}`,
     `open ${shellWord(path.join(config.out, 'index.html'))}`,
     `try your own digit: npm run predict -- my-digit.png${config.out === 'reports' ? '' : ` --out ${shellWord(config.out)}`}`,
+    ...gitNote(config.out),
   ];
+}
+
+/**
+ * The report link is a new file to git when --out lies in a work tree that does not ignore it. This
+ * project ignores reports-*; elsewhere the user's .gitignore is theirs to change, so we only say so.
+ */
+function gitNote(out: string): string[] {
+  const folder = path.dirname(path.resolve(out));
+  const ignored = spawnSync('git', ['check-ignore', '-q', path.basename(out)], { cwd: folder, stdio: 'ignore', timeout: 10_000 });
+  if (ignored.status !== 1) return []; // 0: ignored; 128 or no git: not in a work tree
+  const inProject = !path.relative(PROJECT_ROOT, folder).startsWith('..');
+  const fix = inProject ? 'name it reports-<name>, which this project ignores' : "add it to that repository's .gitignore";
+  return [`git status will show ${out} (a link to this run); ${fix}`];
 }
 
 async function main(): Promise<number> {
@@ -49,6 +66,12 @@ async function main(): Promise<number> {
   const progress = consoleProgress();
   let release = () => {};
   try {
+    if (invocation.mode === 'runs' || invocation.mode === 'gc') {
+      if (invocation.mode === 'gc') release = await prepareCacheFolder(invocation.config, progress.log, controller.signal);
+      const { runsOrGc } = await import('./runs.js');
+      runsOrGc(invocation, progress.log);
+      return 0;
+    }
     if (invocation.mode === 'run') release = await prepareOutputFolders(invocation.config, progress.log, controller.signal);
     const { runPipeline } = await import('./run.js');
     const { reports } = await runPipeline(invocation, { progress, signal: controller.signal });
@@ -66,7 +89,7 @@ async function main(): Promise<number> {
       return EXIT_INTERRUPTED;
     }
     console.error(failureMessage(error));
-    if (err instanceof StartupError) return EXIT_USAGE; // a flag named a folder we must not or cannot write: refused before any work
+    if (err instanceof StartupError || err instanceof UsageError) return EXIT_USAGE; // a flag named a folder we must not or cannot write: refused before any work
     // True by construction: the report folder is switched in one rename, the last step of a run.
     const note = reportsKeptNote(invocation.config.out);
     if (note) console.error(note);

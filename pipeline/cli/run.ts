@@ -13,6 +13,7 @@ import type { ProgressFactory } from '../progress.js';
 import { UnaskedTrainingError, createRunner, unaskedStages, type PlanEntry, type StageReport } from '../dag/runner.js';
 import { pipelineStages, type Outputs } from '../stages.js';
 import { duration } from '../render/format.js';
+import { cacheSizeLine, rememberReportFolder } from '../runs.js';
 
 export interface PipelineResult {
   plan: PlanEntry[];
@@ -27,13 +28,14 @@ const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts'
 const FILE_HASHES = 'file-hashes.json';
 
 function planTable(entries: PlanEntry[], showRun: boolean): string {
-  const width = Math.max(...entries.map((e) => e.name.length));
-  return entries
-    .map((e) => {
-      const detail = showRun ? `${e.run ? 'run' : '-  '}  ${e.reason}` : e.state === 'cached' ? '' : e.cause;
-      return `  ${e.name.padEnd(width)}  ${e.state.padEnd(9)}  v${e.version}${detail ? `  ${detail}` : ''}`.trimEnd();
-    })
-    .join('\n');
+  const width = Math.max('stage'.length, ...entries.map((e) => e.name.length));
+  const line = (name: string, state: string, version: string, detail: string) =>
+    `  ${name.padEnd(width)}  ${state.padEnd(9)}  ${version.padEnd(4)}${detail ? `  ${detail}` : ''}`.trimEnd();
+  const header = line('stage', 'state', 'code', showRun ? 'run  why' : 'why not cached');
+  const rows = entries.map((e) =>
+    line(e.name, e.state, `v${e.version}`, showRun ? `${e.run ? 'run' : '-  '}  ${e.reason}` : e.state === 'cached' ? '' : e.cause),
+  );
+  return [header, ...rows].join('\n');
 }
 
 /** Why a rerun stops: each training it would start, why, what it took, and the commands that do it. */
@@ -81,14 +83,15 @@ export async function runPipeline(
   invocation: Invocation,
   given: { progress: ProgressFactory; signal?: AbortSignal },
 ): Promise<PipelineResult> {
-  const hooks = { ...given, progress: backendLinesOnce(given.progress) };
+  const hooks = { ...given, progress: backendLinesOnce(given.progress), compare: invocation.compare };
   const { config } = invocation;
   const log = hooks.progress.log;
   log(configNote(invocation));
   const stages = pipelineStages(hooks);
   const jobs = config.jobs === 0 ? availableParallelism() : config.jobs;
+  const cache = createCache(config.cacheDir);
   const runner = createRunner(stages, config, {
-    cache: createCache(config.cacheDir),
+    cache,
     files: createFileHashes(path.join(config.cacheDir, FILE_HASHES)),
     log,
     fieldName: (field) => FIELDS[field].flag,
@@ -106,12 +109,14 @@ export async function runPipeline(
           )
         : undefined,
     signal: hooks.signal,
+    baseline: invocation.base.kind === 'run' ? invocation.base.config : undefined,
   });
   const selection = { stages: invocation.stages, from: invocation.from, force: invocation.force };
 
   if (invocation.mode === 'list') {
     const plan = runner.plan();
     log(`stages in order, with their code version (cache: ${config.cacheDir}):\n${planTable(plan, false)}`);
+    log(cacheSizeLine(cache, config.cacheDir));
     return { plan, reports: [], outputs: {} };
   }
   const plan = runner.plan(selection);
@@ -123,5 +128,6 @@ export async function runPipeline(
   }
   if (unasked.length > 0) throw new UnaskedTrainingError(unasked, stopMessage(invocation, unasked));
   const { outputs, reports } = await runner.run(selection, plan);
+  if (reports.some((report) => report.name === 'report' && report.outcome === 'ran')) rememberReportFolder(config.cacheDir, config.out);
   return { plan, reports, outputs };
 }

@@ -62,17 +62,16 @@ function lockFileOf(folder: string): string {
   return path.join(path.dirname(absolute), `.${path.basename(absolute)}.lock`);
 }
 
+const cacheLock = (config: Pick<Config, 'cacheDir'>) => ({ file: lockFileOf(config.cacheDir), what: `${config.cacheDir}/ (the cache)` });
+
 /** The lock files of a run: one beside the cache, one beside the report folder. */
 function lockFiles(config: Pick<Config, 'out' | 'cacheDir'>): { file: string; what: string }[] {
-  return [
-    { file: lockFileOf(config.cacheDir), what: `${config.cacheDir}/ (the cache)` },
-    { file: lockFileOf(config.out), what: `${config.out}/` },
-  ].sort((a, b) => a.file.localeCompare(b.file)); // one order for every run, so two runs never wait on each other
+  return [cacheLock(config), { file: lockFileOf(config.out), what: `${config.out}/` }].sort((a, b) => a.file.localeCompare(b.file)); // one order for every run, so two runs never wait on each other
 }
 
-/** Takes both locks, waiting for a live holder; returns the function that releases them. */
-async function lockOutputFolders(
-  config: Pick<Config, 'out' | 'cacheDir'>,
+/** Takes the locks, waiting for a live holder; returns the function that releases them. */
+async function lockFolders(
+  locks: { file: string; what: string }[],
   log: (line: string) => void,
   signal?: AbortSignal,
 ): Promise<() => void> {
@@ -83,7 +82,7 @@ async function lockOutputFolders(
       .reverse()
       .forEach((release) => release());
   try {
-    for (const { file, what } of lockFiles(config)) {
+    for (const { file, what } of locks) {
       mkdirSync(path.dirname(file), { recursive: true });
       releases.push(await acquireLock(file, { what, log, signal }));
     }
@@ -101,5 +100,16 @@ export async function prepareOutputFolders(
   signal?: AbortSignal,
 ): Promise<() => void> {
   checkOutputFolders(config);
-  return lockOutputFolders(config, log, signal);
+  return lockFolders(lockFiles(config), log, signal);
+}
+
+/** Start-up of --gc: the cache must be ours; it takes the cache's lock as a run does, so it never removes what a run is reading. */
+export async function prepareCacheFolder(
+  config: Pick<Config, 'cacheDir'>,
+  log: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<() => void> {
+  const problem = cacheFolderProblem(config.cacheDir);
+  if (problem) throw new StartupError(problem);
+  return lockFolders([cacheLock(config)], log, signal);
 }

@@ -97,15 +97,16 @@ export function encodeValue(value: unknown): { json: string; arrays: Buffer } {
   return { json, arrays: Buffer.concat(chunks) };
 }
 
-/** Rebuilds a value from its JSON and blob; arrays are views into the blob. */
-export function decodeValue<T>(json: string, arrays: Buffer): T {
+/** Rebuilds a value from its JSON and blob; arrays are views into the blob, or null without one (a summary). */
+export function decodeValue<T>(json: string, arrays: Buffer | null): T {
   // Views need an aligned start; a Buffer from the pool may not have one.
-  const base = arrays.byteOffset % ALIGN === 0 ? arrays : Buffer.from(new Uint8Array(arrays));
+  const base = arrays === null || arrays.byteOffset % ALIGN === 0 ? arrays : Buffer.from(new Uint8Array(arrays));
   const walk = (node: unknown): unknown => {
     if (Array.isArray(node)) return node.map(walk);
     if (node !== null && typeof node === 'object') {
       const record = node as Record<string, unknown>;
       if (typeof record.$typed === 'string' && record.$typed in TYPED_ARRAYS) {
+        if (base === null) return null;
         const Ctor = TYPED_ARRAYS[record.$typed as TypedArrayName];
         return new Ctor(base.buffer as ArrayBuffer, base.byteOffset + (record.offset as number), record.length as number);
       }
@@ -250,6 +251,8 @@ export interface StageCache {
   entries(stage: string): EntryInfo[];
   /** Reads and verifies an entry; null when absent; throws CacheCorruptError when its bytes changed. */
   read<T>(stage: string, key: string): CacheEntry<T> | null;
+  /** The JSON half of an entry, verified, with its typed arrays as null: what --runs reads, without the weights. */
+  summary<T>(stage: string, key: string): T | null;
   write(stage: string, key: string, value: unknown, seconds: number, made?: Made): void;
   /** Deletes an entry (after corruption was reported). */
   remove(stage: string, key: string): void;
@@ -319,6 +322,17 @@ export function createCache(cacheDir: string): StageCache {
         contents[name] = bytes!;
       }
       return { value: decodeValue<T>(contents[VALUE_FILE]!.toString('utf8'), contents[ARRAYS_FILE]!), seconds: manifest.seconds };
+    },
+
+    summary<T>(stage: string, key: string): T | null {
+      const dir = entryDir(stage, key);
+      const manifestFile = path.join(dir, MANIFEST);
+      if (!existsSync(manifestFile)) return null;
+      const file = path.join(dir, VALUE_FILE);
+      const bytes = existsSync(file) ? readFileSync(file) : null;
+      const problem = recordProblem(file, readManifest(manifestFile).files[VALUE_FILE]!, bytes);
+      if (problem) throw new CacheCorruptError(problem);
+      return decodeValue<T>(bytes!.toString('utf8'), null);
     },
 
     write(stage, key, value, seconds, made) {

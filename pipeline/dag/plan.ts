@@ -55,6 +55,9 @@ export interface Planner<O> {
   plan(selection?: Selection<keyof O>): PlanEntry[];
 }
 
+/** The difference found when none is: the entry was made from the same inputs under another key. */
+const SAME_INPUTS = 'cached under another key';
+
 const formatValue = (value: unknown) => (typeof value === 'string' ? JSON.stringify(value) : String(value));
 
 interface PlanContext<O, C> {
@@ -65,14 +68,11 @@ interface PlanContext<O, C> {
   fieldName: (field: keyof C) => string;
   keys: ReadonlyMap<keyof O, string>;
   made: ReadonlyMap<keyof O, Made>;
+  baseline: ReadonlyMap<keyof O, Made> | null; // what each stage of the run in --out hashed
 }
 
-/** Keys and plans for `ordered` (in dependency order) under one resolved config. */
-export function createPlanner<O, C>(
-  ordered: readonly Stage<O, C>[],
-  config: C,
-  options: { cache: StageCache; files: FileHashes; fieldName: (field: keyof C) => string },
-): Planner<O> {
+/** Each stage's key and what it hashes (its Made record) under `config`. */
+function records<O, C>(ordered: readonly Stage<O, C>[], config: C, files: FileHashes) {
   const keys = new Map<keyof O, string>();
   const made = new Map<keyof O, Made>();
   for (const stage of ordered) {
@@ -81,14 +81,28 @@ export function createPlanner<O, C>(
     const record: Made = {
       version: stage.version,
       reads: enabled ? Object.fromEntries(stage.reads.map((field) => [field, config[field]])) : {},
-      fingerprint: enabled ? (stage.fingerprint?.(config, options.files) ?? {}) : {},
+      fingerprint: enabled ? (stage.fingerprint?.(config, files) ?? {}) : {},
       inputs: enabled ? Object.fromEntries(stage.inputs.map((input) => [input, keys.get(input)!])) : {},
     };
     made.set(stage.name, record);
     keys.set(stage.name, hashKey({ stage: stage.name, ...(enabled ? record : { disabled: true }) }));
   }
+  return { keys, made };
+}
+
+/**
+ * Keys and plans for `ordered` (in dependency order) under one resolved config. `baseline` is the
+ * config of the run in --out, if any: a stale stage is explained against it, not against whatever was cached last.
+ */
+export function createPlanner<O, C>(
+  ordered: readonly Stage<O, C>[],
+  config: C,
+  options: { cache: StageCache; files: FileHashes; fieldName: (field: keyof C) => string; baseline?: C },
+): Planner<O> {
+  const { keys, made } = records(ordered, config, options.files);
+  const baseline = options.baseline === undefined ? null : records(ordered, options.baseline, options.files).made;
   const byName = new Map<PropertyKey, Stage<O, C>>(ordered.map((s) => [s.name, s]));
-  const context: PlanContext<O, C> = { ordered, byName, config, cache: options.cache, fieldName: options.fieldName, keys, made };
+  const context: PlanContext<O, C> = { ordered, byName, config, cache: options.cache, fieldName: options.fieldName, keys, made, baseline };
   return { keys, made, plan: (selection = {}) => plan(context, selection) };
 }
 
@@ -109,7 +123,7 @@ function differences<O, C>(context: PlanContext<O, C>, stage: Stage<O, C>, previ
   for (const [input, key] of Object.entries(current.inputs)) {
     if (previous.inputs[input] !== key) found.push(`upstream ${input} ${runs.has(input) ? 'reruns' : 'changed'}`);
   }
-  return found.length > 0 ? found : ['cached under another key'];
+  return found.length > 0 ? found : [SAME_INPUTS];
 }
 
 /** The state of a stage, why, and what the closest earlier entry of it took. */
@@ -136,6 +150,10 @@ function status<O, C>(
   }
   const previousSeconds = best?.seconds ?? null;
   if (found.state === 'damaged') return { state: 'damaged', cause: `damaged cache entry: ${found.problem}`, previousSeconds };
+  // The run in --out is what the user compares with: its config explains the change, when it differs.
+  const fromOut = context.baseline?.get(stage.name);
+  const againstOut = fromOut ? differences(context, stage, fromOut, runs) : [];
+  if (againstOut.length > 0 && againstOut[0] !== SAME_INPUTS) return { state: 'stale', cause: againstOut.join(', '), previousSeconds };
   return { state: 'stale', cause: best ? best.diffs.join(', ') : 'only damaged entries in the cache', previousSeconds };
 }
 

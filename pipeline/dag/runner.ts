@@ -58,6 +58,7 @@ export interface RunnerOptions<C> {
   fieldName?: (field: keyof C) => string; // how a config field is named in reasons, e.g. its flag
   executor?: Executor;
   signal?: AbortSignal; // aborted: start no more stages; running ones see the signal themselves
+  baseline?: C; // the config of the run in --out: stale stages are explained against it
 }
 
 export interface Runner<O> {
@@ -159,7 +160,7 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
   const ordered = topologicalOrder(stages);
   const { cache, executor } = options;
   const files = options.files ?? createFileHashes('');
-  const planner = createPlanner(ordered, config, { cache, files, fieldName: options.fieldName ?? String });
+  const planner = createPlanner(ordered, config, { cache, files, fieldName: options.fieldName ?? String, baseline: options.baseline });
   return { plan: planner.plan, run: (selection = {}, entries = planner.plan(selection)) => runPlan(selection, entries) };
 
   async function runPlan(selection: Selection<keyof O>, entries: PlanEntry[]) {
