@@ -3,6 +3,8 @@
 //
 //   metrics, histories, visuals ─► reportDocument ─► Section[] ─┬─► renderMarkdown ─► report.md
 //                                                               └─► renderHtml     ─► index.html (+ extra HTML sections)
+//
+// --compare adds a "Compared with" section per other run folder after the results (pipeline/render/compare.ts).
 
 import { FIELDS } from '../config.js';
 import { FD_MAX_REL_ERROR, TFJS_MAX_ROUNDING_RATIO, gradientBoundViolations } from '../stages/gradcheck.js';
@@ -65,6 +67,7 @@ interface Report {
   implementations: Implementation[]; // TF.js, then the reference when it ran
   histories: History[];
   figures: Figures;
+  comparedWith: Section[]; // --compare: one section per other run folder
 }
 
 /** One row per quantity, one column per implementation, and reference − TF.js when both ran. */
@@ -99,6 +102,7 @@ function reportDocument(report: Report): Section[] {
   return [
     summary(report),
     results(report),
+    ...report.comparedWith,
     trainingCurves(report),
     mistakes(report),
     perClass(report),
@@ -590,13 +594,21 @@ function threadsNote(m: ImplementationMetrics): string {
 export interface ReportOptions {
   /** Extra HTML blocks for index.html, placed after the headline results (e.g. a live panel). */
   htmlAfterResults?: string[];
+  /** Sections that set this run beside others (--compare), placed after the results in both files. */
+  comparedWith?: Section[];
 }
 
 /** report.md and a self-contained index.html with the same content. */
 export function buildReport(metrics: MetricsFile, histories: History[], visuals: Visuals, options: ReportOptions = {}): ReportFile[] {
   const implementations: Implementation[] = [{ name: implementationLabel('tfjs'), metrics: metrics.tfjs }];
   if (metrics.reference) implementations.push({ name: implementationLabel('reference'), metrics: metrics.reference });
-  const sections = reportDocument({ metrics, implementations, histories, figures: figureShelf(visuals) });
+  const sections = reportDocument({
+    metrics,
+    implementations,
+    histories,
+    figures: figureShelf(visuals),
+    comparedWith: options.comparedWith ?? [],
+  });
   return [
     textFile('report.md', renderMarkdown(sections)),
     textFile('index.html', renderHtml(sections, 'MNIST training report', { results: options.htmlAfterResults ?? [] })),

@@ -4,6 +4,7 @@
 //   model/tfjs, model/reference                          (pipeline/tfjs/model-io.ts)
 //   the visualize stage's PNGs and specs
 //   report.md + index.html                               (pipeline/render/report-sections.ts)
+//   compare_<n>.png + a "Compared with" section each     (pipeline/render/compare.ts; --compare)
 //   experiments.md/.png with --experiments               (pipeline/stages/experiments.ts)
 
 import type { Config } from '../config.js';
@@ -12,6 +13,7 @@ import { experimentsFiles, experimentsMetrics } from '../experiments/comparison.
 import { BEST_MODEL_FOLDER } from '../experiments/variants.js';
 import { publishFolder } from '../output/publish.js';
 import { historyCsv, metricsFile, textFile } from '../render/run-files.js';
+import { comparedWith, metricsDiffLines, readComparedRun } from '../render/compare.js';
 import { livePanelHtml } from '../render/live-panel/panel.js';
 import { buildReport } from '../render/report-sections.js';
 import { modelFiles } from '../tfjs/model-io.js';
@@ -49,6 +51,7 @@ export async function writeReportFolder(
   run: ReportRun,
   log: (line: string) => void = () => {},
 ): Promise<string[]> {
+  const others = run.compare.map(readComparedRun); // first: a folder that is not a report fails before anything is built
   const metrics = metricsFile({
     run: runMetadata(train.backend),
     config,
@@ -63,6 +66,7 @@ export async function writeReportFolder(
   });
   const histories = [{ implementation: 'tfjs', history: train.history }];
   if (reference) histories.push({ implementation: 'reference', history: reference.history });
+  const comparison = await comparedWith({ metrics, histories }, others);
   const best = experiments?.bestCombination ?? null;
   const panelModels = [
     { id: 'tfjs' as const, params: train.params },
@@ -76,10 +80,15 @@ export async function writeReportFolder(
     ...(await modelFiles(train.params, 'model/tfjs')),
     ...(reference ? await modelFiles(reference.params, 'model/reference') : []),
     ...visualize.files,
-    ...buildReport(metrics, histories, visualize, { htmlAfterResults: [await livePanelHtml(panelModels)] }),
+    ...comparison.files,
+    ...buildReport(metrics, histories, visualize, {
+      htmlAfterResults: [await livePanelHtml(panelModels)],
+      comparedWith: comparison.sections,
+    }),
     ...(experiments ? await experimentsFiles(experiments) : []),
     ...(best ? await modelFiles(best.params, BEST_MODEL_FOLDER) : []),
   ];
   await publishFolder(config.out, files, { log }); // the whole folder at once: no stale files of an earlier run stay beside these
+  for (const other of others) for (const line of metricsDiffLines(config.out, metrics, other)) log(line);
   return files.map((file) => file.path);
 }
