@@ -2,22 +2,19 @@
 //
 //   a run   = one cached training (train, reference, an experiment variant), its config told by what
 //             it and its upstream stages read, its accuracies by the evaluate entry that scored it
-//   used by = the report folders whose metrics.json names its key (stage_keys); the cache remembers
-//             every folder it published into in reports.json
+//   used by = the report folders made from it: each publish pins its stage keys in the cache
+//             (pins.json), which also keeps them from being pruned
 //
 // Everything here reads manifests and the JSON half of entries: no TF.js, no weights.
 
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CONFIG_KEYS, DEFAULTS, FIELDS, type Config } from './config.js';
-import { type EntryInfo, type StageCache, writeFileAtomic } from './dag/cache.js';
+import type { EntryInfo, StageCache } from './dag/cache.js';
 import { duration, percent } from './render/format.js';
 import { EXPERIMENT_STAGE_NAMES } from './stage-names.js';
 import type { Evaluation, MetricsFile, Provenance, TrainedModel } from './types.js';
 import type { VariantResult } from './stages/experiments.js';
-
-/** The report folders a cache has published into, beside its stage folders. */
-export const REPORTS_FILE = 'reports.json';
 
 const TRAININGS = ['train', 'reference', ...EXPERIMENT_STAGE_NAMES] as const;
 
@@ -30,28 +27,11 @@ export interface RunRow {
   trainSeconds: number;
   createdAt: string;
   commit: string; // of the run that trained it; 'unknown' for entries made before it was recorded
-  usedBy: string[]; // report folders whose metrics.json names this entry
+  usedBy: string[]; // report folders made from this entry (the cache's pins)
 }
 
 export const SORT_COLUMNS = ['when', 'stage', 'val', 'test', 'time'] as const;
 export type SortColumn = (typeof SORT_COLUMNS)[number];
-
-/** Adds `folder` to the cache's list of report folders (absolute paths), once. */
-export function rememberReportFolder(cacheDir: string, folder: string): void {
-  const known = reportFolders(cacheDir);
-  const absolute = path.resolve(folder);
-  if (!known.includes(absolute)) writeFileAtomic(path.join(cacheDir, REPORTS_FILE), `${JSON.stringify([...known, absolute], null, 2)}\n`);
-}
-
-/** The report folders the cache has published into; a damaged list counts as none (it only names folders). */
-export function reportFolders(cacheDir: string): string[] {
-  try {
-    const parsed: unknown = JSON.parse(readFileSync(path.join(cacheDir, REPORTS_FILE), 'utf8'));
-    return Array.isArray(parsed) ? parsed.filter((item): item is string => typeof item === 'string') : [];
-  } catch {
-    return [];
-  }
-}
 
 /** The stage keys a report folder was made from, or why they cannot be known. */
 export function folderStageKeys(folder: string): Record<string, string> | string {
@@ -85,13 +65,13 @@ function differencesFromDefaults(reads: Record<string, unknown>): Partial<Config
 }
 
 /** Every cached training, newest first, with its accuracies and the report folders that use it. */
-export function cachedRuns(cache: StageCache, cacheDir: string): RunRow[] {
+export function cachedRuns(cache: StageCache): RunRow[] {
   const stages = ['preprocess', 'init', 'evaluate', ...TRAININGS];
   const byStage = new Map(stages.map((stage) => [stage, cache.entries(stage)]));
-  const usedBy = reportFolders(cacheDir).flatMap((folder) => {
-    const keys = folderStageKeys(folder);
-    return typeof keys === 'string' ? [] : [{ folder, keys }];
-  });
+  // A folder the user has deleted since uses nothing; its pins go with the next --gc.
+  const usedBy = Object.entries(cache.pins())
+    .filter(([folder]) => existsSync(folder))
+    .map(([folder, keys]) => ({ folder, keys }));
   const scores = (byStage.get('evaluate') ?? []).map((entry) => ({ entry, value: cache.summary<Evaluation>('evaluate', entry.key) }));
   const tested = (stage: string, key: string): number | null => {
     const scored = scores.find(({ entry }) => entry.made?.inputs[stage] === key);
@@ -187,11 +167,14 @@ export interface Removed {
 }
 
 /**
- * Removes every cache entry that none of `keep` (report folders) was made from. Only entries go,
- * each a folder our manifest marks; report folders and anything else are never touched.
+ * Removes every cache entry that none of `keep` (report folder → its stage keys) was made from, and
+ * the pins of every other folder. Only entries go, each a folder our manifest marks; report folders
+ * and anything else are never touched.
  */
-export function collectGarbage(cache: StageCache, cacheDir: string, keep: readonly Record<string, string>[]): Removed[] {
-  const kept = new Set(keep.flatMap((keys) => Object.entries(keys).map(([stage, key]) => `${stage}/${key}`)));
+export function collectGarbage(cache: StageCache, cacheDir: string, keep: Record<string, Record<string, string>>): Removed[] {
+  const kept = new Set(Object.values(keep).flatMap((keys) => Object.entries(keys).map(([stage, key]) => `${stage}/${key}`)));
+  for (const folder of Object.keys(cache.pins())) if (!Object.hasOwn(keep, folder)) cache.pin(folder, null);
+  for (const [folder, keys] of Object.entries(keep)) cache.pin(folder, keys);
   const removed: Removed[] = [];
   const stageDirs = existsSync(cacheDir) ? readdirSync(cacheDir).filter((name) => statSync(path.join(cacheDir, name)).isDirectory()) : [];
   for (const stage of stageDirs) {

@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createCache, decodeValue, encodeValue } from '../pipeline/dag/cache.js';
@@ -449,5 +449,27 @@ describe('cache encoding', () => {
     expect(back.nested[0]!.d[0]).toBe(Math.PI);
     expect(back.nan).toBeNaN();
     expect(back.n).toBeNull();
+  });
+});
+
+describe('cache pruning and pins', () => {
+  it('keeps the three newest entries of a stage and every pinned one; a summary has no arrays', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pins-'));
+    try {
+      const cache = createCache(dir);
+      cache.pin('/runs/first', { train: 'k1' });
+      ['k1', 'k2', 'k3', 'k4', 'k5'].forEach((key, i) => {
+        cache.write('train', key, { key, w: Float32Array.from([1]) }, 1);
+        utimesSync(path.join(dir, 'train', key), 1_000_000 + i, 1_000_000 + i); // "newest" is by mtime: make the order certain
+      });
+      expect(readdirSync(path.join(dir, 'train')).sort()).toEqual(['k1', 'k3', 'k4', 'k5']);
+      expect(cache.summary('train', 'k1')).toEqual({ key: 'k1', w: null });
+      cache.pin('/runs/first', null);
+      cache.write('train', 'k6', { key: 'k6' }, 1);
+      expect(readdirSync(path.join(dir, 'train')).sort()).toEqual(['k4', 'k5', 'k6']);
+      expect(cache.pins()).toEqual({});
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

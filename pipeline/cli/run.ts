@@ -13,7 +13,7 @@ import type { ProgressFactory } from '../progress.js';
 import { UnaskedTrainingError, createRunner, unaskedStages, type PlanEntry, type StageReport } from '../dag/runner.js';
 import { pipelineStages, type Outputs } from '../stages.js';
 import { duration } from '../render/format.js';
-import { cacheSizeLine, rememberReportFolder } from '../runs.js';
+import { cacheSizeLine, folderStageKeys } from '../runs.js';
 
 export interface PipelineResult {
   plan: PlanEntry[];
@@ -128,6 +128,10 @@ export async function runPipeline(
   }
   if (unasked.length > 0) throw new UnaskedTrainingError(unasked, stopMessage(invocation, unasked));
   const { outputs, reports } = await runner.run(selection, plan);
-  if (reports.some((report) => report.name === 'report' && report.outcome === 'ran')) rememberReportFolder(config.cacheDir, config.out);
+  // The folder now shows the entries its metrics.json names: pinned, they stay until --gc, whatever later runs add.
+  if (reports.some((report) => report.name === 'report' && report.outcome === 'ran')) {
+    const keys = folderStageKeys(config.out);
+    if (typeof keys !== 'string') cache.pin(path.resolve(config.out), keys);
+  }
   return { plan, reports, outputs };
 }

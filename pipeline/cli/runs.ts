@@ -1,6 +1,7 @@
 // --runs and --gc: the cache's trainings listed, and the entries no report folder uses removed.
 // Neither loads TF.js, vega or canvas: they read manifests and the JSON half of entries.
 
+import path from 'node:path';
 import { createCache } from '../dag/cache.js';
 import { counted } from '../render/format.js';
 import { cachedRuns, collectGarbage, folderStageKeys, megabytes, runsTable, sortRuns } from '../runs.js';
@@ -12,17 +13,19 @@ export function runsOrGc(invocation: Invocation, log: (line: string) => void): v
   const { cacheDir } = invocation.config;
   const cache = createCache(cacheDir);
   if (invocation.mode === 'runs') {
-    const rows = sortRuns(cachedRuns(cache, cacheDir), invocation.sort);
+    const rows = sortRuns(cachedRuns(cache), invocation.sort);
     if (invocation.json) log(JSON.stringify(rows, null, 2));
     else if (rows.length === 0) log(`no trainings in the cache ${cacheDir}/`);
     else log(`${counted(rows.length, 'training')} in the cache ${cacheDir}/:\n${runsTable(rows)}`);
     return;
   }
-  const keep = invocation.keep.map((folder) => {
-    const keys = folderStageKeys(folder);
-    if (typeof keys === 'string') throw new UsageError(`--gc ${folder}: ${keys}`);
-    return keys;
-  });
+  const keep = Object.fromEntries(
+    invocation.keep.map((folder) => {
+      const keys = folderStageKeys(folder);
+      if (typeof keys === 'string') throw new UsageError(`--gc ${folder}: ${keys}`);
+      return [path.resolve(folder), keys];
+    }),
+  );
   const removed = collectGarbage(cache, cacheDir, keep);
   for (const entry of removed) log(`removed ${entry.stage}/${entry.key} (${megabytes(entry.bytes)})`);
   const freed = removed.reduce((sum, entry) => sum + entry.bytes, 0);

@@ -18,6 +18,7 @@ const ENTRIES_PER_STAGE = 3; // recent configs stay cached, e.g. a quick subset 
 const MANIFEST = 'manifest.json';
 const VALUE_FILE = 'value.json';
 const ARRAYS_FILE = 'arrays.bin';
+const PINS_FILE = 'pins.json'; // beside the stage folders: what report folders were made from (Pins)
 const ALIGN = 8; // every array starts on an 8-byte boundary so it can be viewed in place
 /**
  * Our mark on a cache folder, the Cache Directory Tagging convention (backup tools skip the folder):
@@ -254,11 +255,31 @@ export interface StageCache {
   /** The JSON half of an entry, verified, with its typed arrays as null: what --runs reads, without the weights. */
   summary<T>(stage: string, key: string): T | null;
   write(stage: string, key: string, value: unknown, seconds: number, made?: Made): void;
-  /** Deletes an entry (after corruption was reported). */
+  /** Deletes an entry (after corruption was reported, or by --gc). */
   remove(stage: string, key: string): void;
+  /** Every owner's pinned entries: stage → key. */
+  pins(): Pins;
+  /** Pins the entries `keys` (stage → key) for `owner`, replacing what it pinned before; null unpins them. */
+  pin(owner: string, keys: Record<string, string> | null): void;
 }
 
-/** A cache rooted at `cacheDir`. */
+/** Entries that outlive pruning, by owner: a report folder and the stage keys it was made from. */
+export type Pins = Record<string, Record<string, string>>;
+
+/** The pins of a cache; a damaged file counts as none (pins only keep entries longer). */
+function readPins(cacheDir: string): Pins {
+  try {
+    const parsed: unknown = JSON.parse(readFileSync(path.join(cacheDir, PINS_FILE), 'utf8'));
+    return isRecord(parsed) ? (Object.fromEntries(Object.entries(parsed).filter(([, keys]) => isRecord(keys))) as Pins) : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * A cache rooted at `cacheDir`. Each stage keeps its newest few entries, and every pinned one: what
+ * a report folder was made from, so a named run's training is never pruned (--gc removes those).
+ */
 export function createCache(cacheDir: string): StageCache {
   const entryDir = (stage: string, key: string) => path.join(cacheDir, stage, key);
 
@@ -342,6 +363,13 @@ export function createCache(cacheDir: string): StageCache {
     remove(stage, key) {
       rmSync(entryDir(stage, key), { recursive: true, force: true });
     },
+
+    pins: () => readPins(cacheDir),
+
+    pin(owner, keys) {
+      const { [owner]: _, ...others } = readPins(cacheDir);
+      writeFileAtomic(path.join(cacheDir, PINS_FILE), `${JSON.stringify(keys ? { ...others, [owner]: keys } : others, null, 2)}\n`);
+    },
   };
 }
 
@@ -366,13 +394,14 @@ function writeEntry(cacheDir: string, about: Omit<Manifest, 'files'>, value: unk
     throw error;
   }
   removeOrphans(stageDir);
-  keepNewest(stageDir, ENTRIES_PER_STAGE);
+  const pinned = new Set(Object.values(readPins(cacheDir)).map((keys) => keys[about.stage]));
+  keepNewest(stageDir, ENTRIES_PER_STAGE, (key) => pinned.has(key));
 }
 
-/** Drops all but the `keep` most recent entries of a stage, so the cache does not grow without bound. */
-function keepNewest(stageDir: string, keep: number): void {
+/** Drops all but the `keep` most recent entries of a stage, and those pinned, so the cache does not grow without bound. */
+function keepNewest(stageDir: string, keep: number, isPinned: (key: string) => boolean): void {
   const entries = readdirSync(stageDir)
-    .filter((name) => !name.startsWith('.') && isEntry(stageDir, name))
+    .filter((name) => !name.startsWith('.') && isEntry(stageDir, name) && !isPinned(name))
     .map((name) => ({ name, time: statSync(path.join(stageDir, name)).mtimeMs }))
     .sort((a, b) => b.time - a.time);
   for (const { name } of entries.slice(keep)) rmSync(path.join(stageDir, name), { recursive: true, force: true });
