@@ -106,7 +106,7 @@ describe('the bin commands (npx, no `--`)', () => {
   });
 });
 
-describe('--help loads no TF.js and no canvas', () => {
+describe('--help and --runs load no TF.js and no canvas', () => {
   // A CommonJS hook lists what was loaded; @tensorflow/* and canvas are CommonJS packages.
   let hook: string;
   beforeAll(() => {
@@ -118,8 +118,8 @@ describe('--help loads no TF.js and no canvas', () => {
     );
   });
   afterAll(() => rmSync(path.dirname(hook), { recursive: true, force: true }));
-  const heavyModulesLoaded = (script: string) => {
-    const result = spawnSync(process.execPath, ['--require', hook, '--import', 'tsx', path.join(ROOT, script), '--help'], {
+  const heavyModulesLoaded = (script: string, args = ['--help']) => {
+    const result = spawnSync(process.execPath, ['--require', hook, '--import', 'tsx', path.join(ROOT, script), ...args], {
       cwd: ROOT,
       encoding: 'utf8',
       env: shellEnv(),
@@ -134,5 +134,10 @@ describe('--help loads no TF.js and no canvas', () => {
 
   it('npm run pipeline -- --help', () => {
     expect(heavyModulesLoaded('pipeline/cli/pipeline.ts')).toBe(0);
+  });
+
+  it('npm run pipeline -- --runs (it reads manifests and the JSON half of entries)', () => {
+    const cache = path.join(path.dirname(hook), 'cache');
+    expect(heavyModulesLoaded('pipeline/cli/pipeline.ts', ['--runs', '--cache-dir', cache])).toBe(0);
   });
 });
