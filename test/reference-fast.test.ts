@@ -5,20 +5,7 @@
 
 import { toFloat64 } from '../reference/finite-differences.js';
 import * as core from '../reference/network.js';
-import {
-  createSparseRows,
-  gatherSparseRows,
-  matmul,
-  matmulTransA,
-  matmulTransB,
-  reluDenseBackwardInput,
-  reluGate,
-  reluGateBackward,
-  sparseMatmul,
-  sparseRowsFrom,
-  sparseRowsOf,
-  transposeSparse,
-} from '../reference/fast/kernels.js';
+import * as kernels from '../reference/fast/kernels.js';
 import * as fast from '../reference/fast/network.js';
 import { mulberry32 } from '../reference/random.js';
 import { D, H1, H2, K, PARAM_NAMES, cloneParams, type FloatArray, type Params } from '../reference/shapes.js';
@@ -47,13 +34,13 @@ describe('fast kernels against matmulNaive', () => {
     [5, 33, 10],
     [64, 128, 64],
   ];
-  const kernels: [core.MatmulLayout, typeof matmul][] = [
-    ['nn', (out, a, b, m, p, n) => matmul(out, a, b, m, p, n)],
-    ['tn', matmulTransA],
-    ['nt', matmulTransB],
+  const layouts: [core.MatmulLayout, typeof kernels.matmul][] = [
+    ['nn', (out, a, b, m, p, n) => kernels.matmul(out, a, b, m, p, n)],
+    ['tn', kernels.matmulTransA],
+    ['nt', kernels.matmulTransB],
   ];
 
-  for (const [layout, kernel] of kernels) {
+  for (const [layout, kernel] of layouts) {
     it.each(shapes)(`${layout}: (%i, %i) · (·, %i) in float64 and float32`, (m, p, n) => {
       const a = randomMatrix(m * p, m * 31 + p);
       const b = randomMatrix(p * n, n * 17 + p);
@@ -77,7 +64,7 @@ describe('fast kernels against matmulNaive', () => {
     core.matmulNaive(expected, a, b, m, p, n);
     for (let i = 0; i < m * n; i++) expected[i]! += bias[i % n]!;
     const out = new Float64Array(m * n);
-    matmul(out, a, b, m, p, n, bias);
+    kernels.matmul(out, a, b, m, p, n, bias);
     expectAllClose(out, expected, 1e-13, 'matmul + bias');
   });
 
@@ -97,14 +84,14 @@ describe('fast kernels against matmulNaive', () => {
     }
     const b = randomMatrix(p * n, 6);
     const bias = randomMatrix(n, 7);
-    const s = createSparseRows(a, m, m * p);
-    expect(sparseRowsOf(s, a, m, p)).toBe((m * (m - 1)) / 2);
+    const s = kernels.createSparseRows(a, m, m * p);
+    expect(kernels.sparseRowsOf(s, a, m, p)).toBe((m * (m - 1)) / 2);
     const expected = new Float64Array(m * n);
     core.matmulNaive(expected, a, b, m, p, n);
     const out = new Float64Array(m * n).fill(NaN);
-    sparseMatmul(out, s, b, n);
+    kernels.sparseMatmul(out, s, b, n);
     expectAllClose(out, expected, 1e-13, 'sparse · dense');
-    sparseMatmul(out, s, b, n, bias);
+    kernels.sparseMatmul(out, s, b, n, bias);
     expectAllClose(
       out,
       expected.map((v, i) => v + bias[i % n]!),
@@ -112,13 +99,13 @@ describe('fast kernels against matmulNaive', () => {
       'sparse · dense + bias',
     );
     // The transpose, as a sparse index, times a (m, n) matrix is aᵀ·c.
-    const sT = createSparseRows(a, p, m * p);
-    transposeSparse(sT, s, p);
+    const sT = kernels.createSparseRows(a, p, m * p);
+    kernels.transposeSparse(sT, s, p);
     const c = randomMatrix(m * n, 8);
     const expectedT = new Float64Array(p * n);
     core.matmulNaive(expectedT, a, c, p, m, n, 'tn');
     const outT = new Float64Array(p * n).fill(NaN);
-    sparseMatmul(outT, sT, c, n);
+    kernels.sparseMatmul(outT, sT, c, n);
     expectAllClose(outT, expectedT, 1e-13, 'sparse transpose · dense');
   });
 
@@ -128,10 +115,10 @@ describe('fast kernels against matmulNaive', () => {
     const a = randomMatrix(m * p, 20, 0.6);
     const b = new Float32Array(randomMatrix(p * n, 21));
     const bias = new Float32Array(randomMatrix(n, 22));
-    const s = createSparseRows(b, m, m * p);
-    sparseRowsOf(s, new Float32Array(a), m, p);
+    const s = kernels.createSparseRows(b, m, m * p);
+    kernels.sparseRowsOf(s, new Float32Array(a), m, p);
     const whole = new Float32Array(m * n);
-    sparseMatmul(whole, s, b, n, bias);
+    kernels.sparseMatmul(whole, s, b, n, bias);
     const pieced = new Float32Array(m * n).fill(NaN);
     for (const [first, end] of [
       [0, 4],
@@ -139,7 +126,7 @@ describe('fast kernels against matmulNaive', () => {
       [5, 5],
       [5, 13],
     ] as const) {
-      sparseMatmul(pieced, s, b, n, bias, first, end);
+      kernels.sparseMatmul(pieced, s, b, n, bias, first, end);
       expect(pieced.subarray(end * n).every(Number.isNaN)).toBe(true); // rows past the run are untouched
     }
     expect(pieced).toEqual(whole);
@@ -163,10 +150,10 @@ describe('fast kernels against matmulNaive', () => {
       Float64Array,
     ];
     core.reluForward(aCore, z, n);
-    reluGate(aFast, z, n);
+    kernels.reluGate(aFast, z, n);
     expectAllClose(aFast, aCore, 0, 'ReLU forward');
     core.reluBackward(dZCore, dA, z, n);
-    reluGateBackward(dZFast, dA, z, n);
+    kernels.reluGateBackward(dZFast, dA, z, n);
     expectAllClose(dZFast, dZCore, 0, 'ReLU backward');
   });
 
@@ -189,19 +176,19 @@ describe('fast kernels against matmulNaive', () => {
     );
     core.reluBackward(expected, expected, z, batch * inDim);
     const a = new Float64Array(batch * inDim);
-    reluGate(a, z, batch * inDim);
-    const active = createSparseRows(a, batch, batch * inDim);
-    sparseRowsOf(active, a, batch, inDim);
-    const dOutRows = createSparseRows(dOut, batch, batch * outDim);
-    sparseRowsOf(dOutRows, dOut, batch, outDim);
+    kernels.reluGate(a, z, batch * inDim);
+    const active = kernels.createSparseRows(a, batch, batch * inDim);
+    kernels.sparseRowsOf(active, a, batch, inDim);
+    const dOutRows = kernels.createSparseRows(dOut, batch, batch * outDim);
+    kernels.sparseRowsOf(dOutRows, dOut, batch, outDim);
     const out = new Float64Array(batch * inDim).fill(NaN);
-    reluDenseBackwardInput(out, dOutRows, w, active, inDim, outDim);
+    kernels.reluDenseBackwardInput(out, dOutRows, w, active, inDim, outDim);
     expectAllClose(out, expected, 1e-13, 'masked input gradient');
   });
 
   it('sparseRowsOf refuses a matrix larger than its index', () => {
-    const s = createSparseRows(new Float32Array(1), 2, 8);
-    expect(() => sparseRowsOf(s, new Float32Array(12), 3, 4)).toThrow(
+    const s = kernels.createSparseRows(new Float32Array(1), 2, 8);
+    expect(() => kernels.sparseRowsOf(s, new Float32Array(12), 3, 4)).toThrow(
       /a \(3, 4\) matrix does not fit an index sized \(2 rows, 8 entries\)/,
     );
   });
@@ -213,14 +200,14 @@ describe('zero skipping in the first layer', () => {
 
   it('the synthetic images really are ~80% zeros, as MNIST is', () => {
     const x = syntheticImages(batch, 2);
-    const lit = sparseRowsOf(createSparseRows(x, batch, batch * D), x, batch, D) / (batch * D);
+    const lit = kernels.sparseRowsOf(kernels.createSparseRows(x, batch, batch * D), x, batch, D) / (batch * D);
     expect(lit).toBeGreaterThan(0.15);
     expect(lit).toBeLessThan(0.25);
   });
 
   it('a batch gathered from the indexed split runs exactly like the dense batch', () => {
     const split = syntheticImages(40, 21);
-    const index = sparseRowsFrom(split, 40, D);
+    const index = kernels.sparseRowsFrom(split, 40, D);
     expect(index.start[40]).toBe(split.filter((v) => v !== 0).length); // exactly the nonzeros
     expect(index.column.length).toBe(index.start[40]! + 1); // and the one spare slot the branch-free fill writes
     const order = Uint32Array.from({ length: 40 }, (_, i) => (i * 7) % 40);
@@ -229,7 +216,7 @@ describe('zero skipping in the first layer', () => {
     const wsDense = fast.createWorkspace(params, batch);
     const wsRows = fast.createWorkspace(params, batch);
     fast.forward(params, dense, batch, wsDense);
-    gatherSparseRows(wsRows.xRows, index, order, 3, batch);
+    kernels.gatherSparseRows(wsRows.xRows, index, order, 3, batch);
     fast.forwardRows(params, batch, wsRows);
     expect(Array.from(wsRows.logits)).toEqual(Array.from(wsDense.logits));
     expect(() => fast.forwardRows(params, batch - 1, wsRows)).toThrow('forwardRows: ws.xRows holds 16 images, expected the batch of 15');
@@ -297,7 +284,7 @@ describe('the fast path against the core, tensor by tensor', () => {
         const coreAct = core.forward(coreParams, stepX, stepY, batch);
         const correct = fast.countCorrect(coreAct.logits, stepY, batch, K);
         core.sgdStep(coreParams, core.backward(coreParams, coreAct, stepY, batch), lr);
-        sparseRowsOf(ws.xRows, stepX, batch, D);
+        kernels.sparseRowsOf(ws.xRows, stepX, batch, D);
         const fastStep = fast.trainStepRows(fastParams, stepY, batch, lr, ws);
         expectAllClose([fastStep.loss], [coreAct.loss], 1e-6 * coreAct.loss, `loss before step ${step}`);
         expect({ step, correct: fastStep.correct }).toEqual({ step, correct });
@@ -321,7 +308,7 @@ describe('training step and evaluation on the fast path', () => {
     const correct = fast.countCorrect(probe.logits, y, batch, K);
     const grads = cloneParams(fast.backward(before, y, batch, probe));
     const lr = 0.05;
-    sparseRowsOf(ws.xRows, x, batch, D);
+    kernels.sparseRowsOf(ws.xRows, x, batch, D);
     const step = fast.trainStepRows(params, y, batch, lr, ws);
     expect(step.loss).toBe(lossBefore);
     expect(step.correct).toBe(correct);

@@ -143,6 +143,16 @@ const RUN: RunMetadata = {
   wallSeconds: 183.46,
 };
 
+/** The gradient check's settings as metrics.json writes them (snake_case), shared by the fixture and the round-trip test. */
+const CHECK_SETTINGS_JSON = {
+  batch_size: 8,
+  seed: 42,
+  finite_difference_samples: 50,
+  finite_difference_skipped: 2,
+  step: 1e-5,
+  backend: 'wasm',
+} as const;
+
 function metrics(overrides: Partial<MetricsFile> = {}): MetricsFile {
   return {
     run: runMetadataJson(RUN),
@@ -156,12 +166,7 @@ function metrics(overrides: Partial<MetricsFile> = {}): MetricsFile {
         w1: { max_abs_error: 5e-8, max_rel_error: 2e-5, max_rounding_ratio: 0.171 },
         b3: { max_abs_error: 1e-8, max_rel_error: 3e-6, max_rounding_ratio: 0.042 },
       },
-      batch_size: 8,
-      seed: 42,
-      finite_difference_samples: 50,
-      finite_difference_skipped: 2,
-      step: 1e-5,
-      backend: 'wasm',
+      ...CHECK_SETTINGS_JSON,
     },
     stage_seconds: { load: 0.42, train: 48.2, reference: 95.1 },
     ...overrides,
@@ -539,12 +544,7 @@ describe("metrics.json's gradient_check block", () => {
     expect(block).toEqual({
       finite_difference: { 'dense1/kernel': { max_abs_error: 1.2e-9, max_rel_error: 3.4e-7 } },
       tfjs: { 'dense1/kernel': { max_abs_error: 5e-8, max_rel_error: 2e-5, max_rounding_ratio: 0.171 } },
-      batch_size: 8,
-      seed: 42,
-      finite_difference_samples: 50,
-      finite_difference_skipped: 2,
-      step: 1e-5,
-      backend: 'wasm',
+      ...CHECK_SETTINGS_JSON,
     });
   });
 
