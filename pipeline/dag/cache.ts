@@ -5,9 +5,9 @@
 // and what the stage read to make the entry (so a rerun can say what changed);
 // an entry whose manifest or bytes are damaged is reported and recomputed.
 
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { fileRecord, recordProblem, sha256, writeFileAtomic, writeFileWithPath } from '../file-records.js';
 import { processAlive } from '../output/lock.js';
 
 const TYPED_ARRAYS = { Float32Array, Float64Array, Uint8Array, Uint32Array, Int32Array } as const;
@@ -156,53 +156,6 @@ function readManifest(manifestFile: string): Manifest {
   }
   const manifest = parsed as unknown as Manifest;
   return { ...manifest, made: isMade(parsed.made) ? parsed.made : undefined };
-}
-
-function sha256(data: Uint8Array | string): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** What a manifest records of a file, here and in a published report folder: its size and SHA-256. */
-export interface FileRecord {
-  bytes: number;
-  sha256: string;
-}
-
-export function fileRecord(data: Uint8Array | string): FileRecord {
-  return { bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength, sha256: sha256(data) };
-}
-
-/** Why `file`, whose contents are `data` (null: it is missing), no longer matches its record; null when it does. */
-export function recordProblem(file: string, expected: FileRecord, data: Uint8Array | null): string | null {
-  if (data === null) return `${file}: expected ${expected.bytes} bytes, found the file missing`;
-  if (data.byteLength !== expected.bytes)
-    return `${file}: expected ${expected.bytes} bytes with SHA-256 ${expected.sha256.slice(0, 12)}…, found ${data.byteLength} bytes`;
-  const digest = sha256(data);
-  return digest === expected.sha256 ? null : `${file}: expected SHA-256 ${expected.sha256.slice(0, 12)}…, found ${digest.slice(0, 12)}…`;
-}
-
-/** writeFileSync whose error names the file: a failed write (ENOSPC, EDQUOT) carries no path of its own. */
-function writeFileWithPath(file: string, data: Uint8Array | string): void {
-  try {
-    writeFileSync(file, data);
-  } catch (error) {
-    const errno = error as NodeJS.ErrnoException;
-    if (errno && typeof errno.code === 'string' && typeof errno.path !== 'string') errno.path = file;
-    throw error;
-  }
-}
-
-/** Writes `data` to `file` through a temporary name and a rename, so readers never see half a file. */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
-  mkdirSync(path.dirname(file), { recursive: true });
-  const temporary = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  try {
-    writeFileWithPath(temporary, data);
-    renameSync(temporary, file);
-  } catch (error) {
-    rmSync(temporary, { force: true });
-    throw error;
-  }
 }
 
 /** Whether `stageDir/key` is an entry we wrote: a folder with our manifest (a damaged one counts: it is ours to replace). */

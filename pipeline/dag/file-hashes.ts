@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { writeFileAtomic } from './cache.js';
+import { writeFileAtomic } from '../file-records.js';
 
 const STATE_VERSION = 2; // 2: ctime is remembered too
 const CHUNK_BYTES = 1 << 20; // hash in 1 MiB reads: no 47 MB buffer just for a fingerprint

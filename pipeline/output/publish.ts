@@ -41,7 +41,7 @@ import {
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { fileRecord, recordProblem, type FileRecord } from '../dag/cache.js';
+import { fileRecord, recordProblem, type FileRecord } from '../file-records.js';
 import { processAlive } from './lock.js';
 
 export const PUBLISH_MANIFEST = 'manifest.json';
