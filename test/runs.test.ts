@@ -7,7 +7,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { RunRow } from '../pipeline/runs.js';
 import type { MetricsFile } from '../pipeline/types.js';
-import { ROOT, runCli } from './helpers/cli.js';
+import { processStartTime } from '../pipeline/output/lock.js';
+import { ROOT, runCli, startCli } from './helpers/cli.js';
+import { snapshot } from './helpers/files.js';
 
 const PIPELINE = 'pipeline/cli/pipeline.ts';
 const SIZE = ['--train-size', '1000', '--val-size', '200', '--test-size', '300', '--backend', 'wasm', '--jobs', '1'];
@@ -129,6 +131,27 @@ describe('--compare', () => {
 });
 
 describe('--gc', () => {
+  it('waits for a run that holds the cache lock, removing nothing meanwhile', async () => {
+    const lock = path.join(work, '.cache.lock'); // beside --cache-dir <work>/cache
+    writeFileSync(lock, `${JSON.stringify({ pid: process.pid, started: processStartTime(process.pid) })}\n`);
+    const before = snapshot(cache);
+    const child = startCli(PIPELINE, ['--gc', folder('e3'), '--cache-dir', cache]);
+    let output = '';
+    await new Promise<void>((resolve) => {
+      const seen = (chunk: Buffer) => {
+        output += chunk.toString();
+        if (output.includes('waiting')) resolve();
+      };
+      child.stdout.on('data', seen);
+      child.stderr.on('data', seen);
+    });
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.on('exit', resolve));
+    rmSync(lock);
+    expect(output).toContain(`another run (pid ${process.pid}) is writing ${cache}/ (the cache); waiting`);
+    expect(snapshot(cache)).toEqual(before);
+  }, 60_000);
+
   it('keeps what one folder was made from and frees the others, touching no report folder; a rerun there trains nothing', () => {
     const keys = (name: string) => metricsOf(name).stage_keys!;
     const before = { lr05: readFileSync(path.join(folder('lr05'), 'metrics.json')) };
