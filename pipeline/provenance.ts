@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import { runMemoryPeak } from './memory.js';
 import type { Provenance, RunMetadata } from './types.js';
 
 /**
@@ -61,14 +62,20 @@ export function trainedBy(backend: string, repository = REPOSITORY): Provenance 
   };
 }
 
-/** Date, commit, versions and machine of this run; "unknown" where git or a package cannot say. */
+/**
+ * Date, commit, versions, machine and memory of this run; "unknown" where git or a package cannot say.
+ * The memory is the CLI's sampler's peak so far (pipeline/memory.ts), null when no sampler runs.
+ */
 export function runMetadata(backend: string, repository = REPOSITORY): RunMetadata {
   const cpus = os.cpus();
+  const memory = runMemoryPeak();
   return {
     ...trainedBy(backend, repository),
     os: `${os.platform()} ${os.release()} (${os.arch()})`,
     cpuModel: cpus[0]?.model.trim() ?? 'unknown',
     cpuCores: cpus.length,
     wallSeconds: process.uptime(),
+    peakMemoryMiB: memory ? Math.round((memory.bytes / 1024 ** 2) * 10) / 10 : null,
+    peakMemoryProcesses: memory?.processes ?? null,
   };
 }

@@ -201,6 +201,8 @@ export interface RunMetadata extends Provenance {
   cpuModel: string;
   cpuCores: number;
   wallSeconds: number; // process start to the report stage
+  peakMemoryMiB: number | null; // peak resident memory of all the run's processes together, sampled every 0.1 s, up to the report stage; null where it cannot be measured
+  peakMemoryProcesses: number | null; // how many processes were alive at that peak
 }
 
 /** A model's `trained_by` block in metrics.json, and the start of the `run` block. */
@@ -220,6 +222,8 @@ export interface RunMetadataJson extends ProvenanceJson {
   cpu_model: string;
   cpu_cores: number;
   wall_seconds: number;
+  peak_memory_mib: number | null; // all the run's processes together, sampled every 0.1 s; null where it cannot be measured
+  peak_memory_processes: number | null;
 }
 
 /** The contract of reports/metrics.json. */

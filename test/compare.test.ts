@@ -60,6 +60,8 @@ function metrics(config: Partial<Config>, tfjs: ImplementationMetrics, reference
       cpuModel: 'Test CPU',
       cpuCores: 2,
       wallSeconds: 60,
+      peakMemoryMiB: null,
+      peakMemoryProcesses: null,
     }),
     config: { ...DEFAULTS, epochs: 3, ...config },
     backend: 'cpu',

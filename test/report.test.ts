@@ -141,6 +141,8 @@ const RUN: RunMetadata = {
   cpuModel: 'Test CPU @ 2.10GHz',
   cpuCores: 2,
   wallSeconds: 183.46,
+  peakMemoryMiB: 612.4,
+  peakMemoryProcesses: 3,
 };
 
 /** The gradient check's settings as metrics.json writes them (snake_case), shared by the fixture and the round-trip test. */

@@ -11,6 +11,7 @@ import type { Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './failures.js';
 import { StartupError, prepareCacheFolder, prepareOutputFolders } from './startup.js';
 import { InterruptedError } from '../dag/interrupted.js';
+import { startRunMemorySampler, type TreeMemory } from '../memory.js';
 import { consoleProgress } from '../progress.js';
 import { RUN_STARTED_ENV, runStartedAt } from '../provenance.js';
 import { counted, duration, percent } from '../render/format.js';
@@ -18,14 +19,17 @@ import type { MetricsFile } from '../types.js';
 
 const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
-/** The run's last lines: what it scored, how long it took (since the process started), where to look, and what to try next. */
-function closingLines(config: Config, wallSeconds: number): string[] {
+/** The run's last lines: what it scored, how long it took (since the process started) and the memory it held, where to look, and what to try next. */
+function closingLines(config: Config, wallSeconds: number, memory: TreeMemory | null): string[] {
   const metricsPath = path.join(config.out, 'metrics.json');
   if (!existsSync(metricsPath)) return [];
   const metrics = JSON.parse(readFileSync(metricsPath, 'utf8')) as MetricsFile;
   const accuracies = [`TF.js ${percent(metrics.tfjs.test_accuracy)}`];
   if (metrics.reference) accuracies.push(`reference ${percent(metrics.reference.test_accuracy)}`);
+  const processes = (count: number) => (count === 1 ? 'one process' : `all ${count} processes together`);
+  const peakMemory = memory ? [`peak memory: ${(memory.bytes / 1024 ** 2).toFixed(0)} MiB, ${processes(memory.processes)}`] : [];
   return [
+    ...peakMemory, // before the four lines test/cli-summary.test.ts reads as the last
     `test accuracy: ${accuracies.join(', ')} (${counted(metrics.config.epochs, 'epoch')}, ${counted(metrics.config.trainSize, 'training image')})`,
     `wall time: ${duration(wallSeconds, 1)}`,
     `open ${shellWord(path.join(config.out, 'index.html'))}`,
@@ -53,6 +57,7 @@ async function main(): Promise<number> {
   const flags = await readFlags(() => parseArgs(hideBin(process.argv)), 'pipeline');
   if ('exitCode' in flags) return flags.exitCode;
   const { invocation } = flags;
+  const memory = invocation.mode === 'run' ? startRunMemorySampler() : null; // the sum over this process and its stage processes
 
   const controller = new AbortController();
   const interrupt = (signal: NodeJS.Signals) => {
@@ -79,7 +84,8 @@ async function main(): Promise<number> {
       const ran = reports.filter((r) => r.outcome === 'ran').map((r) => r.name);
       progress.log(`done: ran ${ran.length > 0 ? ran.join(', ') : 'nothing (all cached)'}; reports in ${invocation.config.out}/`);
       const published = reports.some((r) => r.name === 'report' && r.outcome === 'ran');
-      if (published) for (const line of closingLines(invocation.config, performance.now() / 1000)) progress.log(line);
+      if (published)
+        for (const line of closingLines(invocation.config, performance.now() / 1000, memory?.stop() ?? null)) progress.log(line);
     }
     return 0;
   } catch (error) {

@@ -146,6 +146,9 @@ function summary({ metrics, implementations }: Report): Section {
           [
             { strong: 'Run' },
             `: started ${run.started_at.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}, ${seconds(run.wall_seconds)} s wall time in all`,
+            run.peak_memory_mib === null || run.peak_memory_processes === null
+              ? ''
+              : `, peak memory ${run.peak_memory_mib.toFixed(0)} MiB over ${run.peak_memory_processes} process${run.peak_memory_processes === 1 ? '' : 'es'} (all together, sampled every 0.1 s)`,
           ],
           [
             { strong: 'Code' },

@@ -67,6 +67,8 @@ export function runMetadataJson(run: RunMetadata): RunMetadataJson {
     cpu_model: run.cpuModel,
     cpu_cores: run.cpuCores,
     wall_seconds: run.wallSeconds,
+    peak_memory_mib: run.peakMemoryMiB,
+    peak_memory_processes: run.peakMemoryProcesses,
   };
 }
 
