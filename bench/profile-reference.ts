@@ -11,7 +11,7 @@ import { initialWeights } from '../pipeline/stages/init.js';
 import { softmaxCrossEntropyForward } from '../reference/network.js';
 import * as kernels from '../reference/fast/kernels.js';
 import * as net from '../reference/fast/network.js';
-import { D, H1, H2, K, cloneParams } from '../reference/shapes.js';
+import { D, H1, H2, K, cloneParams, scalePixels } from '../reference/shapes.js';
 import { trainReferenceAsync } from '../reference/sgd.js';
 import { subsetDataset } from './subset.js';
 
@@ -31,7 +31,7 @@ const params = warm.params;
 const scratch = cloneParams(params); // the updates land here, so every repetition sees the same weights
 const ws = net.createWorkspace(params, BATCH);
 const y = full.train.oneHot.subarray(0, BATCH * K);
-kernels.sparseRowsOf(ws.xRows, full.train.images.subarray(0, BATCH * D), BATCH, D);
+kernels.sparseRowsOf(ws.xRows, scalePixels(full.train.images.subarray(0, BATCH * D)), BATCH, D);
 const g = ws.grads;
 
 // In the order trainStepRows runs them; each reads what the ones before it left in ws.

@@ -68,7 +68,10 @@ try {
   ].join('\n');
   mkdirSync(parsed.out, { recursive: true });
   writeFileSync(path.join(parsed.out, 'bench-runs.md'), text);
-  writeFileSync(path.join(parsed.out, 'bench-runs.json'), `${JSON.stringify({ trainings: parsed.trainings, command, inProcess }, null, 2)}\n`);
+  writeFileSync(
+    path.join(parsed.out, 'bench-runs.json'),
+    `${JSON.stringify({ trainings: parsed.trainings, command, inProcess }, null, 2)}\n`,
+  );
   process.stdout.write(text);
 } finally {
   rmSync(scratch, { recursive: true, force: true });

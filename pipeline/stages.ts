@@ -8,7 +8,7 @@
 //                       └─ + init ────► experiment-<variant> (one each) ─► experiments
 //
 // 1. load        read and check the four IDX files
-// 2. preprocess  scale pixels to [0, 1], one-hot labels, split train / validation / test
+// 2. preprocess  split train / validation / test, one-hot labels; pixels stay bytes, scaled to [0, 1] per batch
 // 3. init        Glorot-uniform weights from the seed, shared by both trainings
 // 4. gradcheck   reference gradients against finite differences and against TF.js
 // 5. train       TF.js, mini-batch SGD over the shared shuffle
@@ -99,10 +99,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
     }),
     stage({
       name: 'preprocess',
-      description: 'scale pixels, one-hot labels, split train / validation / test',
+      description: 'split train / validation / test, one-hot labels (pixels stay bytes)',
       inputs: ['load'],
       reads: ['trainSize', 'valSize', 'testSize'],
-      version: 1,
+      version: 2, // 2: pixels kept as bytes, scaled per batch (a quarter of the memory)
       run: ({ load }, { config }) => {
         checkSizes(config, load.train.count, load.test.count);
         return preprocessDataset(load, config.trainSize, config.valSize, config.testSize);

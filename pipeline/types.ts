@@ -3,7 +3,7 @@
 // N = images in a split, D = 784, K = 10.
 
 import type { EpochRecord } from '../reference/epochs.js';
-import type { Params } from '../reference/shapes.js';
+import type { Params, Pixels } from '../reference/shapes.js';
 import type { Config } from './config.js';
 import type { ExperimentsMetrics } from './experiments/comparison.js';
 
@@ -27,7 +27,7 @@ export interface Mnist {
 
 /** One split after preprocessing. */
 export interface Split {
-  images: Float32Array; // (N, D) in [0, 1]
+  images: Pixels; // (N, D) bytes 0–255, as in the IDX file; scalePixels makes the network's floats per batch
   labels: Uint8Array; // (N)
   oneHot: Float32Array; // (N, K)
   count: number;

@@ -8,14 +8,14 @@
 // @tensorflow or anything of pipeline/.
 
 import { trainEpochs, type EpochObserver, type EpochRecord, type EpochTrainer } from './epochs.js';
-import { gatherSparseRows, sparseRowsFrom } from './fast/kernels.js';
+import { gatherSparseRows, sparseRowsFromPixels } from './fast/kernels.js';
 import { createWorkspace, evaluate, trainStepRows, type StepResult, type Workspace } from './fast/network.js';
 import { StepTeam, checkThreads, shareParams } from './fast/threads.js';
-import { D, K, cloneParams, type Params } from './shapes.js';
+import { D, K, cloneParams, type Params, type Pixels } from './shapes.js';
 
 /** What training reads of a split (pipeline/types.ts's Split fits). */
 export interface TrainingSplit {
-  images: Float32Array; // (N, D) in [0, 1]
+  images: Pixels; // (N, D) bytes 0–255, scaled to [0, 1] where used (scalePixels)
   oneHot: Float32Array; // (N, K)
   count: number;
 }
@@ -131,7 +131,7 @@ async function trainWith(dataset: TrainingData, trainer: Trainer, opts: Referenc
   // without copying or rescanning ~80% zeros. The indexing counts as training time.
   opts.onStart?.();
   const indexStart = performance.now();
-  const trainRows = sparseRowsFrom(train.images, train.count, D); // (N, D) as nonzeros
+  const trainRows = sparseRowsFromPixels(train.images, train.count, D); // (N, D) as nonzeros, scaled
   const indexSeconds = (performance.now() - indexStart) / 1000;
 
   const epochTrainer: EpochTrainer = {

@@ -15,6 +15,19 @@ export const MAX_THREADS = 8;
 /** Any float buffer: Float32Array trains, Float64Array checks gradients. */
 export type FloatArray = Float32Array | Float64Array;
 
+/**
+ * Images are kept as the IDX files store them, one byte a pixel (0–255): a quarter of float32's
+ * memory in the dataset, the cache and every process. The network sees p / 255 in float32, made
+ * per batch or chunk by scalePixels, the one place that scales: the same floats as scaling the whole split up front.
+ */
+export type Pixels = Uint8Array;
+
+/** out[i] = pixels[i] / 255, as float32: the network's input in [0, 1]. */
+export function scalePixels(pixels: Pixels, out: Float32Array = new Float32Array(pixels.length)): Float32Array {
+  for (let i = 0; i < pixels.length; i++) out[i] = pixels[i]! / 255;
+  return out;
+}
+
 export interface Params<T extends FloatArray = Float32Array> {
   w1: T; // (D, H1)
   b1: T; // (H1)

@@ -3,7 +3,7 @@
 // tiny run produces the table, chart and metrics block.
 
 import * as tf from '@tensorflow/tfjs';
-import { D, H1, H2, IMAGE_SIDE, K } from '../reference/shapes.js';
+import { D, H1, H2, IMAGE_SIDE, K, scalePixels } from '../reference/shapes.js';
 import { selectBackend } from '../pipeline/tfjs/backend.js';
 import { DEFAULTS } from '../pipeline/config.js';
 import { evaluateModels } from '../pipeline/stages/evaluate.js';
@@ -90,7 +90,7 @@ describe('the variants', () => {
 });
 
 describe('augmentation', () => {
-  const images = () => dataset.train.images.subarray(0, 50 * D);
+  const images = () => scalePixels(dataset.train.images.subarray(0, 50 * D));
   const spec = findVariant('augment').recipe.augment!;
 
   it('is seeded: the same seed and epoch give the same images, another epoch others', () => {

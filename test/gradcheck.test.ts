@@ -35,15 +35,15 @@ import {
 } from '../reference/finite-differences.js';
 import { backward, forward } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
-import { D, H1, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, type ParamName, type Params } from '../reference/shapes.js';
-import { syntheticImages } from './helpers/numeric.js';
+import { D, H1, K, PARAM_NAMES, TFJS_WEIGHT_NAMES, scalePixels, type ParamName, type Params } from '../reference/shapes.js';
+import { syntheticPixels } from './helpers/numeric.js';
 
 function syntheticSplit(count: number, seed: number): Split {
   const random = mulberry32(seed + 1);
   const labels = Uint8Array.from({ length: count }, () => Math.floor(random() * K));
   const oneHot = new Float32Array(count * K);
   labels.forEach((label, n) => (oneHot[n * K + label] = 1));
-  return { images: syntheticImages(count, seed), labels, oneHot, count };
+  return { images: syntheticPixels(count, seed), labels, oneHot, count };
 }
 
 function syntheticDataset(seed: number): Dataset {
@@ -66,7 +66,10 @@ function initialParams(seed: number): Params {
 }
 
 function batchOf(split: Split, batch: number): { x: Float64Array; y: Float64Array } {
-  return { x: Float64Array.from(split.images.subarray(0, batch * D)), y: Float64Array.from(split.oneHot.subarray(0, batch * K)) };
+  return {
+    x: Float64Array.from(scalePixels(split.images.subarray(0, batch * D))),
+    y: Float64Array.from(split.oneHot.subarray(0, batch * K)),
+  };
 }
 
 beforeAll(async () => {
@@ -169,7 +172,7 @@ describe('finite differences (float64)', () => {
 
 describe('TF.js gradients (wasm)', () => {
   const dataset = syntheticDataset(4);
-  const x = dataset.train.images.subarray(0, 8 * D);
+  const x = scalePixels(dataset.train.images.subarray(0, 8 * D));
   const y = dataset.train.oneHot.subarray(0, 8 * K);
   let params: Params;
   beforeAll(() => {
@@ -286,14 +289,15 @@ describe('TF.js gradients on any images in [0, 1]', () => {
     params = initialParams(5);
   });
 
-  const imageKinds: Record<string, (mnistImages: Float32Array) => Float32Array> = {
+  // Pixels are bytes (0–255), which the network sees as p / 255 in [0, 1].
+  const imageKinds: Record<string, (mnistImages: Uint8Array) => Uint8Array> = {
     MNIST: (images) => images,
-    'inverted MNIST (x → 1 − x)': (images) => images.map((v) => 1 - v),
-    'all-ones': (images) => images.map(() => 1),
+    'inverted MNIST (x → 1 − x)': (images) => images.map((v) => 255 - v),
+    'all-ones': (images) => images.map(() => 255),
     'all-zeros': (images) => images.map(() => 0),
     'uniform in [0, 1]': (images) => {
       const random = mulberry32(11);
-      return images.map(() => random());
+      return images.map(() => Math.floor(random() * 256));
     },
     'one MNIST image, repeated': (images) => images.map((_, i) => images[i % D]!),
   };
@@ -329,7 +333,7 @@ describe('TF.js gradients on any images in [0, 1]', () => {
   // sums cancel; it reads ≥ 3.9 u·scale on inverted MNIST (w2), against ≤ 0.3 for honest gradients.
   it.each(['MNIST', 'inverted MNIST (x → 1 − x)'])('%s: fails a relative error of 1e-4 in every entry of any tensor, batch 8', (kind) => {
     const { train } = datasetOf(kind);
-    const x = train.images.subarray(0, 8 * D);
+    const x = scalePixels(train.images.subarray(0, 8 * D));
     const y = train.oneHot.subarray(0, 8 * K);
     const ours = referenceGradients32(params, x, y, 8);
     const theirs = tfjsGradients(params, x, y, 8);

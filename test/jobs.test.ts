@@ -219,12 +219,18 @@ function results(reports: string) {
   delete metrics.stage_seconds;
   delete metrics.run.started_at; // the run's metadata: when, and how long
   delete metrics.run.wall_seconds;
+  delete metrics.run.peak_memory_mib; // and how much memory its processes held
+  delete metrics.run.peak_memory_processes;
   for (const key of ['out', 'cacheDir', 'jobs']) delete metrics.config[key];
   for (const block of [metrics.tfjs, metrics.reference]) {
     delete block.train_seconds;
     delete block.train_samples_per_second;
+    delete block.trained_by.started_at; // when the run that trained it started
   }
-  for (const variant of Object.values(metrics.experiments.variants) as { train_seconds?: number }[]) delete variant.train_seconds;
+  for (const variant of Object.values(metrics.experiments.variants) as { train_seconds?: number; trained_by: { started_at?: string } }[]) {
+    delete variant.train_seconds;
+    delete variant.trained_by.started_at;
+  }
   return metrics;
 }
 

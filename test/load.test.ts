@@ -4,6 +4,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { DataError, IMAGE_MAGIC, LABEL_MAGIC, loadMnist, parseImages, parseLabels } from '../pipeline/stages/load.js';
 import { preprocessDataset } from '../pipeline/stages/preprocess.js';
+import { D, scalePixels } from '../reference/shapes.js';
 import { imageFileBytes, labelFileBytes, writeFakeMnist } from './helpers/idx.js';
 import { ROOT } from './helpers/cli.js';
 import { spawnSync } from 'node:child_process';
@@ -135,15 +136,28 @@ describe('inputs are read only as far as their header promises', () => {
   });
 });
 
+describe('scalePixels', () => {
+  it('gives p / 255 in float32, the floats the network saw when whole splits were scaled up front', () => {
+    const pixels = Uint8Array.from({ length: 256 }, (_, p) => p);
+    const scaled = scalePixels(pixels);
+    expect(scaled).toBeInstanceOf(Float32Array);
+    for (let p = 0; p < 256; p++) expect(scaled[p]).toBe(Math.fround(p / 255));
+    expect([scaled[0], scaled[255]]).toEqual([0, 1]);
+  });
+});
+
 describe('preprocessDataset', () => {
-  it('scales to [0, 1], one-hot encodes and splits train / validation / test', () => {
+  it('keeps the pixels as bytes, one-hot encodes and splits train / validation / test', () => {
     const mnist = loadMnist(fakeMnist());
     const data = preprocessDataset(mnist, 40, 15, 20);
     expect(data.train.count).toBe(40);
     expect(data.validation.count).toBe(15);
     expect(data.validationOffset).toBe(45);
     expect(Array.from(data.validation.labels)).toEqual(Array.from(mnist.train.labels.slice(45)));
-    expect(Math.max(...data.train.images)).toBe(1);
+    expect(data.train.images).toBeInstanceOf(Uint8Array);
+    expect(Array.from(data.train.images)).toEqual(Array.from(mnist.train.images.subarray(0, 40 * D)));
+    expect(Array.from(data.validation.images)).toEqual(Array.from(mnist.train.images.subarray(45 * D, 60 * D)));
+    expect(Math.max(...data.train.images)).toBe(255);
     expect(Math.min(...data.train.images)).toBe(0);
     const row = Array.from(data.test.oneHot.subarray(30, 40)); // test image 3
     expect(row).toEqual([0, 0, 0, 1, 0, 0, 0, 0, 0, 0]);

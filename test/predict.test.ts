@@ -24,7 +24,7 @@ import { createCanvas, loadImage, type Canvas } from 'canvas';
 import type * as tf from '@tensorflow/tfjs';
 import { argmax } from '../reference/network.js';
 import { mulberry32 } from '../reference/random.js';
-import { D, K } from '../reference/shapes.js';
+import { D, K, scalePixels } from '../reference/shapes.js';
 import { predictProbabilities } from '../pipeline/tfjs/model.js';
 import { MAX_WORKING_SIDE, decodeImage } from '../pipeline/predict/decode.js';
 import { ModelError, formatResult, loadTrainedModel, predictFiles, reportFolder, type FileResult } from '../pipeline/predict/classify.js';
@@ -87,7 +87,7 @@ function digitCanvas(
 }
 
 function testDigit(index: number): Float32Array {
-  return dataset.test.images.slice(index * D, (index + 1) * D);
+  return scalePixels(dataset.test.images.subarray(index * D, (index + 1) * D));
 }
 
 function gray(canvas: Canvas): GrayImage {

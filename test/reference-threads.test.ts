@@ -8,7 +8,7 @@ import { preprocessDataset } from '../pipeline/stages/preprocess.js';
 import { sparseRowsOf } from '../reference/fast/kernels.js';
 import { createWorkspace } from '../reference/fast/network.js';
 import { MAX_THREADS, StepTeam, WorkerStartError, shareParams } from '../reference/fast/threads.js';
-import { D, PARAM_NAMES, type Params } from '../reference/shapes.js';
+import { D, PARAM_NAMES, scalePixels, type Params } from '../reference/shapes.js';
 import { trainReferenceAsync, type ReferenceTraining } from '../reference/sgd.js';
 import { glorotParams } from './helpers/numeric.js';
 
@@ -132,7 +132,7 @@ describe('StepTeam', () => {
       // The worker fails at the first work it claims; the main thread may have done a step alone before that.
       const steps = () => {
         for (let step = 0; step < 200; step++) {
-          sparseRowsOf(ws.xRows, dataset.train.images.subarray(0, 64 * D), 64, D);
+          sparseRowsOf(ws.xRows, scalePixels(dataset.train.images.subarray(0, 64 * D)), 64, D);
           team.step(dataset.train.oneHot.subarray(0, 640), 64);
         }
       };

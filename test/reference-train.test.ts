@@ -15,7 +15,7 @@ import { DivergenceError, InterruptedError, trainEpochs, type BatchProgress, typ
 import { sparseRowsOf } from '../reference/fast/kernels.js';
 import { createWorkspace, evaluate, trainStepRows } from '../reference/fast/network.js';
 import { batchCount, epochPermutation, mulberry32 } from '../reference/random.js';
-import { D, K, PARAM_NAMES, cloneParams, type Params } from '../reference/shapes.js';
+import { D, K, PARAM_NAMES, cloneParams, scalePixels, type Params } from '../reference/shapes.js';
 import { trainReferenceAsync } from '../reference/sgd.js';
 import { expectAllClose } from './helpers/numeric.js';
 
@@ -25,14 +25,14 @@ const OPTIONS = { epochs: 2, batchSize: 32, lr: 0.1, seed: 11 };
 /** Images (N, D), ~80% zeros, whose label is which of ten fixed pixel blocks is brightest: learnable, not trivial. */
 function syntheticSplit(count: number, seed: number): Split {
   const random = mulberry32(seed);
-  const images = new Float32Array(count * D);
+  const images = new Uint8Array(count * D); // (N, D) bytes
   const labels = new Uint8Array(count);
   for (let n = 0; n < count; n++) {
     const label = Math.floor(random() * K);
     labels[n] = label;
     for (let d = 0; d < D; d++) {
       const inBlock = Math.floor(d / 78) === label;
-      if (random() < (inBlock ? 0.6 : 0.15)) images[n * D + d] = 1 - random();
+      if (random() < (inBlock ? 0.6 : 0.15)) images[n * D + d] = 1 + Math.floor(random() * 255);
     }
   }
   const oneHot = new Float32Array(count * K);
@@ -64,7 +64,7 @@ function gather(rows: Uint32Array): { x: Float32Array; y: Float32Array } {
   const x = new Float32Array(rows.length * D); // (B, D)
   const y = new Float32Array(rows.length * K); // (B, K)
   rows.forEach((row, r) => {
-    x.set(dataset.train.images.subarray(row * D, (row + 1) * D), r * D);
+    scalePixels(dataset.train.images.subarray(row * D, (row + 1) * D), x.subarray(r * D, (r + 1) * D));
     y.set(dataset.train.oneHot.subarray(row * K, (row + 1) * K), r * K);
   });
   return { x, y };

@@ -222,11 +222,14 @@ describe('cache integrity and determinism', () => {
       delete metrics.stage_seconds;
       delete metrics.run.started_at; // the run block's date and wall time are timings too
       delete metrics.run.wall_seconds;
+      delete metrics.run.peak_memory_mib; // memory is measured, like time
+      delete metrics.run.peak_memory_processes;
       delete metrics.config.out;
       delete metrics.config.cacheDir;
       for (const block of [metrics.tfjs, metrics.reference]) {
         delete block.train_seconds;
         delete block.train_samples_per_second;
+        delete block.trained_by.started_at; // when the run that trained it started
       }
       return metrics;
     };

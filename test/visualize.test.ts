@@ -27,8 +27,8 @@ const TEST_COUNT = 60;
 
 function randomSplit(count: number, seed: number): Split {
   const random = mulberry32(seed);
-  const images = new Float32Array(count * D); // (N, D)
-  for (let i = 0; i < images.length; i++) images[i] = random() < 0.7 ? 0 : random();
+  const images = new Uint8Array(count * D); // (N, D) bytes
+  for (let i = 0; i < images.length; i++) images[i] = random() < 0.7 ? 0 : Math.floor(random() * 256);
   const labels = new Uint8Array(count);
   const oneHot = new Float32Array(count * K); // (N, K)
   for (let i = 0; i < count; i++) {

@@ -4,7 +4,7 @@
 // Every figure is laid out in CSS pixels (text ≥ 12 px) and drawn at SCALE×.
 
 import { createCanvas, type Canvas, type CanvasRenderingContext2D } from 'canvas';
-import { D, IMAGE_SIDE } from '../../reference/shapes.js';
+import { D, IMAGE_SIDE, type Pixels } from '../../reference/shapes.js';
 import { FONT_FAMILY, registerFonts } from './charts.js';
 import { sequentialColour, type Rgb } from './colours.js';
 
@@ -124,16 +124,9 @@ export function strokeBox(
 }
 
 /** Test image `index` of an (N, D) buffer, as dark ink on white. */
-export function drawDigit(
-  ctx: CanvasRenderingContext2D,
-  images: Float32Array,
-  index: number,
-  x: number,
-  y: number,
-  pixelSize: number,
-): void {
+export function drawDigit(ctx: CanvasRenderingContext2D, images: Pixels, index: number, x: number, y: number, pixelSize: number): void {
   const offset = index * D; // row stride of the (N, D) image buffer
-  drawRaster(ctx, x, y, IMAGE_SIDE, IMAGE_SIDE, pixelSize, (pixel) => inkColour(images[offset + pixel]!));
+  drawRaster(ctx, x, y, IMAGE_SIDE, IMAGE_SIDE, pixelSize, (pixel) => inkColour(images[offset + pixel]! / 255));
 }
 
 export interface ColourBarTick {

@@ -3,7 +3,7 @@
 // D = 784 = 28×28 pixels, H1 = 128, H2 = 64, K = 10.
 
 import { forward } from '../../reference/network.js';
-import { D, H1, H2, IMAGE_SIDE, K, type Params } from '../../reference/shapes.js';
+import { D, H1, H2, IMAGE_SIDE, K, scalePixels, type Params, type Pixels } from '../../reference/shapes.js';
 import type { ConfusedPair, Example, Split } from '../types.js';
 import { percent, thousands } from './format.js';
 import {
@@ -104,7 +104,7 @@ const SAMPLE_CELL_HEIGHT = DIGIT_TILE + 2 * (LABEL_SIZE + 5) + 20;
  * Test digits with their true label, prediction and confidence. Wrong
  * predictions get a red border and a red label.
  */
-export function samplePredictionsPng(images: Float32Array /* (N, D) */, samples: Example[]): Uint8Array {
+export function samplePredictionsPng(images: Pixels /* (N, D) */, samples: Example[]): Uint8Array {
   const columns = Math.max(1, Math.min(SAMPLE_COLUMNS, samples.length));
   const rows = Math.max(1, Math.ceil(samples.length / columns));
   const wrongCount = samples.filter((sample) => sample.label !== sample.predicted).length;
@@ -295,7 +295,7 @@ function activationsPerDigit(test: Split, params: Params, predictions: Uint8Arra
   }
   const shown = chosen.filter((index): index is number => index !== null);
   const images = new Float32Array(shown.length * D); // (shown, D)
-  shown.forEach((index, row) => images.set(test.images.subarray(index * D, (index + 1) * D), row * D));
+  shown.forEach((index, row) => scalePixels(test.images.subarray(index * D, (index + 1) * D), images.subarray(row * D, (row + 1) * D)));
   const { a1, a2 } = forward(params, images, null, shown.length); // (shown, H1), (shown, H2); no labels, no loss
   const activations = chosen.map((index) => {
     if (index === null) return null;

@@ -1,14 +1,13 @@
-// Stage preprocess (after load): pixels to float32 in [0, 1], labels to one-hot, and the
-// train / validation / test split.
+// Stage preprocess (after load): the train / validation / test split, labels to one-hot.
+// Pixels stay bytes (0–255); each batch is scaled to float32 in [0, 1] where it is used
+// (scalePixels in reference/shapes.ts), so no process holds a float copy of a whole split.
 
 import { D, K } from '../../reference/shapes.js';
 import { checkSizes } from '../config.js';
 import type { Dataset, Mnist, RawSplit, Split } from '../types.js';
 
 function toSplit(raw: RawSplit, start: number, count: number): Split {
-  const images = new Float32Array(count * D); // (N, D)
-  const source = raw.images.subarray(start * D, (start + count) * D);
-  for (let i = 0; i < source.length; i++) images[i] = source[i]! / 255;
+  const images = raw.images.slice(start * D, (start + count) * D); // (N, D) bytes
   const labels = raw.labels.slice(start, start + count); // (N)
   const oneHot = new Float32Array(count * K); // (N, K)
   for (let n = 0; n < count; n++) oneHot[n * K + labels[n]!] = 1;

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { argmax } from '../../reference/network.js';
 import { trainEpochs, type BatchResult, type EpochObserver, type EpochRecord, type EpochTrainer } from '../../reference/epochs.js';
-import { D, K } from '../../reference/shapes.js';
+import { D, K, scalePixels } from '../../reference/shapes.js';
 import { augmentImages, augmentRandom } from '../experiments/augment.js';
 import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
 import { installFastKernels } from '../tfjs/fast-kernels.js';
@@ -141,7 +141,7 @@ export function batchBuffers(batchSize: number): BatchBuffers {
 export function fillBatch(batch: BatchBuffers, train: Split, rows: Uint32Array): void {
   for (let r = 0; r < rows.length; r++) {
     const n = rows[r]!;
-    batch.images.set(train.images.subarray(n * D, (n + 1) * D), r * D);
+    scalePixels(train.images.subarray(n * D, (n + 1) * D), batch.images.subarray(r * D, (r + 1) * D));
     batch.oneHot.set(train.oneHot.subarray(n * K, (n + 1) * K), r * K);
     batch.labels[r] = train.labels[n]!;
   }

@@ -2,7 +2,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { argmax } from '../../reference/network.js';
-import { D, H1, H2, K, PARAM_NAMES, PARAM_SHAPES, type Params } from '../../reference/shapes.js';
+import { D, H1, H2, K, PARAM_NAMES, PARAM_SHAPES, scalePixels, type Params, type Pixels } from '../../reference/shapes.js';
 
 export const LAYER_NAMES = ['dense1', 'dense2', 'dense3'] as const;
 
@@ -60,13 +60,15 @@ export function crossEntropy(y: tf.Tensor2D, probabilities: tf.Tensor2D): tf.Sca
   return tf.tidy(() => tf.neg(tf.mean(tf.log(tf.sum(tf.mul(y, probabilities), 1)))) as tf.Scalar);
 }
 
-/** Softmax outputs for `count` images, in batches so memory stays flat. Returns (N, K). */
-export function predictProbabilities(model: tf.LayersModel, images: Float32Array, count: number): Float32Array {
+/** Softmax outputs for `count` images (bytes from the dataset, scaled a batch at a time, or prepared floats), in batches so memory stays flat. Returns (N, K). */
+export function predictProbabilities(model: tf.LayersModel, images: Pixels | Float32Array, count: number): Float32Array {
   const probabilities = new Float32Array(count * K); // (N, K)
+  const chunk = new Float32Array(Math.min(PREDICT_BATCH, count) * D); // (rows, D): bytes scaled, one chunk at a time
   for (let start = 0; start < count; start += PREDICT_BATCH) {
     const rows = Math.min(PREDICT_BATCH, count - start);
+    const slice = images.subarray(start * D, (start + rows) * D);
     const batch = tf.tidy(() => {
-      const x = tf.tensor2d(images.subarray(start * D, (start + rows) * D), [rows, D]);
+      const x = tf.tensor2d(slice instanceof Uint8Array ? scalePixels(slice, chunk.subarray(0, rows * D)) : slice, [rows, D]);
       return model.predict(x, { batchSize: rows }) as tf.Tensor; // the default of 32 copies the whole input per slice on wasm
     });
     probabilities.set(batch.dataSync(), start * K);

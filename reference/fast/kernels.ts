@@ -13,7 +13,7 @@
 //      and backward (dW1 only visits lit pixels);
 //   3. branch-free ReLU and sparse indexing, whose branches no predictor can learn.
 
-import type { FloatArray } from '../shapes.js';
+import { scalePixels, type FloatArray, type Pixels } from '../shapes.js';
 
 interface TypedArrayConstructor<T> {
   new (length: number): T;
@@ -204,6 +204,31 @@ export function sparseRowsFrom<T extends FloatArray>(m: T, rows: number, cols: n
   for (let i = 0; i < rows * cols; i++) if (m[i] !== 0) nonzeros++;
   const s = createSparseRows(m, rows, nonzeros + 1); // + 1: fillSparseRows writes one slot past the last nonzero
   fillSparseRows(s, m, rows, cols);
+  return s;
+}
+
+/**
+ * sparseRowsFrom for a split's pixels, kept as bytes: each nonzero is stored as p / 255, the float
+ * the network sees (scalePixels), one row scaled at a time, so no float copy of the split is made.
+ */
+export function sparseRowsFromPixels(pixels: Pixels, rows: number, cols: number): SparseRows<Float32Array> {
+  let nonzeros = 0;
+  for (let i = 0; i < rows * cols; i++) if (pixels[i] !== 0) nonzeros++;
+  const s = createSparseRows(new Float32Array(0), rows, nonzeros);
+  const row = new Float32Array(cols);
+  let e = 0;
+  s.start[0] = 0;
+  for (let r = 0; r < rows; r++) {
+    scalePixels(pixels.subarray(r * cols, (r + 1) * cols), row);
+    for (let c = 0; c < cols; c++) {
+      if (row[c] === 0) continue;
+      s.column[e] = c;
+      s.value[e] = row[c]!;
+      e++;
+    }
+    s.start[r + 1] = e;
+  }
+  s.rows = rows;
   return s;
 }
 

@@ -13,7 +13,7 @@
 //   dW1, db1                      layer1Backward        (lit pixels only)
 
 import { argmax, softmaxCrossEntropyBackward, softmaxCrossEntropyForward, softmaxForward } from '../network.js';
-import { D, H1, H2, K, type FloatArray, type Params } from '../shapes.js';
+import { D, H1, H2, K, scalePixels, type FloatArray, type Params, type Pixels } from '../shapes.js';
 import {
   arrayLike,
   createSparseRows,
@@ -288,21 +288,24 @@ export function countCorrect(logits: FloatArray, oneHot: FloatArray, batch: numb
 const CHUNK = 256; // rows per forward pass when walking a whole split
 
 /**
- * forward on images (N, D) with labels oneHot (N, K), ws.maxBatch images at a time;
- * `each` reads what it needs out of ws before the next chunk overwrites it.
+ * forward on images (N, D) with labels oneHot (N, K), ws.maxBatch images at a time; a split's
+ * bytes are scaled one chunk at a time. `each` reads what it needs out of ws before the next chunk overwrites it.
  */
 function forwardInChunks<T extends FloatArray>(
   params: Params<T>,
-  images: FloatArray,
+  images: FloatArray | Pixels,
   oneHot: FloatArray,
   count: number,
   ws: Workspace<T>,
   each: (result: ForwardResult<T>, labels: FloatArray, start: number, batch: number) => void,
 ): void {
+  const scaled = images instanceof Uint8Array ? new Float32Array(Math.min(ws.maxBatch, count) * D) : null; // (chunk, D)
   for (let start = 0; start < count; start += ws.maxBatch) {
     const batch = Math.min(ws.maxBatch, count - start);
     const labels = oneHot.subarray(start * K, (start + batch) * K); // (batch, K)
-    each(forward(params, images.subarray(start * D, (start + batch) * D), batch, ws, labels), labels, start, batch);
+    const rows = images.subarray(start * D, (start + batch) * D);
+    const x = rows instanceof Uint8Array ? scalePixels(rows, scaled!.subarray(0, batch * D)) : rows;
+    each(forward(params, x, batch, ws, labels), labels, start, batch);
   }
 }
 
@@ -316,7 +319,7 @@ export interface SplitEvaluation {
 /** Mean cross-entropy, accuracy and predictions on images (N, D) with labels oneHot (N, K). */
 export function evaluate<T extends FloatArray>(
   params: Params<T>,
-  images: FloatArray,
+  images: FloatArray | Pixels,
   oneHot: FloatArray,
   count: number,
   ws: Workspace<T> = createWorkspace(params, CHUNK),

@@ -58,6 +58,12 @@ export function syntheticImages(count: number, seed: number, density = 0.2): Flo
   return Float32Array.from({ length: count * D }, () => (random() < density ? 1 - random() : 0));
 }
 
+/** Pixels (N, D) as the dataset keeps them, bytes: about `density` of them ink (1–255), the rest 0. */
+export function syntheticPixels(count: number, seed: number, density = 0.2): Uint8Array {
+  const random = mulberry32(seed);
+  return Uint8Array.from({ length: count * D }, () => (random() < density ? 1 + Math.floor((1 - random()) * 255) : 0)); // ≈ syntheticImages × 255
+}
+
 /** One-hot labels (N, K) of uniformly drawn digits. */
 export function syntheticOneHot(count: number, seed: number): Float32Array {
   const random = mulberry32(seed);

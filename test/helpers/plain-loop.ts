@@ -6,7 +6,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { batchCount, epochPermutation } from '../../reference/random.js';
-import { D, K } from '../../reference/shapes.js';
+import { D, K, scalePixels } from '../../reference/shapes.js';
 import { buildModel, crossEntropy, readParams, writeParams } from '../../pipeline/tfjs/model.js';
 import type { TrainOptions } from '../../pipeline/stages/train.js';
 import type { Dataset, InitialWeights, Params } from '../../pipeline/types.js';
@@ -26,7 +26,7 @@ export function trainTfjsPlain(dataset: Dataset, init: InitialWeights, options: 
   const model = buildModel(seed);
   writeParams(model, init.params);
   const optimizer = tf.train.sgd(lr);
-  const xTrain = tf.tensor2d(train.images, [train.count, D]); // (N, D)
+  const xTrain = tf.tensor2d(scalePixels(train.images), [train.count, D]); // (N, D), scaled up front: the oracle of scaling per batch
   const yTrain = tf.tensor2d(train.oneHot, [train.count, K]); // (N, K)
   const batches = batchCount(train.count, batchSize);
   const losses: number[] = [];
