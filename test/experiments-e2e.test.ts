@@ -14,6 +14,7 @@ import { loadModel } from '../pipeline/tfjs/model-io.js';
 import { lossAndAccuracy, predictProbabilities } from '../pipeline/tfjs/model.js';
 import type { MetricsFile } from '../pipeline/types.js';
 import type { ExperimentsMetrics } from '../pipeline/experiments/comparison.js';
+import type { RunRow } from '../pipeline/runs.js';
 import { ROOT, runCli, runFlags } from './helpers/cli.js';
 
 const SIZES = { train: 640, val: 300, test: 500, epochs: 1 };
@@ -62,6 +63,24 @@ describe('--experiments on a tiny config', () => {
     );
     const metrics = JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile;
     expect(experiments().variants.baseline!.test_accuracy).toBe(metrics.tfjs.test_accuracy);
+  });
+
+  it('--runs lists every variant with its accuracies; each variant and the best record the run that trained them', () => {
+    const listed = runCli('pipeline/cli/pipeline.ts', ['--runs', '--json', '--cache-dir', path.join(work, 'cache')]);
+    expect(listed.status).toBe(0);
+    const rows = JSON.parse(listed.stdout) as RunRow[];
+    const metrics = JSON.parse(readFileSync(path.join(reports(), 'metrics.json'), 'utf8')) as MetricsFile;
+    for (const variant of EXPERIMENT_VARIANTS) {
+      const row = rows.find((r) => r.stage === `experiment-${variant.name}`)!;
+      expect([row.valAccuracy, row.testAccuracy]).toEqual([
+        experiments().variants[variant.name]!.val_accuracy,
+        experiments().variants[variant.name]!.test_accuracy,
+      ]);
+      expect(row.usedBy).toEqual([reports()]);
+      expect(experiments().variants[variant.name]!.trained_by).toEqual(metrics.tfjs.trained_by);
+    }
+    expect(rows.find((r) => r.stage === 'train')!.testAccuracy).toBe(metrics.tfjs.test_accuracy);
+    expect(experiments().best_combination!.trained_by).toEqual(metrics.tfjs.trained_by); // one run trained them all
   });
 
   it('offers the best model in the live panel of index.html', () => {

@@ -163,6 +163,8 @@ describe('--gc', () => {
     expect(collected.filter((line) => line.includes(`/${keys('e3').train} `))).toEqual([]);
     expect(collected.at(-2)).toMatch(/^--gc: removed \d+ cache entries, freed [\d.]+ (kB|MB); kept the entries .* was made from$/);
     expect(runs().map((row) => row.key)).toEqual([keys('e3').train]);
+    const listed = pipeline(['--list', '--out', folder('e3')]).stdout.split('\n');
+    expect(listed).toContainEqual(expect.stringMatching(new RegExp(`^cache ${cache}: \\d+ entries, [\\d.]+ (kB|MB)$`)));
     expect(readFileSync(path.join(folder('lr05'), 'metrics.json'))).toEqual(before.lr05);
 
     const rerun = pipeline(['--out', folder('e3'), '--stage', 'visualize']).stdout;

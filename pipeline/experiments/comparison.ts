@@ -24,6 +24,7 @@ export interface ExperimentsMetrics {
     reaches_target: boolean; // test accuracy ≥ target_test_accuracy
     model: string; // the folder of its saved weights, relative to the report folder
     confusion_matrix: number[][]; // (K, K) on the test split, rows are the true digit
+    trained_by?: ProvenanceJson; // the run that trained it; absent when its cache entry predates the record
   } | null; // null when no combination ran
   reached_target: string[];
   variants: Record<
@@ -59,6 +60,7 @@ export function experimentsMetrics(result: ExperimentsResult): ExperimentsMetric
       reaches_target: result.reachedTarget.includes(best.name),
       model: BEST_MODEL_FOLDER,
       confusion_matrix: best.testConfusionMatrix,
+      ...(best.trainedBy ? { trained_by: provenanceJson(best.trainedBy) } : {}),
     },
     reached_target: result.reachedTarget,
     variants: Object.fromEntries(
