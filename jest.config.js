@@ -9,4 +9,5 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, diagnostics: false }],
   },
   testTimeout: 120000,
+  setupFiles: ['<rootDir>/test/helpers/setup-env.ts'],
 };

@@ -24,6 +24,15 @@ export interface PipelineResult {
 /** The child process that runs one stage when stages run side by side (--jobs). */
 const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts');
 
+/**
+ * The least estimated cost (Stage.cost: training images × epochs × the recipe's cost, plain SGD = 1)
+ * worth a process of its own under --jobs. Starting one (Node, tsx, TF.js, reading its inputs) takes
+ * about 1.4 s, the time of some 20,000–30,000 cost units on wasm; below 100,000 (--train-size 10000
+ * --epochs 3 costs 30,000) a stage runs in this process, so a small run is never slower in parallel.
+ * MNIST_PIPELINE_MIN_PROCESS_COST overrides it (0: every threaded stage in its own process, as the tests of --jobs need).
+ */
+const MIN_PROCESS_COST = Number(process.env.MNIST_PIPELINE_MIN_PROCESS_COST ?? 100_000);
+
 /** Where the data files' hashes are remembered, beside the stage entries. */
 const FILE_HASHES = 'file-hashes.json';
 
@@ -106,6 +115,7 @@ export async function runPipeline(
               signal: hooks.signal,
               errorClasses: expectedErrors(),
             }),
+            MIN_PROCESS_COST,
           )
         : undefined,
     signal: hooks.signal,

@@ -9,8 +9,11 @@
 import { createThreadBudget, type ThreadLease } from './budget.js';
 import type { Executor, Grant, StageJob } from './runner.js';
 
-/** The executor of `jobs` threads; `isolate` runs a stage job in its own process. */
-export function createJobsExecutor(jobs: number, isolate: (job: StageJob, grant: Grant) => Promise<void>): Executor {
+/**
+ * The executor of `jobs` threads; `isolate` runs a stage job in its own process. A stage whose
+ * estimated cost is below `minProcessCost` runs here instead: a process costs more to start than it saves.
+ */
+export function createJobsExecutor(jobs: number, isolate: (job: StageJob, grant: Grant) => Promise<void>, minProcessCost = 0): Executor {
   const budget = createThreadBudget(jobs);
   const here = createThreadBudget(1); // this process: one stage at a time
   const one = { min: 1, max: 1 };
@@ -34,6 +37,7 @@ export function createJobsExecutor(jobs: number, isolate: (job: StageJob, grant:
       }
     },
     isolate,
+    worthAProcess: (cost) => cost >= minProcessCost,
     close() {
       budget.close();
       here.close();

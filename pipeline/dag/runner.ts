@@ -47,6 +47,8 @@ export interface Executor {
   slot<T>(request: ThreadRequest, cost: number, here: boolean, work: (grant: Grant) => Promise<T>): Promise<T>;
   /** Runs a stage in a process of its own (a stage that declares threads, whose inputs are cached); none: all run here. */
   isolate?: (job: StageJob, grant: Grant) => Promise<void>;
+  /** Whether a stage of this estimated cost (Stage.cost) repays starting a process; cheaper ones run here. */
+  worthAProcess(cost: number): boolean;
   /** Starts nothing more; waiting stages reject with BudgetClosedError. */
   close(): void;
 }
@@ -308,11 +310,13 @@ class PlanRun<O, C> {
     const inputs = inputsOf(stage, await Promise.all(stage.inputs.map((input) => this.obtain(input))));
     // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
     const cachedInputs = stage.inputs.every((input) => this.byName.get(input)!.cache !== false);
-    const isolate = stage.threads !== undefined && stage.cache !== false && cachedInputs ? executor?.isolate : undefined;
+    const cost = stage.cost?.(this.config) ?? Infinity;
+    const elsewhere = stage.threads !== undefined && stage.cache !== false && cachedInputs && executor?.worthAProcess(cost);
+    const isolate = elsewhere ? executor?.isolate : undefined;
     const request = threadRequest(stage, this.config);
     const work = (grant: Grant) => this.runHereOrElsewhere(stage, inputs, grant, isolate);
     if (!executor) return work({ threads: request.max, onChange: (listener) => listener(request.max) });
-    return executor.slot(request, stage.cost?.(this.config) ?? Infinity, isolate === undefined, work);
+    return executor.slot(request, cost, isolate === undefined, work);
   }
 
   private async runHereOrElsewhere(stage: Stage<O, C>, inputs: Pick<O, keyof O>, grant: Grant, isolate: Executor['isolate']) {
@@ -321,7 +325,8 @@ class PlanRun<O, C> {
     const key = planner.keys.get(stage.name)!;
     const planned = this.entry(stage.name);
     if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
-    const threads = executor && stage.threads ? ` (${grant.threads} thread${grant.threads === 1 ? '' : 's'})` : '';
+    const where = isolate ? ', own process' : executor?.isolate ? ', in this process' : '';
+    const threads = executor && stage.threads ? ` (${grant.threads} thread${grant.threads === 1 ? '' : 's'}${where})` : '';
     log(`▶ ${name}: ${stage.description}${threads}`);
     let value: O[keyof O];
     let elapsed: number;
