@@ -4,7 +4,7 @@
 //   drawn   the first N MNIST test digits, drawn dark on white at 10× size (a clean drawing)
 //   real    the UCI optical-recognition handwritten digits (1,797 of them, 8×8, written by 43 people
 //           who are not MNIST's), which scikit-learn ships as digits.csv.gz; Debian's package
-//           python3-sklearn-lib holds it too. Each is drawn dark on white at 10× size, smoothed.
+//           python3-sklearn holds it too. Each is drawn dark on white at 10× size, smoothed.
 //
 //   `npx tsx bench/handwriting.ts --model reports/model/tfjs [--digits PATH/digits.csv.gz] [--count 2000]`
 //
@@ -84,7 +84,7 @@ const drawn = Array.from({ length: Math.min(args.count, test.count) }, (_, n) =>
 const drawnRight = score(params, drawn);
 console.log(`drawn MNIST test digits: ${drawnRight} of ${drawn.length} right (${((100 * drawnRight) / drawn.length).toFixed(1)}%)`);
 if (!existsSync(args.digits)) {
-  console.log(`real handwriting: ${args.digits} not found (apt-get install python3-sklearn-lib, or give --digits)`);
+  console.log(`real handwriting: ${args.digits} not found (apt-get install python3-sklearn, or give --digits)`);
 } else {
   const rows = gunzipSync(readFileSync(args.digits)).toString('utf8').trim().split('\n');
   const real = rows.map((row) => {
