@@ -12,11 +12,11 @@ import path from 'node:path';
 import { CONFIG_KEYS, DEFAULTS, FIELDS, type Config } from './config.js';
 import type { EntryInfo, StageCache } from './dag/cache.js';
 import { duration, percent } from './render/format.js';
-import { EXPERIMENT_STAGE_NAMES } from './stage-names.js';
+import { TRAINING_STAGE_NAMES } from './stage-names.js';
 import type { Evaluation, MetricsFile, Provenance, TrainedModel } from './types.js';
 import type { VariantResult } from './stages/experiments.js';
 
-const TRAININGS = ['train', 'reference', ...EXPERIMENT_STAGE_NAMES] as const;
+const TRAININGS = TRAINING_STAGE_NAMES;
 
 export interface RunRow {
   stage: string; // train (TF.js), reference, experiment-<variant>

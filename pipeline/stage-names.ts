@@ -20,6 +20,9 @@ export type StageName =
   | 'experiments'
   | 'report';
 
+/** The stages that train a model. */
+export const TRAINING_STAGE_NAMES: StageName[] = ['train', 'reference', ...EXPERIMENT_STAGE_NAMES];
+
 /** In the order they run. */
 export const STAGE_NAMES: StageName[] = [
   'load',

@@ -20,7 +20,7 @@ import type { MetricsFile } from '../types.js';
 const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 /** The run's last lines: what it scored, how long it took (since the process started) and the memory it held, where to look, and what to try next. */
-function closingLines(config: Config, wallSeconds: number, memory: TreeMemory | null): string[] {
+function closingLines(config: Config, wallSeconds: number, memory: TreeMemory | null, split: string): string[] {
   const metricsPath = path.join(config.out, 'metrics.json');
   if (!existsSync(metricsPath)) return [];
   const metrics = JSON.parse(readFileSync(metricsPath, 'utf8')) as MetricsFile;
@@ -31,7 +31,7 @@ function closingLines(config: Config, wallSeconds: number, memory: TreeMemory | 
   return [
     ...peakMemory, // before the four lines test/cli-summary.test.ts reads as the last
     `test accuracy: ${accuracies.join(', ')} (${counted(metrics.config.epochs, 'epoch')}, ${counted(metrics.config.trainSize, 'training image')})`,
-    `wall time: ${duration(wallSeconds, 1)}`,
+    `wall time: ${duration(wallSeconds, 1)} (${split})`,
     `open ${shellWord(path.join(config.out, 'index.html'))}`,
     `try your own digit: npm run predict -- my-digit.png${config.out === 'reports' ? '' : ` --out ${shellWord(config.out)}`}`,
     ...gitNote(config.out),
@@ -78,14 +78,17 @@ async function main(): Promise<number> {
       return 0;
     }
     if (invocation.mode === 'run') release = await prepareOutputFolders(invocation.config, progress.log, controller.signal);
-    const { runPipeline } = await import('./run.js');
-    const { reports } = await runPipeline(invocation, { progress, signal: controller.signal });
+    const { runPipeline, wallSplit } = await import('./run.js');
+    const { reports, stagesStartedAt } = await runPipeline(invocation, { progress, signal: controller.signal });
     if (invocation.mode === 'run') {
       const ran = reports.filter((r) => r.outcome === 'ran').map((r) => r.name);
       progress.log(`done: ran ${ran.length > 0 ? ran.join(', ') : 'nothing (all cached)'}; reports in ${invocation.config.out}/`);
       const published = reports.some((r) => r.name === 'report' && r.outcome === 'ran');
-      if (published)
-        for (const line of closingLines(invocation.config, performance.now() / 1000, memory?.stop() ?? null)) progress.log(line);
+      if (published) {
+        const wall = performance.now() / 1000; // since the process started
+        const split = wallSplit(reports, stagesStartedAt ?? 0, wall);
+        for (const line of closingLines(invocation.config, wall, memory?.stop() ?? null, split)) progress.log(line);
+      }
     }
     return 0;
   } catch (error) {

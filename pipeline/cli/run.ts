@@ -12,13 +12,36 @@ import { createFileHashes } from '../dag/file-hashes.js';
 import type { ProgressFactory } from '../progress.js';
 import { UnaskedTrainingError, createRunner, unaskedStages, type PlanEntry, type StageReport } from '../dag/runner.js';
 import { pipelineStages, type Outputs } from '../stages.js';
-import { duration } from '../render/format.js';
+import { TRAINING_STAGE_NAMES } from '../stage-names.js';
+import { duration, seconds } from '../render/format.js';
 import { cacheSizeLine, folderStageKeys } from '../runs.js';
 
 export interface PipelineResult {
   plan: PlanEntry[];
   reports: StageReport[];
   outputs: Partial<Outputs>;
+  stagesStartedAt?: number; // seconds since the process started, when the first stage could start
+}
+
+const TRAININGS = new Set<string>(TRAINING_STAGE_NAMES);
+
+/**
+ * Where a run's wall time went: start-up (Node, tsx, the modules, flags, locks, the plan), the data
+ * (load and preprocess, this run's), the longest training, and everything else (the other stages
+ * as far as they did not overlap it, and the report). Cached stages count nothing.
+ */
+export function wallSplit(reports: readonly StageReport[], stagesStartedAt: number, wallSeconds: number): string {
+  const ran = reports.filter((report) => report.outcome === 'ran');
+  const data = ran.filter((report) => report.name === 'load' || report.name === 'preprocess').reduce((sum, r) => sum + r.seconds, 0);
+  const longest = ran.filter((report) => TRAININGS.has(report.name)).sort((a, b) => b.seconds - a.seconds)[0];
+  const rest = Math.max(0, wallSeconds - stagesStartedAt - data - (longest?.seconds ?? 0));
+  const parts = [
+    `start-up ${seconds(stagesStartedAt)} s`,
+    `data ${seconds(data)} s`,
+    longest ? `longest training (${longest.name}) ${seconds(longest.seconds)} s` : 'no training',
+    `everything else ${seconds(rest)} s`,
+  ];
+  return parts.join(', ');
 }
 
 /** The child process that runs one stage when stages run side by side (--jobs). */
@@ -137,11 +160,12 @@ export async function runPipeline(
     return { plan, reports: [], outputs: {} };
   }
   if (unasked.length > 0) throw new UnaskedTrainingError(unasked, stopMessage(invocation, unasked));
+  const stagesStartedAt = performance.now() / 1000;
   const { outputs, reports } = await runner.run(selection, plan);
   // The folder now shows the entries its metrics.json names: pinned, they stay until --gc, whatever later runs add.
   if (reports.some((report) => report.name === 'report' && report.outcome === 'ran')) {
     const keys = folderStageKeys(config.out);
     if (typeof keys !== 'string') cache.pin(path.resolve(config.out), keys);
   }
-  return { plan, reports, outputs };
+  return { plan, reports, outputs, stagesStartedAt };
 }
