@@ -13,6 +13,16 @@ import { historyCsv, runMetadataJson } from '../pipeline/render/run-files.js';
 import { writeReportFolder } from '../pipeline/stages/report.js';
 import { paramSize, type ParamName } from '../reference/shapes.js';
 import type { EpochRecord, ImplementationMetrics, MetricsFile, ModelEvaluation, ReportFile, TrainedModel } from '../pipeline/types.js';
+import {
+  htmlSection,
+  htmlTables,
+  markdownTables,
+  section,
+  text,
+  unescapeHtml,
+  unescapeMarkdown,
+  type Table,
+} from './helpers/report-reading.js';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -138,73 +148,6 @@ function snapshot(folder: string): Record<string, string> {
   return Object.fromEntries(
     readdirSync(folder, { recursive: true, encoding: 'utf8' }).map((file) => [file, readFileSync(path.join(folder, file), 'latin1')]),
   );
-}
-
-function text(files: ReportFile[], filePath: string): string {
-  const file = files.find((candidate) => candidate.path === filePath);
-  if (!file) throw new Error(`no ${filePath}; made ${files.map((f) => f.path).join(', ')}`);
-  return new TextDecoder().decode(file.data);
-}
-
-// ---------------------------------------------------------------- reading the tables back (as test/report.test.ts does)
-
-interface Table {
-  header: string[];
-  rows: string[][];
-}
-
-/** Section of report.md from its level-2 heading to the next one. */
-function markdownSection(markdown: string, heading: string): string {
-  const lines = markdown.split('\n');
-  const start = lines.indexOf(`## ${heading}`);
-  if (start < 0) throw new Error(`report.md has no section "${heading}"`);
-  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  return lines.slice(start, end < 0 ? undefined : end).join('\n');
-}
-
-/** Section of index.html from its <h2> to the next <h2>. */
-function htmlSection(html: string, heading: string): string {
-  const start = html.indexOf(`<h2>${heading}</h2>`);
-  if (start < 0) throw new Error(`index.html has no section "${heading}"`);
-  const end = html.indexOf('<h2>', start + 4);
-  return html.slice(start, end < 0 ? undefined : end);
-}
-
-const unescapeMarkdown = (value: string) => value.replace(/\\(.)/g, '$1');
-const unescapeHtml = (value: string) =>
-  value
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
-
-function markdownTables(sectionText: string): Table[] {
-  const cells = (line: string) =>
-    line
-      .slice(1, -1)
-      .split(/(?<!\\)\|/)
-      .map((cell) => unescapeMarkdown(cell.trim()));
-  const tables: Table[] = [];
-  let lines: string[] = [];
-  for (const line of [...sectionText.split('\n'), '']) {
-    if (line.startsWith('|')) {
-      lines.push(line);
-    } else if (lines.length > 0) {
-      const [header, _separator, ...rows] = lines;
-      tables.push({ header: cells(header!), rows: rows.map(cells) });
-      lines = [];
-    }
-  }
-  return tables;
-}
-
-function htmlTables(sectionHtml: string): Table[] {
-  const texts = (html: string, tag: 'th' | 'td') =>
-    [...html.matchAll(new RegExp(`<${tag}(?: [^>]*)?>(.*?)</${tag}>`, 'g'))].map((match) => unescapeHtml(match[1]!)); // not <thead>
-  return [...sectionHtml.matchAll(/<table>([\s\S]*?)<\/table>/g)].map(([, table]) => ({
-    header: texts(table!, 'th'),
-    rows: [...table!.matchAll(/<tr>(.*?)<\/tr>/g)].map((match) => texts(match[1]!, 'td')).filter((row) => row.length > 0),
-  }));
 }
 
 /** The rows of the table whose header is `header`, exactly; an error unless exactly one table has it. */
@@ -369,7 +312,7 @@ describe('the "Compared with" sections', () => {
   });
 
   const documents = () => [
-    { name: 'report.md', tables: markdownTables(markdownSection(markdown, `Compared with ${lr05}`)) },
+    { name: 'report.md', tables: markdownTables(section(markdown, `Compared with ${lr05}`)) },
     { name: 'index.html', tables: htmlTables(htmlSection(html, `Compared with ${lr05}`)) },
   ];
 
@@ -394,7 +337,7 @@ describe('the "Compared with" sections', () => {
         ['TypeScript reference validation accuracy (last epoch)', '95.87%', '96.01%', '+0.14 pp'],
       ]);
     }
-    const withoutReference = markdownTables(markdownSection(markdown, `Compared with ${noReference}`));
+    const withoutReference = markdownTables(section(markdown, `Compared with ${noReference}`));
     expect(rowsOf(withoutReference, ['Metric', 'This run', noReference, 'Change'])).toEqual([
       ['TF.js test accuracy', '95.58%', '95.58%', '0.00 pp'],
       ['TF.js validation accuracy (last epoch)', '95.89%', '95.89%', '0.00 pp'],
@@ -402,9 +345,9 @@ describe('the "Compared with" sections', () => {
   });
 
   test('the config differences name the flags, and leave out where and how fast a run works', () => {
-    const section = markdownSection(markdown, `Compared with ${lr05}`);
-    expect(section).toContain('### Configuration\n\n- `--lr 0.01 → 0.05`\n\n### Accuracy');
-    expect(markdownSection(markdown, `Compared with ${noReference}`)).toContain('- `--reference true → false`');
+    const lr05Section = section(markdown, `Compared with ${lr05}`);
+    expect(lr05Section).toContain('### Configuration\n\n- `--lr 0.01 → 0.05`\n\n### Accuracy');
+    expect(section(markdown, `Compared with ${noReference}`)).toContain('- `--reference true → false`');
     expect(htmlSection(html, `Compared with ${lr05}`)).toContain('<li><code>--lr 0.01 → 0.05</code></li>');
   });
 
@@ -416,11 +359,11 @@ describe('the "Compared with" sections', () => {
         ['3', '5', '0', '7', '+7', 'more errors'],
       ]);
     }
-    expect(unescapeMarkdown(markdownSection(markdown, `Compared with ${lr05}`))).toContain(
+    expect(unescapeMarkdown(section(markdown, `Compared with ${lr05}`))).toContain(
       'Correct test answers: 9,887 → 9,893 (+6). Error counts that changed, by (true digit, predicted digit): 3.',
     );
     expect(unescapeHtml(htmlSection(html, `Compared with ${lr05}`))).toContain('Correct test answers: 9,887 → 9,893 (+6).');
-    expect(markdownSection(markdown, `Compared with ${noReference}`)).toContain('No error (off-diagonal cell) changed its count.');
+    expect(section(markdown, `Compared with ${noReference}`)).toContain('No error (off-diagonal cell) changed its count.');
   });
 
   test('each compared run has its chart, compare_<n>.png in the order given, with its Vega-Lite spec beside it', () => {
@@ -455,8 +398,8 @@ describe('the "Compared with" sections', () => {
     const folder = reportFolder('many-changes', { ...LR05, metrics: { ...LR05.metrics, tfjs: implementation(0.9, 0.9, many) } });
     const { sections } = await comparedWith(OURS, [readComparedRun(folder)]);
     const report = buildReport(OURS.metrics, OURS.histories, { files: [] }, { comparedWith: sections });
-    const section = markdownSection(text(report, 'report.md'), `Compared with ${folder}`);
-    expect(rowsOf(markdownTables(section), ['True digit', 'Predicted digit', 'This run', folder, 'Change', 'Effect'])).toEqual([
+    const compared = section(text(report, 'report.md'), `Compared with ${folder}`);
+    expect(rowsOf(markdownTables(compared), ['True digit', 'Predicted digit', 'This run', folder, 'Change', 'Effect'])).toEqual([
       ['5', '8', '61', '0', '-61', 'fewer errors'],
       ['4', '9', '42', '0', '-42', 'fewer errors'],
       ['1', '3', '0', '12', '+12', 'more errors'],
@@ -468,7 +411,7 @@ describe('the "Compared with" sections', () => {
       ['6', '7', '0', '7', '+7', 'more errors'],
       ['5', '6', '0', '6', '+6', 'more errors'],
     ]);
-    expect(unescapeMarkdown(section)).toContain('Error counts that changed, by (true digit, predicted digit): 15, the 10 largest below.');
+    expect(unescapeMarkdown(compared)).toContain('Error counts that changed, by (true digit, predicted digit): 15, the 10 largest below.');
   });
 
   test('without --compare the report is byte for byte what it was', () => {

@@ -18,12 +18,21 @@ import type {
   ImplementationMetrics,
   MetricsFile,
   ModelEvaluation,
-  ReportFile,
   RunMetadata,
   TrainedModel,
   Visuals,
 } from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
+import {
+  htmlSection,
+  htmlTables,
+  markdownTables,
+  section,
+  text,
+  unescapeHtml,
+  unescapeMarkdown,
+  type Table,
+} from './helpers/report-reading.js';
 
 /** A small PNG of its own colour, so each file's base64 is distinct. */
 function tinyPng(seed: number): Uint8Array {
@@ -173,73 +182,6 @@ function metrics(overrides: Partial<MetricsFile> = {}): MetricsFile {
     stage_seconds: { load: 0.42, train: 48.2, reference: 95.1 },
     ...overrides,
   };
-}
-
-function text(files: ReportFile[], path: string): string {
-  const file = files.find((candidate) => candidate.path === path);
-  if (!file) throw new Error(`buildReport made no ${path}; it made ${files.map((f) => f.path).join(', ')}`);
-  return new TextDecoder().decode(file.data);
-}
-
-/** Section of report.md from its heading (level 1 or 2) to the next level-2 heading. */
-function section(markdown: string, heading: string): string {
-  const lines = markdown.split('\n');
-  const start = lines.findIndex((line) => line === `# ${heading}` || line === `## ${heading}`);
-  if (start < 0) throw new Error(`report.md has no section "${heading}"`);
-  const end = lines.findIndex((line, i) => i > start && line.startsWith('## '));
-  return lines.slice(start, end < 0 ? undefined : end).join('\n');
-}
-
-/** Section of index.html from its <h1> or <h2> to the next <h2>. */
-function htmlSection(html: string, heading: string): string {
-  const start = Math.max(html.indexOf(`<h1>${heading}</h1>`), html.indexOf(`<h2>${heading}</h2>`));
-  if (start < 0) throw new Error(`index.html has no section "${heading}"`);
-  const end = html.indexOf('<h2>', start + 4);
-  return html.slice(start, end < 0 ? undefined : end);
-}
-
-const unescapeMarkdown = (text: string) => text.replace(/\\(.)/g, '$1');
-const unescapeHtml = (text: string) =>
-  text
-    .replace(/&lt;/g, '<')
-    .replace(/&gt;/g, '>')
-    .replace(/&quot;/g, '"')
-    .replace(/&amp;/g, '&');
-
-interface Table {
-  header: string[];
-  rows: string[][];
-}
-
-/** The tables of a report.md section, each row split on its unescaped pipes. */
-function markdownTables(sectionText: string): Table[] {
-  const cells = (line: string) =>
-    line
-      .slice(1, -1)
-      .split(/(?<!\\)\|/)
-      .map((cell) => unescapeMarkdown(cell.trim()));
-  const tables: Table[] = [];
-  let lines: string[] = [];
-  for (const line of [...sectionText.split('\n'), '']) {
-    if (line.startsWith('|')) {
-      lines.push(line);
-    } else if (lines.length > 0) {
-      const [header, _separator, ...rows] = lines;
-      tables.push({ header: cells(header!), rows: rows.map(cells) });
-      lines = [];
-    }
-  }
-  return tables;
-}
-
-/** The tables of an index.html section: the <th> texts and each body <tr>'s <td> texts. */
-function htmlTables(sectionHtml: string): Table[] {
-  const texts = (html: string, tag: 'th' | 'td') =>
-    [...html.matchAll(new RegExp(`<${tag}[^>]*>(.*?)</${tag}>`, 'g'))].map((match) => unescapeHtml(match[1]!));
-  return [...sectionHtml.matchAll(/<table>([\s\S]*?)<\/table>/g)].map(([, table]) => ({
-    header: texts(table!, 'th'),
-    rows: [...table!.matchAll(/<tr>(.*?)<\/tr>/g)].map((match) => texts(match[1]!, 'td')).filter((row) => row.length > 0),
-  }));
 }
 
 /** The one cell in `column` of the row whose leading cells are `row`; an error unless exactly one exists. */
