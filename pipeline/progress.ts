@@ -1,6 +1,7 @@
 // Progress for long work: a bar on a terminal, one plain line per epoch elsewhere (CI, pipes).
 
 import cliProgress from 'cli-progress';
+import type { EpochObserver } from '../reference/epochs.js';
 import type { EpochRecord } from './types.js';
 
 export interface EpochProgress {
@@ -76,4 +77,19 @@ export function epochSummary(label: string, record: EpochRecord, epochs: number)
     `${label} epoch ${record.epoch}/${epochs}: loss ${record.loss.toFixed(4)} acc ${record.accuracy.toFixed(4)} ` +
     `val_loss ${record.valLoss.toFixed(4)} val_acc ${record.valAccuracy.toFixed(4)} (${record.seconds.toFixed(1)} s)`
   );
+}
+
+/** One progress bar per epoch, labelled `${label} epoch e/epochs` and ended by its summary line; the reference stage draws its own with it. */
+export function epochBars(progress: ProgressFactory, label: string, epochs: number): EpochObserver {
+  let bar: EpochProgress | null = null;
+  return {
+    onEpochStart: (epoch, batches) => {
+      bar = progress.epoch(`${label} epoch ${epoch}/${epochs}`, batches);
+    },
+    onBatch: ({ batch, loss, accuracy }) => bar?.batch(batch, loss, accuracy),
+    onEpoch: (record) => {
+      bar?.end(epochSummary(label, record, epochs));
+      bar = null;
+    },
+  };
 }

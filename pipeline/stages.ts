@@ -20,24 +20,21 @@
 // 10. experiments          (--experiments) the comparison; best combination by validation accuracy
 // 11. report     metrics.json, training_history.csv, models, report.md, index.html (+ experiments.md/.png, model/best) into --out
 
+// A stage's module is imported when the stage runs, not with this table: a process that runs one
+// stage (--jobs) loads only what that stage needs. The reference's process loads no TF.js, vega or
+// canvas; a TF.js training's no vega or canvas (bench/child-start.ts measures what that saves).
+
 import path from 'node:path';
-import { selectBackend } from './tfjs/backend.js';
 import { checkSizes, type Config } from './config.js';
-import { evaluateModels } from './stages/evaluate.js';
-import { assembleExperiments, runVariant, variantResult, type ExperimentsResult, type VariantResult } from './stages/experiments.js';
+import type { ExperimentsResult, VariantResult } from './stages/experiments.js';
 import { EXPERIMENT_VARIANTS, recipeCost, SPEC_RECIPE } from './experiments/variants.js';
-import { gradcheckSummary, gradientBoundViolations, gradientCheck } from './stages/gradcheck.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './stages/load.js';
 import { preprocessDataset } from './stages/preprocess.js';
 import type { ProgressFactory } from './progress.js';
 import { REFERENCE_COST, referenceThreads, trainReferenceStage } from './stages/reference.js';
 import { trainedBy } from './provenance.js';
-import { writeReportFolder } from './stages/report.js';
 import { defineStage, type Stage } from './dag/runner.js';
-import { initialWeights } from './stages/init.js';
-import { trainTfjs } from './stages/train.js';
 import type { Dataset, Evaluation, GradientCheck, InitialWeights, Mnist, TrainedModel, Visuals } from './types.js';
-import { renderVisuals } from './stages/visualize.js';
 import { EXPERIMENT_STAGE_NAMES, STAGE_NAMES, type ExperimentStageName, type StageName } from './stage-names.js';
 
 /** Every stage's output, by stage name. */
@@ -73,10 +70,12 @@ function backendSelector(log: (line: string) => void) {
   return (requested: Config['backend']): Promise<string> => {
     let pending = chosen.get(requested);
     if (!pending) {
-      pending = selectBackend(requested, log).then((name) => {
-        log(`TF.js backend: ${name}${requested === 'auto' ? ' (auto)' : ''}`);
-        return name;
-      });
+      pending = import('./tfjs/backend.js')
+        .then(({ selectBackend }) => selectBackend(requested, log))
+        .then((name) => {
+          log(`TF.js backend: ${name}${requested === 'auto' ? ' (auto)' : ''}`);
+          return name;
+        });
       chosen.set(requested, pending);
     }
     return pending;
@@ -117,6 +116,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 1,
       run: async (_inputs, { config }) => {
         await useBackend(config.backend);
+        const { initialWeights } = await import('./stages/init.js');
         return initialWeights(config.seed);
       },
     }),
@@ -128,6 +128,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 4, // 2: TF.js relative errors with the floor 1e-2; 3: max_rounding_ratio, judged against float32 rounding; 4: camelCase fields
       run: async ({ preprocess, init }, { config, log }) => {
         const backend = await useBackend(config.backend);
+        const { gradcheckSummary, gradientBoundViolations, gradientCheck } = await import('./stages/gradcheck.js');
         const result = await gradientCheck(preprocess, init, config.gradcheckBatch, config.seed, backend);
         log(gradcheckSummary(result));
         const violations = gradientBoundViolations(result);
@@ -147,6 +148,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       cost: (config) => recipeCost(SPEC_RECIPE) * config.epochs * config.trainSize,
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);
+        const { trainTfjs } = await import('./stages/train.js');
         const trained = await trainTfjs(preprocess, init, config, { progress: hooks.progress, signal: hooks.signal });
         return { ...trained, trainedBy: trainedBy(trained.backend) };
       },
@@ -177,6 +179,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 2, // 2: camelCase fields, no validation pass
       run: async ({ preprocess, train, reference }, { config }) => {
         await useBackend(config.backend);
+        const { evaluateModels } = await import('./stages/evaluate.js');
         return evaluateModels(preprocess, train, reference);
       },
     }),
@@ -186,7 +189,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       inputs: ['preprocess', 'train', 'reference', 'evaluate'],
       reads: [],
       version: 2, // 2: the data figures, errors on their own colour scale
-      run: ({ preprocess, train, reference, evaluate }) => renderVisuals(preprocess, train, reference, evaluate),
+      run: async ({ preprocess, train, reference, evaluate }) => {
+        const { renderVisuals } = await import('./stages/visualize.js');
+        return renderVisuals(preprocess, train, reference, evaluate);
+      },
     }),
     ...EXPERIMENT_VARIANTS.map((variant) =>
       variant.recipe === SPEC_RECIPE
@@ -198,7 +204,10 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
             version: 4, // 4: the train stage's model, scored, instead of a second training of the same recipe
             enabled: (config) => config.experiments,
             enabledBy: '--experiments',
-            run: ({ preprocess, train }) => ({ ...variantResult(variant.name, train, preprocess), trainedBy: train.trainedBy }),
+            run: async ({ preprocess, train }) => {
+              const { variantResult } = await import('./stages/experiments.js');
+              return { ...variantResult(variant.name, train, preprocess), trainedBy: train.trainedBy };
+            },
           })
         : stage({
             name: `experiment-${variant.name}` as ExperimentStageName,
@@ -219,6 +228,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
             cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
             run: async ({ preprocess, init }, { config, log }) => {
               await useBackend(config.backend);
+              const { runVariant } = await import('./stages/experiments.js');
               const trained = await runVariant(variant.name, preprocess, init, config, hooks);
               const result = { ...trained, trainedBy: trainedBy(trained.backend) };
               log(
@@ -236,12 +246,14 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       version: 3, // 2: camelCase fields, the best combination's weights; 3: camelCase epoch records
       enabled: (config) => config.experiments,
       enabledBy: '--experiments',
-      run: (inputs, { config }) =>
-        assembleExperiments(
+      run: async (inputs, { config }) => {
+        const { assembleExperiments } = await import('./stages/experiments.js');
+        return assembleExperiments(
           EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!),
           config,
           inputs.preprocess,
-        ),
+        );
+      },
     }),
     stage({
       name: 'report',
@@ -252,6 +264,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       cache: false,
       run: async (inputs, { config, stageSeconds, stageKeys, log }) => {
         await useBackend(config.backend); // saving the models builds TF.js layers
+        const { writeReportFolder } = await import('./stages/report.js');
         return writeReportFolder(
           inputs,
           config,

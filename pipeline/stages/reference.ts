@@ -7,7 +7,7 @@ import { counted } from '../render/format.js';
 import { trainReferenceAsync } from '../../reference/sgd.js';
 import type { Config } from '../config.js';
 import type { ProgressFactory } from '../progress.js';
-import { epochBars } from './train.js';
+import { epochBars } from '../progress.js';
 import type { Dataset, InitialWeights, TrainedModel } from '../types.js';
 
 const REFERENCE_BACKEND = 'typescript';

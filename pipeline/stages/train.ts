@@ -12,7 +12,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { argmax } from '../../reference/network.js';
-import { trainEpochs, type BatchResult, type EpochObserver, type EpochRecord, type EpochTrainer } from '../../reference/epochs.js';
+import { trainEpochs, type BatchResult, type EpochRecord, type EpochTrainer } from '../../reference/epochs.js';
 import { D, K, scalePixels } from '../../reference/shapes.js';
 import { augmentImages, augmentRandom } from '../experiments/augment.js';
 import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
@@ -20,7 +20,7 @@ import { installFastKernels } from '../tfjs/fast-kernels.js';
 import { crossEntropy, lossAndAccuracy, predictProbabilities } from '../tfjs/model.js';
 import { createOptimizer } from '../tfjs/optimizers.js';
 import { buildRecipeModel, exportParams } from '../tfjs/recipe-model.js';
-import { epochSummary, type EpochProgress, type ProgressFactory } from '../progress.js';
+import { epochBars, type ProgressFactory } from '../progress.js';
 import type { Dataset, InitialWeights, Split, TrainedModel } from '../types.js';
 
 export interface TrainOptions {
@@ -37,21 +37,6 @@ export interface TrainHooks {
   signal?: AbortSignal; // aborted by SIGINT / SIGTERM: stop at the next batch
   onEpochEnd?: (record: EpochRecord, numTensors: number) => void;
   onTrained?: (model: tf.LayersModel) => void; // sees the trained layers (batch norm unfolded) before they are disposed
-}
-
-/** One progress bar per epoch, labelled `${label} epoch e/epochs` and ended by its summary line; the reference stage draws its own with it. */
-export function epochBars(progress: ProgressFactory, label: string, epochs: number): EpochObserver {
-  let bar: EpochProgress | null = null;
-  return {
-    onEpochStart: (epoch, batches) => {
-      bar = progress.epoch(`${label} epoch ${epoch}/${epochs}`, batches);
-    },
-    onBatch: ({ batch, loss, accuracy }) => bar?.batch(batch, loss, accuracy),
-    onEpoch: (record) => {
-      bar?.end(epochSummary(label, record, epochs));
-      bar = null;
-    },
-  };
 }
 
 /**
