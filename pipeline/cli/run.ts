@@ -49,8 +49,9 @@ const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts'
 
 /**
  * The least estimated cost (Stage.cost: training images × epochs × the recipe's cost, plain SGD = 1)
- * worth a process of its own under --jobs. Starting one (Node, tsx, TF.js, reading its inputs) takes
- * about 1.4 s, the time of some 20,000–30,000 cost units on wasm; below 100,000 (--train-size 10000
+ * worth a process of its own under --jobs. Starting one (Node, tsx, the stage's modules, reading its
+ * inputs) takes about 0.4 s for the reference and 1.2 s for a TF.js training (bench/child-start.ts),
+ * the time of some 10,000–25,000 cost units on wasm; below 100,000 (--train-size 10000
  * --epochs 3 costs 30,000) a stage runs in this process, so a small run is never slower in parallel.
  * MNIST_PIPELINE_MIN_PROCESS_COST overrides it (0: every threaded stage in its own process, as the tests of --jobs need).
  */
