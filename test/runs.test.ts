@@ -86,13 +86,19 @@ describe('staleness and provenance', () => {
     expect(other.find((line) => line.startsWith('  train '))).toMatch(/^ {2}train +stale +v\d+ +run {2}lr 0\.05 → 0\.02$/);
   });
 
-  it('the run link in a git work tree that does not ignore it gets a note; the project ignores reports-* and the hidden siblings', () => {
-    const ignored = spawnSync(
-      'git',
-      ['check-ignore', '--no-index', 'reports-lr05', '.reports-lr05.run-20261207T170000Z-1-ab12/', '.reports-lr05.lock', 'reports'],
-      { cwd: ROOT, encoding: 'utf8' },
-    );
-    expect(ignored.stdout.split('\n').filter(Boolean)).toHaveLength(4);
+  it('the run link in a git work tree that does not ignore it gets a note; the project ignores what a run makes at its top, and hidden run folders anywhere', () => {
+    const made = [
+      'reports-lr05',
+      'results',
+      '.reports-lr05.run-20261207T170000Z-1-ab12/',
+      '.results.lock',
+      'reports',
+      'docs/.x.run-1-2-ab/',
+    ];
+    const ignored = spawnSync('git', ['check-ignore', '--no-index', ...made], { cwd: ROOT, encoding: 'utf8' });
+    expect(ignored.stdout.split('\n').filter(Boolean)).toEqual(made);
+    const ours = ['pipeline/runs.ts', 'README.md', 'test/runs.test.ts', '.ci/run', 'package.json'];
+    expect(spawnSync('git', ['check-ignore', '--no-index', ...ours], { cwd: ROOT, encoding: 'utf8' }).stdout).toBe('');
     const rerun = pipeline(['--out', folder('repo/spec'), '--stage', 'report']);
     expect(rerun.stdout.split('\n')).toContain(
       `git status will show ${folder('repo/spec')} (a link to this run); add it to that repository's .gitignore`,

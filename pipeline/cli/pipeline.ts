@@ -40,14 +40,17 @@ function closingLines(config: Config, wallSeconds: number, memory: TreeMemory | 
 
 /**
  * The report link is a new file to git when --out lies in a work tree that does not ignore it. This
- * project ignores reports-*; elsewhere the user's .gitignore is theirs to change, so we only say so.
+ * project ignores everything at its top that is not its own (.gitignore); deeper in it, or in another
+ * repository, the user's .gitignore is theirs to change, so we only say so.
  */
 function gitNote(out: string): string[] {
   const folder = path.dirname(path.resolve(out));
   const ignored = spawnSync('git', ['check-ignore', '-q', path.basename(out)], { cwd: folder, stdio: 'ignore', timeout: 10_000 });
   if (ignored.status !== 1) return []; // 0: ignored; 128 or no git: not in a work tree
   const inProject = !path.relative(PROJECT_ROOT, folder).startsWith('..');
-  const fix = inProject ? 'name it reports-<name>, which this project ignores' : "add it to that repository's .gitignore";
+  const fix = inProject
+    ? 'a folder at the top of the project, e.g. --out reports-<name>, is ignored by git'
+    : "add it to that repository's .gitignore";
   return [`git status will show ${out} (a link to this run); ${fix}`];
 }
 
