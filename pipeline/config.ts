@@ -1,7 +1,11 @@
 // One flat, typed config. Every field has a default and a one-line comment;
 // the CLI derives its flags from FIELDS, so a new option is added here only.
 
+import path from 'node:path';
 import { MAX_THREADS } from '../reference/shapes.js';
+
+/** The project's own folder: where `npm run` starts us, and where the default report folder lies. */
+export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
 
 export const BACKENDS = ['auto', 'node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import os from 'node:os';
-import path from 'node:path';
+import { PROJECT_ROOT } from './config.js';
 import { runMemoryPeak } from './memory.js';
 import type { Provenance, RunMetadata } from './types.js';
 
@@ -18,8 +18,6 @@ export const RUN_STARTED_ENV = 'MNIST_PIPELINE_RUN_STARTED_AT';
 export function runStartedAt(): string {
   return process.env[RUN_STARTED_ENV] ?? new Date(Date.now() - process.uptime() * 1000).toISOString();
 }
-
-const REPOSITORY = path.resolve(import.meta.dirname, '..');
 
 /** The npm package behind each TF.js backend name, for its version. */
 const BACKEND_PACKAGES: Record<string, string> = {
@@ -48,7 +46,7 @@ function git(directory: string, args: string[]): string | null {
 }
 
 /** The run's start, commit and versions, stamped on each model a training stage makes. */
-export function trainedBy(backend: string, repository = REPOSITORY): Provenance {
+export function trainedBy(backend: string, repository = PROJECT_ROOT): Provenance {
   const commit = git(repository, ['rev-parse', 'HEAD']);
   const status = commit === null ? null : git(repository, ['status', '--porcelain', '--untracked-files=no']);
   return {
@@ -66,7 +64,7 @@ export function trainedBy(backend: string, repository = REPOSITORY): Provenance 
  * Date, commit, versions, machine and memory of this run; "unknown" where git or a package cannot say.
  * The memory is the CLI's sampler's peak so far (pipeline/memory.ts), null when no sampler runs.
  */
-export function runMetadata(backend: string, repository = REPOSITORY): RunMetadata {
+export function runMetadata(backend: string, repository = PROJECT_ROOT): RunMetadata {
   const cpus = os.cpus();
   const memory = runMemoryPeak();
   return {

@@ -16,8 +16,6 @@ import { TRAINING_STAGE_NAMES } from './stage-names.js';
 import type { Evaluation, MetricsFile, Provenance, TrainedModel } from './types.js';
 import type { VariantResult } from './stages/experiments.js';
 
-const TRAININGS = TRAINING_STAGE_NAMES;
-
 export interface RunRow {
   stage: string; // train (TF.js), reference, experiment-<variant>
   key: string;
@@ -66,7 +64,7 @@ function differencesFromDefaults(reads: Record<string, unknown>): Partial<Config
 
 /** Every cached training, newest first, with its accuracies and the report folders that use it. */
 export function cachedRuns(cache: StageCache): RunRow[] {
-  const stages = ['preprocess', 'init', 'evaluate', ...TRAININGS];
+  const stages = ['preprocess', 'init', 'evaluate', ...TRAINING_STAGE_NAMES];
   const byStage = new Map(stages.map((stage) => [stage, cache.entries(stage)]));
   // A folder the user has deleted since uses nothing; its pins go with the next --gc.
   const usedBy = Object.entries(cache.pins())
@@ -79,7 +77,7 @@ export function cachedRuns(cache: StageCache): RunRow[] {
     return evaluation?.testAccuracy ?? null;
   };
   const rows: RunRow[] = [];
-  for (const stage of TRAININGS) {
+  for (const stage of TRAINING_STAGE_NAMES) {
     for (const entry of byStage.get(stage) ?? []) {
       const value = cache.summary<(TrainedModel | VariantResult) & { trainedBy?: Provenance }>(stage, entry.key);
       if (value === null) continue; // a disabled stage's null output

@@ -6,8 +6,7 @@
 
 import path from 'node:path';
 import type { Argv } from 'yargs';
-
-const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
+import { PROJECT_ROOT } from '../config.js';
 
 /** Exit codes of both commands. */
 export const EXIT_FAILED = 1; // the work failed: bad data, divergence, no model, an unreadable file

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { hideBin } from 'yargs/helpers';
 import { parseArgs, shellWord } from './args.js';
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, UsageError, exitQuietlyWhenOutputCloses, readFlags } from './conventions.js';
-import type { Config } from '../config.js';
+import { PROJECT_ROOT, type Config } from '../config.js';
 import { failureMessage, reportsKeptNote } from './failures.js';
 import { StartupError, prepareCacheFolder, prepareOutputFolders } from './startup.js';
 import { InterruptedError } from '../dag/interrupted.js';
@@ -16,8 +16,6 @@ import { consoleProgress } from '../progress.js';
 import { RUN_STARTED_ENV, runStartedAt } from '../provenance.js';
 import { counted, duration, percent } from '../render/format.js';
 import type { MetricsFile } from '../types.js';
-
-const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 /** The run's last lines: what it scored, how long it took (since the process started) and the memory it held, where to look, and what to try next. */
 function closingLines(config: Config, wallSeconds: number, memory: TreeMemory | null, split: string): string[] {

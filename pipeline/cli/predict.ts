@@ -22,7 +22,7 @@ import {
   withCliConventions,
 } from './conventions.js';
 import { failureMessage } from './failures.js';
-import { BACKENDS, DEFAULTS, type BackendName } from '../config.js';
+import { BACKENDS, DEFAULTS, PROJECT_ROOT, type BackendName } from '../config.js';
 import { MODEL_NAMES, type ModelName } from '../predict/model-names.js';
 import type { FileResult, ReportFolder, TrainedModel } from '../predict/classify.js';
 
@@ -35,7 +35,7 @@ const EXAMPLES = [
 ] as const;
 
 /** The project's own report folder: where `npm run pipeline` writes when given no --out. */
-const PROJECT_REPORTS = path.resolve(import.meta.dirname, '..', '..', DEFAULTS.out);
+const PROJECT_REPORTS = path.join(PROJECT_ROOT, DEFAULTS.out);
 
 /** A path as the user typed it, and as this process opens it. */
 interface TypedPath {

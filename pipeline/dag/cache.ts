@@ -314,7 +314,15 @@ export function createCache(cacheDir: string): StageCache {
     },
 
     remove(stage, key) {
-      rmSync(entryDir(stage, key), { recursive: true, force: true });
+      // Renamed first, so a run killed mid-removal leaves an orphan the next write clears, never half an entry.
+      const doomed = temporaryEntry(path.join(cacheDir, stage), key);
+      try {
+        renameSync(entryDir(stage, key), doomed);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw error;
+      }
+      rmSync(doomed, { recursive: true, force: true });
     },
 
     pins: () => readPins(cacheDir),
@@ -326,12 +334,17 @@ export function createCache(cacheDir: string): StageCache {
   };
 }
 
+/** A name beside the entries for one being written or removed by this process; removeOrphans clears it once the process is gone. */
+function temporaryEntry(stageDir: string, key: string): string {
+  return path.join(stageDir, `.tmp-${key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+}
+
 /** Writes an entry under a temporary name, its manifest last, then renames it into place and prunes the stage. */
 function writeEntry(cacheDir: string, about: Omit<Manifest, 'files'>, value: unknown): void {
   const { json, arrays } = encodeValue(value);
   const stageDir = path.join(cacheDir, about.stage);
   const entry = path.join(stageDir, about.key);
-  const temporary = path.join(stageDir, `.tmp-${about.key}-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const temporary = temporaryEntry(stageDir, about.key);
   try {
     if (!existsSync(path.join(cacheDir, CACHE_TAG))) writeFileAtomic(path.join(cacheDir, CACHE_TAG), CACHE_TAG_TEXT);
     mkdirSync(temporary, { recursive: true });

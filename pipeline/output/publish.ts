@@ -41,6 +41,7 @@ import {
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { PROJECT_ROOT } from '../config.js';
 import { fileRecord, recordProblem, type FileRecord } from '../file-records.js';
 import { processAlive } from './lock.js';
 
@@ -48,7 +49,6 @@ export const PUBLISH_MANIFEST = 'manifest.json';
 /** Written first into a folder being built: the mark that makes a dead run's half folder ours to remove. */
 const PUBLISHING_MARK = '.publishing';
 /** The project's own folder: never a report folder. */
-const PROJECT_ROOT = path.resolve(import.meta.dirname, '..', '..');
 
 /** One file of a published folder, relative to it (a ReportFile fits). */
 export interface PublishFile {
