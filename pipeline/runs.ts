@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { CONFIG_KEYS, DEFAULTS, FIELDS, type Config } from './config.js';
 import type { EntryInfo, StageCache } from './dag/cache.js';
+import { pinEntries, readPins } from './output/cache-folder.js';
 import { duration, percent } from './render/format.js';
 import { TRAINING_STAGE_NAMES } from './stage-names.js';
 import type { Evaluation, MetricsFile, Provenance, TrainedModel } from './types.js';
@@ -67,10 +68,13 @@ export function cachedRuns(cache: StageCache): RunRow[] {
   const stages = ['preprocess', 'init', 'evaluate', ...TRAINING_STAGE_NAMES];
   const byStage = new Map(stages.map((stage) => [stage, cache.entries(stage)]));
   // A folder the user has deleted since uses nothing; its pins go with the next --gc.
-  const usedBy = Object.entries(cache.pins())
+  const usedBy = Object.entries(readPins(cache.dir))
     .filter(([folder]) => existsSync(folder))
     .map(([folder, keys]) => ({ folder, keys }));
-  const scores = (byStage.get('evaluate') ?? []).map((entry) => ({ entry, value: cache.summary<Evaluation>('evaluate', entry.key) }));
+  const scores = (byStage.get('evaluate') ?? []).map((entry) => ({
+    entry,
+    value: cache.read<Evaluation>('evaluate', entry.key, false)?.value,
+  }));
   const tested = (stage: string, key: string): number | null => {
     const scored = scores.find(({ entry }) => entry.made?.inputs[stage] === key);
     const evaluation = stage === 'train' ? scored?.value?.tfjs : scored?.value?.reference;
@@ -79,7 +83,7 @@ export function cachedRuns(cache: StageCache): RunRow[] {
   const rows: RunRow[] = [];
   for (const stage of TRAINING_STAGE_NAMES) {
     for (const entry of byStage.get(stage) ?? []) {
-      const value = cache.summary<(TrainedModel | VariantResult) & { trainedBy?: Provenance }>(stage, entry.key);
+      const value = cache.read<(TrainedModel | VariantResult) & { trainedBy?: Provenance }>(stage, entry.key, false)?.value ?? null;
       if (value === null) continue; // a disabled stage's null output
       const isVariant = 'testAccuracy' in value;
       rows.push({
@@ -169,10 +173,11 @@ export interface Removed {
  * the pins of every other folder. Only entries go, each a folder our manifest marks; report folders
  * and anything else are never touched.
  */
-export function collectGarbage(cache: StageCache, cacheDir: string, keep: Record<string, Record<string, string>>): Removed[] {
+export function collectGarbage(cache: StageCache, keep: Record<string, Record<string, string>>): Removed[] {
+  const cacheDir = cache.dir;
   const kept = new Set(Object.values(keep).flatMap((keys) => Object.entries(keys).map(([stage, key]) => `${stage}/${key}`)));
-  for (const folder of Object.keys(cache.pins())) if (!Object.hasOwn(keep, folder)) cache.pin(folder, null);
-  for (const [folder, keys] of Object.entries(keep)) cache.pin(folder, keys);
+  for (const folder of Object.keys(readPins(cacheDir))) if (!Object.hasOwn(keep, folder)) pinEntries(cacheDir, folder, null);
+  for (const [folder, keys] of Object.entries(keep)) pinEntries(cacheDir, folder, keys);
   const removed: Removed[] = [];
   const stageDirs = existsSync(cacheDir) ? readdirSync(cacheDir).filter((name) => statSync(path.join(cacheDir, name)).isDirectory()) : [];
   for (const stage of stageDirs) {

@@ -6,6 +6,7 @@ import { childProcessJobs } from '../dag/child.js';
 import { createJobsExecutor } from '../dag/executor.js';
 import { expectedErrors } from '../errors.js';
 import { createCache } from '../dag/cache.js';
+import { pinEntries } from '../output/cache-folder.js';
 import { commandLine, configNote, flagsFor, type Invocation } from './args.js';
 import { DEFAULTS, FIELDS } from '../config.js';
 import { createFileHashes } from '../dag/file-hashes.js';
@@ -166,7 +167,7 @@ export async function runPipeline(
   // The folder now shows the entries its metrics.json names: pinned, they stay until --gc, whatever later runs add.
   if (reports.some((report) => report.name === 'report' && report.outcome === 'ran')) {
     const keys = folderStageKeys(config.out);
-    if (typeof keys !== 'string') cache.pin(path.resolve(config.out), keys);
+    if (typeof keys !== 'string') pinEntries(config.cacheDir, path.resolve(config.out), keys);
   }
   return { plan, reports, outputs, stagesStartedAt };
 }

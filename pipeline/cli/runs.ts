@@ -26,7 +26,7 @@ export function runsOrGc(invocation: Invocation, log: (line: string) => void): v
       return [path.resolve(folder), keys];
     }),
   );
-  const removed = collectGarbage(cache, cacheDir, keep);
+  const removed = collectGarbage(cache, keep);
   for (const entry of removed) log(`removed ${entry.stage}/${entry.key} (${megabytes(entry.bytes)})`);
   const freed = removed.reduce((sum, entry) => sum + entry.bytes, 0);
   log(

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { Config } from '../config.js';
 import { acquireLock } from '../output/lock.js';
 import { checkWritableFolder, publishTargetProblem, realPathOf } from '../output/publish.js';
-import { cacheFolderProblem } from '../dag/cache.js';
+import { cacheFolderProblem } from '../output/cache-folder.js';
 import { fileSystemCause } from './failures.js';
 
 export class StartupError extends Error {

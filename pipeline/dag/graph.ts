@@ -50,58 +50,37 @@ export function defineStage<O, C>() {
   return <N extends keyof O, I extends keyof O>(stage: Stage<O, C, N, I>): Stage<O, C> => stage;
 }
 
-export type CycleCheck = { hasCycle: true; cycle: string[] } | { hasCycle: false };
-
 interface Node {
   name: PropertyKey;
   inputs: readonly PropertyKey[];
 }
 
-/** Depth-first search for a cycle; the cycle is returned as a closed path. */
-export function findCycle(stages: readonly Node[]): CycleCheck {
+/**
+ * Stages in dependency order (each after its inputs, otherwise as given), by depth-first search;
+ * throws naming the unknown input, or the cycle as a closed path.
+ */
+export function topologicalOrder<S extends Node>(stages: readonly S[]): S[] {
   const byName = new Map(stages.map((s) => [s.name, s]));
-  const state = new Map<PropertyKey, 'visiting' | 'done'>();
-  const path: PropertyKey[] = [];
-  const visit = (name: PropertyKey): string[] | null => {
-    if (state.get(name) === 'done') return null;
-    if (state.get(name) === 'visiting') return [...path.slice(path.indexOf(name)), name].map(String);
-    state.set(name, 'visiting');
-    path.push(name);
-    for (const input of byName.get(name)?.inputs ?? []) {
-      const cycle = visit(input);
-      if (cycle) return cycle;
+  const ordered: S[] = [];
+  const done = new Set<PropertyKey>();
+  const path: PropertyKey[] = []; // the stages being visited, each an input of the one before
+  const visit = (stage: S) => {
+    if (done.has(stage.name)) return;
+    if (path.includes(stage.name)) {
+      const cycle = [...path.slice(path.indexOf(stage.name)), stage.name];
+      throw new Error(`the stages form a cycle: ${cycle.map(String).join(' → ')}`);
+    }
+    path.push(stage.name);
+    for (const input of stage.inputs) {
+      const upstream = byName.get(input);
+      if (!upstream) throw new Error(`stage ${String(stage.name)}: input ${String(input)} is not a stage`);
+      visit(upstream);
     }
     path.pop();
-    state.set(name, 'done');
-    return null;
+    done.add(stage.name);
+    ordered.push(stage);
   };
-  for (const stage of stages) {
-    const cycle = visit(stage.name);
-    if (cycle) return { hasCycle: true, cycle };
-  }
-  return { hasCycle: false };
-}
-
-/** Stages in dependency order; throws naming the cycle or the unknown input. */
-export function topologicalOrder<S extends Node>(stages: readonly S[]): S[] {
-  const names = new Set(stages.map((s) => s.name));
-  for (const stage of stages) {
-    for (const input of stage.inputs) {
-      if (!names.has(input)) throw new Error(`stage ${String(stage.name)}: input ${String(input)} is not a stage`);
-    }
-  }
-  const check = findCycle(stages);
-  if (check.hasCycle) throw new Error(`the stages form a cycle: ${check.cycle.join(' → ')}`);
-  const ordered: S[] = [];
-  const placed = new Set<PropertyKey>();
-  while (ordered.length < stages.length) {
-    for (const stage of stages) {
-      if (!placed.has(stage.name) && stage.inputs.every((input) => placed.has(input))) {
-        ordered.push(stage);
-        placed.add(stage.name);
-      }
-    }
-  }
+  for (const stage of stages) visit(stage);
   return ordered;
 }
 

@@ -17,7 +17,7 @@ import { type Stage, type StageContext, topologicalOrder } from './graph.js';
 import { InterruptedError } from './interrupted.js';
 import { createPlanner, type PlanEntry, type Planner, type Selection, UnaskedTrainingError, unaskedStages } from './plan.js';
 
-export { defineStage, findCycle, topologicalOrder, type Stage, type StageContext } from './graph.js';
+export { defineStage, topologicalOrder, type Stage, type StageContext } from './graph.js';
 export { UnaskedTrainingError, unaskedStages, type PlanEntry, type Selection } from './plan.js';
 
 export interface StageReport {
