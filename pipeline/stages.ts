@@ -144,7 +144,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       reads: ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
       version: 2, // 2: camelCase epoch records (valLoss, valAccuracy)
       expensive: true,
-      threads: () => 1, // TF.js on wasm is single-threaded in Node
+      // No threads declared: it runs in this process, which holds the data and TF.js already (gradcheck, evaluate),
+      // so --jobs costs no process of its own for it. TF.js on wasm is single-threaded in Node: one thread of --jobs.
       cost: (config) => recipeCost(SPEC_RECIPE) * config.epochs * config.trainSize,
       run: async ({ preprocess, init }, { config }) => {
         await useBackend(config.backend);

@@ -442,7 +442,7 @@ describe('cache encoding', () => {
       n: null,
     };
     const { json, arrays } = encodeValue(value);
-    const back = decodeValue<typeof value>(json, arrays);
+    const back = decodeValue<typeof value>(json, Buffer.concat(arrays));
     expect(Array.from(back.w)).toEqual([1.5, -2]);
     expect(back.labels).toBeInstanceOf(Uint8Array);
     expect(back.nested[0]!.d[0]).toBe(Math.PI);

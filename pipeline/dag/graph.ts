@@ -36,7 +36,7 @@ export interface Stage<O, C, N extends keyof O = keyof O, I extends keyof O = ke
   fingerprint?: (config: C, files: FileHashes) => Record<string, string>; // outside state the key must see, e.g. data file hashes
   // Threads it uses: a count, or a range it follows while it runs (with --jobs 1 it gets the top of it).
   // With --jobs > 1 a stage that declares them runs in a process of its own, which costs about a second
-  // to start: declare them for long stages only.
+  // to start: declare them for long stages only. Undeclared, a stage takes one thread, in this process.
   threads?: (config: C) => number | ThreadRequest;
   // Rough relative work (e.g. images trained × a per-image factor), for ordering only: with --jobs > 1,
   // of the stages waiting for threads the costliest starts first; those without a cost (quick ones) before all.

@@ -181,7 +181,8 @@ export function createRunner<O, C>(stages: readonly Stage<O, C>[], config: C, op
       disabled.flush();
       if (entry.run) {
         // Without an executor each stage runs before the next is looked at.
-        if (executor) started.push(run.obtain(entry.name as keyof O));
+        if (executor)
+          started.push(run.obtain(entry.name as keyof O).then(() => {})); // waited for, its value not held
         else await run.obtain(entry.name as keyof O);
       } else {
         const outcome = entry.state === 'cached' ? 'cached' : 'skipped';
@@ -229,6 +230,9 @@ class PlanRun<O, C> {
   private readonly seconds = new Map<keyof O, number>();
   private readonly failures: { stage: string; error: Error }[] = [];
   private readonly pending = new Map<keyof O, Promise<O[keyof O]>>(); // one per stage: dependants share its run
+  // Stages of this run yet to take each output; at zero it is let go, and a later reader rereads its cache entry.
+  private readonly readers = new Map<keyof O, number>();
+  private readonly released = new Set<keyof O>();
   private readonly byName: Map<keyof O, Stage<O, C>>;
   private readonly byEntry: Map<string, PlanEntry>;
   private readonly stop = () => this.context.executor?.close();
@@ -240,6 +244,9 @@ class PlanRun<O, C> {
   ) {
     this.byName = new Map(ordered.map((s) => [s.name, s]));
     this.byEntry = new Map(context.entries.map((entry) => [entry.name, entry]));
+    for (const entry of context.entries.filter((e) => e.run)) {
+      for (const input of this.byName.get(entry.name as keyof O)!.inputs) this.readers.set(input, (this.readers.get(input) ?? 0) + 1);
+    }
     context.signal?.addEventListener('abort', this.stop, { once: true });
   }
 
@@ -280,6 +287,11 @@ class PlanRun<O, C> {
     const { cache, planner, selection, log } = this.context;
     const stage = this.byName.get(name)!;
     const entry = this.entry(name);
+    if (this.released.has(name)) {
+      const reread = cache.read<O[keyof O]>(String(name), planner.keys.get(name)!);
+      if (!reread) throw new Error(`stage ${String(name)}: its cache entry was removed during the run`);
+      return reread.value;
+    }
     if (entry.state === 'disabled') {
       this.outputs[name] = null as O[keyof O];
       return null as O[keyof O];
@@ -308,6 +320,7 @@ class PlanRun<O, C> {
   private async execute(stage: Stage<O, C>): Promise<O[keyof O]> {
     const { executor } = this.context;
     const inputs = inputsOf(stage, await Promise.all(stage.inputs.map((input) => this.obtain(input))));
+    this.taken(stage.inputs);
     // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
     const cachedInputs = stage.inputs.every((input) => this.byName.get(input)!.cache !== false);
     const cost = stage.cost?.(this.config) ?? Infinity;
@@ -319,6 +332,18 @@ class PlanRun<O, C> {
     return executor.slot(request, cost, isolate === undefined, work);
   }
 
+  /** A stage took `inputs`: an output no other stage of this run reads is let go, so the process holds only what is still ahead. */
+  private taken(inputs: readonly (keyof O)[]) {
+    for (const input of inputs) {
+      const left = this.readers.get(input)! - 1;
+      this.readers.set(input, left);
+      if (left > 0 || this.byName.get(input)!.cache === false || this.entry(input).state === 'disabled') continue;
+      this.released.add(input);
+      this.pending.delete(input);
+      delete this.outputs[input];
+    }
+  }
+
   private async runHereOrElsewhere(stage: Stage<O, C>, inputs: Pick<O, keyof O>, grant: Grant, isolate: Executor['isolate']) {
     const { cache, planner, log, executor } = this.context;
     const name = String(stage.name);
@@ -326,7 +351,7 @@ class PlanRun<O, C> {
     const planned = this.entry(stage.name);
     if (planned.state === 'damaged') log(`cache: ${planned.cause}; recomputing ${name}`);
     const where = isolate ? ', own process' : executor?.isolate ? ', in this process' : '';
-    const threads = executor && stage.threads ? ` (${grant.threads} thread${grant.threads === 1 ? '' : 's'}${where})` : '';
+    const threads = executor && (stage.threads || stage.cost) ? ` (${grant.threads} thread${grant.threads === 1 ? '' : 's'}${where})` : '';
     log(`▶ ${name}: ${stage.description}${threads}`);
     let value: O[keyof O];
     let elapsed: number;
@@ -369,7 +394,7 @@ class PlanRun<O, C> {
     return value;
   }
 
-  /** The run's result, or its failures as one error; the file hashes are saved only after a whole run. */
+  /** The run's result (the outputs still held: those no stage of it read), or its failures as one error; the file hashes are saved only after a whole run. */
   finish(files: FileHashes): { outputs: Partial<O>; reports: StageReport[] } {
     const { signal, entries } = this.context;
     signal?.removeEventListener('abort', this.stop);
@@ -379,7 +404,7 @@ class PlanRun<O, C> {
       if (this.failures.length === 1) throw this.failures[0]!.error;
       throw new StagesFailedError(this.failures);
     }
-    const unfinished = entries.filter((entry) => entry.run && !(entry.name in this.outputs)).map((entry) => entry.name);
+    const unfinished = entries.filter((entry) => entry.run && !this.seconds.has(entry.name as keyof O)).map((entry) => entry.name);
     if (unfinished.length > 0) throw new InterruptedError(`the run was interrupted before ${unfinished.join(', ')} ran`);
     files.save(); // a run that stops, fails or is interrupted leaves the cache folder as it was
     const order = new Map(entries.map((entry, i) => [entry.name, i]));

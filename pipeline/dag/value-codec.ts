@@ -14,9 +14,9 @@ function typedArrayName(value: unknown): TypedArrayName | null {
   return null;
 }
 
-/** Splits a value into JSON and one binary blob holding its typed arrays. */
-export function encodeValue(value: unknown): { json: string; arrays: Buffer } {
-  const chunks: Buffer[] = [];
+/** Splits a value into JSON and one binary blob holding its typed arrays, in pieces: the arrays themselves, not a copy. */
+export function encodeValue(value: unknown): { json: string; arrays: Uint8Array[] } {
+  const chunks: Uint8Array[] = [];
   let offset = 0;
   const walk = (node: unknown): unknown => {
     const typed = typedArrayName(node);
@@ -25,7 +25,7 @@ export function encodeValue(value: unknown): { json: string; arrays: Buffer } {
       const padding = (ALIGN - (offset % ALIGN)) % ALIGN;
       if (padding) chunks.push(Buffer.alloc(padding));
       offset += padding;
-      chunks.push(Buffer.from(array.buffer as ArrayBuffer, array.byteOffset, array.byteLength));
+      chunks.push(new Uint8Array(array.buffer, array.byteOffset, array.byteLength));
       const ref = { $typed: typed, offset, length: array.length };
       offset += array.byteLength;
       return ref;
@@ -38,7 +38,7 @@ export function encodeValue(value: unknown): { json: string; arrays: Buffer } {
     return node;
   };
   const json = JSON.stringify(walk(value));
-  return { json, arrays: Buffer.concat(chunks) };
+  return { json, arrays: chunks };
 }
 
 /** Rebuilds a value from its JSON and blob; arrays are views into the blob, or null without one (a summary). */

@@ -145,7 +145,8 @@ export function parseImages(bytes: Buffer, file: string): { images: Uint8Array; 
     throw new DataError(`${file}: expected ${IMAGE_SIDE}×${IMAGE_SIDE} images, found ${rows}×${cols}`);
   }
   if (bytes.length !== IMAGE_HEADER_BYTES + count * rows * cols) throw new DataError(lengthMessage(file, bytes, 'images', bytes.length));
-  return { images: new Uint8Array(bytes.buffer, bytes.byteOffset + IMAGE_HEADER_BYTES, count * rows * cols).slice(), count, rows, cols };
+  // A view past the header, not a copy: the file's bytes are the images (the largest allocation of a run).
+  return { images: new Uint8Array(bytes.buffer, bytes.byteOffset + IMAGE_HEADER_BYTES, count * rows * cols), count, rows, cols };
 }
 
 /** Parses an IDX1 label file; checks magic, the length and that every label is 0–9. */

@@ -7,8 +7,10 @@ import { checkSizes } from '../config.js';
 import type { Dataset, Mnist, RawSplit, Split } from '../types.js';
 
 function toSplit(raw: RawSplit, start: number, count: number): Split {
-  const images = raw.images.slice(start * D, (start + count) * D); // (N, D) bytes
-  const labels = raw.labels.slice(start, start + count); // (N)
+  // Views into the loaded files, not copies: a split holds no second copy of its images, and the
+  // loaded files become no garbage to wait for (stages never write into their inputs).
+  const images = raw.images.subarray(start * D, (start + count) * D); // (N, D) bytes
+  const labels = raw.labels.subarray(start, start + count); // (N)
   const oneHot = new Float32Array(count * K); // (N, K)
   for (let n = 0; n < count; n++) oneHot[n * K + labels[n]!] = 1;
   return { images, labels, oneHot, count };
