@@ -1,11 +1,13 @@
 // What a stage's process costs before its stage can start (issue 24): a fresh Node loading the
-// stage table through tsx (TF.js, vega, canvas and our modules), and reading the preprocess
+// stage table through tsx, and from the build (dist/, plain Node, as a stage's process starts
+// when the build is fresh: compiledTwin in pipeline/dag/child.ts), and reading the preprocess
 // entry, the largest input of every training, from a cache. Each measured in fresh processes,
 // the medians of --reps.
 //
 //   `npx tsx bench/child-start.ts --entry <cache>/preprocess/<key> [--entry …] [--reps 5]`
 
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import yargs from 'yargs';
@@ -21,10 +23,11 @@ const parsed = yargs(hideBin(process.argv))
   .help()
   .parseSync();
 
-/** Seconds a fresh `node --import tsx -e <code>` process reports for its own work, and its whole wall. */
-function fresh(code: string): { inside: number; wall: number } {
+/** Seconds a fresh `node [--import tsx] -e <code>` process reports for its own work, and its whole wall. */
+function fresh(code: string, tsx = true): { inside: number; wall: number } {
   const start = performance.now();
-  const child = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: ROOT, encoding: 'utf8' });
+  const flags = [...(tsx ? ['--import', 'tsx'] : []), '--input-type=module', '-e', code];
+  const child = spawnSync(process.execPath, flags, { cwd: ROOT, encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`node -e exited ${child.status}:\n${child.stderr}`);
   return { inside: Number(child.stdout.trim()), wall: (performance.now() - start) / 1000 };
 }
@@ -37,6 +40,14 @@ const load = Array.from({ length: parsed.reps }, () =>
 rows.push(
   `| a fresh process: Node and tsx start, then the stage table imported | ${median(load.map((r) => r.wall - r.inside))} s + ${median(load.map((r) => r.inside))} s |`,
 );
+if (existsSync(path.join(ROOT, 'dist', 'pipeline', 'stages.js'))) {
+  const built = Array.from({ length: parsed.reps }, () =>
+    fresh(`const t = performance.now(); await import('./dist/pipeline/stages.js'); console.log((performance.now() - t) / 1000);`, false),
+  );
+  rows.push(
+    `| the same from the build (dist/, plain Node): Node start, then the stage table imported | ${median(built.map((r) => r.wall - r.inside))} s + ${median(built.map((r) => r.inside))} s |`,
+  );
+} else rows.push('| the build (dist/) | not built: npm run build |');
 for (const entry of parsed.entry as string[]) {
   const [stageDir, key] = [path.dirname(path.resolve(entry)), path.basename(entry)];
   const code = `import { createCache } from './pipeline/dag/cache.ts';

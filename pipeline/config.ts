@@ -4,8 +4,8 @@
 import path from 'node:path';
 import { MAX_THREADS } from '../reference/shapes.js';
 
-/** The project's own folder: where `npm run` starts us, and where the default report folder lies. */
-export const PROJECT_ROOT = path.resolve(import.meta.dirname, '..');
+/** The project's own folder: where `npm run` starts us, and where the default report folder lies (from the build, dist/pipeline/, too). */
+export const PROJECT_ROOT = path.resolve(import.meta.dirname, import.meta.url.endsWith('.js') ? '../..' : '..');
 
 export const BACKENDS = ['auto', 'node', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];

@@ -2,13 +2,13 @@
 
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { childProcessJobs } from '../dag/child.js';
+import { childProcessJobs, compiledTwin } from '../dag/child.js';
 import { createJobsExecutor } from '../dag/executor.js';
 import { expectedErrors } from '../errors.js';
 import { createCache } from '../dag/cache.js';
 import { pinEntries } from '../output/cache-folder.js';
 import { commandLine, configNote, flagsFor, type Invocation } from './args.js';
-import { DEFAULTS, FIELDS } from '../config.js';
+import { DEFAULTS, FIELDS, PROJECT_ROOT } from '../config.js';
 import { createFileHashes } from '../dag/file-hashes.js';
 import type { ProgressFactory } from '../progress.js';
 import { UnaskedTrainingError, createRunner, unaskedStages, type PlanEntry, type StageReport } from '../dag/runner.js';
@@ -45,7 +45,7 @@ export function wallSplit(reports: readonly StageReport[], stagesStartedAt: numb
   return parts.join(', ');
 }
 
-/** The child process that runs one stage when stages run side by side (--jobs). */
+/** The child process that runs one stage when stages run side by side (--jobs): compiled when the build is fresh. */
 const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts');
 
 /**
@@ -134,7 +134,7 @@ export async function runPipeline(
         ? createJobsExecutor(
             jobs,
             childProcessJobs({
-              entry: STAGE_CHILD,
+              entry: compiledTwin(PROJECT_ROOT, STAGE_CHILD),
               config,
               progress: hooks.progress,
               signal: hooks.signal,

@@ -9,7 +9,9 @@
 // A child never writes reports and never takes the --out lock; a child whose parent dies exits.
 
 import { fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EpochProgress, ProgressFactory } from '../progress.js';
 import type { Grant, StageJob } from './runner.js';
@@ -71,7 +73,28 @@ export interface ThreadsMessage {
  * Node flags that let a child run TypeScript, as `npm run pipeline` does. tsx is resolved from this
  * package, not from the folder the user runs in (`npx mnist-pipeline` from anywhere).
  */
-const CHILD_EXEC_ARGV = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+const TYPESCRIPT_EXEC_ARGV = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
+
+/**
+ * The compiled twin of `source`, a file of the project at `root`, in dist/ (npm run build; npm ci builds it too),
+ * when it is newer than every TypeScript file of pipeline/ and reference/: a child then starts on plain Node,
+ * without tsx. After an edit, until the next build, the source runs, so a child never runs older code than its parent.
+ */
+export function compiledTwin(root: string, source: string): string {
+  const compiled = path.join(root, 'dist', path.relative(root, source)).replace(/\.ts$/, '.js');
+  let built: number;
+  try {
+    built = statSync(compiled).mtimeMs;
+  } catch {
+    return source; // never built
+  }
+  for (const folder of ['pipeline', 'reference']) {
+    for (const file of readdirSync(path.join(root, folder), { recursive: true, encoding: 'utf8' })) {
+      if (/\.(ts|mjs)$/.test(file) && statSync(path.join(root, folder, file)).mtimeMs >= built) return source;
+    }
+  }
+  return compiled;
+}
 
 // Every live child of this process; one exit hook for all of them, however many runs started them.
 const live = new Set<ChildProcess>();
@@ -87,7 +110,7 @@ function track(child: ChildProcess): void {
   });
 }
 
-/** An `isolate` for the executor (executor.ts): each job runs in a fresh `node --import tsx entry`. */
+/** An `isolate` for the executor (executor.ts): each job runs in a fresh `node entry` (with tsx for a .ts entry). */
 export function childProcessJobs<C>(options: {
   entry: string;
   config: C;
@@ -104,7 +127,7 @@ export function childProcessJobs<C>(options: {
   return (job, grant) =>
     new Promise<void>((resolve, reject) => {
       const child = fork(options.entry, [], {
-        execArgv: CHILD_EXEC_ARGV,
+        execArgv: options.entry.endsWith('.ts') ? TYPESCRIPT_EXEC_ARGV : [],
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
         serialization: 'advanced',
       });

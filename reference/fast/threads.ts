@@ -206,7 +206,7 @@ export class StepTeam {
     ws: Workspace<Float32Array>,
     lr: number,
     threads: number,
-    workerModule = new URL('./step-worker.ts', import.meta.url), // tests point it elsewhere
+    workerModule = new URL(`./step-worker.${import.meta.url.endsWith('.js') ? 'js' : 'ts'}`, import.meta.url), // tests point it elsewhere
   ): Promise<StepTeam> {
     checkThreads(threads);
     for (const [name, array] of Object.entries({
@@ -241,8 +241,10 @@ export class StepTeam {
       };
       for (let t = 1; t < this.threads; t++) {
         const setup: WorkerSetup = { index: t, lr: this.lr, ctrl: this.ctrl, message: this.message, params: this.params, ws: this.ws };
-        // execArgv [] keeps the parent's flags (jest's, tsx's --import) out: the worker loads TypeScript itself.
-        const worker = new Worker(boot, { workerData: { module, setup }, execArgv: [] });
+        // execArgv [] keeps the parent's flags (jest's, tsx's --import) out: the worker loads TypeScript itself,
+        // through the boot script, or starts on the compiled module (dist/, npm run build) directly.
+        const entry = module.endsWith('.js') ? new URL(module) : boot;
+        const worker = new Worker(entry, { workerData: { module, setup }, execArgv: [] });
         worker.unref(); // never keeps the process alive
         worker.on('error', (error) => fail(t, `failed to start: ${error.message}`));
         worker.on('exit', (code) => fail(t, `exited with code ${code} before it started`));
