@@ -84,16 +84,8 @@ function sampleWhileRunning([resultFile, command, ...args]: string[]): void {
 export function measureFullPipeline(log: (line: string) => void, useTime = existsSync('/usr/bin/time')): FullPipeline {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-'));
   // exactly what `npm run pipeline` runs, with a fresh cache and report folder
-  const pipelineArgs = [
-    'run',
-    '--silent',
-    'pipeline',
-    '--',
-    '--cache-dir',
-    path.join(scratch, 'cache'),
-    '--out',
-    path.join(scratch, 'reports'),
-  ];
+  const [cacheDir, out] = [path.join(scratch, 'cache'), path.join(scratch, 'reports')];
+  const pipelineArgs = ['run', '--silent', 'pipeline', '--', '--cache-dir', cacheDir, '--out', out];
   const command = `npm ${pipelineArgs.join(' ')}`;
   const usageFile = path.join(scratch, 'resource-usage.json');
   const treeFile = path.join(scratch, 'tree-memory.json');

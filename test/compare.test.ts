@@ -12,17 +12,9 @@ import { buildReport } from '../pipeline/render/report-sections.js';
 import { historyCsv, runMetadataJson } from '../pipeline/render/run-files.js';
 import { writeReportFolder } from '../pipeline/stages/report.js';
 import { paramSize, type ParamName } from '../reference/shapes.js';
-import type { EpochRecord, ImplementationMetrics, MetricsFile, ModelEvaluation, ReportFile, TrainedModel } from '../pipeline/types.js';
-import {
-  htmlSection,
-  htmlTables,
-  markdownTables,
-  section,
-  text,
-  unescapeHtml,
-  unescapeMarkdown,
-  type Table,
-} from './helpers/report-reading.js';
+import type { ImplementationMetrics, MetricsFile, ModelEvaluation, ReportFile, TrainedModel } from '../pipeline/types.js';
+import * as reading from './helpers/report-reading.js';
+import { history } from './helpers/report-fixtures.js';
 
 // ---------------------------------------------------------------- fixtures
 
@@ -79,17 +71,6 @@ function metrics(config: Partial<Config>, tfjs: ImplementationMetrics, reference
     ...(reference ? { reference } : {}),
     stage_seconds: { train: 40 },
   };
-}
-
-function history(validationAccuracies: number[]): EpochRecord[] {
-  return validationAccuracies.map((valAccuracy, i) => ({
-    epoch: i + 1,
-    loss: 0.5 / (i + 1),
-    accuracy: 0.9 + i / 100,
-    valLoss: 0.6 / (i + 1),
-    valAccuracy,
-    seconds: 3.25,
-  }));
 }
 
 // This run: lr 0.01; errors 5→8 ×61, 4→9 ×42, 7→2 ×10 (113 wrong, 9,887 right).
@@ -151,7 +132,7 @@ function snapshot(folder: string): Record<string, string> {
 }
 
 /** The rows of the table whose header is `header`, exactly; an error unless exactly one table has it. */
-function rowsOf(tables: Table[], header: string[]): string[][] {
+function rowsOf(tables: reading.Table[], header: string[]): string[][] {
   const found = tables.filter((table) => JSON.stringify(table.header) === JSON.stringify(header));
   if (found.length !== 1) {
     const headers = tables.map((table) => `[${table.header.join(', ')}]`).join(', ');
@@ -307,13 +288,13 @@ describe('the "Compared with" sections', () => {
     const comparison = await comparedWith(OURS, [readComparedRun(lr05), readComparedRun(noReference)]);
     charts = comparison.files;
     files = buildReport(OURS.metrics, OURS.histories, { files: [] }, { comparedWith: comparison.sections });
-    markdown = text(files, 'report.md');
-    html = text(files, 'index.html');
+    markdown = reading.text(files, 'report.md');
+    html = reading.text(files, 'index.html');
   });
 
   const documents = () => [
-    { name: 'report.md', tables: markdownTables(section(markdown, `Compared with ${lr05}`)) },
-    { name: 'index.html', tables: htmlTables(htmlSection(html, `Compared with ${lr05}`)) },
+    { name: 'report.md', tables: reading.markdownTables(reading.section(markdown, `Compared with ${lr05}`)) },
+    { name: 'index.html', tables: reading.htmlTables(reading.htmlSection(html, `Compared with ${lr05}`)) },
   ];
 
   test('report.md and index.html both have one section per compared folder, in the order given, after the results', () => {
@@ -337,7 +318,7 @@ describe('the "Compared with" sections', () => {
         ['TypeScript reference validation accuracy (last epoch)', '95.87%', '96.01%', '+0.14 pp'],
       ]);
     }
-    const withoutReference = markdownTables(section(markdown, `Compared with ${noReference}`));
+    const withoutReference = reading.markdownTables(reading.section(markdown, `Compared with ${noReference}`));
     expect(rowsOf(withoutReference, ['Metric', 'This run', noReference, 'Change'])).toEqual([
       ['TF.js test accuracy', '95.58%', '95.58%', '0.00 pp'],
       ['TF.js validation accuracy (last epoch)', '95.89%', '95.89%', '0.00 pp'],
@@ -345,10 +326,10 @@ describe('the "Compared with" sections', () => {
   });
 
   test('the config differences name the flags, and leave out where and how fast a run works', () => {
-    const lr05Section = section(markdown, `Compared with ${lr05}`);
+    const lr05Section = reading.section(markdown, `Compared with ${lr05}`);
     expect(lr05Section).toContain('### Configuration\n\n- `--lr 0.01 → 0.05`\n\n### Accuracy');
-    expect(section(markdown, `Compared with ${noReference}`)).toContain('- `--reference true → false`');
-    expect(htmlSection(html, `Compared with ${lr05}`)).toContain('<li><code>--lr 0.01 → 0.05</code></li>');
+    expect(reading.section(markdown, `Compared with ${noReference}`)).toContain('- `--reference true → false`');
+    expect(reading.htmlSection(html, `Compared with ${lr05}`)).toContain('<li><code>--lr 0.01 → 0.05</code></li>');
   });
 
   test('the confusion change lists the error cells that changed and the net change in correct answers', () => {
@@ -359,11 +340,11 @@ describe('the "Compared with" sections', () => {
         ['3', '5', '0', '7', '+7', 'more errors'],
       ]);
     }
-    expect(unescapeMarkdown(section(markdown, `Compared with ${lr05}`))).toContain(
+    expect(reading.unescapeMarkdown(reading.section(markdown, `Compared with ${lr05}`))).toContain(
       'Correct test answers: 9,887 → 9,893 (+6). Error counts that changed, by (true digit, predicted digit): 3.',
     );
-    expect(unescapeHtml(htmlSection(html, `Compared with ${lr05}`))).toContain('Correct test answers: 9,887 → 9,893 (+6).');
-    expect(section(markdown, `Compared with ${noReference}`)).toContain('No error (off-diagonal cell) changed its count.');
+    expect(reading.unescapeHtml(reading.htmlSection(html, `Compared with ${lr05}`))).toContain('Correct test answers: 9,887 → 9,893 (+6).');
+    expect(reading.section(markdown, `Compared with ${noReference}`)).toContain('No error (off-diagonal cell) changed its count.');
   });
 
   test('each compared run has its chart, compare_<n>.png in the order given, with its Vega-Lite spec beside it', () => {
@@ -377,7 +358,7 @@ describe('the "Compared with" sections', () => {
       expect([...png.data.subarray(0, 8)]).toEqual([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
       expect(html).toContain(`src="data:image/png;base64,${Buffer.from(png.data).toString('base64')}"`);
     }
-    const spec = JSON.parse(text(charts, 'specs/compare_1.vl.json')) as {
+    const spec = JSON.parse(reading.text(charts, 'specs/compare_1.vl.json')) as {
       data: { values: { run: string; epoch: number; val_accuracy: number }[] };
     };
     expect(spec.data.values).toEqual([
@@ -398,8 +379,8 @@ describe('the "Compared with" sections', () => {
     const folder = reportFolder('many-changes', { ...LR05, metrics: { ...LR05.metrics, tfjs: implementation(0.9, 0.9, many) } });
     const { sections } = await comparedWith(OURS, [readComparedRun(folder)]);
     const report = buildReport(OURS.metrics, OURS.histories, { files: [] }, { comparedWith: sections });
-    const compared = section(text(report, 'report.md'), `Compared with ${folder}`);
-    expect(rowsOf(markdownTables(compared), ['True digit', 'Predicted digit', 'This run', folder, 'Change', 'Effect'])).toEqual([
+    const compared = reading.section(reading.text(report, 'report.md'), `Compared with ${folder}`);
+    expect(rowsOf(reading.markdownTables(compared), ['True digit', 'Predicted digit', 'This run', folder, 'Change', 'Effect'])).toEqual([
       ['5', '8', '61', '0', '-61', 'fewer errors'],
       ['4', '9', '42', '0', '-42', 'fewer errors'],
       ['1', '3', '0', '12', '+12', 'more errors'],
@@ -411,14 +392,16 @@ describe('the "Compared with" sections', () => {
       ['6', '7', '0', '7', '+7', 'more errors'],
       ['5', '6', '0', '6', '+6', 'more errors'],
     ]);
-    expect(unescapeMarkdown(compared)).toContain('Error counts that changed, by (true digit, predicted digit): 15, the 10 largest below.');
+    expect(reading.unescapeMarkdown(compared)).toContain(
+      'Error counts that changed, by (true digit, predicted digit): 15, the 10 largest below.',
+    );
   });
 
   test('without --compare the report is byte for byte what it was', () => {
     const plain = buildReport(OURS.metrics, OURS.histories, { files: [] });
     const empty = buildReport(OURS.metrics, OURS.histories, { files: [] }, { comparedWith: [] });
     expect(empty).toEqual(plain);
-    expect(text(plain, 'report.md')).not.toContain('Compared with reports');
+    expect(reading.text(plain, 'report.md')).not.toContain('Compared with reports');
   });
 });
 

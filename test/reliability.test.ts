@@ -3,19 +3,7 @@
 // small run and checks reports/ and the cache byte for byte afterwards.
 
 import { spawnSync } from 'node:child_process';
-import {
-  copyFileSync,
-  cpSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from 'node:fs';
+import * as fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -48,18 +36,18 @@ const state = () => ({ reports: snapshot(out()), cache: snapshot(cacheDir()) });
 
 /** A data folder: a copy of the real files, with one changed by `damage`. */
 function damagedData(damage: (dir: string) => void): string {
-  const dir = mkdtempSync(path.join(work, 'data-'));
-  for (const name of Object.values(MNIST_FILES)) copyFileSync(path.join(defaultDataDir(), name), path.join(dir, name));
+  const dir = fs.mkdtempSync(path.join(work, 'data-'));
+  for (const name of Object.values(MNIST_FILES)) fs.copyFileSync(path.join(defaultDataDir(), name), path.join(dir, name));
   damage(dir);
   return dir;
 }
 
 beforeAll(() => {
-  work = mkdtempSync(path.join(os.tmpdir(), 'reliability-'));
+  work = fs.mkdtempSync(path.join(os.tmpdir(), 'reliability-'));
   const first = runCli('pipeline/cli/pipeline.ts', args());
   if (first.status !== 0) throw new Error(`the baseline run failed:\n${first.stdout}\n${first.stderr}`);
 }, 300_000);
-afterAll(() => rmSync(work, { recursive: true, force: true }));
+afterAll(() => fs.rmSync(work, { recursive: true, force: true }));
 
 describe('bad data files leave reports and cache unchanged', () => {
   const trainImages = MNIST_FILES.trainImages;
@@ -68,7 +56,7 @@ describe('bad data files leave reports and cache unchanged', () => {
       'a truncated image file',
       (dir) => {
         const file = path.join(dir, trainImages);
-        writeFileSync(file, readFileSync(file).subarray(0, 1_000_000));
+        fs.writeFileSync(file, fs.readFileSync(file).subarray(0, 1_000_000));
       },
       /train-images-idx3-ubyte: header says 60000 images of 28×28, so expected 47040016 bytes, found 1000000 \(truncated\)/,
     ],
@@ -76,24 +64,24 @@ describe('bad data files leave reports and cache unchanged', () => {
       'a wrong magic number',
       (dir) => {
         const file = path.join(dir, trainImages);
-        const bytes = readFileSync(file);
+        const bytes = fs.readFileSync(file);
         bytes.writeUInt32BE(1234, 0);
-        writeFileSync(file, bytes);
+        fs.writeFileSync(file, bytes);
       },
       /train-images-idx3-ubyte: expected image magic number 2051, found 1234/,
     ],
     [
       'an image/label count mismatch',
-      (dir) => writeFileSync(path.join(dir, MNIST_FILES.testLabels), labelFileBytes([1, 2, 3])),
+      (dir) => fs.writeFileSync(path.join(dir, MNIST_FILES.testLabels), labelFileBytes([1, 2, 3])),
       /t10k-labels-idx1-ubyte: expected 10000 labels to match .*t10k-images-idx3-ubyte, found 3/,
     ],
     [
       'a label outside 0–9',
       (dir) => {
         const file = path.join(dir, MNIST_FILES.trainLabels);
-        const bytes = readFileSync(file);
+        const bytes = fs.readFileSync(file);
         bytes[8 + 17] = 11;
-        writeFileSync(file, bytes);
+        fs.writeFileSync(file, bytes);
       },
       /train-labels-idx1-ubyte: expected labels 0–9, found 11 at index 17/,
     ],
@@ -101,18 +89,18 @@ describe('bad data files leave reports and cache unchanged', () => {
       'a corrupt .gz',
       (dir) => {
         const file = path.join(dir, MNIST_FILES.testImages);
-        const gz = gzipSync(readFileSync(file));
-        rmSync(file);
-        writeFileSync(`${file}.gz`, gz.subarray(0, gz.length - 100));
+        const gz = gzipSync(fs.readFileSync(file));
+        fs.rmSync(file);
+        fs.writeFileSync(`${file}.gz`, gz.subarray(0, gz.length - 100));
       },
       /t10k-images-idx3-ubyte\.gz: corrupt gzip data/,
     ],
-    ['a missing file', (dir) => rmSync(path.join(dir, MNIST_FILES.testLabels)), /missing t10k-labels-idx1-ubyte\[\.gz\]/],
+    ['a missing file', (dir) => fs.rmSync(path.join(dir, MNIST_FILES.testLabels)), /missing t10k-labels-idx1-ubyte\[\.gz\]/],
     [
       'a folder with only some of the files',
       (dir) => {
-        rmSync(path.join(dir, MNIST_FILES.testImages));
-        rmSync(path.join(dir, MNIST_FILES.trainLabels));
+        fs.rmSync(path.join(dir, MNIST_FILES.testImages));
+        fs.rmSync(path.join(dir, MNIST_FILES.trainLabels));
       },
       /missing train-labels-idx1-ubyte\[\.gz\], t10k-images-idx3-ubyte\[\.gz\]/,
     ],
@@ -128,7 +116,7 @@ describe('bad data files leave reports and cache unchanged', () => {
       expect(result.stderr).toMatch(message);
       expect(result.stderr).toContain(`Reports in ${out()}/ were left as they were.`);
       expect(state()).toEqual(before);
-      rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(dir, { recursive: true, force: true });
     },
     120_000,
   );
@@ -189,7 +177,8 @@ describe('interruption', () => {
     const next = runCli('pipeline/cli/pipeline.ts', args());
     expect(next.status).toBe(0);
     expect(next.stdout).toMatch(/✔ train: cached/);
-    const leftovers = readdirSync(cacheDir(), { recursive: true })
+    const leftovers = fs
+      .readdirSync(cacheDir(), { recursive: true })
       .map(String)
       .filter((name) => name.includes('.tmp-'));
     expect(leftovers).toEqual([]);
@@ -199,12 +188,12 @@ describe('interruption', () => {
 describe('cache integrity and determinism', () => {
   it('detects a corrupted cache entry, reports it and recomputes', () => {
     const trainDir = path.join(cacheDir(), 'train');
-    const entries = readdirSync(trainDir).filter((name) => !name.startsWith('.'));
+    const entries = fs.readdirSync(trainDir).filter((name) => !name.startsWith('.'));
     for (const entry of entries) {
       const file = path.join(trainDir, entry, 'arrays.bin');
-      const bytes = readFileSync(file);
+      const bytes = fs.readFileSync(file);
       bytes[100] = bytes[100]! ^ 0xff;
-      writeFileSync(file, bytes);
+      fs.writeFileSync(file, bytes);
     }
     const result = runCli('pipeline/cli/pipeline.ts', args());
     expect(result.status).toBe(0);
@@ -214,11 +203,11 @@ describe('cache integrity and determinism', () => {
 
   it('gives identical metrics for the same seed, apart from timings', () => {
     const again = path.join(work, 'again');
-    mkdirSync(again);
+    fs.mkdirSync(again);
     const rerun = runCli('pipeline/cli/pipeline.ts', args({}, again));
     expect(rerun.status).toBe(0);
     const strip = (file: string) => {
-      const metrics = JSON.parse(readFileSync(file, 'utf8'));
+      const metrics = JSON.parse(fs.readFileSync(file, 'utf8'));
       delete metrics.stage_seconds;
       delete metrics.run.started_at; // the run block's date and wall time are timings too
       delete metrics.run.wall_seconds;
@@ -239,24 +228,24 @@ describe('cache integrity and determinism', () => {
 
 /** Names beside reports/ that are neither reports/ itself, its current run folder nor its lock. */
 function publishLeftovers(): string[] {
-  const current = readlinkSync(out());
-  return readdirSync(work).filter((name) => name.startsWith('.reports.') && name !== current && name !== '.reports.lock');
+  const current = fs.readlinkSync(out());
+  return fs.readdirSync(work).filter((name) => name.startsWith('.reports.') && name !== current && name !== '.reports.lock');
 }
 
 /** The first report file written since `since`, in reports/ or beside it (wherever a publish builds), or null. */
 function newReportFile(since: number): string | null {
-  for (const top of readdirSync(work).filter((name) => name === 'reports' || name.startsWith('.reports.'))) {
+  for (const top of fs.readdirSync(work).filter((name) => name === 'reports' || name.startsWith('.reports.'))) {
     const folder = path.join(work, top);
-    const stat = statSync(folder, { throwIfNoEntry: false });
+    const stat = fs.statSync(folder, { throwIfNoEntry: false });
     if (!stat?.isDirectory()) continue;
     let names: string[];
     try {
-      names = readdirSync(folder, { recursive: true }).map(String);
+      names = fs.readdirSync(folder, { recursive: true }).map(String);
     } catch {
       continue; // renamed while we looked (a finished build becoming a run folder)
     }
     for (const name of names) {
-      const file = statSync(path.join(folder, name), { throwIfNoEntry: false });
+      const file = fs.statSync(path.join(folder, name), { throwIfNoEntry: false });
       if (file?.isFile() && file.mtimeMs >= since) return path.join(top, name);
     }
   }
@@ -268,20 +257,20 @@ const STACK_LINE = /^\s+at /m;
 
 describe('the report folder holds one whole run', () => {
   it('the finished run is consistent: metrics, config, history, models and report agree, and the model re-scores', async () => {
-    expect(lstatSync(out()).isSymbolicLink()).toBe(true);
+    expect(fs.lstatSync(out()).isSymbolicLink()).toBe(true);
     expect(await runProblems(out())).toEqual([]);
   }, 120_000);
 
   it('the consistency check fails on a folder that mixes two runs', async () => {
     const mixed = path.join(work, 'mixed');
-    cpSync(out(), mixed, { recursive: true, dereference: true });
-    const metrics = JSON.parse(readFileSync(path.join(mixed, 'metrics.json'), 'utf8'));
+    fs.cpSync(out(), mixed, { recursive: true, dereference: true });
+    const metrics = JSON.parse(fs.readFileSync(path.join(mixed, 'metrics.json'), 'utf8'));
     metrics.config.seed = 7; // metrics.json of another run beside this run's files
-    writeFileSync(path.join(mixed, 'metrics.json'), JSON.stringify(metrics));
+    fs.writeFileSync(path.join(mixed, 'metrics.json'), JSON.stringify(metrics));
     const problems = await runProblems(mixed, { rescore: false });
     expect(problems).toContainEqual(expect.stringMatching(/metrics\.json: expected \d+ bytes with SHA-256/));
     expect(problems).toContainEqual(expect.stringMatching(/^metrics\.json config .* differs from config\.json/));
-    rmSync(mixed, { recursive: true, force: true });
+    fs.rmSync(mixed, { recursive: true, force: true });
   }, 60_000);
 
   it('SIGKILL the moment the first file of the new report appears leaves the previous run whole; the next run cleans up', async () => {
@@ -310,7 +299,7 @@ describe('the report folder holds one whole run', () => {
     expect(next.status).toBe(0);
     expect(next.stdout).not.toMatch(/waiting/); // its locks were stale: its pid is dead
     expect(publishLeftovers()).toEqual([]); // …are gone after the next run
-    expect(JSON.parse(readFileSync(path.join(out(), 'config.json'), 'utf8')).seed).toBe(7);
+    expect(JSON.parse(fs.readFileSync(path.join(out(), 'config.json'), 'utf8')).seed).toBe(7);
     expect(await runProblems(out())).toEqual([]);
     expect(runCli('pipeline/cli/pipeline.ts', args()).status).toBe(0); // back to the baseline's seed for the other tests
   }, 240_000);
@@ -324,7 +313,7 @@ describe('the report folder holds one whole run', () => {
     const lock = path.join(work, '.reports.lock');
     const holder = () => {
       try {
-        return (JSON.parse(readFileSync(lock, 'utf8')) as { pid: number }).pid; // the lock names its run's pid (and start time)
+        return (JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid; // the lock names its run's pid (and start time)
       } catch {
         return null; // not taken yet
       }
@@ -348,7 +337,7 @@ describe('the report folder holds one whole run', () => {
 
 describe('refusals at start-up, before any training', () => {
   it("--out '' and --cache-dir '' are refused with exit 2 and write nothing", () => {
-    const cwd = mkdtempSync(path.join(work, 'cwd-'));
+    const cwd = fs.mkdtempSync(path.join(work, 'cwd-'));
     const loader = path.join(ROOT, 'node_modules', 'tsx', 'dist', 'loader.mjs');
     for (const flag of ['out', 'cache-dir']) {
       const result = spawnSync(
@@ -358,7 +347,7 @@ describe('refusals at start-up, before any training', () => {
       );
       expect(result.status).toBe(2);
       expect(result.stderr).toContain(`--${flag}: expected a folder path, found "" (an empty path would write into the current folder)`);
-      expect(readdirSync(cwd)).toEqual([]);
+      expect(fs.readdirSync(cwd)).toEqual([]);
     }
   });
 
@@ -370,7 +359,7 @@ describe('refusals at start-up, before any training', () => {
 
   const plainFile = () => {
     const file = path.join(work, 'plain-file');
-    writeFileSync(file, 'not a folder');
+    fs.writeFileSync(file, 'not a folder');
     return file;
   };
   const unwritable: [string, () => Record<string, string>, (overrides: Record<string, string>) => string][] = [
@@ -409,7 +398,7 @@ describe('refusals at start-up, before any training', () => {
 
   it('a read-only --out or --cache-dir (EROFS, a read-only tmpfs) is refused with exit 2, no stack', () => {
     const readOnly = path.join(work, 'read-only');
-    mkdirSync(readOnly);
+    fs.mkdirSync(readOnly);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'ro,size=64k', 'tmpfs', readOnly], { encoding: 'utf8' });
     if (mounted.status !== 0) {
       console.warn(`skipped: mounting a read-only tmpfs needs CAP_SYS_ADMIN (${mounted.stderr.trim()}); ENOTDIR above covers the refusal`);
@@ -437,7 +426,7 @@ describe('refusals at start-up, before any training', () => {
 describe('a disk that fills while the report is written', () => {
   it('leaves the previous run byte-identical and says so in one line naming the path (a 16 MiB tmpfs)', () => {
     const disk = path.join(work, 'small-disk');
-    mkdirSync(disk);
+    fs.mkdirSync(disk);
     const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', disk], { encoding: 'utf8' });
     if (mounted.status !== 0) {
       console.warn(
@@ -450,7 +439,7 @@ describe('a disk that fills while the report is written', () => {
       expect(runCli('pipeline/cli/pipeline.ts', args({ out: reports })).status).toBe(0);
       const before = snapshot(reports);
       const free = Number(spawnSync('df', ['-B1', '--output=avail', disk], { encoding: 'utf8' }).stdout.trim().split('\n')[1]);
-      writeFileSync(path.join(disk, 'filler'), Buffer.alloc(free - 512 * 1024)); // room for a quarter of a report
+      fs.writeFileSync(path.join(disk, 'filler'), Buffer.alloc(free - 512 * 1024)); // room for a quarter of a report
       const result = runCli('pipeline/cli/pipeline.ts', args({ out: reports, seed: '7' }));
       expect(result.status).toBe(1);
       expect(result.stderr).toMatch(
@@ -459,7 +448,7 @@ describe('a disk that fills while the report is written', () => {
       expect(result.stderr).toContain(`Reports in ${reports}/ were left as they were.`);
       expect(result.stderr).not.toMatch(STACK_LINE);
       expect(snapshot(reports)).toEqual(before);
-      expect(readdirSync(disk).sort()).toEqual(['filler', 'reports', readlinkSync(reports)].sort()); // no half-built folder left
+      expect(fs.readdirSync(disk).sort()).toEqual(['filler', 'reports', fs.readlinkSync(reports)].sort()); // no half-built folder left
     } finally {
       spawnSync('umount', [disk]);
     }

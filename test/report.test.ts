@@ -13,7 +13,6 @@ import { runMetadata } from '../pipeline/provenance.js';
 import { paramSize, type ParamName } from '../reference/shapes.js';
 import type {
   ConfusedPair,
-  EpochRecord,
   GradientCheck,
   ImplementationMetrics,
   MetricsFile,
@@ -23,6 +22,7 @@ import type {
   Visuals,
 } from '../pipeline/types.js';
 import { PNG_PATHS } from './helpers/outputs.js';
+import { history } from './helpers/report-fixtures.js';
 import {
   htmlSection,
   htmlTables,
@@ -122,17 +122,6 @@ function implementation(backend: string, measured: Measured): ImplementationMetr
     weighted_avg: { precision: 0.9562, recall: 0.9561, f1: 0.9561, support: 10000 },
     most_confused: mostConfused,
   };
-}
-
-function history(validationAccuracies: number[]): EpochRecord[] {
-  return validationAccuracies.map((valAccuracy, i) => ({
-    epoch: i + 1,
-    loss: 0.5 / (i + 1),
-    accuracy: 0.9 + i / 100,
-    valLoss: 0.6 / (i + 1),
-    valAccuracy,
-    seconds: 3.25,
-  }));
 }
 
 const TFJS_HISTORY = history([0.9101, 0.9302, 0.9589]);
