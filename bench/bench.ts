@@ -8,8 +8,9 @@
 //      the fast kernels, and trainTfjs (the optimised loop, pipeline/stages/train.ts)
 //   2. the pure-TypeScript reference's training (reference/sgd.ts)
 //   3. evaluateModels on the 10k test images, for each backend
-//   4. the training recipes per epoch against plain SGD, and one optimizer update (bench/recipes.ts)
-//   5. `npm run pipeline` with a fresh cache and report folder: wall time and peak RSS
+//   4. on wasm, trainTfjs's SGD step against its floor, the step's 8 matmuls (bench/tfjs-step.ts)
+//   5. the training recipes per epoch against plain SGD, and one optimizer update (bench/recipes.ts)
+//   6. `npm run pipeline` with a fresh cache and report folder: wall time and peak RSS
 //
 // Each measurement is repeated after a warm-up, interleaved across variants so
 // that load from other processes hits them alike; reported as median (min–max).
@@ -39,6 +40,7 @@ import { measureFullPipeline, type FullPipeline } from './full-pipeline.js';
 import { jobsSection } from './jobs.js';
 import { measureRecipes, measureUpdates, recipesMarkdown } from './recipes.js';
 import { subsetDataset } from './subset.js';
+import { measureStep, stepMarkdown } from './tfjs-step.js';
 import { uninstallFastKernels } from '../test/helpers/original-kernels.js';
 import { trainTfjsPlain } from '../test/helpers/plain-loop.js';
 import { startSpan, timingProgress, type Span } from './timing.js';
@@ -102,6 +104,7 @@ interface BenchReport {
   evaluate: EvaluateRow[];
   fullPipeline: FullPipeline | { skipped: string };
   referenceThreadStartMs: Summary | null; // starting the reference's worker threads, once per training, untimed in its rows
+  step?: string[]; // trainTfjs's step against its floor (bench/tfjs-step.ts), in markdown
   recipes?: string[]; // the recipes' tables (bench/recipes.ts), in markdown
 }
 
@@ -121,7 +124,11 @@ function parseSettings(argv: string[]): Settings {
     .scriptName('npm run bench --')
     .option('quick', { type: 'boolean', default: false, describe: 'Fewer repetitions and steps (about a minute without the full run)' })
     .option('skip-full', { type: 'boolean', default: false, describe: 'Skip the full pipeline run, which takes minutes' })
-    .option('recipes-only', { type: 'boolean', default: false, describe: 'Only the training recipes against plain SGD, on wasm' })
+    .option('recipes-only', {
+      type: 'boolean',
+      default: false,
+      describe: 'Only the SGD step against its floor and the training recipes against plain SGD, on wasm',
+    })
     .option('backends', {
       type: 'string',
       default: ALL_BACKENDS.join(','),
@@ -428,6 +435,7 @@ function markdown(report: BenchReport): string {
     }
     if (full.outputTail) lines.push('', 'The run failed; its last lines:', '', '```', full.outputTail, '```');
   }
+  if (report.step) lines.push('', ...report.step);
   if (report.recipes) lines.push('', ...report.recipes);
   lines.push('', '## Targets', '', '| target | measured (median) | |', '|---|---:|---|', ...targetRows(report));
   return `${lines.join('\n')}\n`;
@@ -463,6 +471,13 @@ function targetRows(report: BenchReport): string[] {
       );
   }
   return rows;
+}
+
+/** trainTfjs's SGD step against its floor on wasm (bench/tfjs-step.ts), in markdown. */
+async function stepTable(settings: Settings, full: Dataset): Promise<string[]> {
+  await selectBackend('wasm');
+  const steps = settings.quick ? 100 : 200;
+  return stepMarkdown(await measureStep(full, steps, settings.reps, log), steps, settings.reps);
 }
 
 /** The recipes' tables on wasm (bench/recipes.ts), in markdown. */
@@ -502,7 +517,16 @@ async function main(): Promise<void> {
   if (settings.recipesOnly) {
     const m = machine();
     const stamp = `${new Date().toISOString()} · ${m.cpu}, ${m.cores} cores · load ${m.loadAverageStart.map((v) => v.toFixed(2)).join(' / ')} at start`;
-    const text = ['# Training recipes', '', stamp, '', ...(await recipeTables(settings, full)), ''].join('\n');
+    const text = [
+      '# Training recipes',
+      '',
+      stamp,
+      '',
+      ...(await stepTable(settings, full)),
+      '',
+      ...(await recipeTables(settings, full)),
+      '',
+    ].join('\n');
     mkdirSync(settings.out, { recursive: true });
     writeFileSync(path.join(settings.out, 'bench-recipes.md'), text);
     process.stdout.write(text);
@@ -543,7 +567,10 @@ async function main(): Promise<void> {
   log('reference: whole epochs');
   report.training.push(...(await measureTrainers('typescript', referenceTrainers().map(label), full, 0, settings.reps, wholeEpoch)));
   report.referenceThreadStartMs = threadStartMs.length > 0 ? summarise(threadStartMs) : null;
-  if (report.backends.loaded.includes('wasm')) report.recipes = await recipeTables(settings, full);
+  if (report.backends.loaded.includes('wasm')) {
+    report.step = await stepTable(settings, full);
+    report.recipes = await recipeTables(settings, full);
+  }
 
   if (!settings.skipFull) report.fullPipeline = measureFullPipeline(log);
   report.machine.loadAverageEnd = os.loadavg();

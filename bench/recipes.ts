@@ -36,29 +36,40 @@ export interface UpdateRow extends Spread {
   ratio: number; // median / TF.js SGD's median
 }
 
-function spread(values: number[]): Spread {
+export function spread(values: number[]): Spread {
   const sorted = [...values].sort((a, b) => a - b);
   const middle = sorted.length >> 1;
   const median = sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
   return { median, min: sorted[0]!, max: sorted.at(-1)! };
 }
 
-/** trainTfjs with each recipe for one epoch of `images` training images; seconds per epoch (validation excluded). */
-export async function measureRecipes(full: Dataset, images: number, reps: number, log: (line: string) => void): Promise<RecipeRow[]> {
+/**
+ * `train` (this checkout's trainTfjs unless another's) with each of `variants`, the first the
+ * baseline of the ratios, for one epoch of `images` training images; seconds per epoch
+ * (validation excluded).
+ */
+export async function measureRecipes(
+  full: Dataset,
+  images: number,
+  reps: number,
+  log: (line: string) => void,
+  variants: readonly string[] = RECIPE_ROWS,
+  train: typeof trainTfjs = trainTfjs,
+): Promise<RecipeRow[]> {
   const dataset = subsetDataset(full, images, 64);
   const init = initialWeights(42);
   const run = async (variant: string, data: Dataset) => {
     const options = { epochs: 1, batchSize: 64, lr: 0.01, seed: 42, recipe: findVariant(variant).recipe, label: variant };
     const timing = timingProgress();
-    const wall = (await trainTfjs(data, init, options, { progress: timing.progress })).trainSeconds;
+    const wall = (await train(data, init, options, { progress: timing.progress })).trainSeconds;
     return { wall, cpu: timing.total().cpuSeconds };
   };
   const warmup = subsetDataset(full, 20 * 64, 64);
-  for (const variant of RECIPE_ROWS) await run(variant, warmup);
-  const wall = RECIPE_ROWS.map(() => [] as number[]);
-  const cpu = RECIPE_ROWS.map(() => [] as number[]);
+  for (const variant of variants) await run(variant, warmup);
+  const wall = variants.map(() => [] as number[]);
+  const cpu = variants.map(() => [] as number[]);
   for (let rep = 0; rep < reps; rep++) {
-    for (const [i, variant] of RECIPE_ROWS.entries()) {
+    for (const [i, variant] of variants.entries()) {
       const seconds = await run(variant, dataset);
       wall[i]!.push(seconds.wall);
       cpu[i]!.push(seconds.cpu);
@@ -67,9 +78,14 @@ export async function measureRecipes(full: Dataset, images: number, reps: number
       );
     }
   }
+  return recipeRows(variants, wall, cpu);
+}
+
+/** Rows from each variant's seconds per epoch, wall and CPU, with the ratios to the first variant's medians. */
+export function recipeRows(variants: readonly string[], wall: number[][], cpu: number[][]): RecipeRow[] {
   const wallBaseline = spread(wall[0]!).median;
   const cpuBaseline = spread(cpu[0]!).median;
-  return RECIPE_ROWS.map((variant, i) => {
+  return variants.map((variant, i) => {
     const w = spread(wall[i]!);
     const c = spread(cpu[i]!);
     return { variant, ...w, ratio: w.median / wallBaseline, cpu: { ...c, ratio: c.median / cpuBaseline } };
@@ -115,8 +131,12 @@ export function measureUpdates(steps: number, reps: number): UpdateRow[] {
 
 /** The two tables, in markdown. */
 export function recipesMarkdown(recipes: RecipeRow[], updates: UpdateRow[], images: number, reps: number): string[] {
+  return [...recipesTable(recipes, images, reps), '', ...updatesTable(updates)];
+}
+
+/** The recipes per epoch against plain SGD, in markdown. */
+export function recipesTable(recipes: RecipeRow[], images: number, reps: number): string[] {
   const sec = (value: number) => value.toFixed(2);
-  const ms = (value: number) => value.toFixed(3);
   return [
     `## Training recipes per epoch (trainTfjs, ${images.toLocaleString('en-US')} images, batch 64)`,
     '',
@@ -129,7 +149,13 @@ export function recipesMarkdown(recipes: RecipeRow[], updates: UpdateRow[], imag
     ),
     '',
     `${reps} repetitions interleaved across the rows after a warm-up; training time only (no validation). baseline is the spec's plain SGD, the train stage itself.`,
-    '',
+  ];
+}
+
+/** One optimizer update by each implementation, in markdown. */
+function updatesTable(updates: UpdateRow[]): string[] {
+  const ms = (value: number) => value.toFixed(3);
+  return [
     '## One optimizer update of the 784-128-64-10 weights (process CPU ms)',
     '',
     '| optimizer | median CPU ms/update | min–max | × TF.js SGD |',

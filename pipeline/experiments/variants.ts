@@ -93,12 +93,12 @@ export function findVariant(name: string): ExperimentVariant {
 
 /**
  * Rough cost of training one image with `recipe`, plain SGD = 1: each change adds what it cost on its
- * own in `npm run bench -- --recipes-only` (docs/performance.md). For ordering the stages under
- * --jobs only (the costliest starts first); nothing else depends on it.
+ * own in `npm run bench -- --recipes-only` (CPU time, two runs, docs/performance.md). Only for --jobs:
+ * the costliest stage starts first, and a cheap training runs in the main process (pipeline/cli/run.ts).
  */
 export function recipeCost(recipe: TrainingRecipe): number {
-  const optimizer = { sgd: 0, momentum: 0.13, adam: 0.37 }[recipe.optimizer.kind];
-  return 1 + optimizer + (recipe.dropout > 0 ? 0.18 : 0) + (recipe.augment ? 0.28 : 0) + (recipe.batchNorm ? 1.49 : 0);
+  const optimizer = { sgd: 0, momentum: 0.01, adam: 0.59 }[recipe.optimizer.kind];
+  return 1 + optimizer + (recipe.dropout > 0 ? 0.14 : 0) + (recipe.augment ? 0.32 : 0) + (recipe.batchNorm ? 0.27 : 0);
 }
 
 /** The learning rate for 0-based `epoch`; SGD and momentum start at `configLr`, Adam at its own. */

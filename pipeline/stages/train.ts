@@ -4,22 +4,24 @@
 // of the same loop: optimizer, step decay, dropout, batch norm, augmentation.
 //
 // Each step runs the fast path: the batch is built on the host (augmented there
-// when asked) and uploaded, the wasm matmuls are the fast kernels
-// (tfjs/fast-kernels.ts), Adam updates on the host in one pass
+// when asked) and uploaded, forward and backward are written out rather than
+// taped (tfjs/training-step.ts: the spec's weights bit for bit those of
+// optimizer.minimize, batch norm on the host), the wasm matmuls are the fast
+// kernels (tfjs/fast-kernels.ts), Adam updates on the host in one pass
 // (tfjs/optimizers.ts), and the correct digits are counted on the host.
 //
 // B = batch, D = 784, K = 10.
 
 import * as tf from '@tensorflow/tfjs';
-import { argmax } from '../../reference/network.js';
-import { trainEpochs, type BatchResult, type EpochRecord, type EpochTrainer } from '../../reference/epochs.js';
+import { trainEpochs, type EpochRecord, type EpochTrainer } from '../../reference/epochs.js';
 import { D, K, scalePixels } from '../../reference/shapes.js';
 import { augmentImages, augmentRandom } from '../experiments/augment.js';
 import { SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
 import { installFastKernels } from '../tfjs/fast-kernels.js';
-import { crossEntropy, lossAndAccuracy, predictProbabilities } from '../tfjs/model.js';
+import { lossAndAccuracy, predictProbabilities } from '../tfjs/model.js';
 import { createOptimizer } from '../tfjs/optimizers.js';
 import { buildRecipeModel, exportParams } from '../tfjs/recipe-model.js';
+import { createTrainingStep } from '../tfjs/training-step.js';
 import { epochBars, type ProgressFactory } from '../progress.js';
 import type { Dataset, InitialWeights, Split, TrainedModel } from '../types.js';
 
@@ -51,6 +53,7 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
   installFastKernels(tf.getBackend()); // idempotent; a no-op where transposed matmuls are not slow
   const model = buildRecipeModel(init.params, recipe, seed);
   const optimizer = createOptimizer(recipe.optimizer, lr);
+  const trainStep = createTrainingStep(model, optimizer, batchSize);
   const batch = batchBuffers(batchSize);
   let random = augmentRandom(seed, 0); // the epoch's augmentation stream, restarted by startEpoch
   const trainer: EpochTrainer = {
@@ -61,7 +64,7 @@ export async function trainTfjs(dataset: Dataset, init: InitialWeights, options:
     step: (rows) => {
       fillBatch(batch, train, rows);
       const images = recipe.augment ? augmentImages(batch.images, rows.length, recipe.augment, random, batch.augmented) : batch.images;
-      return trainStep(model, optimizer, images, batch, rows.length);
+      return trainStep(images, batch, rows.length);
     },
     validate: () => lossAndAccuracy(predictProbabilities(model, validation.images, validation.count), validation.labels),
     learningRate: (epoch) =>
@@ -130,24 +133,4 @@ export function fillBatch(batch: BatchBuffers, train: Split, rows: Uint32Array):
     batch.oneHot.set(train.oneHot.subarray(n * K, (n + 1) * K), r * K);
     batch.labels[r] = train.labels[n]!;
   }
-}
-
-/** One optimizer step on the first `rows` rows of `images` (B, D) and of `batch`'s labels; returns the mean loss and the correct count. */
-function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, images: Float32Array, batch: BatchBuffers, rows: number): BatchResult {
-  let probabilities: tf.Tensor2D | undefined;
-  const loss = tf.tidy(() => {
-    const x = tf.tensor2d(images.subarray(0, rows * D), [rows, D]); // (B, D)
-    const y = tf.tensor2d(batch.oneHot.subarray(0, rows * K), [rows, K]); // (B, K)
-    return optimizer.minimize(() => {
-      probabilities = tf.keep(model.apply(x, { training: true }) as tf.Tensor2D); // (B, K)
-      return crossEntropy(y, probabilities);
-    }, true) as tf.Scalar;
-  });
-  if (probabilities === undefined) throw new Error('trainStep: the loss function did not run');
-  const lossValue = loss.dataSync()[0]!;
-  const predicted = probabilities.dataSync(); // (B, K); argmax on the host saves four kernels a step
-  tf.dispose([loss, probabilities]);
-  let correct = 0;
-  for (let r = 0; r < rows; r++) if (argmax(predicted.subarray(r * K, (r + 1) * K)) === batch.labels[r]) correct++;
-  return { loss: lossValue, correct };
 }

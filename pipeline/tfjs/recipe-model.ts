@@ -4,6 +4,8 @@
 //
 //   dense1 ─[batchnorm1 ─ relu1]─[dropout1]─ dense2 ─[batchnorm2 ─ relu2]─[dropout2]─ dense3 (softmax)
 //
+// The layers hold the weights and run inference; training-step.ts trains them
+// (batch norm on the host, its moving statistics written back to the layer).
 // At inference dropout is the identity and batch norm an affine map per unit,
 // so the trained stack folds into the spec's plain dense network (foldBatchNorm).
 //
@@ -17,9 +19,10 @@ import { LAYER_NAMES, readParams } from './model.js';
 
 /**
  * tf.layers.dropout with a fixed seed draws the same mask at every step, and
- * without one it is unseeded; this layer derives a new seed for each training call.
+ * without one it is unseeded; this layer derives a new seed for each training call,
+ * and for each mask the training step (training-step.ts) draws.
  */
-class SeededDropout extends tf.layers.Layer {
+export class SeededDropout extends tf.layers.Layer {
   static readonly className = 'SeededDropout';
   private calls = 0;
 
@@ -38,11 +41,23 @@ class SeededDropout extends tf.layers.Layer {
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Record<string, unknown>): tf.Tensor {
     const x = Array.isArray(inputs) ? inputs[0]! : inputs;
     if (kwargs.training !== true || this.rate === 0) return x;
-    return tf.dropout(x, this.rate, undefined, deriveSeed(this.seed, this.calls++));
+    return tf.dropout(x, this.rate, undefined, this.nextSeed());
+  }
+
+  /** The next training call's mask scaled by 1/(1 − rate), made as tf.dropout makes it: ⌊u + keep⌋/keep, u uniform in [0, 1). */
+  nextMultiplier(shape: number[]): tf.Tensor {
+    const keep = 1 - this.rate;
+    const seed = this.nextSeed();
+    return tf.tidy(() => tf.div(tf.floor(tf.add(tf.randomUniform(shape, 0, 1, 'float32', seed), keep)), keep));
+  }
+
+  private nextSeed(): number {
+    return deriveSeed(this.seed, this.calls++);
   }
 }
 
-const batchNormName = (layer: number) => `batchnorm${layer + 1}`;
+export const batchNormName = (layer: number) => `batchnorm${layer + 1}`;
+export const dropoutName = (layer: number) => `dropout${layer + 1}`;
 
 /** The recipe's layer stack, its three dense layers holding `params`. The spec recipe gives the spec model. */
 export function buildRecipeModel(params: Params, recipe: TrainingRecipe, seed: number): tf.Sequential {
@@ -68,7 +83,7 @@ export function buildRecipeModel(params: Params, recipe: TrainingRecipe, seed: n
       model.add(tf.layers.batchNormalization({ name: batchNormName(layer) }));
       model.add(tf.layers.activation({ name: `relu${layer + 1}`, activation: 'relu' }));
     }
-    if (recipe.dropout > 0) model.add(new SeededDropout(recipe.dropout, deriveSeed(seed, 0xd0 + layer), `dropout${layer + 1}`));
+    if (recipe.dropout > 0) model.add(new SeededDropout(recipe.dropout, deriveSeed(seed, 0xd0 + layer), dropoutName(layer)));
   }
   return model;
 }
