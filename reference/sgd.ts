@@ -8,7 +8,7 @@
 // @tensorflow or anything of pipeline/.
 
 import { trainEpochs, type EpochObserver, type EpochRecord, type EpochTrainer } from './epochs.js';
-import { gatherSparseRows, sparseRowsFromPixels } from './fast/kernels.js';
+import { gatherPixelRows } from './fast/kernels.js';
 import { createWorkspace, evaluate, trainStepRows, type StepResult, type Workspace } from './fast/network.js';
 import { StepTeam, checkThreads, shareParams } from './fast/threads.js';
 import { D, K, cloneParams, type Params, type Pixels } from './shapes.js';
@@ -127,16 +127,10 @@ async function trainWith(dataset: TrainingData, trainer: Trainer, opts: Referenc
   const y = new Float32Array(batchSize * K); // (B, K) the batch's one-hot labels
   const { oneHot } = train; // a local: the copy loop below reads it every label
   const classes = K;
-  // The split's nonzero pixels, indexed once: a batch is then gathered as nonzeros,
-  // without copying or rescanning ~80% zeros. The indexing counts as training time.
   opts.onStart?.();
-  const indexStart = performance.now();
-  const trainRows = sparseRowsFromPixels(train.images, train.count, D); // (N, D) as nonzeros, scaled
-  const indexSeconds = (performance.now() - indexStart) / 1000;
-
   const epochTrainer: EpochTrainer = {
     step: (rows) => {
-      gatherSparseRows(ws.xRows, trainRows, rows, 0, rows.length);
+      gatherPixelRows(ws.xRows, train.images, rows, 0, rows.length, D); // the batch's nonzero pixels, scaled
       for (let r = 0; r < rows.length; r++) {
         const from = rows[r]! * classes;
         for (let k = 0; k < classes; k++) y[r * classes + k] = oneHot[from + k]!;
@@ -161,8 +155,8 @@ async function trainWith(dataset: TrainingData, trainer: Trainer, opts: Referenc
   return {
     params,
     history,
-    trainSeconds: indexSeconds + trainSeconds,
-    samplesPerSecond: (train.count * epochs) / (indexSeconds + trainSeconds),
+    trainSeconds,
+    samplesPerSecond: (train.count * epochs) / trainSeconds,
     trainAccuracy,
     threads: trainer.threads,
   };

@@ -4,7 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { compiledTwin } from '../pipeline/dag/child.js';
+import { compiledTwin } from '../pipeline/compiled-twin.js';
 
 let root: string;
 beforeEach(() => {

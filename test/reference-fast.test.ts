@@ -8,7 +8,7 @@ import * as core from '../reference/network.js';
 import * as kernels from '../reference/fast/kernels.js';
 import * as fast from '../reference/fast/network.js';
 import { mulberry32 } from '../reference/random.js';
-import { D, H1, H2, K, PARAM_NAMES, cloneParams, type FloatArray, type Params } from '../reference/shapes.js';
+import { D, H1, H2, K, PARAM_NAMES, cloneParams, scalePixels, type FloatArray, type Params } from '../reference/shapes.js';
 import {
   expectAllClose,
   expectSgdStep,
@@ -17,6 +17,7 @@ import {
   syntheticBatch,
   syntheticImages,
   syntheticOneHot,
+  syntheticPixels,
 } from './helpers/numeric.js';
 
 function randomMatrix(length: number, seed: number, zeroFraction = 0): Float64Array {
@@ -205,21 +206,25 @@ describe('zero skipping in the first layer', () => {
     expect(lit).toBeLessThan(0.25);
   });
 
-  it('a batch gathered from the indexed split runs exactly like the dense batch', () => {
-    const split = syntheticImages(40, 21);
-    const index = kernels.sparseRowsFrom(split, 40, D);
-    expect(index.start[40]).toBe(split.filter((v) => v !== 0).length); // exactly the nonzeros
-    expect(index.column.length).toBe(index.start[40]! + 1); // and the one spare slot the branch-free fill writes
+  it('a batch gathered from the split bytes runs exactly like the dense scaled batch', () => {
+    const split = syntheticPixels(40, 21); // (40, D) bytes, ~80% zeros
     const order = Uint32Array.from({ length: 40 }, (_, i) => (i * 7) % 40);
     const dense = new Float32Array(batch * D);
-    for (let r = 0; r < batch; r++) dense.set(split.subarray(order[3 + r]! * D, (order[3 + r]! + 1) * D), r * D);
+    for (let r = 0; r < batch; r++)
+      scalePixels(split.subarray(order[3 + r]! * D, (order[3 + r]! + 1) * D), dense.subarray(r * D, (r + 1) * D));
     const wsDense = fast.createWorkspace(params, batch);
     const wsRows = fast.createWorkspace(params, batch);
     fast.forward(params, dense, batch, wsDense);
-    kernels.gatherSparseRows(wsRows.xRows, index, order, 3, batch);
+    kernels.gatherPixelRows(wsRows.xRows, split, order, 3, batch, D);
+    let lit = 0;
+    for (let r = 0; r < batch; r++) for (const p of split.subarray(order[3 + r]! * D, (order[3 + r]! + 1) * D)) lit += +(p !== 0);
+    expect(wsRows.xRows.start[batch]).toBe(lit); // exactly the batch's nonzeros
     fast.forwardRows(params, batch, wsRows);
     expect(Array.from(wsRows.logits)).toEqual(Array.from(wsDense.logits));
     expect(() => fast.forwardRows(params, batch - 1, wsRows)).toThrow('forwardRows: ws.xRows holds 16 images, expected the batch of 15');
+    expect(() => kernels.gatherPixelRows(wsRows.xRows, split, order, 0, batch + 1, D)).toThrow(
+      'gatherPixelRows: 17 rows of 784 pixels do not fit an index sized (16 rows, 12544 entries)',
+    );
   });
 });
 

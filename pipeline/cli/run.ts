@@ -2,7 +2,8 @@
 
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { childProcessJobs, compiledTwin } from '../dag/child.js';
+import { childProcessJobs } from '../dag/child.js';
+import { compiledTwin } from '../compiled-twin.js';
 import { createJobsExecutor } from '../dag/executor.js';
 import { expectedErrors } from '../errors.js';
 import { createCache } from '../dag/cache.js';
@@ -46,7 +47,7 @@ export function wallSplit(reports: readonly StageReport[], stagesStartedAt: numb
 }
 
 /** The child process that runs one stage when stages run side by side (--jobs): compiled when the build is fresh. */
-const STAGE_CHILD = path.join(import.meta.dirname, '..', 'dag', 'stage-child.ts');
+const STAGE_CHILD = path.join(PROJECT_ROOT, 'pipeline', 'dag', 'stage-child.ts');
 
 /**
  * The least estimated cost (Stage.cost: training images × epochs × the recipe's cost, plain SGD = 1)

@@ -9,9 +9,7 @@
 // A child never writes reports and never takes the --out lock; a child whose parent dies exits.
 
 import { fork, type ChildProcess } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { EpochProgress, ProgressFactory } from '../progress.js';
 import type { Grant, StageJob } from './runner.js';
@@ -74,27 +72,6 @@ export interface ThreadsMessage {
  * package, not from the folder the user runs in (`npx mnist-pipeline` from anywhere).
  */
 const TYPESCRIPT_EXEC_ARGV = ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href];
-
-/**
- * The compiled twin of `source`, a file of the project at `root`, in dist/ (npm run build; npm ci builds it too),
- * when it is newer than every TypeScript file of pipeline/ and reference/: a child then starts on plain Node,
- * without tsx. After an edit, until the next build, the source runs, so a child never runs older code than its parent.
- */
-export function compiledTwin(root: string, source: string): string {
-  const compiled = path.join(root, 'dist', path.relative(root, source)).replace(/\.ts$/, '.js');
-  let built: number;
-  try {
-    built = statSync(compiled).mtimeMs;
-  } catch {
-    return source; // never built
-  }
-  for (const folder of ['pipeline', 'reference']) {
-    for (const file of readdirSync(path.join(root, folder), { recursive: true, encoding: 'utf8' })) {
-      if (/\.(ts|mjs)$/.test(file) && statSync(path.join(root, folder, file)).mtimeMs >= built) return source;
-    }
-  }
-  return compiled;
-}
 
 // Every live child of this process; one exit hook for all of them, however many runs started them.
 const live = new Set<ChildProcess>();

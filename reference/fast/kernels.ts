@@ -198,40 +198,6 @@ export function sparseRowsOf<T extends FloatArray>(s: SparseRows<T>, m: FloatArr
   return fillSparseRows(s, m, rows, cols);
 }
 
-/** A new index holding the nonzeros of m (rows, cols), e.g. a whole split's images, indexed once. */
-export function sparseRowsFrom<T extends FloatArray>(m: T, rows: number, cols: number): SparseRows<T> {
-  let nonzeros = 0;
-  for (let i = 0; i < rows * cols; i++) if (m[i] !== 0) nonzeros++;
-  const s = createSparseRows(m, rows, nonzeros + 1); // + 1: fillSparseRows writes one slot past the last nonzero
-  fillSparseRows(s, m, rows, cols);
-  return s;
-}
-
-/**
- * sparseRowsFrom for a split's pixels, kept as bytes: each nonzero is stored as p / 255, the float
- * the network sees (scalePixels), one row scaled at a time, so no float copy of the split is made.
- */
-export function sparseRowsFromPixels(pixels: Pixels, rows: number, cols: number): SparseRows<Float32Array> {
-  let nonzeros = 0;
-  for (let i = 0; i < rows * cols; i++) if (pixels[i] !== 0) nonzeros++;
-  const s = createSparseRows(new Float32Array(0), rows, nonzeros);
-  const row = new Float32Array(cols);
-  let e = 0;
-  s.start[0] = 0;
-  for (let r = 0; r < rows; r++) {
-    scalePixels(pixels.subarray(r * cols, (r + 1) * cols), row);
-    for (let c = 0; c < cols; c++) {
-      if (row[c] === 0) continue;
-      s.column[e] = c;
-      s.value[e] = row[c]!;
-      e++;
-    }
-    s.start[r + 1] = e;
-  }
-  s.rows = rows;
-  return s;
-}
-
 /**
  * sparseRowsOf without the size check. Branch-free: every entry is written at the
  * next free slot, which only advances past a nonzero. A ReLU output is about half
@@ -256,32 +222,37 @@ function fillSparseRows<T extends FloatArray>(s: SparseRows<T>, m: FloatArray, r
   return e;
 }
 
+/** p / 255 for each byte p: the float the network sees for a pixel, exactly as scalePixels computes it. */
+const PIXEL_VALUE = scalePixels(Uint8Array.from({ length: 256 }, (_, p) => p));
+
 /**
- * Fills out with rows order[first], …, order[first + count − 1] of the indexed matrix
- * source: a training batch gathered straight from the split's nonzeros, so the dense
- * images are neither copied nor rescanned. out needs room for count full rows.
+ * Fills out with the nonzeros of rows order[first], …, order[first + count − 1] of a split's pixels
+ * (N, cols), scaled as scalePixels scales them: a training batch read straight from the bytes, so
+ * neither a float copy nor an index of the whole split is held (issue 24). Branch-free, as fillSparseRows.
  */
-export function gatherSparseRows<T extends FloatArray>(
+export function gatherPixelRows<T extends FloatArray>(
   out: SparseRows<T>,
-  source: SparseRows<FloatArray>,
+  pixels: Pixels,
   order: ArrayLike<number>,
   first: number,
   count: number,
+  cols: number,
 ): void {
-  if (count + 1 > out.start.length)
-    throw new Error(`gatherSparseRows: ${count} rows do not fit an index sized for ${out.start.length - 1}`);
+  if (count + 1 > out.start.length || count * cols > out.column.length) {
+    throw new Error(
+      `gatherPixelRows: ${count} rows of ${cols} pixels do not fit an index sized (${out.start.length - 1} rows, ${out.column.length} entries)`,
+    );
+  }
   const { start, column, value } = out;
   let e = 0;
   start[0] = 0;
   for (let r = 0; r < count; r++) {
-    const row = order[first + r]!;
-    const end = source.start[row + 1]!;
-    if (e + end - source.start[row]! > column.length)
-      throw new Error(`gatherSparseRows: the batch has more nonzeros than the ${column.length} the index holds`);
-    for (let i = source.start[row]!; i < end; i++) {
-      column[e] = source.column[i]!;
-      value[e] = source.value[i]!;
-      e++;
+    const base = order[first + r]! * cols;
+    for (let c = 0; c < cols; c++) {
+      const p = pixels[base + c]!;
+      column[e] = c;
+      value[e] = PIXEL_VALUE[p]!;
+      e += +(p !== 0);
     }
     start[r + 1] = e;
   }

@@ -6,9 +6,10 @@
 //                          ─► <script type="application/json"> weights ─► <script> page bundle
 
 import { deflateRawSync } from 'node:zlib';
-import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 import * as esbuild from 'esbuild';
 import { H1, H2, type Params } from '../../../reference/shapes.js';
+import { PROJECT_ROOT } from '../../config.js';
 import type { ModelName } from '../../predict/model-names.js';
 import { FIELD_SIDE } from '../../predict/prepare.js';
 import { NARROW_SCREEN, escapeHtml } from '../document.js';
@@ -30,7 +31,8 @@ const MODEL_LABELS: Record<LiveModelId, string> = {
   best: 'Best of the experiments',
 };
 
-const PAGE_SOURCE = fileURLToPath(new URL('./page.ts', import.meta.url));
+// The source, wherever this module runs from (dist/ holds no page.ts).
+const PAGE_SOURCE = path.join(PROJECT_ROOT, 'pipeline', 'render', 'live-panel', 'page.ts');
 
 /** ./page.ts and what it imports, as one browser script, with the source files it was built from. */
 export async function bundlePage(): Promise<{ script: string; sources: string[] }> {
