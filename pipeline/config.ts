@@ -23,7 +23,7 @@ export interface Config {
   reference: boolean; // also train the pure-TypeScript reference in lockstep
   referenceThreads: number; // threads training the reference (0 = one per core, at most 2, or what --jobs leaves free); any count gives the same weights
   gradcheckBatch: number; // images in the batch used for the gradient checks
-  experiments: boolean; // run the opt-in experiments stage (improvement variants)
+  experiments: boolean | 'extended'; // run the opt-in experiments (improvement variants); 'extended' adds the recipes of issue 25
   jobs: number; // threads independent stages may use at once (0 = one per core; 1 = one stage at a time); results are the same for any value
   cacheDir: string; // where stage outputs are cached, keyed by the config they read
   out: string; // report folder
@@ -48,7 +48,7 @@ export const DEFAULTS: Readonly<Config> = {
   out: 'reports',
 };
 
-type FieldKind = 'string' | 'integer' | 'number' | 'boolean' | 'backend';
+type FieldKind = 'string' | 'integer' | 'number' | 'boolean' | 'backend' | 'experiments';
 
 interface FieldSpec {
   kind: FieldKind;
@@ -99,7 +99,12 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
     max: MAX_THREADS,
   },
   gradcheckBatch: { kind: 'integer', flag: 'gradcheck-batch', description: 'Batch size for the gradient checks', min: 1 },
-  experiments: { kind: 'boolean', flag: 'experiments', description: 'Run the opt-in experiments stage (momentum, Adam, dropout, …)' },
+  experiments: {
+    kind: 'experiments',
+    flag: 'experiments',
+    description:
+      'Run the opt-in experiments stage (momentum, Adam, dropout, …); "--experiments extended" adds the long recipes towards 99% (elastic distortions, cosine schedule, weight averaging, label smoothing, distillation)',
+  },
   jobs: {
     kind: 'integer',
     flag: 'jobs',
@@ -160,6 +165,10 @@ export function checkField(key: keyof Config, value: unknown, where: string, typ
         : null;
     case 'boolean':
       return typeof value === 'boolean' ? null : `${where}: expected true or false, found ${describeValue(value)}`;
+    case 'experiments':
+      return typeof value === 'boolean' || value === 'extended'
+        ? null
+        : `${where}: expected true, false or "extended", found ${describeValue(value)}`;
     case 'backend':
       return typeof value === 'string' && (BACKENDS as readonly string[]).includes(value)
         ? null

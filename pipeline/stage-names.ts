@@ -1,11 +1,13 @@
 // The stages' names, apart from the stages: the CLI validates --stage and --from
 // with them before anything heavy (TF.js, vega, canvas) is loaded.
 
-import { VARIANT_NAMES, type VariantName } from './experiments/variants.js';
+import { EXTENDED_NAMES, VARIANT_NAMES, type ExtendedVariantName, type VariantName } from './experiments/variants.js';
 
-/** One node per experiment variant, so adding a variant leaves the others cached. */
-export type ExperimentStageName = `experiment-${VariantName}`;
-export const EXPERIMENT_STAGE_NAMES: ExperimentStageName[] = VARIANT_NAMES.map((name) => `experiment-${name}` as const);
+/** One node per experiment variant, so adding a variant leaves the others cached; the extended ones after the standard. */
+export type ExperimentStageName = `experiment-${VariantName | ExtendedVariantName}`;
+export const EXPERIMENT_STAGE_NAMES: ExperimentStageName[] = [...VARIANT_NAMES, ...EXTENDED_NAMES].map(
+  (name) => `experiment-${name}` as const,
+);
 
 export type StageName =
   | 'load'

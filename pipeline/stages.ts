@@ -27,7 +27,7 @@
 import path from 'node:path';
 import { checkSizes, type Config } from './config.js';
 import type { ExperimentsResult, VariantResult } from './stages/experiments.js';
-import { EXPERIMENT_VARIANTS, recipeCost, SPEC_RECIPE } from './experiments/variants.js';
+import { EXPERIMENT_VARIANTS, EXTENDED_VARIANTS, recipeCost, SPEC_RECIPE, type ExperimentVariant } from './experiments/variants.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './stages/load.js';
 import { preprocessDataset } from './stages/preprocess.js';
 import type { ProgressFactory } from './progress.js';
@@ -85,6 +85,37 @@ function backendSelector(log: (line: string) => void) {
 export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
   const stage = defineStage<Outputs, Config>();
   const useBackend = backendSelector(hooks.progress.log);
+  /** Stage experiment-<name>: one recipe, trained from init (a copy from its own seed), after its teachers when it distills. */
+  const variantStage = (variant: ExperimentVariant, extended: boolean) => {
+    const teachers = (variant.recipe.distill?.teachers ?? []).map((name) => `experiment-${name}` as ExperimentStageName);
+    return stage({
+      name: `experiment-${variant.name}` as ExperimentStageName,
+      description: `experiment: ${variant.description}`,
+      inputs: ['preprocess', 'init', ...teachers],
+      // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
+      reads:
+        variant.recipe.optimizer.kind === 'adam'
+          ? ['epochs', 'batchSize', 'seed', 'backend']
+          : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+      untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
+      version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
+      expensive: true,
+      fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
+      enabled: extended ? (config) => config.experiments === 'extended' : (config) => config.experiments !== false,
+      enabledBy: extended ? '--experiments extended' : '--experiments',
+      threads: () => 1,
+      cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
+      run: async (inputs, { config, log }) => {
+        await useBackend(config.backend);
+        const { runVariant } = await import('./stages/experiments.js');
+        const teacherParams = teachers.map((name) => inputs[name]!.params);
+        const trained = await runVariant(variant.name, inputs.preprocess, inputs.init, config, hooks, teacherParams);
+        const result = { ...trained, trainedBy: trainedBy(trained.backend) };
+        log(`experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`);
+        return result;
+      },
+    });
+  };
   return [
     stage({
       name: 'load',
@@ -203,54 +234,28 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
             inputs: ['preprocess', 'train'],
             reads: [],
             version: 4, // 4: the train stage's model, scored, instead of a second training of the same recipe
-            enabled: (config) => config.experiments,
+            enabled: (config) => config.experiments !== false,
             enabledBy: '--experiments',
             run: async ({ preprocess, train }) => {
               const { variantResult } = await import('./stages/experiments.js');
               return { ...variantResult(variant.name, train, preprocess), trainedBy: train.trainedBy };
             },
           })
-        : stage({
-            name: `experiment-${variant.name}` as ExperimentStageName,
-            description: `experiment: ${variant.description}`,
-            inputs: ['preprocess', 'init'],
-            // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
-            reads:
-              variant.recipe.optimizer.kind === 'adam'
-                ? ['epochs', 'batchSize', 'seed', 'backend']
-                : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
-            untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
-            version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
-            expensive: true,
-            fingerprint: () => ({ recipe: JSON.stringify(variant.recipe) }),
-            enabled: (config) => config.experiments,
-            enabledBy: '--experiments',
-            threads: () => 1,
-            cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
-            run: async ({ preprocess, init }, { config, log }) => {
-              await useBackend(config.backend);
-              const { runVariant } = await import('./stages/experiments.js');
-              const trained = await runVariant(variant.name, preprocess, init, config, hooks);
-              const result = { ...trained, trainedBy: trainedBy(trained.backend) };
-              log(
-                `experiment ${variant.name}: val ${(result.valAccuracy * 100).toFixed(2)}%, test ${(result.testAccuracy * 100).toFixed(2)}%`,
-              );
-              return result;
-            },
-          }),
+        : variantStage(variant, false),
     ),
+    ...EXTENDED_VARIANTS.map((variant) => variantStage(variant, true)),
     stage({
       name: 'experiments',
       description: 'compare the experiment variants; best combination by validation accuracy',
       inputs: ['preprocess', ...EXPERIMENT_STAGE_NAMES],
       reads: ['epochs', 'batchSize', 'seed'],
       version: 3, // 2: camelCase fields, the best combination's weights; 3: camelCase epoch records
-      enabled: (config) => config.experiments,
+      enabled: (config) => config.experiments !== false,
       enabledBy: '--experiments',
       run: async (inputs, { config }) => {
         const { assembleExperiments } = await import('./stages/experiments.js');
         return assembleExperiments(
-          EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]!),
+          EXPERIMENT_STAGE_NAMES.map((name) => inputs[name]).filter((result): result is VariantResult => result !== null), // extended ones only with --experiments extended
           config,
           inputs.preprocess,
         );

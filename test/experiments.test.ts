@@ -10,7 +10,14 @@ import { evaluateModels } from '../pipeline/stages/evaluate.js';
 import { assembleExperiments, runVariant, type VariantResult } from '../pipeline/stages/experiments.js';
 import { augmentImages, augmentRandom } from '../pipeline/experiments/augment.js';
 import { experimentsFiles, experimentsMetrics, experimentsReport } from '../pipeline/experiments/comparison.js';
-import { EXPERIMENT_VARIANTS, TARGET_TEST_ACCURACY, VARIANT_NAMES, findVariant, learningRateAt } from '../pipeline/experiments/variants.js';
+import {
+  EXPERIMENT_VARIANTS,
+  EXTENDED_VARIANTS,
+  TARGET_TEST_ACCURACY,
+  VARIANT_NAMES,
+  findVariant,
+  learningRateAt,
+} from '../pipeline/experiments/variants.js';
 import { createOptimizer } from '../pipeline/tfjs/optimizers.js';
 import { buildRecipeModel } from '../pipeline/tfjs/recipe-model.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
@@ -203,8 +210,51 @@ describe('a tiny run', () => {
     expect(JSON.stringify(metrics)).not.toMatch(/"(valAccuracy|testAccuracy|trainSeconds|bestCombination|testConfusionMatrix|params)"/); // snake_case, no weights
 
     const files = await experimentsFiles(result);
-    expect(files.map((file) => file.path)).toEqual(['experiments.md', 'experiments.png', 'specs/experiments.vl.json']);
+    expect(files.map((file) => file.path)).toEqual([
+      'experiments.md',
+      'experiments.png',
+      'specs/experiments.vl.json',
+      'experiments-time.png',
+      'specs/experiments-time.vl.json',
+    ]);
     expect(Array.from(files[1]!.data.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    expect(Array.from(files[3]!.data.subarray(0, 4))).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    expect(markdown).not.toContain('## The extended recipes'); // no ablation without --experiments extended
+  });
+
+  it('the extended ablation table: each ingredient alone and removed, the choice by validation, test once', () => {
+    // Made-up scores, so that each cell can be told apart: validation 0.98 + i/1000, test 0.97 + i/1000, i·10 s.
+    const names = ['adam+batchnorm+decay+augment', ...EXTENDED_VARIANTS.map((variant) => variant.name)];
+    const results = names.map((name, i) => {
+      const variant = findVariant(name);
+      return {
+        name,
+        description: variant.description,
+        kind: variant.kind,
+        recipe: variant.recipe,
+        backend: 'wasm',
+        history: [],
+        trainSeconds: i * 10,
+        valAccuracy: 0.98 + i / 1000,
+        valLoss: 0.1,
+        testAccuracy: 0.97 + i / 1000,
+        testLoss: 0.1,
+        testConfusionMatrix: [],
+        params: init.params,
+      };
+    });
+    const result = assembleExperiments(results, tiny, dataset);
+    expect(result.bestCombination?.name).toBe('teacher-2'); // the highest validation accuracy, i = 12
+    const { markdown } = experimentsReport(result);
+    const lines = markdown.split('\n');
+    expect(lines).toContain('| elastic | 98.10% | 97.10% | 10 s | 98.70% | 97.70% | 70 s |'); // base+elastic i = 1, all-but-elastic i = 7
+    expect(lines).toContain('| distillation | 98.50% | 97.50% | 50 s | 99.10% | 98.10% | 110 s |');
+    expect(lines).toContain('**Chosen by validation: teacher-2**, validation 99.20%; its test accuracy, reported once: **98.20%**.');
+    expect(markdown).toContain('and removed from `all`, which has every one (validation 98.60%, test 97.60%, 60 s)');
+    expect(markdown).toContain(
+      "Distillation's teachers: all-but-distillation (validation 99.10%, test 98.10%), teacher-2 (validation 99.20%, test 98.20%).",
+    );
+    expect(experimentsMetrics(result).variants['all-but-long']!.ablation).toEqual({ role: 'without', ingredient: 'long schedule' });
   });
 
   it('stops at the next batch when its signal is aborted, leaving no tensors behind', async () => {

@@ -52,6 +52,10 @@ function configOption(key: keyof Config): Options {
   const type = field.kind === 'boolean' ? 'boolean' : field.kind === 'integer' || field.kind === 'number' ? 'number' : 'string';
   return {
     type,
+    // --experiments alone is true, --no-experiments false, --experiments extended the extended set
+    ...(field.kind === 'experiments'
+      ? { coerce: (value: unknown) => (value === '' || value === 'true' ? true : value === 'false' ? false : value) }
+      : {}),
     describe: field.description,
     // No yargs default: an absent flag must not override --config. The default is still shown.
     defaultDescription: JSON.stringify(DEFAULTS[key]),
@@ -71,7 +75,7 @@ function rawValue(argv: readonly string[], flag: string): string {
 
 /** What each flag that takes a value expects: the config fields but the on/off ones, and --config. */
 const VALUE_EXPECTED = new Map<string, string>([
-  ...CONFIG_KEYS.filter((key) => FIELDS[key].kind !== 'boolean').map((key): [string, string] => {
+  ...CONFIG_KEYS.filter((key) => FIELDS[key].kind !== 'boolean' && FIELDS[key].kind !== 'experiments').map((key): [string, string] => {
     const field = FIELDS[key];
     const expected =
       field.kind === 'integer' || field.kind === 'number'

@@ -7,7 +7,8 @@ import { SPEC_SCHEMA, percent, thousands } from '../render/format.js';
 import type { ExperimentsResult } from '../stages/experiments.js';
 import { provenanceJson } from '../render/run-files.js';
 import type { ProvenanceJson, ReportFile } from '../types.js';
-import { BEST_MODEL_FOLDER, type TrainingRecipe } from './variants.js';
+import { BEST_MODEL_FOLDER, INGREDIENTS, findVariant, type Ablation, type TrainingRecipe } from './variants.js';
+import type { VariantResult } from '../stages/experiments.js';
 
 /** The `experiments` block of metrics.json: no per-epoch history, which the chart shows. */
 export interface ExperimentsMetrics {
@@ -39,6 +40,7 @@ export interface ExperimentsMetrics {
       test_accuracy: number;
       test_loss: number;
       train_seconds: number;
+      ablation?: Ablation; // --experiments extended: its place in the ablation table
       trained_by?: ProvenanceJson; // absent when its cache entry predates the record
     }
   >;
@@ -76,6 +78,7 @@ export function experimentsMetrics(result: ExperimentsResult): ExperimentsMetric
           test_accuracy: variant.testAccuracy,
           test_loss: variant.testLoss,
           train_seconds: variant.trainSeconds,
+          ...(findVariant(variant.name).ablation ? { ablation: findVariant(variant.name).ablation } : {}),
           ...(variant.trainedBy ? { trained_by: provenanceJson(variant.trainedBy) } : {}),
         },
       ]),
@@ -84,7 +87,7 @@ export function experimentsMetrics(result: ExperimentsResult): ExperimentsMetric
 }
 
 /** The markdown table and the chart spec of the comparison. */
-export function experimentsReport(result: ExperimentsResult): { markdown: string; chartSpec: TopLevelSpec } {
+export function experimentsReport(result: ExperimentsResult): { markdown: string; chartSpec: TopLevelSpec; timeSpec: TopLevelSpec } {
   const best = result.bestCombination;
   const rows = result.variants.map((variant) => {
     const marks = [
@@ -102,7 +105,8 @@ export function experimentsReport(result: ExperimentsResult): { markdown: string
     '',
     `Every variant keeps the 784-128-64-10 dense network, starts from the same seeded initial weights (seed ${result.seed}), ` +
       `uses the same split (${thousands(result.trainSize)} train / ${thousands(result.valSize)} validation / ${thousands(result.testSize)} test), ` +
-      `replays the same shuffled batches of ${result.batchSize} and trains ${result.epochs} epochs on TF.js (${backends}).`,
+      `replays the same shuffled batches of ${result.batchSize} and trains ${result.epochs} epochs on TF.js (${backends})` +
+      (result.variants.some((variant) => variant.recipe.epochMultiple) ? '; a long schedule trains its multiple of that.' : '.'),
     '',
     '| Variant | Change from the spec | Validation accuracy | Test accuracy | Training time | Notes |',
     '|---|---|---:|---:|---:|---|',
@@ -136,8 +140,108 @@ export function experimentsReport(result: ExperimentsResult): { markdown: string
     '',
     '![Validation accuracy per epoch and final accuracies](experiments.png)',
     '',
+    ...ablationSection(result),
+    '![Test error against training time](experiments-time.png)',
+    '',
   );
-  return { markdown: lines.join('\n'), chartSpec: experimentsChartSpec(result) };
+  return { markdown: lines.join('\n'), chartSpec: experimentsChartSpec(result), timeSpec: errorTimeSpec(result) };
+}
+
+/** The variant that plays `role` for `ingredient` in the ablation (--experiments extended), if it ran. */
+function ablationRow(result: ExperimentsResult, matches: (ablation: Ablation) => boolean): VariantResult | undefined {
+  return result.variants.find((variant) => {
+    const ablation = findVariant(variant.name).ablation;
+    return ablation !== undefined && matches(ablation);
+  });
+}
+
+/** Validation, test and training time of one variant, as the ablation table shows them. */
+function scores(variant: VariantResult | undefined): string {
+  return variant
+    ? `${percent(variant.valAccuracy)} | ${percent(variant.testAccuracy)} | ${variant.trainSeconds.toFixed(0)} s`
+    : 'not run | | ';
+}
+
+/** --experiments extended: each ingredient added alone to the base recipe and removed from all of them. Empty without it. */
+function ablationSection(result: ExperimentsResult): string[] {
+  const all = ablationRow(result, (ablation) => ablation.role === 'all');
+  if (!all) return [];
+  const base = result.variants.find((variant) => variant.name === 'adam+batchnorm+decay+augment');
+  const best = result.bestCombination;
+  const rows = INGREDIENTS.map((ingredient) => {
+    const alone = ablationRow(result, (ablation) => ablation.role === 'alone' && ablation.ingredient === ingredient);
+    const without = ablationRow(result, (ablation) => ablation.role === 'without' && ablation.ingredient === ingredient);
+    return `| ${ingredient} | ${scores(alone)} | ${scores(without)} |`;
+  });
+  const teachers = result.variants.filter((variant) => findVariant(variant.name).ablation?.role === 'teacher');
+  return [
+    '## The extended recipes: what each ingredient buys',
+    '',
+    `Each ingredient added alone to adam+batchnorm+decay+augment (${base ? `validation ${percent(base.valAccuracy)}, test ${percent(base.testAccuracy)}` : 'not run'}), ` +
+      `and removed from \`all\`, which has every one (validation ${percent(all.valAccuracy)}, test ${percent(all.testAccuracy)}, ${all.trainSeconds.toFixed(0)} s). ` +
+      'Test accuracy is for reading only: every choice here is made on validation accuracy.',
+    '',
+    '| Ingredient | alone: validation | alone: test | alone: time | removed: validation | removed: test | removed: time |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    ...rows,
+    '',
+    `Distillation's teachers: ${[
+      ablationRow(result, (ablation) => ablation.role === 'without' && ablation.ingredient === 'distillation'),
+      ...teachers,
+    ]
+      .filter((teacher) => teacher !== undefined)
+      .map((teacher) => `${teacher.name} (validation ${percent(teacher.valAccuracy)}, test ${percent(teacher.testAccuracy)})`)
+      .join(', ')}. A student's time leaves out theirs.`,
+    '',
+    best
+      ? `**Chosen by validation: ${best.name}**, validation ${percent(best.valAccuracy)}; its test accuracy, reported once: **${percent(best.testAccuracy)}**.`
+      : '',
+    '',
+  ];
+}
+
+/** Test error against training time, one point a variant: what each recipe costs for what it gives. */
+function errorTimeSpec(result: ExperimentsResult): TopLevelSpec {
+  const points = result.variants.map((variant) => ({
+    variant: variant.name,
+    seconds: variant.trainSeconds,
+    test_error: 1 - variant.testAccuracy,
+    chosen: variant.name === result.bestCombination?.name ? 'chosen by validation' : 'other',
+  }));
+  const x = {
+    field: 'seconds',
+    type: 'quantitative',
+    title: 'Training time (s, validation passes excluded)',
+    scale: { type: 'log' },
+  } as const;
+  const y = { field: 'test_error', type: 'quantitative', title: 'Test error', scale: { type: 'log' }, axis: { format: '.1%' } } as const;
+  return {
+    $schema: SPEC_SCHEMA,
+    title: {
+      text: 'Test error against training time, the 784-128-64-10 network',
+      subtitle: 'Both axes logarithmic; each point one recipe',
+    },
+    data: { values: points },
+    width: 560,
+    height: 380,
+    layer: [
+      {
+        mark: { type: 'point', filled: true, size: 70 },
+        encoding: {
+          x,
+          y,
+          color: {
+            field: 'chosen',
+            type: 'nominal',
+            title: null,
+            scale: { domain: ['chosen by validation', 'other'], range: ['#d62728', '#4c78a8'] },
+          },
+        },
+      },
+      { mark: { type: 'text', align: 'left', dx: 6, fontSize: 10 }, encoding: { x, y, text: { field: 'variant' } } },
+    ],
+    config: CHART_CONFIG,
+  };
 }
 
 /** Validation accuracy per epoch for each variant, beside the final validation and test accuracies. */
@@ -158,7 +262,7 @@ function experimentsChartSpec(result: ExperimentsResult): TopLevelSpec {
     field: 'variant',
     type: 'nominal',
     title: 'Variant',
-    scale: { domain: names, scheme: 'tableau10' },
+    scale: { domain: names, scheme: names.length > 10 ? 'tableau20' : 'tableau10' }, // 20 colours for the extended set
     legend: { labelLimit: 320 },
   } as const;
   const barY = { field: 'variant', type: 'nominal', title: null, sort: names, axis: { labelLimit: 320 } } as const;
@@ -241,13 +345,15 @@ function experimentsChartSpec(result: ExperimentsResult): TopLevelSpec {
   };
 }
 
-/** experiments.md, experiments.png and specs/experiments.vl.json, relative to the report folder. */
+/** experiments.md, experiments.png, experiments-time.png and their specs/, relative to the report folder. */
 export async function experimentsFiles(result: ExperimentsResult): Promise<ReportFile[]> {
-  const { markdown, chartSpec } = experimentsReport(result);
+  const { markdown, chartSpec, timeSpec } = experimentsReport(result);
   const encode = (text: string) => new TextEncoder().encode(text);
   return [
     { path: 'experiments.md', data: encode(markdown) },
     { path: 'experiments.png', data: await renderSpecToPng(chartSpec) },
     { path: 'specs/experiments.vl.json', data: encode(`${JSON.stringify(chartSpec, null, 2)}\n`) },
+    { path: 'experiments-time.png', data: await renderSpecToPng(timeSpec) },
+    { path: 'specs/experiments-time.vl.json', data: encode(`${JSON.stringify(timeSpec, null, 2)}\n`) },
   ];
 }

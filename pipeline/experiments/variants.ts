@@ -13,6 +13,13 @@ export type OptimizerSpec =
 export interface AugmentSpec {
   maxShift: number; // whole pixels, drawn uniformly from −maxShift..maxShift on each axis
   maxRotationDegrees: number; // drawn uniformly from ±maxRotationDegrees
+  elastic?: ElasticSpec; // an elastic distortion as well (--experiments extended)
+}
+
+/** Simard et al. 2003: a per-pixel uniform [−1, 1] displacement field, smoothed by a Gaussian of sigma px, times alpha px. */
+export interface ElasticSpec {
+  alpha: number;
+  sigma: number;
 }
 
 /** How trainTfjs trains: the spec is SPEC_RECIPE; every experiment variant changes some of it. */
@@ -22,14 +29,41 @@ export interface TrainingRecipe {
   dropout: number; // dropout rate after each hidden ReLU; 0 = none
   batchNorm: boolean; // dense → batch norm → ReLU in both hidden layers
   augment: AugmentSpec | null; // random shift and rotation of every training image, drawn per batch
+  // --experiments extended only; absent from the other recipes, whose cache keys stay as they were:
+  epochMultiple?: number; // trains for epochMultiple × --epochs (the long schedules)
+  schedule?: { kind: 'cosine'; warmupEpochs: number }; // per step: a linear warm-up from 0, then a cosine down to 0
+  ema?: { decay: number }; // validates and exports an exponential moving average of the weights
+  labelSmoothing?: number; // targets (1 − ε)·one-hot + ε/K
+  distill?: DistillSpec; // targets mixed with the teachers' predictions
+  copy?: number; // another copy of the recipe (1, 2, …): its own initial weights, shuffle and draws, from deriveSeed(seed, COPY_STREAM + copy)
 }
+
+/**
+ * Distillation from an ensemble of trained copies of the same network (Hinton, Vinyals and Dean 2015),
+ * on each augmented batch: targets (1 − weight)·labels + weight·mean over teachers of softmax(logits / temperature).
+ * The student's loss is the cross-entropy against those targets at temperature 1.
+ */
+export interface DistillSpec {
+  teachers: string[]; // names of extended variants (ExtendedVariantName), trained first
+  weight: number;
+  temperature: number;
+}
+
+/** The seed stream of a recipe's copies (TrainingRecipe.copy). */
+export const COPY_STREAM = 0xc0b1;
 
 export interface ExperimentVariant {
   name: string;
   description: string;
   kind: 'single' | 'combination'; // the best of the combinations is picked by validation accuracy
   recipe: TrainingRecipe;
+  ablation?: Ablation; // --experiments extended: its place in the ablation table
 }
+
+/** The ingredients of --experiments extended, each added to BASE alone and removed from the whole. */
+export const INGREDIENTS = ['elastic', 'long schedule', 'weight average', 'label smoothing', 'distillation'] as const;
+export type Ingredient = (typeof INGREDIENTS)[number];
+export type Ablation = { role: 'alone' | 'without'; ingredient: Ingredient } | { role: 'all' } | { role: 'teacher' };
 
 /** The spec's recipe: plain mini-batch SGD at --lr, nothing else. */
 export const SPEC_RECIPE: TrainingRecipe = { optimizer: { kind: 'sgd' }, stepDecay: null, dropout: 0, batchNorm: false, augment: null };
@@ -82,12 +116,82 @@ export const EXPERIMENT_VARIANTS = [
   },
 ] as const satisfies readonly ExperimentVariant[];
 
+// --experiments extended (issue 25): how far the unchanged 784-128-64-10 network goes. Every recipe starts
+// from the best standard one (Adam, batch norm, step decay, shifts and rotations) and adds ingredients.
+const BASE: TrainingRecipe = { ...SPEC_RECIPE, optimizer: ADAM, batchNorm: true, stepDecay: STEP_DECAY, augment: AUGMENT };
+const ELASTIC: AugmentSpec = { ...AUGMENT, elastic: { alpha: 34, sigma: 4 } };
+const LONG = { stepDecay: null, epochMultiple: 3, schedule: { kind: 'cosine', warmupEpochs: 1 } } as const;
+const EMA = { decay: 0.999 };
+const SMOOTHING = 0.1;
+const TEACHERS: ExtendedVariantName[] = ['all-but-distillation', 'teacher-2'];
+const DISTILL: DistillSpec = { teachers: TEACHERS, weight: 0.5, temperature: 2 };
+const ALL: TrainingRecipe = { ...BASE, augment: ELASTIC, ...LONG, ema: EMA, labelSmoothing: SMOOTHING, distill: DISTILL };
+const WITHOUT: Record<Ingredient, TrainingRecipe> = {
+  elastic: { ...ALL, augment: AUGMENT },
+  'long schedule': { ...BASE, augment: ELASTIC, ema: EMA, labelSmoothing: SMOOTHING, distill: DISTILL },
+  'weight average': (({ ema: _, ...rest }) => rest)(ALL),
+  'label smoothing': (({ labelSmoothing: _, ...rest }) => rest)(ALL),
+  distillation: (({ distill: _, ...rest }) => rest)(ALL),
+};
+const ALONE: Record<Ingredient, TrainingRecipe> = {
+  elastic: { ...BASE, augment: ELASTIC },
+  'long schedule': { ...BASE, ...LONG },
+  'weight average': { ...BASE, ema: EMA },
+  'label smoothing': { ...BASE, labelSmoothing: SMOOTHING },
+  distillation: { ...BASE, distill: DISTILL },
+};
+type Slug = 'elastic' | 'long' | 'ema' | 'smoothing' | 'distillation';
+export type ExtendedVariantName = `base+${Slug}` | 'all' | `all-but-${Slug}` | 'teacher-2';
+const SLUG: Record<Ingredient, Slug> = {
+  elastic: 'elastic',
+  'long schedule': 'long',
+  'weight average': 'ema',
+  'label smoothing': 'smoothing',
+  distillation: 'distillation',
+};
+const WORDS: Record<Ingredient, string> = {
+  elastic: 'elastic distortions (α 34, σ 4 px)',
+  'long schedule': 'a cosine schedule over 3× --epochs, 1 warm-up epoch',
+  'weight average': 'an exponential moving average of the weights (0.999)',
+  'label smoothing': 'label smoothing 0.1',
+  distillation: 'distillation from 2 copies (weight 0.5, temperature 2)',
+};
+
+export const EXTENDED_VARIANTS: readonly (ExperimentVariant & { name: ExtendedVariantName; ablation: Ablation })[] = [
+  ...INGREDIENTS.map((ingredient) => ({
+    name: `base+${SLUG[ingredient]}` as const,
+    kind: 'combination' as const,
+    description: `adam+batchnorm+decay+augment with ${WORDS[ingredient]}`,
+    recipe: ALONE[ingredient],
+    ablation: { role: 'alone' as const, ingredient },
+  })),
+  { name: 'all', kind: 'combination', description: 'every ingredient together', recipe: ALL, ablation: { role: 'all' } as const },
+  ...INGREDIENTS.map((ingredient) => ({
+    name: `all-but-${SLUG[ingredient]}` as const,
+    kind: 'combination' as const,
+    description: `every ingredient but ${WORDS[ingredient]}`,
+    recipe: WITHOUT[ingredient],
+    ablation: { role: 'without' as const, ingredient },
+  })),
+  ...[2].map((copy) => ({
+    name: `teacher-${copy}` as ExtendedVariantName,
+    kind: 'combination' as const,
+    description: `all-but-distillation, copy ${copy}: other initial weights, shuffle and draws (a teacher)`,
+    recipe: { ...WITHOUT.distillation, copy },
+    ablation: { role: 'teacher' as const },
+  })),
+];
+
 export type VariantName = (typeof EXPERIMENT_VARIANTS)[number]['name'];
 export const VARIANT_NAMES: VariantName[] = EXPERIMENT_VARIANTS.map((variant) => variant.name);
+export const EXTENDED_NAMES: ExtendedVariantName[] = EXTENDED_VARIANTS.map((variant) => variant.name);
 
 export function findVariant(name: string): ExperimentVariant {
-  const variant = EXPERIMENT_VARIANTS.find((candidate) => candidate.name === name);
-  if (!variant) throw new Error(`unknown experiment variant ${JSON.stringify(name)}: expected one of ${VARIANT_NAMES.join(', ')}`);
+  const variant = [...EXPERIMENT_VARIANTS, ...EXTENDED_VARIANTS].find((candidate) => candidate.name === name);
+  if (!variant)
+    throw new Error(
+      `unknown experiment variant ${JSON.stringify(name)}: expected one of ${[...VARIANT_NAMES, ...EXTENDED_NAMES].join(', ')}`,
+    );
   return variant;
 }
 
@@ -98,7 +202,16 @@ export function findVariant(name: string): ExperimentVariant {
  */
 export function recipeCost(recipe: TrainingRecipe): number {
   const optimizer = { sgd: 0, momentum: 0.01, adam: 0.59 }[recipe.optimizer.kind];
-  return 1 + optimizer + (recipe.dropout > 0 ? 0.14 : 0) + (recipe.augment ? 0.32 : 0) + (recipe.batchNorm ? 0.27 : 0);
+  const perEpoch =
+    1 +
+    optimizer +
+    (recipe.dropout > 0 ? 0.14 : 0) +
+    (recipe.augment ? 0.32 : 0) +
+    (recipe.batchNorm ? 0.27 : 0) +
+    // extended (issue 25), from one epoch of each on 50,000 images beside adam+batchnorm+decay+augment
+    (recipe.augment?.elastic ? 1.17 : 0) +
+    0.4 * (recipe.distill?.teachers.length ?? 0);
+  return perEpoch * (recipe.epochMultiple ?? 1);
 }
 
 /** The learning rate for 0-based `epoch`; SGD and momentum start at `configLr`, Adam at its own. */

@@ -71,10 +71,15 @@ export async function runVariant(
   init: InitialWeights,
   config: RunSettings,
   hooks: ExperimentHooks,
+  teachers: Params[] = [],
 ): Promise<VariantResult> {
   const { epochs, batchSize, lr, seed } = config;
   const recipe = findVariant(name).recipe;
-  return variantResult(name, await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe, label: name }, hooks), dataset);
+  return variantResult(
+    name,
+    await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe, label: name, teachers }, hooks),
+    dataset,
+  );
 }
 
 /** A variant's outcome from its trained model: the exported weights scored on the test split, as the evaluate stage scores the spec model. */

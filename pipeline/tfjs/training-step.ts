@@ -113,6 +113,19 @@ export function softmaxCrossEntropyBackward(dLogits: FloatArray, p: FloatArray, 
   return loss / rows;
 }
 
+/**
+ * The mean cross-entropy −(1/B)·Σ_b Σₖ y·log p against soft targets y (label smoothing, distillation;
+ * each row sums to 1), in float64, and into `dLogits` (B, K) its gradient (p − y)/B.
+ */
+export function softCrossEntropyBackward(dLogits: FloatArray, p: FloatArray, y: FloatArray, rows: number): number {
+  let loss = 0;
+  for (let i = 0; i < rows * K; i++) {
+    if (y[i]! !== 0) loss -= y[i]! * Math.log(Math.max(p[i]!, 1e-7)); // the floor of lossAndAccuracy (model.ts)
+    dLogits[i] = (p[i]! - y[i]!) / rows;
+  }
+  return loss / rows;
+}
+
 // ---------------------------------------------------------------------------
 // Batch norm then ReLU, for training, on the host. Per unit j over the batch's B rows:
 //
@@ -293,9 +306,10 @@ function stepLayers(model: tf.LayersModel, batchSize: number): StepLayer[] {
 /**
  * The training step of `model` (buildRecipeModel) under `optimizer`, for batches of at most
  * `batchSize` rows. The optimizer gets every trainable weight's gradient, in the model's
- * order, as from optimizer.minimize.
+ * order, as from optimizer.minimize. With `softTargets`, batch.oneHot holds any targets whose
+ * rows sum to 1 (softCrossEntropyBackward); without, one-hot labels, as TF.js differentiates them.
  */
-export function createTrainingStep(model: tf.LayersModel, optimizer: tf.Optimizer, batchSize: number): TrainingStep {
+export function createTrainingStep(model: tf.LayersModel, optimizer: tf.Optimizer, batchSize: number, softTargets = false): TrainingStep {
   const layers = stepLayers(model, batchSize);
   const trainable = model.trainableWeights.map((weight) => (weight.read() as tf.Variable).name); // the order minimize passes them in
   const dLogits = new Float32Array(batchSize * K); // (B, K)
@@ -316,7 +330,7 @@ export function createTrainingStep(model: tf.LayersModel, optimizer: tf.Optimize
         inputs.push(mask ? dropoutForward(a, mask) : a);
       }
       const probabilities = tf.softmax(hs.at(-1)!).dataSync() as Float32Array; // (B, K)
-      const loss = softmaxCrossEntropyBackward(dLogits, probabilities, batch.oneHot, rows);
+      const loss = (softTargets ? softCrossEntropyBackward : softmaxCrossEntropyBackward)(dLogits, probabilities, batch.oneHot, rows);
       let correct = 0;
       for (let r = 0; r < rows; r++) if (argmax(probabilities.subarray(r * K, (r + 1) * K)) === batch.labels[r]) correct++;
       result = { loss, correct };
