@@ -117,7 +117,7 @@ export function experimentsReport(result: ExperimentsResult): { markdown: string
     lines.push(
       `**Best combination: ${best.name}** (${best.description}): validation ${percent(best.valAccuracy)}, test ${percent(best.testAccuracy)}; ` +
         (result.reachedTarget.includes(best.name)
-          ? `it reaches the ${percent(result.targetTestAccuracy, 1)} test target in ${result.epochs} epochs on the unchanged architecture.`
+          ? `it reaches the ${percent(result.targetTestAccuracy, 1)} test target in ${best.history.length} epochs on the unchanged architecture.`
           : `it falls short of the ${percent(result.targetTestAccuracy, 1)} test target.`),
       '',
       `Its weights are saved in \`${BEST_MODEL_FOLDER}/\` as the plain 784-128-64-10 dense network (batch norm, where used, folded into the dense layers): ` +
