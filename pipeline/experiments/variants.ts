@@ -4,6 +4,8 @@
 
 /** Test accuracy the best recipe must reach (issue 7). */
 export const TARGET_TEST_ACCURACY = 0.98;
+/** What --experiments extended aims for with the same network (issue 25). */
+export const EXTENDED_TARGET_TEST_ACCURACY = 0.99;
 
 export type OptimizerSpec =
   | { kind: 'sgd' } // plain SGD at config.lr, the spec
@@ -119,7 +121,7 @@ export const EXPERIMENT_VARIANTS = [
 // --experiments extended (issue 25): how far the unchanged 784-128-64-10 network goes. Every recipe starts
 // from the best standard one (Adam, batch norm, step decay, shifts and rotations) and adds ingredients.
 const BASE: TrainingRecipe = { ...SPEC_RECIPE, optimizer: ADAM, batchNorm: true, stepDecay: STEP_DECAY, augment: AUGMENT };
-// Simard's α = 34 cost this network 0.2–0.5 points of validation accuracy in every recipe (docs/experiments.md):
+// Simard's α = 34 cost this network 0.45 points of validation accuracy alone, 0.40 in `all` (docs/experiments.md):
 // a displacement of ~1.4 px on top of the shifts and rotations is more than 128 and 64 units can learn. α = 16
 // (~0.65 px), chosen on validation with the long schedule, keeps the idea at a strength the network can use.
 const ELASTIC: AugmentSpec = { ...AUGMENT, elastic: { alpha: 16, sigma: 4 } };
