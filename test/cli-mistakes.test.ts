@@ -33,6 +33,13 @@ describe('the npm `--` trap, through npm itself', () => {
     expect(result.stdout).not.toContain('▶'); // no stage started
   });
 
+  it('npm run pipeline --experiments extended: the value npm left behind goes back to its flag', () => {
+    const result = run('npm', ['run', 'pipeline', '--experiments', 'extended']);
+    expect(result.status).toBe(EXIT_USAGE);
+    expect(result.stderr).toContain('did you mean: npm run pipeline -- --experiments extended\n');
+    expect(result.stdout).not.toContain('▶');
+  });
+
   it('npm run predict --json x.png does not silently drop --json', () => {
     const result = run('npm', ['run', 'predict', '--json', 'x.png']);
     expect(result.status).toBe(EXIT_USAGE);

@@ -225,24 +225,7 @@ describe('a tiny run', () => {
   it('the extended ablation table: each ingredient alone and removed, the choice by validation, test once', () => {
     // Made-up scores, so that each cell can be told apart: validation 0.98 + i/1000, test 0.97 + i/1000, i·10 s.
     const names = ['adam+batchnorm+decay+augment', ...EXTENDED_VARIANTS.map((variant) => variant.name)];
-    const results = names.map((name, i) => {
-      const variant = findVariant(name);
-      return {
-        name,
-        description: variant.description,
-        kind: variant.kind,
-        recipe: variant.recipe,
-        backend: 'wasm',
-        history: [],
-        trainSeconds: i * 10,
-        valAccuracy: 0.98 + i / 1000,
-        valLoss: 0.1,
-        testAccuracy: 0.97 + i / 1000,
-        testLoss: 0.1,
-        testConfusionMatrix: [],
-        params: init.params,
-      };
-    });
+    const results = names.map((name, i) => scored(name, 0.98 + i / 1000, 0.97 + i / 1000, i * 10));
     const result = assembleExperiments(results, tiny, dataset);
     expect(result.bestCombination?.name).toBe('teacher-2'); // the highest validation accuracy, i = 12
     const { markdown } = experimentsReport(result);
@@ -278,32 +261,33 @@ describe('a tiny run', () => {
   });
 });
 
-describe('choosing the best combination', () => {
-  const result = (name: string, val: number, test: number): VariantResult => {
-    const variant = findVariant(name);
-    return {
-      name,
-      description: variant.description,
-      kind: variant.kind,
-      recipe: variant.recipe,
-      backend: 'wasm',
-      history: [],
-      trainSeconds: 1,
-      valAccuracy: val,
-      valLoss: 0.1,
-      testAccuracy: test,
-      testLoss: 0.1,
-      testConfusionMatrix: [],
-      params: init.params,
-    };
+/** A variant's result with made-up scores, for the choice and the tables. */
+function scored(name: string, val: number, test: number, trainSeconds = 1): VariantResult {
+  const variant = findVariant(name);
+  return {
+    name,
+    description: variant.description,
+    kind: variant.kind,
+    recipe: variant.recipe,
+    backend: 'wasm',
+    history: [],
+    trainSeconds,
+    valAccuracy: val,
+    valLoss: 0.1,
+    testAccuracy: test,
+    testLoss: 0.1,
+    testConfusionMatrix: [],
+    params: init.params,
   };
+}
 
+describe('choosing the best combination', () => {
   it('uses validation accuracy only, never test accuracy, and ignores single changes', () => {
     const chosen = assembleExperiments(
       [
-        result('adam', 0.999, 0.999), // a single change: not a candidate
-        result('adam+decay+augment', 0.984, 0.979), // best on validation
-        result('momentum+decay+augment', 0.982, 0.985), // best on test
+        scored('adam', 0.999, 0.999), // a single change: not a candidate
+        scored('adam+decay+augment', 0.984, 0.979), // best on validation
+        scored('momentum+decay+augment', 0.982, 0.985), // best on test
       ],
       tiny,
       dataset,
@@ -320,7 +304,7 @@ describe('choosing the best combination', () => {
     expect(chosen.reachedTarget).toEqual(['adam', 'momentum+decay+augment']);
     expect(chosen.targetTestAccuracy).toBe(TARGET_TEST_ACCURACY);
     expect(experimentsReport(chosen).markdown).toContain('it falls short of the 98.0% test target');
-    const none = assembleExperiments([result('baseline', 0.9, 0.9)], tiny, dataset);
+    const none = assembleExperiments([scored('baseline', 0.9, 0.9)], tiny, dataset);
     expect(none.bestCombination).toBeNull();
     expect(experimentsMetrics(none).best_combination).toBeNull();
   });

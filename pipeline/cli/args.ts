@@ -354,7 +354,8 @@ export async function parseArgs(
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<Invocation | null> {
   const words = bindValues(argv);
-  const parsed = await parseOrHelp(pipelineParser(words), words, out, env).catch((error: unknown) => {
+  const optional = CONFIG_KEYS.filter((key) => FIELDS[key].kind === 'experiments').map((key) => FIELDS[key].flag);
+  const parsed = await parseOrHelp(pipelineParser(words), words, out, env, optional).catch((error: unknown) => {
     // `--backend` with no value, which yargs reports as a choice on several lines
     const invalidChoice = error instanceof UsageError && error.message.startsWith('Invalid values:');
     const mistake = invalidChoice ? valueMistake(words) : null;

@@ -53,15 +53,17 @@ type Parsed<T> = Awaited<ReturnType<Argv<T>['parse']>>;
 
 /**
  * Parses argv; returns null when yargs printed help (through `out`) instead of options.
- * `env` is where npm leaves the traces of flags it swallowed (see npmTrap).
+ * `env` is where npm leaves the traces of flags it swallowed (see npmTrap); `optional` names the
+ * valued flags that may also stand alone (--experiments [extended]), which yargs does not record.
  */
 export async function parseOrHelp<T>(
   parser: Argv<T>,
   argv: readonly string[],
   out: (text: string) => void,
   env: NodeJS.ProcessEnv = process.env,
+  optional: readonly string[] = [],
 ): Promise<Parsed<T> | null> {
-  const options = optionTable(parser);
+  const options = { ...optionTable(parser), optional: new Set(optional) };
   const trap = npmTrap(options, argv, env);
   if (trap) throw new UsageError(trap);
   let helpShown = false;
@@ -94,11 +96,12 @@ interface OptionTable {
   flags: string[]; // long flag names, kebab-case
   known: Set<string>; // every name yargs accepts, aliases included
   valued: Set<string>; // flags that take a value (not booleans)
+  optional: Set<string>; // valued flags that may also stand alone (--experiments [extended])
   numeric: Set<string>;
   choices: Record<string, readonly string[]>;
 }
 
-function optionTable<T>(parser: Argv<T>): OptionTable {
+function optionTable<T>(parser: Argv<T>): Omit<OptionTable, 'optional'> {
   const options = (parser as unknown as { getOptions(): YargsOptions }).getOptions(); // public in yargs, missing from its types
   const names = Object.keys(options.key).filter((name) => name !== 'version');
   const flags = names.filter((name) => name.length > 1 && name === name.toLowerCase()); // not yargs' camelCase twins
@@ -159,7 +162,8 @@ function npmTrap(options: OptionTable, argv: readonly string[], env: NodeJS.Proc
       guessed++; // matched by kind and order only
       given = (options.numeric.has(flag) ? take((word) => Number.isFinite(Number(word))) : undefined) ?? take(() => true);
     }
-    words.push(`--${flag}`, given ?? '<value>');
+    if (given !== undefined) words.push(`--${flag}`, given);
+    else words.push(...(options.optional.has(flag) ? [`--${flag}`] : [`--${flag}`, '<value>']));
   }
   const command = [options.command.replace(/ --$/, ''), '--', ...strays, ...words, ...passed].join(' ');
   const names = swallowed.map((flag) => `--${flag}`).join(', ');
