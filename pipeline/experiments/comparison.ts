@@ -224,7 +224,15 @@ function errorTimeSpec(result: ExperimentsResult): TopLevelSpec {
     title: 'Training time (s, validation passes excluded)',
     scale: { type: 'log' },
   } as const;
-  const y = { field: 'test_error', type: 'quantitative', title: 'Test error', scale: { type: 'log' }, axis: { format: '.1%' } } as const;
+  const errors = points.map((point) => point.test_error);
+  const domain = [Math.min(...errors, 1 - EXTENDED_TARGET_TEST_ACCURACY) * 0.85, Math.max(...errors) * 1.15]; // the points and the target line, no more
+  const y = {
+    field: 'test_error',
+    type: 'quantitative',
+    title: 'Test error',
+    scale: { type: 'log', domain },
+    axis: { format: '.1%' },
+  } as const;
   return {
     $schema: SPEC_SCHEMA,
     title: {
