@@ -73,22 +73,25 @@ export function experimentsMetrics(result: ExperimentsResult): ExperimentsMetric
     },
     reached_target: result.reachedTarget,
     variants: Object.fromEntries(
-      result.variants.map((variant) => [
-        variant.name,
-        {
-          description: variant.description,
-          kind: variant.kind,
-          recipe: variant.recipe,
-          backend: variant.backend,
-          val_accuracy: variant.valAccuracy,
-          val_loss: variant.valLoss,
-          test_accuracy: variant.testAccuracy,
-          test_loss: variant.testLoss,
-          train_seconds: variant.trainSeconds,
-          ...(findVariant(variant.name).ablation ? { ablation: findVariant(variant.name).ablation } : {}),
-          ...(variant.trainedBy ? { trained_by: provenanceJson(variant.trainedBy) } : {}),
-        },
-      ]),
+      result.variants.map((variant) => {
+        const { ablation } = findVariant(variant.name);
+        return [
+          variant.name,
+          {
+            description: variant.description,
+            kind: variant.kind,
+            recipe: variant.recipe,
+            backend: variant.backend,
+            val_accuracy: variant.valAccuracy,
+            val_loss: variant.valLoss,
+            test_accuracy: variant.testAccuracy,
+            test_loss: variant.testLoss,
+            train_seconds: variant.trainSeconds,
+            ...(ablation ? { ablation } : {}),
+            ...(variant.trainedBy ? { trained_by: provenanceJson(variant.trainedBy) } : {}),
+          },
+        ];
+      }),
     ),
   };
 }
