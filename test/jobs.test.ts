@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createThreadBudget } from '../pipeline/dag/budget.js';
-import { createJobsExecutor } from '../pipeline/dag/executor.js';
+import { createJobsExecutor, type ProcessCosts } from '../pipeline/dag/executor.js';
 import { consoleProgress } from '../pipeline/progress.js';
 import { createCache } from '../pipeline/dag/cache.js';
 import { StagesFailedError, createRunner, defineStage, runStageJob, type Stage, type StageJob } from '../pipeline/dag/runner.js';
@@ -98,6 +98,7 @@ interface Toy {
 interface ToyConfig {
   fail: string[]; // stages that throw
   milliseconds: number;
+  costs?: Partial<Record<keyof Toy, number>>; // each slow stage's estimated cost (Stage.cost); none: Infinity
 }
 
 function toyStages(trace: { running: number; most: number; ran: string[] }): Stage<Toy, ToyConfig>[] {
@@ -110,6 +111,7 @@ function toyStages(trace: { running: number; most: number; ran: string[] }): Sta
       version: 1,
       description: name,
       threads: () => 1,
+      cost: (config) => config.costs?.[name] ?? Number.POSITIVE_INFINITY,
       run: async ({ root }, { config }) => {
         trace.running++;
         trace.most = Math.max(trace.most, trace.running);
@@ -139,7 +141,7 @@ function toyStages(trace: { running: number; most: number; ran: string[] }): Sta
   ];
 }
 
-async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal) {
+async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal, costs?: ProcessCosts) {
   const cacheDir = mkdtempSync(path.join(work, 'toy-'));
   const cache = createCache(cacheDir);
   const trace = { running: 0, most: 0, ran: [] as string[] };
@@ -150,7 +152,7 @@ async function toyRun(config: ToyConfig, jobs: number, signal?: AbortSignal) {
     jobsRun.push(job);
     await runStageJob(stages, config, cache, job, { log: () => {} });
   };
-  const executor = jobs > 1 ? createJobsExecutor(jobs, isolate) : undefined;
+  const executor = jobs > 1 ? createJobsExecutor(jobs, isolate, costs) : undefined;
   const runner = createRunner(stages, config, { cache, executor, signal });
   const result = await runner.run().then(
     (value) => ({ ok: true as const, value }),
@@ -174,6 +176,20 @@ describe('runner with a thread budget', () => {
     expect(one.result.ok && one.result.value.outputs.join).toBe(60);
     expect(two.result.ok && two.result.value.outputs.join).toBe(60);
     expect(two.result.ok && two.result.value.reports.map((r) => r.name)).toEqual(['root', 'slow-a', 'slow-b', 'slow-c', 'join']);
+  });
+
+  it('a stage between the process costs runs here when this process is free, else in its own; below, here; above, in its own', async () => {
+    // slow-a takes 50 ms, slow-b 100, slow-c 150; of two stages of equal cost, the first to ask goes first.
+    const costs = { worth: 10, always: 100 };
+    const run = (stageCosts: ToyConfig['costs']) => toyRun({ fail: [], milliseconds: 50, costs: stageCosts }, 2, undefined, costs);
+    // a takes this process, b (this process busy) its own; c, too cheap for one, waits until a frees this process.
+    const between = await run({ 'slow-a': 50, 'slow-b': 50, 'slow-c': 5 });
+    expect(between.jobsRun.map((job) => job.stage)).toEqual(['slow-b']);
+    expect(between.trace.most).toBe(2);
+    // a is dear enough for its own process even with this one free; b runs here, so c, starting when a ends, goes to its own.
+    const dear = await run({ 'slow-a': 200, 'slow-b': 50, 'slow-c': 50 });
+    expect(dear.jobsRun.map((job) => job.stage)).toEqual(['slow-a', 'slow-c']);
+    for (const result of [between.result, dear.result]) expect(result.ok && result.value.outputs.join).toBe(60);
   });
 
   it('a failure stops its dependants and starts nothing new, lets the running sibling finish, and reports every failure', async () => {

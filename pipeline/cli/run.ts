@@ -50,14 +50,16 @@ export function wallSplit(reports: readonly StageReport[], stagesStartedAt: numb
 const STAGE_CHILD = path.join(PROJECT_ROOT, 'pipeline', 'dag', 'stage-child.ts');
 
 /**
- * The least estimated cost (Stage.cost: training images × epochs × the recipe's cost, plain SGD = 1)
- * worth a process of its own under --jobs. Starting one (Node, tsx, the stage's modules, reading its
- * inputs) takes about 0.4 s for the reference and 1.2 s for a TF.js training (bench/child-start.ts),
- * the time of some 10,000–25,000 cost units on wasm; below 100,000 (--train-size 10000
- * --epochs 3 costs 30,000) a stage runs in this process, so a small run is never slower in parallel.
- * MNIST_PIPELINE_MIN_PROCESS_COST overrides it (0: every threaded stage in its own process, as the tests of --jobs need).
+ * When a stage is worth a process of its own under --jobs, by its estimated cost (Stage.cost: training images ×
+ * epochs × the recipe's cost, plain SGD = 1). Starting one (Node, the stage's modules, reading its inputs) takes
+ * about 0.4 s for the reference and 1.2 s for a TF.js training (bench/child-start.ts), the time of some 7,000–20,000
+ * cost units on wasm. Below 20,000 a stage runs in this process; from 100,000 (--train-size 10000 --epochs 10) in
+ * its own, leaving this process to the stages that can only run here; in between (--train-size 10000 --epochs 3
+ * costs 30,000) here if this process is free when its threads come, else in its own rather than wait.
+ * MNIST_PIPELINE_MIN_PROCESS_COST moves the upper bound (0: every threaded stage in its own process, as the tests of --jobs need).
  */
-const MIN_PROCESS_COST = Number(process.env.MNIST_PIPELINE_MIN_PROCESS_COST ?? 100_000);
+const ALWAYS_A_PROCESS = Number(process.env.MNIST_PIPELINE_MIN_PROCESS_COST ?? 100_000);
+const PROCESS_COSTS = { worth: Math.min(20_000, ALWAYS_A_PROCESS), always: ALWAYS_A_PROCESS };
 
 /** Where the data files' hashes are remembered, beside the stage entries. */
 const FILE_HASHES = 'file-hashes.json';
@@ -141,7 +143,7 @@ export async function runPipeline(
               signal: hooks.signal,
               errorClasses: expectedErrors(),
             }),
-            MIN_PROCESS_COST,
+            PROCESS_COSTS,
           )
         : undefined,
     signal: hooks.signal,

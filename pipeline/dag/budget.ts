@@ -9,6 +9,8 @@
 //   - Threads nobody waits for go to running stages below their `max` (the reference takes
 //     what is left); a stage that fits only once those are taken back gets them at once.
 //   - A stage that wants more than the whole budget starts once nothing else runs.
+//   - A request may carry a gate, asked once its threads fit: false, and it keeps waiting while
+//     later ones may start (the executor's gate is this process, which runs one stage at a time).
 
 /** Thrown to stages still waiting when the budget closes (a failure or an abort): they never start. */
 export class BudgetClosedError extends Error {
@@ -29,10 +31,8 @@ export interface ThreadLease {
 }
 
 export interface ThreadBudget {
-  /** Resolves once `request.min` fits (see above); rejects with BudgetClosedError after close(). */
-  acquire(request: ThreadRequest, priority?: number): Promise<ThreadLease>;
-  /** The lease at once if `request.min` is free and nobody waits, else null. */
-  tryAcquire(request: ThreadRequest, priority?: number): ThreadLease | null;
+  /** Resolves once `request.min` fits and `gate` (if any) says yes (see above); rejects with BudgetClosedError after close(). */
+  acquire(request: ThreadRequest, priority?: number, gate?: () => boolean): Promise<ThreadLease>;
   /** Starts nothing more: every waiting and later acquire rejects. */
   close(): void;
 }
@@ -68,6 +68,7 @@ const grows = (request: ThreadRequest) => request.max > request.min;
 interface Waiter {
   request: ThreadRequest;
   priority: number;
+  gate?: () => boolean;
   resolve: (lease: Lease) => void;
   reject: (error: Error) => void;
 }
@@ -86,7 +87,7 @@ export function createThreadBudget(total: number): ThreadBudget {
   const grant = () => {
     scheduled = false;
     for (let i = 0; i < waiting.length; ) {
-      const { request } = waiting[i]!;
+      const { request, gate } = waiting[i]!;
       // Threads held above their min come back first, from the cheapest stage first.
       const lenders = [...running]
         .filter((lease) => lease.threads > lease.request.min)
@@ -94,8 +95,8 @@ export function createThreadBudget(total: number): ThreadBudget {
         .reverse();
       const lendable = lenders.reduce((sum, lease) => sum + lease.threads - lease.request.min, 0);
       const free = total - inUse();
-      if (request.min > free + lendable && running.size > 0) {
-        i++; // a later, smaller request may still fit
+      if ((request.min > free + lendable && running.size > 0) || (gate && !gate())) {
+        i++; // a later, smaller (or ungated) request may still fit
         continue;
       }
       let missing = request.min - free;
@@ -147,22 +148,15 @@ export function createThreadBudget(total: number): ThreadBudget {
   };
 
   return {
-    acquire(request, priority = 0) {
+    acquire(request, priority = 0, gate) {
       if (closed) return Promise.reject(new BudgetClosedError('the run stopped before this stage started'));
       check(request);
       return new Promise((resolve, reject) => {
         const before = (waiter: Waiter) => (grows(waiter.request) === grows(request) ? waiter.priority >= priority : grows(request));
         const at = waiting.findIndex((waiter) => !before(waiter));
-        waiting.splice(at === -1 ? waiting.length : at, 0, { request, priority, resolve, reject });
+        waiting.splice(at === -1 ? waiting.length : at, 0, { request, priority, gate, resolve, reject });
         schedule();
       });
-    },
-    tryAcquire(request, priority = 0) {
-      check(request);
-      if (closed || waiting.length > 0 || request.min > total - inUse()) return null;
-      const lease = lend(request, priority);
-      schedule(); // it may take more of what is free
-      return lease;
     },
     close() {
       closed = true;

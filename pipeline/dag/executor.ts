@@ -1,46 +1,56 @@
 // --jobs N: independent stages side by side. The runner hands each stage to `slot` once its
 // inputs are ready; it starts when the thread budget (budget.ts) has room for it, the costliest
-// waiting stage first. A stage that declares threads runs in a process of its own (child.ts);
-// the others run here, one at a time, since TF.js's backend is process-wide state. The budget
+// waiting stage first. A stage that declares threads may run in a process of its own (child.ts),
+// as its estimated cost decides (ProcessCosts); the others run here, one at a time, since TF.js's
+// backend is process-wide state. The budget
 // lends threads nobody waits for to a stage that asked for a range (the reference), and takes
 // them back when a stage needs them: on the full pipeline that is 1.45× faster than the best
 // fixed count (bench/lending.ts, docs/performance.md).
 
-import { createThreadBudget, type ThreadLease } from './budget.js';
+import { createThreadBudget } from './budget.js';
 import type { Executor, Grant, StageJob } from './runner.js';
 
+/** What starting a process costs, in Stage.cost units: a stage below `worth` never repays one; one of at least `always` keeps this process free. */
+export interface ProcessCosts {
+  worth: number;
+  always: number;
+}
+
 /**
- * The executor of `jobs` threads; `isolate` runs a stage job in its own process. A stage whose
- * estimated cost is below `minProcessCost` runs here instead: a process costs more to start than it saves.
+ * The executor of `jobs` threads; `isolate` runs a stage job in its own process. Of the stages that may
+ * run elsewhere, one whose estimated cost is at least `costs.always` does, so the stages that can only run here
+ * never wait behind it; one below `costs.worth` runs here, since a process costs more to start than it saves;
+ * one in between runs here if this process is free when its threads come, and else in a process of its own
+ * rather than wait.
  */
-export function createJobsExecutor(jobs: number, isolate: (job: StageJob, grant: Grant) => Promise<void>, minProcessCost = 0): Executor {
+export function createJobsExecutor(
+  jobs: number,
+  isolate: (job: StageJob, grant: Grant) => Promise<void>,
+  costs: ProcessCosts = { worth: 0, always: 0 },
+): Executor {
   const budget = createThreadBudget(jobs);
-  const here = createThreadBudget(1); // this process: one stage at a time
-  const one = { min: 1, max: 1 };
+  let busy = false; // this process runs one stage at a time: TF.js's backend is process-wide state
   return {
-    async slot(request, cost, runsHere, work) {
-      // A stage that runs here takes this process first (at once if it is free, so that it asks the budget
-      // together with the stages that became ready with it), and while it waits for it, it holds no threads.
-      const local = runsHere ? (here.tryAcquire(one) ?? (await here.acquire(one, cost))) : null;
-      let lease: ThreadLease;
+    async slot(request, cost, movable, work) {
+      const place = !movable || cost < costs.worth ? 'here' : cost >= costs.always ? 'elsewhere' : 'either';
+      // Asked once the stage's threads fit, so that no stage holds this process while it waits for threads.
+      let here = false;
+      const gate = () => {
+        if (busy) return place === 'either'; // its own process rather than wait
+        busy = here = true;
+        return true;
+      };
+      const lease = await budget.acquire(request, cost, place === 'elsewhere' ? undefined : gate);
       try {
-        lease = await budget.acquire(request, cost);
-      } catch (error) {
-        local?.release();
-        throw error;
-      }
-      try {
-        return await work(lease);
+        return await work(lease, !here);
       } finally {
-        local?.release();
-        lease.release();
+        if (here) busy = false;
+        lease.release(); // after this process is free: the budget looks again on its next turn
       }
     },
     isolate,
-    worthAProcess: (cost) => cost >= minProcessCost,
     close() {
       budget.close();
-      here.close();
     },
   };
 }

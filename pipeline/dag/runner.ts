@@ -43,12 +43,13 @@ export interface Grant {
 
 /** How stages run side by side (executor.ts); without one, they run one at a time, in order, here. */
 export interface Executor {
-  /** Runs `work` once `request.min` threads are free, the costliest waiting first; `here`: in this process. */
-  slot<T>(request: ThreadRequest, cost: number, here: boolean, work: (grant: Grant) => Promise<T>): Promise<T>;
+  /**
+   * Runs `work` once `request.min` threads are free, the costliest waiting first. A `movable` stage may run in a
+   * process of its own; the executor decides from its estimated cost (Stage.cost) and tells `work` by `elsewhere`.
+   */
+  slot<T>(request: ThreadRequest, cost: number, movable: boolean, work: (grant: Grant, elsewhere: boolean) => Promise<T>): Promise<T>;
   /** Runs a stage in a process of its own (a stage that declares threads, whose inputs are cached); none: all run here. */
   isolate?: (job: StageJob, grant: Grant) => Promise<void>;
-  /** Whether a stage of this estimated cost (Stage.cost) repays starting a process; cheaper ones run here. */
-  worthAProcess(cost: number): boolean;
   /** Starts nothing more; waiting stages reject with BudgetClosedError. */
   close(): void;
 }
@@ -324,12 +325,12 @@ class PlanRun<O, C> {
     // Elsewhere, a stage sees only the cache: it and its inputs must be cached stages.
     const cachedInputs = stage.inputs.every((input) => this.byName.get(input)!.cache !== false);
     const cost = stage.cost?.(this.config) ?? Infinity;
-    const elsewhere = stage.threads !== undefined && stage.cache !== false && cachedInputs && executor?.worthAProcess(cost);
-    const isolate = elsewhere ? executor?.isolate : undefined;
+    const movable = stage.threads !== undefined && stage.cache !== false && cachedInputs && executor?.isolate !== undefined;
     const request = threadRequest(stage, this.config);
-    const work = (grant: Grant) => this.runHereOrElsewhere(stage, inputs, grant, isolate);
-    if (!executor) return work({ threads: request.max, onChange: (listener) => listener(request.max) });
-    return executor.slot(request, cost, isolate === undefined, work);
+    const work = (grant: Grant, elsewhere: boolean) =>
+      this.runHereOrElsewhere(stage, inputs, grant, elsewhere ? executor?.isolate : undefined);
+    if (!executor) return work({ threads: request.max, onChange: (listener) => listener(request.max) }, false);
+    return executor.slot(request, cost, movable, work);
   }
 
   /** A stage took `inputs`: an output no other stage of this run reads is let go, so the process holds only what is still ahead. */
