@@ -30,7 +30,7 @@ import { epochBars, type ProgressFactory } from '../progress.js';
 import type { Dataset, InitialWeights, Split, TrainedModel } from '../types.js';
 
 export interface TrainOptions {
-  epochs: number; // times the recipe's epochMultiple
+  epochs: number; // times the recipe's epochMultiple, rounded
   batchSize: number;
   lr: number; // SGD's and momentum's learning rate (Adam's is in its recipe)
   seed: number;
@@ -53,7 +53,7 @@ export interface TrainHooks {
 export async function trainTfjs(dataset: Dataset, init: InitialWeights, options: TrainOptions, hooks: TrainHooks): Promise<TrainedModel> {
   const { train, validation } = dataset;
   const { batchSize, lr, recipe = SPEC_RECIPE } = options;
-  const epochs = options.epochs * (recipe.epochMultiple ?? 1);
+  const epochs = Math.round(options.epochs * (recipe.epochMultiple ?? 1));
   // A copy of the recipe starts from its own weights, shuffle and draws.
   const seed = recipe.copy === undefined ? options.seed : deriveSeed(options.seed, COPY_STREAM + recipe.copy);
   const start = recipe.copy === undefined ? init.params : initialWeights(seed).params;
