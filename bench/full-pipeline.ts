@@ -76,16 +76,20 @@ function sampleWhileRunning([resultFile, command, ...args]: string[]): void {
 }
 
 /**
- * The default pipeline in a child process with a fresh cache and report folder.
+ * The default pipeline, with `flags` (say --jobs 1), in a child process with a fresh cache and report folder.
  * Peak RSS of the largest process comes from GNU time when present, else each node process in the
  * tree records its own at exit and the largest is kept (bench/resource-usage.mjs). The peak of all
  * processes together comes from sampling the tree (sampleWhileRunning).
  */
-export function measureFullPipeline(log: (line: string) => void, useTime = existsSync('/usr/bin/time')): FullPipeline {
+export function measureFullPipeline(
+  log: (line: string) => void,
+  flags: string[] = [],
+  useTime = existsSync('/usr/bin/time'),
+): FullPipeline {
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'mnist-bench-'));
   // exactly what `npm run pipeline` runs, with a fresh cache and report folder
   const [cacheDir, out] = [path.join(scratch, 'cache'), path.join(scratch, 'reports')];
-  const pipelineArgs = ['run', '--silent', 'pipeline', '--', '--cache-dir', cacheDir, '--out', out];
+  const pipelineArgs = ['run', '--silent', 'pipeline', '--', ...flags, '--cache-dir', cacheDir, '--out', out];
   const command = `npm ${pipelineArgs.join(' ')}`;
   const usageFile = path.join(scratch, 'resource-usage.json');
   const treeFile = path.join(scratch, 'tree-memory.json');
