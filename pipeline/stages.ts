@@ -248,8 +248,8 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       name: 'experiments',
       description: 'compare the experiment variants; best combination by validation accuracy',
       inputs: ['preprocess', ...EXPERIMENT_STAGE_NAMES],
-      reads: ['epochs', 'batchSize', 'seed'],
-      version: 3, // 2: camelCase fields, the best combination's weights; 3: camelCase epoch records
+      reads: ['epochs', 'batchSize', 'seed', 'experiments'],
+      version: 4, // 2: camelCase fields, the best combination's weights; 3: camelCase epoch records; 4: the target by --experiments
       enabled: (config) => config.experiments !== false,
       enabledBy: '--experiments',
       run: async (inputs, { config }) => {
