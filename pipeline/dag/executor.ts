@@ -2,10 +2,9 @@
 // inputs are ready; it starts when the thread budget (budget.ts) has room for it, the costliest
 // waiting stage first. A stage that declares threads may run in a process of its own (child.ts),
 // as its estimated cost decides (ProcessCosts); the others run here, one at a time, since TF.js's
-// backend is process-wide state. The budget
-// lends threads nobody waits for to a stage that asked for a range (the reference), and takes
-// them back when a stage needs them: on the full pipeline that is 1.45× faster than the best
-// fixed count (bench/lending.ts, docs/performance.md).
+// backend is process-wide state. The budget lends threads nobody waits for to a stage that asked
+// for a range (the reference), and takes them back when a stage needs them: on the full pipeline
+// that is 1.45× faster than the best fixed count (bench/lending.ts, docs/performance.md).
 
 import { createThreadBudget } from './budget.js';
 import type { Executor, Grant, StageJob } from './runner.js';
