@@ -24,6 +24,7 @@ export interface Config {
   referenceThreads: number; // threads training the reference (0 = one per core, at most 2, or what --jobs leaves free); any count gives the same weights
   gradcheckBatch: number; // images in the batch used for the gradient checks
   experiments: boolean | 'extended'; // run the opt-in experiments (improvement variants); 'extended' adds the recipes of issue 25
+  longEpochs: number; // epochs of the long schedules of --experiments extended (0 = 10/3 × --epochs, rounded: 50 at 15)
   jobs: number; // threads independent stages may use at once (0 = one per core; 1 = one stage at a time); results are the same for any value
   cacheDir: string; // where stage outputs are cached, keyed by the config they read
   out: string; // report folder
@@ -43,6 +44,7 @@ export const DEFAULTS: Readonly<Config> = {
   referenceThreads: 0,
   gradcheckBatch: 8,
   experiments: false,
+  longEpochs: 0,
   jobs: 0,
   cacheDir: '.cache',
   out: 'reports',
@@ -104,6 +106,13 @@ export const FIELDS: Record<keyof Config, FieldSpec> = {
     flag: 'experiments',
     description:
       'Run the opt-in experiments stage (momentum, Adam, dropout, …); "--experiments extended" adds the long recipes towards 99% (elastic distortions, cosine schedule, weight averaging, label smoothing, distillation)',
+  },
+  longEpochs: {
+    kind: 'integer',
+    flag: 'long-epochs',
+    description:
+      'Epochs of the long schedules of --experiments extended: 0 = 10/3 × --epochs, rounded (50 at 15); more reach further and take longer (docs/experiments.md)',
+    min: 0,
   },
   jobs: {
     kind: 'integer',

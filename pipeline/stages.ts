@@ -27,7 +27,14 @@
 import path from 'node:path';
 import { checkSizes, type Config } from './config.js';
 import type { ExperimentsResult, VariantResult } from './stages/experiments.js';
-import { EXPERIMENT_VARIANTS, EXTENDED_VARIANTS, recipeCost, SPEC_RECIPE, type ExperimentVariant } from './experiments/variants.js';
+import {
+  EXPERIMENT_VARIANTS,
+  EXTENDED_VARIANTS,
+  recipeCost,
+  SPEC_RECIPE,
+  trainingEpochs,
+  type ExperimentVariant,
+} from './experiments/variants.js';
 import { dataFingerprint, defaultDataDir, loadMnist } from './stages/load.js';
 import { preprocessDataset } from './stages/preprocess.js';
 import type { ProgressFactory } from './progress.js';
@@ -93,10 +100,14 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       description: `experiment: ${variant.description}`,
       inputs: ['preprocess', 'init', ...teachers],
       // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
-      reads:
-        variant.recipe.optimizer.kind === 'adam'
-          ? ['epochs', 'batchSize', 'seed', 'backend']
-          : ['epochs', 'batchSize', 'lr', 'seed', 'backend'],
+      reads: [
+        'epochs',
+        ...(variant.recipe.epochMultiple === undefined ? [] : (['longEpochs'] as const)),
+        'batchSize',
+        ...(variant.recipe.optimizer.kind === 'adam' ? [] : (['lr'] as const)),
+        'seed',
+        'backend',
+      ],
       untracked: variant.recipe.optimizer.kind === 'adam' ? ['lr'] : [],
       version: 3, // 2: trainTfjs's loop and scoring; camelCase fields; the exported weights; 3: camelCase epoch records
       expensive: true,
@@ -104,7 +115,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       enabled: extended ? (config) => config.experiments === 'extended' : (config) => config.experiments !== false,
       enabledBy: extended ? '--experiments extended' : '--experiments',
       threads: () => 1,
-      cost: (config) => recipeCost(variant.recipe) * config.epochs * config.trainSize,
+      cost: (config) => recipeCost(variant.recipe) * trainingEpochs(variant.recipe, config) * config.trainSize,
       run: async (inputs, { config, log }) => {
         await useBackend(config.backend);
         const { runVariant } = await import('./stages/experiments.js');

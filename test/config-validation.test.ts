@@ -12,7 +12,7 @@ import { ROOT, runCli } from './helpers/cli.js';
 
 const PIPELINE = 'pipeline/cli/pipeline.ts';
 const KNOWN =
-  'known: dataDir, trainSize, valSize, testSize, epochs, batchSize, lr, seed, backend, reference, referenceThreads, gradcheckBatch, experiments, jobs, cacheDir, out';
+  'known: dataDir, trainSize, valSize, testSize, epochs, batchSize, lr, seed, backend, reference, referenceThreads, gradcheckBatch, experiments, longEpochs, jobs, cacheDir, out';
 const DEEP = 100_000;
 
 /** The message parseArgs refuses `argv` with; fails unless it is a UsageError. */

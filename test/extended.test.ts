@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from '../pipeline/cli/args.js';
 import { augmentImages, augmentRandom, elasticNoise, gaussianMatrix, smoothFieldsOnHost } from '../pipeline/experiments/augment.js';
-import { EXTENDED_VARIANTS, SPEC_RECIPE, findVariant, type TrainingRecipe } from '../pipeline/experiments/variants.js';
+import { EXTENDED_VARIANTS, SPEC_RECIPE, findVariant, trainingEpochs, type TrainingRecipe } from '../pipeline/experiments/variants.js';
 import { silentProgress } from '../pipeline/progress.js';
 import { initialWeights } from '../pipeline/stages/init.js';
 import { defaultDataDir, loadMnist } from '../pipeline/stages/load.js';
@@ -211,6 +211,27 @@ describe('the extended recipes', () => {
     const [first, second] = [await train(), await train()];
     expect(first.history).toHaveLength(10); // the long schedule: 10/3 × --epochs
     expect(sha256(second.params)).toBe(sha256(first.params));
+  }, 60_000);
+
+  it('--long-epochs sets the long schedules, and only them; 0 keeps 10/3 × --epochs', async () => {
+    expect(trainingEpochs(findVariant('all').recipe, { epochs: 15, longEpochs: 0 })).toBe(50);
+    expect(trainingEpochs(findVariant('all').recipe, { epochs: 15, longEpochs: 100 })).toBe(100);
+    expect(trainingEpochs(findVariant('all-but-long').recipe, { epochs: 15, longEpochs: 100 })).toBe(15);
+    const small = preprocessDataset(loadMnist(defaultDataDir()), 320, 100, 100);
+    const options = { ...settings, epochs: 3, longEpochs: 2, recipe: findVariant('base+long').recipe };
+    const trained = await trainTfjs(small, initialWeights(42), options, { progress: silentProgress() });
+    expect(trained.history.map((record) => record.epoch)).toEqual([1, 2]);
+    const config = async (...argv: string[]) => (await parseArgs(argv, () => {}))!.config;
+    expect((await config('--experiments', 'extended', '--long-epochs', '100')).longEpochs).toBe(100);
+    expect((await config('--experiments', 'extended')).longEpochs).toBe(0);
+    await expect(config('--experiments', '--long-epochs', '100')).rejects.toThrow(
+      '--long-epochs 100 sets the long schedules of --experiments extended, and this run has only --experiments. ' +
+        'Example: npm run pipeline -- --experiments extended --long-epochs 100',
+    );
+    await expect(config('--long-epochs', '100')).rejects.toThrow('and this run has no --experiments.');
+    await expect(config('--experiments', 'extended', '--long-epochs', '-1')).rejects.toThrow(
+      '--long-epochs: expected at least 0, found -1',
+    );
   }, 60_000);
 
   it('--experiments extended, --experiments and --no-experiments on the command line', async () => {

@@ -224,6 +224,13 @@ describe('the cache key holds what each stage reads, and only that', () => {
     referenceThreads: [],
     gradcheckBatch: ['gradcheck'],
     experiments: [...EXPERIMENT_STAGE_NAMES, 'experiments'],
+    // the seven long schedules, and the two short students of long teachers
+    longEpochs: [
+      ...['base+long', 'all', 'all-but-elastic', 'all-but-ema', 'all-but-smoothing', 'all-but-distillation', 'teacher-2'],
+      ...['base+distillation', 'all-but-long'],
+    ]
+      .map((name) => `experiment-${name}` as StageName)
+      .concat('experiments'),
     jobs: [],
     cacheDir: [],
     out: [],
@@ -249,6 +256,7 @@ describe('the cache key holds what each stage reads, and only that', () => {
       referenceThreads: { referenceThreads: 1 },
       gradcheckBatch: { gradcheckBatch: 4 },
       experiments: { experiments: false },
+      longEpochs: { longEpochs: 7 },
       jobs: { jobs: 1 },
       cacheDir: { cacheDir: path.join(work, 'keys-other') },
       out: { out: path.join(work, 'keys-out') },

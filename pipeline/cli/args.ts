@@ -335,6 +335,12 @@ function refuseContradictions(parsed: ParsedFlags, stages: StageName[], from: St
       `--list only reports the cache; it cannot be combined with ${parsed.force ? '--force' : '--dry-run'}. Example: npm run pipeline -- --list`,
     );
   }
+  if (config.longEpochs > 0 && config.experiments !== 'extended') {
+    throw new UsageError(
+      `--long-epochs ${config.longEpochs} sets the long schedules of --experiments extended, and this run has ` +
+        `${config.experiments ? 'only --experiments' : 'no --experiments'}. Example: npm run pipeline -- --experiments extended --long-epochs 100`,
+    );
+  }
   if (!config.reference && (stages.includes('reference') || from === 'reference')) {
     throw new UsageError(
       Object.hasOwn(overrides, 'reference')

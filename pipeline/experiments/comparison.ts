@@ -103,13 +103,14 @@ export function experimentsReport(result: ExperimentsResult): { markdown: string
     );
   });
   const backends = [...new Set(result.variants.map((variant) => variant.backend))].join(', ');
+  const long = result.variants.find((variant) => variant.recipe.epochMultiple !== undefined);
   const lines = [
     '# Experiments: how far the same network goes',
     '',
     `Every variant keeps the 784-128-64-10 dense network, starts from the same seeded initial weights (seed ${result.seed}), ` +
       `uses the same split (${thousands(result.trainSize)} train / ${thousands(result.valSize)} validation / ${thousands(result.testSize)} test), ` +
       `replays the same shuffled batches of ${result.batchSize} and trains ${result.epochs} epochs on TF.js (${backends})` +
-      (result.variants.some((variant) => variant.recipe.epochMultiple) ? '; a long schedule trains its multiple of that.' : '.'),
+      (long ? `; the long schedules train ${long.history.length}.` : '.'),
     '',
     '| Variant | Change from the spec | Validation accuracy | Test accuracy | Training time | Notes |',
     '|---|---|---:|---:|---:|---|',

@@ -32,7 +32,7 @@ export interface TrainingRecipe {
   batchNorm: boolean; // dense → batch norm → ReLU in both hidden layers
   augment: AugmentSpec | null; // random shift and rotation of every training image, drawn per batch
   // --experiments extended only; absent from the other recipes, whose cache keys stay as they were:
-  epochMultiple?: number; // trains for epochMultiple × --epochs, rounded (the long schedules)
+  epochMultiple?: number; // the long schedules: epochMultiple × --epochs, rounded, unless --long-epochs says (trainingEpochs)
   schedule?: { kind: 'cosine'; warmupEpochs: number }; // per step: a linear warm-up from 0, then a cosine down to 0
   ema?: { decay: number }; // validates and exports an exponential moving average of the weights
   labelSmoothing?: number; // targets (1 − ε)·one-hot + ε/K
@@ -126,7 +126,7 @@ const BASE: TrainingRecipe = { ...SPEC_RECIPE, optimizer: ADAM, batchNorm: true,
 // (~0.65 px), chosen on validation with the long schedule, keeps the idea at a strength the network can use.
 const ELASTIC: AugmentSpec = { ...AUGMENT, elastic: { alpha: 16, sigma: 4 } };
 // 10/3 × --epochs: 50 epochs at the default 15, the short end of the 50–100 of issue 25, the most that keeps the whole
-// extended run within its 30 minutes on 2 cores.
+// extended run within its 30 minutes on 2 cores. --long-epochs trains them longer (100: docs/experiments.md).
 const LONG = { stepDecay: null, epochMultiple: 10 / 3, schedule: { kind: 'cosine', warmupEpochs: 1 } } as const;
 const EMA = { decay: 0.999 };
 const SMOOTHING = 0.1;
@@ -158,7 +158,7 @@ const SLUG: Record<Ingredient, Slug> = {
 };
 const WORDS: Record<Ingredient, string> = {
   elastic: 'elastic distortions (α 16, σ 4 px)',
-  'long schedule': 'a cosine schedule over 10/3 × --epochs (50 at 15), 1 warm-up epoch',
+  'long schedule': 'a cosine schedule over --long-epochs (default 10/3 × --epochs: 50 at 15), 1 warm-up epoch',
   'weight average': 'an exponential moving average of the weights (0.999)',
   'label smoothing': 'label smoothing 0.1',
   distillation: 'distillation from 2 copies (weight 0.5, temperature 2)',
@@ -202,14 +202,20 @@ export function findVariant(name: string): ExperimentVariant {
   return variant;
 }
 
+/** Epochs `recipe` trains: a long schedule --long-epochs, or 10/3 × --epochs rounded without it; the others --epochs. */
+export function trainingEpochs(recipe: TrainingRecipe, config: { epochs: number; longEpochs?: number }): number {
+  if (recipe.epochMultiple === undefined) return config.epochs;
+  return config.longEpochs || Math.round(config.epochs * recipe.epochMultiple); // longEpochs 0: the multiple
+}
+
 /**
- * Rough cost of training one image with `recipe`, plain SGD = 1: each change adds what it cost on its
- * own in `npm run bench -- --recipes-only` (CPU time, two runs, docs/performance.md). Only for --jobs:
- * the costliest stage starts first, and a cheap training runs in the main process (pipeline/cli/run.ts).
+ * Rough cost of training one image for one epoch with `recipe`, plain SGD = 1: each change adds what it
+ * cost on its own in `npm run bench -- --recipes-only` (CPU time, two runs, docs/performance.md). Only for
+ * --jobs: the costliest stage starts first, and a cheap training runs in the main process (pipeline/cli/run.ts).
  */
 export function recipeCost(recipe: TrainingRecipe): number {
   const optimizer = { sgd: 0, momentum: 0.01, adam: 0.59 }[recipe.optimizer.kind];
-  const perEpoch =
+  return (
     1 +
     optimizer +
     (recipe.dropout > 0 ? 0.14 : 0) +
@@ -217,8 +223,8 @@ export function recipeCost(recipe: TrainingRecipe): number {
     (recipe.batchNorm ? 0.27 : 0) +
     // extended (issue 25), from one epoch of each on 50,000 images beside adam+batchnorm+decay+augment
     (recipe.augment?.elastic ? 1.17 : 0) +
-    0.4 * (recipe.distill?.teachers.length ?? 0);
-  return perEpoch * (recipe.epochMultiple ?? 1);
+    0.4 * (recipe.distill?.teachers.length ?? 0)
+  );
 }
 
 /** The learning rate for 0-based `epoch`; SGD and momentum start at `configLr`, Adam at its own. */

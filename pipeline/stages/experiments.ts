@@ -64,7 +64,7 @@ export interface ExperimentsResult {
 
 export type ExperimentHooks = Pick<TrainHooks, 'progress' | 'signal'>;
 
-type RunSettings = Pick<Config, 'epochs' | 'batchSize' | 'lr' | 'seed'>;
+type RunSettings = Pick<Config, 'epochs' | 'longEpochs' | 'batchSize' | 'lr' | 'seed'>;
 
 /**
  * Stage node experiment-<name>: trains one variant from `init` with the train
@@ -79,11 +79,11 @@ export async function runVariant(
   hooks: ExperimentHooks,
   teachers: Params[] = [],
 ): Promise<VariantResult> {
-  const { epochs, batchSize, lr, seed } = config;
+  const { epochs, longEpochs, batchSize, lr, seed } = config;
   const recipe = findVariant(name).recipe;
   return variantResult(
     name,
-    await trainTfjs(dataset, init, { epochs, batchSize, lr, seed, recipe, label: name, teachers }, hooks),
+    await trainTfjs(dataset, init, { epochs, longEpochs, batchSize, lr, seed, recipe, label: name, teachers }, hooks),
     dataset,
   );
 }

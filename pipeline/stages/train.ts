@@ -17,7 +17,7 @@ import { trainEpochs, type EpochRecord, type EpochTrainer } from '../../referenc
 import { deriveSeed } from '../../reference/random.js';
 import { D, H1, H2, K, scalePixels, type Params } from '../../reference/shapes.js';
 import { augmentImages, augmentRandom } from '../experiments/augment.js';
-import { COPY_STREAM, SPEC_RECIPE, learningRateAt, type TrainingRecipe } from '../experiments/variants.js';
+import { COPY_STREAM, SPEC_RECIPE, learningRateAt, trainingEpochs, type TrainingRecipe } from '../experiments/variants.js';
 import { installFastKernels } from '../tfjs/fast-kernels.js';
 import { lossAndAccuracy, predictProbabilities } from '../tfjs/model.js';
 import { createOptimizer } from '../tfjs/optimizers.js';
@@ -30,7 +30,8 @@ import { epochBars, type ProgressFactory } from '../progress.js';
 import type { Dataset, InitialWeights, Split, TrainedModel } from '../types.js';
 
 export interface TrainOptions {
-  epochs: number; // times the recipe's epochMultiple, rounded
+  epochs: number; // a long schedule's come from trainingEpochs
+  longEpochs?: number; // --long-epochs: a long schedule's epochs (0 or absent: its multiple of `epochs`)
   batchSize: number;
   lr: number; // SGD's and momentum's learning rate (Adam's is in its recipe)
   seed: number;
@@ -53,7 +54,7 @@ export interface TrainHooks {
 export async function trainTfjs(dataset: Dataset, init: InitialWeights, options: TrainOptions, hooks: TrainHooks): Promise<TrainedModel> {
   const { train, validation } = dataset;
   const { batchSize, lr, recipe = SPEC_RECIPE } = options;
-  const epochs = Math.round(options.epochs * (recipe.epochMultiple ?? 1));
+  const epochs = trainingEpochs(recipe, options);
   // A copy of the recipe starts from its own weights, shuffle and draws.
   const seed = recipe.copy === undefined ? options.seed : deriveSeed(options.seed, COPY_STREAM + recipe.copy);
   const start = recipe.copy === undefined ? init.params : initialWeights(seed).params;
