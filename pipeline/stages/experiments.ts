@@ -79,8 +79,9 @@ export async function runVariant(
   hooks: ExperimentHooks,
   teachers: Params[] = [],
 ): Promise<VariantResult> {
-  const { epochs, longEpochs, batchSize, lr, seed } = config;
+  const { epochs, batchSize, lr, seed } = config;
   const recipe = findVariant(name).recipe;
+  const longEpochs = recipe.epochMultiple === undefined ? 0 : config.longEpochs; // only the long schedules read it
   return variantResult(
     name,
     await trainTfjs(dataset, init, { epochs, longEpochs, batchSize, lr, seed, recipe, label: name, teachers }, hooks),
