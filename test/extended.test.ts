@@ -2,6 +2,9 @@
 // label smoothing's and distillation's soft targets, the cosine schedule, and a rerun's weights.
 
 import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from '../pipeline/cli/args.js';
 import { augmentImages, augmentRandom, elasticNoise, gaussianMatrix, smoothFieldsOnHost } from '../pipeline/experiments/augment.js';
@@ -232,6 +235,11 @@ describe('the extended recipes', () => {
     await expect(config('--experiments', 'extended', '--long-epochs', '-1')).rejects.toThrow(
       '--long-epochs: expected at least 0, found -1',
     );
+    // A rerun that goes back to the standard set keeps the run's --long-epochs, which no stage then reads.
+    const run = mkdtempSync(path.join(tmpdir(), 'long-epochs-'));
+    writeFileSync(path.join(run, 'config.json'), JSON.stringify({ experiments: 'extended', longEpochs: 100 }));
+    expect(await config('--stage', 'report', '--experiments', '--out', run)).toMatchObject({ experiments: true, longEpochs: 100 });
+    rmSync(run, { recursive: true });
   }, 60_000);
 
   it('--experiments extended, --experiments and --no-experiments on the command line', async () => {

@@ -335,7 +335,8 @@ function refuseContradictions(parsed: ParsedFlags, stages: StageName[], from: St
       `--list only reports the cache; it cannot be combined with ${parsed.force ? '--force' : '--dry-run'}. Example: npm run pipeline -- --list`,
     );
   }
-  if (config.longEpochs > 0 && config.experiments !== 'extended') {
+  // Typed now, not inherited: a rerun that leaves the extended set keeps the run's --long-epochs, which nothing reads.
+  if (Object.hasOwn(overrides, 'longEpochs') && config.longEpochs > 0 && config.experiments !== 'extended') {
     throw new UsageError(
       `--long-epochs ${config.longEpochs} sets the long schedules of --experiments extended, and this run has ` +
         `${config.experiments ? 'only --experiments' : 'no --experiments'}. Example: npm run pipeline -- --experiments extended --long-epochs 100`,
