@@ -30,6 +30,7 @@ import type { ExperimentsResult, VariantResult } from './stages/experiments.js';
 import {
   EXPERIMENT_VARIANTS,
   EXTENDED_VARIANTS,
+  hasLongSchedule,
   recipeCost,
   SPEC_RECIPE,
   trainingEpochs,
@@ -102,7 +103,7 @@ export function pipelineStages(hooks: PipelineHooks): Stage<Outputs, Config>[] {
       // Adam ignores --lr. The recipe is in the fingerprint, so editing one variant reruns only that one.
       reads: [
         'epochs',
-        ...(variant.recipe.epochMultiple === undefined ? [] : (['longEpochs'] as const)),
+        ...(hasLongSchedule(variant.recipe) ? (['longEpochs'] as const) : []),
         'batchSize',
         ...(variant.recipe.optimizer.kind === 'adam' ? [] : (['lr'] as const)),
         'seed',

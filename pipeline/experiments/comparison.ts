@@ -7,7 +7,7 @@ import { SPEC_SCHEMA, percent, thousands } from '../render/format.js';
 import type { ExperimentsResult } from '../stages/experiments.js';
 import { provenanceJson } from '../render/run-files.js';
 import type { ProvenanceJson, ReportFile } from '../types.js';
-import { BEST_MODEL_FOLDER, INGREDIENTS, findVariant, type Ablation, type TrainingRecipe } from './variants.js';
+import { BEST_MODEL_FOLDER, INGREDIENTS, findVariant, hasLongSchedule, type Ablation, type TrainingRecipe } from './variants.js';
 import type { VariantResult } from '../stages/experiments.js';
 
 /** The `experiments` block of metrics.json: no per-epoch history, which the chart shows. */
@@ -103,7 +103,7 @@ export function experimentsReport(result: ExperimentsResult): { markdown: string
     );
   });
   const backends = [...new Set(result.variants.map((variant) => variant.backend))].join(', ');
-  const long = result.variants.find((variant) => variant.recipe.epochMultiple !== undefined);
+  const long = result.variants.find((variant) => hasLongSchedule(variant.recipe));
   const lines = [
     '# Experiments: how far the same network goes',
     '',

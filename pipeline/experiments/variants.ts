@@ -202,6 +202,11 @@ export function findVariant(name: string): ExperimentVariant {
   return variant;
 }
 
+/** Whether `recipe` has a long schedule: only those read --long-epochs. */
+export function hasLongSchedule(recipe: TrainingRecipe): boolean {
+  return recipe.epochMultiple !== undefined;
+}
+
 /** Epochs `recipe` trains: a long schedule --long-epochs, or 10/3 × --epochs rounded without it; the others --epochs. */
 export function trainingEpochs(recipe: TrainingRecipe, config: { epochs: number; longEpochs?: number }): number {
   if (recipe.epochMultiple === undefined) return config.epochs;

@@ -23,6 +23,7 @@ import {
   EXTENDED_TARGET_TEST_ACCURACY,
   TARGET_TEST_ACCURACY,
   findVariant,
+  hasLongSchedule,
   type ExperimentVariant,
   type TrainingRecipe,
 } from '../experiments/variants.js';
@@ -81,7 +82,7 @@ export async function runVariant(
 ): Promise<VariantResult> {
   const { epochs, batchSize, lr, seed } = config;
   const recipe = findVariant(name).recipe;
-  const longEpochs = recipe.epochMultiple === undefined ? 0 : config.longEpochs; // only the long schedules read it
+  const longEpochs = hasLongSchedule(recipe) ? config.longEpochs : 0; // the others do not read it (the stage's reads)
   return variantResult(
     name,
     await trainTfjs(dataset, init, { epochs, longEpochs, batchSize, lr, seed, recipe, label: name, teachers }, hooks),

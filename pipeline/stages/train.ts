@@ -30,7 +30,7 @@ import { epochBars, type ProgressFactory } from '../progress.js';
 import type { Dataset, InitialWeights, Split, TrainedModel } from '../types.js';
 
 export interface TrainOptions {
-  epochs: number; // a long schedule's come from trainingEpochs
+  epochs: number; // --epochs; a long schedule trains trainingEpochs(recipe, options)
   longEpochs?: number; // --long-epochs: a long schedule's epochs (0 or absent: its multiple of `epochs`)
   batchSize: number;
   lr: number; // SGD's and momentum's learning rate (Adam's is in its recipe)
